@@ -1,0 +1,96 @@
+//! The HTTP boundary. Each runtime supplies a client (`fetch` in the Worker and in Node; an
+//! in-memory one in tests). Futures are not `Send`: wasm is single-threaded.
+
+/// HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+}
+
+impl Method {
+    /// The method's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A request. The client enforces `timeout_ms` (an abort signal in `fetch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body, if any.
+    pub body: Option<Vec<u8>>,
+    /// Give up after this long.
+    pub timeout_ms: u32,
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// A transport failure (no response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// No response within the timeout.
+    Timeout,
+    /// Connection refused, DNS, TLS, …; the text never includes request headers.
+    Network(String),
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Timeout => f.write_str("timed out"),
+            HttpError::Network(why) => write!(f, "network error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Sends HTTP requests.
+#[allow(async_fn_in_trait)]
+pub trait HttpClient {
+    /// Sends one request.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError>;
+}
+
+impl<T: HttpClient + ?Sized> HttpClient for &T {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        (**self).send(request).await
+    }
+}
+
+impl<T: HttpClient + ?Sized> HttpClient for std::rc::Rc<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        (**self).send(request).await
+    }
+}
+
+/// The current time. Passed in because `SystemTime::now()` panics on wasm32.
+pub trait Clock {
+    /// Unix time in milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+impl<T: Clock + ?Sized> Clock for &T {
+    fn now_ms(&self) -> i64 {
+        (**self).now_ms()
+    }
+}

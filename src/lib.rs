@@ -1,0 +1,20 @@
+//! eka-webhook-edge: the portable core of the Eka Care webhook receiver.
+//!
+//! Pure logic and traits only: the clock and all I/O (HTTP, the schedule store, delivery)
+//! are passed in, so the same code runs natively, in a Cloudflare Worker (`worker` feature)
+//! and in Node (`node` feature). [`pipeline::Pipeline::handle`] sequences a webhook.
+
+pub mod canonical;
+pub mod cron_time;
+pub mod eka_api;
+pub mod enrich;
+pub mod event;
+pub mod http;
+pub mod pipeline;
+pub mod schedule;
+pub mod signature;
+
+#[cfg(feature = "node")]
+pub mod node;
+#[cfg(feature = "worker")]
+pub mod worker;

@@ -1,0 +1,1 @@
+//! Node adapter (wasm-bindgen exports for npm). Arrives with the npm issue.
