@@ -4,12 +4,14 @@ SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
 WASM_TARGET := wasm32-unknown-unknown
+# Every suite appends its runner's output here; `make test` ends with the totals.
+TEST_LOG := target/test-results.log
 
 .PHONY: test deps lint unit wasm bench-core dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm
-	@echo "make test: all suites passed"
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "summary: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(TEST_LOG)
 
 ## deps: toolchain pieces, installed only when missing.
 deps:
@@ -28,7 +30,8 @@ lint:
 
 ## unit: the core's tests (native; the canonicaliser is also checked against `node`).
 unit:
-	cargo test
+	@mkdir -p target && : > $(TEST_LOG)
+	set -o pipefail; cargo test 2>&1 | tee -a $(TEST_LOG)
 
 ## wasm: the core compiles for the Worker and for Node.
 wasm:
