@@ -6,6 +6,7 @@
 //! one login; every call has a timeout and one retry on 5xx or a transport failure; ids are
 //! percent-encoded as path segments; error texts never carry upstream bodies or tokens.
 
+use async_lock::Semaphore;
 use futures::lock::Mutex;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
@@ -184,26 +185,41 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
         &self.clock
     }
 
-    /// `GET /dr/v1/appointment/{id}`; `partner_id` sets `?partner_id=1` (the id is then the
-    /// partner's appointment id). Must be a JSON object.
-    pub async fn appointment(
+    /// A view whose calls hold at most `permits` open connections between them (Workers
+    /// allow six per invocation). The token cache is shared with this client.
+    pub fn limited<'a>(&'a self, permits: &'a Semaphore) -> Limited<'a, H, C> {
+        Limited {
+            client: self,
+            transport: Permitted {
+                inner: &self.http,
+                permits,
+            },
+        }
+    }
+
+    async fn appointment_via<T: HttpClient>(
         &self,
+        http: &T,
         id: &str,
         partner_id: bool,
     ) -> Result<Map<String, Value>, ApiError> {
         let query = if partner_id { "?partner_id=1" } else { "" };
-        match self.resource(Resource::Appointment, id, query).await? {
+        match self
+            .resource(http, Resource::Appointment, id, query)
+            .await?
+        {
             Value::Object(map) => Ok(map),
             _ => Err(ApiError::InvalidResponse),
         }
     }
 
-    /// Any resource by id, unwrapped.
-    pub async fn get(&self, resource: Resource, id: &str) -> Result<Value, ApiError> {
-        self.resource(resource, id, "").await
-    }
-
-    async fn resource(&self, resource: Resource, id: &str, query: &str) -> Result<Value, ApiError> {
+    async fn resource<T: HttpClient>(
+        &self,
+        http: &T,
+        resource: Resource,
+        id: &str,
+        query: &str,
+    ) -> Result<Value, ApiError> {
         if id.is_empty() || is_dot_segment(id) {
             return Err(ApiError::InvalidId);
         }
@@ -214,11 +230,11 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
             utf8_percent_encode(id, SEGMENT),
             query
         );
-        let token = self.token(None).await?;
-        let mut response = self.send_with_retry(self.get_request(&url, &token)).await?;
+        let token = self.token(http, None).await?;
+        let mut response = send_with_retry(http, self.get_request(&url, &token)).await?;
         if response.status == 401 {
-            let fresh = self.token(Some(&token)).await?;
-            response = self.send_with_retry(self.get_request(&url, &fresh)).await?;
+            let fresh = self.token(http, Some(&token)).await?;
+            response = send_with_retry(http, self.get_request(&url, &fresh)).await?;
         }
         if !(200..300).contains(&response.status) {
             return Err(ApiError::Status(response.status));
@@ -245,7 +261,11 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
     /// A valid access token. `stale` is a token the server refused: if the cache still holds
     /// it, log in again; if another caller already replaced it, use theirs. The lock is held
     /// across the login, so concurrent callers share one.
-    async fn token(&self, stale: Option<&str>) -> Result<String, ApiError> {
+    async fn token<T: HttpClient>(
+        &self,
+        http: &T,
+        stale: Option<&str>,
+    ) -> Result<String, ApiError> {
         let mut cached = self.token.lock().await;
         let now = self.clock.now_ms();
         if let Some(token) = cached.as_ref() {
@@ -256,7 +276,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
         }
         *cached = None;
         let token = self
-            .login()
+            .login(http)
             .await
             .map_err(|e| ApiError::Login(Box::new(e)))?;
         let access = token.access_token.clone();
@@ -264,7 +284,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
         Ok(access)
     }
 
-    async fn login(&self) -> Result<Token, ApiError> {
+    async fn login<T: HttpClient>(&self, http: &T) -> Result<Token, ApiError> {
         let mut body = json!({
             "client_id": self.config.client_id,
             "client_secret": self.config.client_secret,
@@ -286,7 +306,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
             body: Some(body.to_string().into_bytes()),
             timeout_ms: self.config.timeout_ms,
         };
-        let response = self.send_with_retry(request).await?;
+        let response = send_with_retry(http, request).await?;
         if !(200..300).contains(&response.status) {
             return Err(ApiError::Status(response.status));
         }
@@ -311,16 +331,79 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
                 .saturating_add(usable_lifetime_ms(lifetime)),
         })
     }
+}
 
-    /// One retry on a 5xx or a transport failure.
-    async fn send_with_retry(&self, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-        match self.http.send(request.clone()).await {
-            Ok(response) if response.status < 500 => Ok(response),
-            _ => match self.http.send(request).await {
-                Ok(response) => Ok(response),
-                Err(e) => Err(ApiError::Transport(e)),
-            },
-        }
+/// One retry on a 5xx or a transport failure.
+async fn send_with_retry<T: HttpClient>(
+    http: &T,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    match http.send(request.clone()).await {
+        Ok(response) if response.status < 500 => Ok(response),
+        _ => match http.send(request).await {
+            Ok(response) => Ok(response),
+            Err(e) => Err(ApiError::Transport(e)),
+        },
+    }
+}
+
+/// The calls enrichment needs. Implemented by the client and by its limited view.
+#[allow(async_fn_in_trait)]
+pub trait EkaApi {
+    /// `GET /dr/v1/appointment/{id}`; `partner_id` sets `?partner_id=1` (the id is then the
+    /// partner's appointment id). Must be a JSON object.
+    async fn appointment(&self, id: &str, partner_id: bool)
+        -> Result<Map<String, Value>, ApiError>;
+    /// Any resource by id, unwrapped.
+    async fn get(&self, resource: Resource, id: &str) -> Result<Value, ApiError>;
+}
+
+impl<H: HttpClient, C: Clock> EkaApi for EkaClient<H, C> {
+    async fn appointment(
+        &self,
+        id: &str,
+        partner_id: bool,
+    ) -> Result<Map<String, Value>, ApiError> {
+        self.appointment_via(&self.http, id, partner_id).await
+    }
+    async fn get(&self, resource: Resource, id: &str) -> Result<Value, ApiError> {
+        self.resource(&self.http, resource, id, "").await
+    }
+}
+
+/// A client whose calls share a pool of connection permits. See [`EkaClient::limited`].
+pub struct Limited<'a, H, C> {
+    client: &'a EkaClient<H, C>,
+    transport: Permitted<'a, H>,
+}
+
+impl<H: HttpClient, C: Clock> EkaApi for Limited<'_, H, C> {
+    async fn appointment(
+        &self,
+        id: &str,
+        partner_id: bool,
+    ) -> Result<Map<String, Value>, ApiError> {
+        self.client
+            .appointment_via(&self.transport, id, partner_id)
+            .await
+    }
+    async fn get(&self, resource: Resource, id: &str) -> Result<Value, ApiError> {
+        self.client
+            .resource(&self.transport, resource, id, "")
+            .await
+    }
+}
+
+/// A transport that holds a permit for the duration of each request.
+struct Permitted<'a, H> {
+    inner: &'a H,
+    permits: &'a Semaphore,
+}
+
+impl<H: HttpClient> HttpClient for Permitted<'_, H> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let _permit = self.permits.acquire().await;
+        self.inner.send(request).await
     }
 }
 

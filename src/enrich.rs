@@ -3,8 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::eka_api::{ApiError, EkaClient, Resource};
-use crate::http::{Clock, HttpClient};
+use crate::eka_api::{ApiError, EkaApi, Resource};
 
 /// What enrichment found.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,8 +22,8 @@ pub struct Enrichment {
 
 /// Fetches the appointment `appointment_id`, then its patient, doctor and clinic. Their ids
 /// come from the appointment, falling back to `data.patient_id` (etc.) of the payload.
-pub async fn enrich<H: HttpClient, C: Clock>(
-    client: &EkaClient<H, C>,
+pub async fn enrich<A: EkaApi>(
+    client: &A,
     appointment_id: &str,
     payload_data: Option<&Map<String, Value>>,
     partner_id: bool,
@@ -64,8 +63,8 @@ pub async fn enrich<H: HttpClient, C: Clock>(
     })
 }
 
-async fn fetch_optional<H: HttpClient, C: Clock>(
-    client: &EkaClient<H, C>,
+async fn fetch_optional<A: EkaApi>(
+    client: &A,
     resource: Resource,
     id: Option<&str>,
 ) -> Result<Option<Value>, ApiError> {

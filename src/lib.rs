@@ -9,10 +9,12 @@ pub mod cron_time;
 pub mod eka_api;
 pub mod enrich;
 pub mod event;
+pub mod find;
 pub mod http;
 pub mod pipeline;
 pub mod schedule;
 pub mod signature;
+pub mod sql;
 
 #[cfg(feature = "node")]
 pub mod node;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use eka_webhook_edge::eka_api::{ApiError, Resource};
+use eka_webhook_edge::eka_api::{ApiError, EkaApi, Resource};
 use eka_webhook_edge::http::HttpError;
 use futures::executor::block_on;
 use serde_json::{json, Value};
