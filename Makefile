@@ -2,24 +2,41 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export CARGO_TERM_COLOR ?= never
+# Keep wrangler and Miniflare off the network.
+export WRANGLER_SEND_METRICS := false
+export DO_NOT_TRACK := 1
+export WRANGLER_SEND_ERROR_REPORTS := false
+export CLOUDFLARE_CF_FETCH_ENABLED := false
 
 WASM_TARGET := wasm32-unknown-unknown
+WORKER_BUILD_VERSION := 0.8.7
+# The wasm-bindgen CLI must match the crate exactly (the crate is pinned with `=`).
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 # Every suite appends its runner's output here; `make test` ends with the totals.
 TEST_LOG := target/test-results.log
+# Budget for the Worker upload, gzip (KiB).
+BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm bench-core dev
+.PHONY: test deps lint unit wasm worker test-worker deploy-check bench-core dev
 
 ## test: everything CI runs (.ci/run calls this).
-test: deps lint unit wasm
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "summary: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(TEST_LOG)
+test: deps lint unit wasm test-worker deploy-check
+	@awk '/^test result:/ { p += $$4; f += $$6 } \
+	     /^(# |ℹ )pass [0-9]+$$/ { p += $$3 } /^(# |ℹ )fail [0-9]+$$/ { f += $$3 } \
+	     END { printf "summary: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(TEST_LOG)
 
-## deps: toolchain pieces, installed only when missing.
+## deps: toolchain pieces, each installed only when missing.
 deps:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
-	@if [ -f package.json ]; then npm install --no-audit --no-fund; fi
+	@worker-build --version 2>/dev/null | grep -qx '$(WORKER_BUILD_VERSION)' \
+	  || cargo install worker-build --version $(WORKER_BUILD_VERSION)
+	@wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$' \
+	  || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+	@[ -x node_modules/.bin/wrangler ] && [ node_modules/.package-lock.json -nt package.json ] \
+	  || npm install --no-audit --no-fund
 
 ## lint: formatting and clippy for native and both wasm features.
 lint:
@@ -38,11 +55,27 @@ wasm:
 	cargo build --target $(WASM_TARGET) --features worker
 	cargo build --target $(WASM_TARGET) --features node
 
+## worker: build/index.js + wasm with worker-build (local wasm-bindgen, wasm-opt, esbuild).
+worker: deps
+	sh scripts/build-worker.sh
+
+## test-worker: the Worker in workerd (Miniflare) with local D1 and the fake Eka API.
+test-worker: worker
+	set -o pipefail; npm run --silent test:worker 2>&1 | tee -a $(TEST_LOG)
+
+## deploy-check: `wrangler deploy --dry-run`, bundle size raw/gzip against the budget.
+deploy-check: worker
+	@set -o pipefail; out=$$(npx wrangler deploy --dry-run --outdir target/deploy-dry-run 2>&1) \
+	  || { echo "$$out"; exit 1; }; \
+	line=$$(echo "$$out" | grep -m1 'Total Upload'); echo "$$line"; \
+	gzip=$$(echo "$$line" | sed -E 's/.*gzip: ([0-9.]+) KiB.*/\1/'); \
+	awk -v g="$$gzip" -v b=$(BUNDLE_BUDGET_KIB) 'BEGIN { if (g + 0 > b) { printf "bundle %s KiB gzip is over the %s KiB budget\n", g, b; exit 1 } \
+	  printf "bundle gzip %s KiB is within the %s KiB budget\n", g, b }'
+
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:
 	cargo run --release --example verify_bench
 
-## dev: the Worker under wrangler dev — arrives with the Worker issue.
-dev:
-	@echo "make dev arrives with the Cloudflare Worker (issue 3); today only the core exists: run make test." >&2
-	@exit 1
+## dev: the Worker under wrangler dev with local D1 and the fake Eka API (see README).
+dev: deps
+	bash scripts/dev.sh

@@ -13,6 +13,7 @@ pub mod find;
 pub mod http;
 pub mod pipeline;
 pub mod schedule;
+pub mod settings;
 pub mod signature;
 pub mod sql;
 

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Builds the Worker (build/index.js + wasm) with worker-build. On machines without internet
+# access worker-build cannot download its helpers, so point it at local ones when present:
+# wasm-bindgen from cargo (same version as Cargo.lock), wasm-opt from npm binaryen, esbuild
+# from wrangler's dependencies.
+set -eu
+cd "$(dirname "$0")/.."
+bin=node_modules/.bin
+if [ -z "${WASM_BINDGEN_BIN:-}" ] && command -v wasm-bindgen >/dev/null 2>&1; then
+  export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+fi
+if [ -z "${WASM_OPT_BIN:-}" ] && [ -x "$bin/wasm-opt" ]; then
+  export WASM_OPT_BIN="$PWD/$bin/wasm-opt"
+fi
+if [ -z "${ESBUILD_BIN:-}" ] && [ -x "$bin/esbuild" ]; then
+  export ESBUILD_BIN="$PWD/$bin/esbuild"
+fi
+# The Worker is built for size (the upload budget is 350 KiB gzip); native builds keep opt-level 3.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-s}"
+exec worker-build --release "$@" --features worker

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# make dev: build the Worker, apply local D1 migrations, start the fake Eka API on
+# 127.0.0.1:8788 and run `wrangler dev` on 127.0.0.1:8787 with .dev.vars (written from
+# .dev.vars.example when missing). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WRANGLER_SEND_METRICS=false DO_NOT_TRACK=1 WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+if [ ! -f .dev.vars ]; then
+  cp .dev.vars.example .dev.vars
+  echo "wrote .dev.vars from .dev.vars.example (fake Eka API, signing key dev-signing-key)"
+fi
+sh scripts/build-worker.sh
+npx wrangler d1 migrations apply DB --local
+node scripts/fake-eka.mjs --port 8788 &
+fake=$!
+trap 'kill $fake 2>/dev/null || true' EXIT INT TERM
+echo
+echo "Worker: http://127.0.0.1:8787  — send a signed test webhook with: npm run send-webhook"
+echo
+npx wrangler dev --ip 127.0.0.1 --port 8787 --local --show-interactive-dev-session=false

@@ -1,0 +1,275 @@
+//! Runtime settings read from name → value lookups (the Worker's env, `.dev.vars`, a Node
+//! service's options). Parsing and defaults live here so every adapter agrees; a problem is
+//! reported by variable name, never with its value.
+
+use serde_json::{json, Value};
+
+use crate::eka_api::{EkaApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
+use crate::event::allowed_events;
+use crate::find::DEFAULT_FIND_CONCURRENCY;
+use crate::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
+use crate::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
+
+/// Everything the Worker reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Verification, allowed events, limits.
+    pub webhook: WebhookConfig,
+    /// Eka API client settings (credentials may be empty when missing; see `problems`).
+    pub api: EkaApiConfig,
+    /// Path of the webhook route, normalised (`/` by default).
+    pub webhook_path: String,
+    /// Bearer token for `/admin/*`; none hides those routes.
+    pub admin_token: Option<String>,
+    /// Where accepted events are forwarded.
+    pub forward_url: Option<String>,
+    /// Key that signs forwarded events.
+    pub forward_signing_key: Option<String>,
+    /// Structured warning logs.
+    pub debug: bool,
+    /// Connections held at once by the range query.
+    pub find_concurrency: usize,
+    /// What is missing or malformed, by variable name. Non-empty means the webhook answers 500.
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Reads settings through `get` (which returns `None` for unset variables).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Settings {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+        let mut required = |name: &str| -> String {
+            get(name).unwrap_or_else(|| {
+                problems.push(format!("{name} is not set"));
+                String::new()
+            })
+        };
+        let client_id = required("EKA_CLIENT_ID");
+        let client_secret = required("EKA_CLIENT_SECRET");
+        let mut number = |name: &str, default: u64, max: u64| -> u64 {
+            match get(name) {
+                None => default,
+                Some(text) => match text.parse::<u64>() {
+                    Ok(n) if n <= max => n,
+                    _ => {
+                        problems.push(format!("{name} must be a whole number from 0 to {max}"));
+                        default
+                    }
+                },
+            }
+        };
+        let tolerance_secs = number(
+            "SIGNATURE_TOLERANCE_SECONDS",
+            DEFAULT_TOLERANCE_SECS,
+            86_400 * 365,
+        );
+        let max_body_bytes = number(
+            "MAX_BODY_BYTES",
+            DEFAULT_MAX_BODY_BYTES as u64,
+            100 * 1024 * 1024,
+        );
+        let max_depth = number(
+            "MAX_JSON_DEPTH",
+            DEFAULT_MAX_DEPTH as u64,
+            MAX_DEPTH_LIMIT as u64,
+        );
+        let timeout_ms = number("EKA_API_TIMEOUT_MS", u64::from(DEFAULT_TIMEOUT_MS), 300_000);
+        let find_concurrency =
+            number("FIND_CONCURRENCY", DEFAULT_FIND_CONCURRENCY as u64, 64).max(1);
+        let base_url = get("EKA_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            problems.push("EKA_API_BASE_URL must be an http(s) URL".to_owned());
+        }
+        let forward_url = get("FORWARD_URL");
+        if forward_url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            problems.push("FORWARD_URL must be an http(s) URL".to_owned());
+        }
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Settings {
+            webhook: WebhookConfig {
+                signing_keys: list("EKA_SIGNING_KEY"),
+                tolerance_secs,
+                allowed_events: allowed_events(&list("ALLOWED_EVENTS")),
+                max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+                max_depth: usize::try_from(max_depth).unwrap_or(DEFAULT_MAX_DEPTH),
+            },
+            api: EkaApiConfig {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                client_id,
+                client_secret,
+                api_key: get("EKA_API_KEY"),
+                timeout_ms: u32::try_from(timeout_ms).unwrap_or(DEFAULT_TIMEOUT_MS),
+            },
+            webhook_path: normalise_path(get("WEBHOOK_PATH").as_deref().unwrap_or("/")),
+            admin_token: get("ADMIN_TOKEN"),
+            forward_url,
+            forward_signing_key: get("FORWARD_SIGNING_KEY"),
+            debug: get("DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+            find_concurrency: usize::try_from(find_concurrency).unwrap_or(DEFAULT_FIND_CONCURRENCY),
+            problems,
+        }
+    }
+
+    /// The health body: which features are on, no secrets.
+    pub fn health(&self, service: &str, version: &str) -> Value {
+        json!({
+            "status": if self.problems.is_empty() { "ok" } else { "misconfigured" },
+            "service": service,
+            "version": version,
+            "problems": self.problems,
+            "signatureVerification": self.webhook.verifies_signatures(),
+            "signingKeys": self.webhook.signing_keys.len(),
+            "toleranceSeconds": self.webhook.tolerance_secs,
+            "allowedEvents": self.webhook.allowed_events,
+            "webhookPath": self.webhook_path,
+            "forward": self.forward_url.is_some(),
+            "forwardSigned": self.forward_url.is_some() && self.forward_signing_key.is_some(),
+            "admin": self.admin_token.is_some(),
+            "apiKey": self.api.api_key.is_some(),
+            "debug": self.debug,
+        })
+    }
+}
+
+/// Paths compare without the query and without a trailing `/` (`""` is `/`), as the SDK.
+pub fn normalise_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_owned()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const CREDS: [(&str, &str); 2] = [("EKA_CLIENT_ID", "id"), ("EKA_CLIENT_SECRET", "s3cret")];
+
+    #[test]
+    fn defaults_with_credentials_only() {
+        let s = settings(&CREDS);
+        assert!(s.problems.is_empty());
+        assert_eq!(s.api.base_url, "https://api.eka.care");
+        assert_eq!(s.webhook.tolerance_secs, 300);
+        assert_eq!(s.webhook.allowed_events.len(), 4);
+        assert!(!s.webhook.verifies_signatures());
+        assert_eq!(s.webhook_path, "/");
+        assert_eq!(s.find_concurrency, 6);
+        assert!(s.admin_token.is_none() && s.forward_url.is_none() && !s.debug);
+    }
+
+    #[test]
+    fn missing_credentials_are_named() {
+        let s = settings(&[("EKA_CLIENT_SECRET", "  ")]);
+        assert_eq!(
+            s.problems,
+            ["EKA_CLIENT_ID is not set", "EKA_CLIENT_SECRET is not set"]
+        );
+    }
+
+    #[test]
+    fn lists_numbers_and_flags_are_parsed() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("EKA_SIGNING_KEY", "new, old ,"),
+            ("SIGNATURE_TOLERANCE_SECONDS", "0"),
+            (
+                "ALLOWED_EVENTS",
+                "appointment.created, appointment.statuschange",
+            ),
+            ("WEBHOOK_PATH", "hooks/eka/"),
+            ("DEBUG", "TRUE"),
+            ("EKA_API_BASE_URL", "https://api.dev.eka.care/"),
+        ]);
+        let s = settings(&pairs);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(s.webhook.signing_keys, ["new", "old"]);
+        assert_eq!(s.webhook.tolerance_secs, 0);
+        assert_eq!(
+            s.webhook.allowed_events,
+            ["appointment.created", "appointment.statuschange"]
+        );
+        assert_eq!(s.webhook_path, "/hooks/eka");
+        assert!(s.debug);
+        assert_eq!(s.api.base_url, "https://api.dev.eka.care");
+    }
+
+    #[test]
+    fn malformed_values_are_problems_that_name_the_variable_not_the_value() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("SIGNATURE_TOLERANCE_SECONDS", "-5"),
+            ("FORWARD_URL", "ftp://origin"),
+            ("EKA_API_BASE_URL", "api.eka.care"),
+        ]);
+        let s = settings(&pairs);
+        assert_eq!(s.problems.len(), 3);
+        assert!(s.problems[0].starts_with("SIGNATURE_TOLERANCE_SECONDS must be"));
+        assert!(s
+            .problems
+            .iter()
+            .all(|p| !p.contains("-5") && !p.contains("ftp")));
+    }
+
+    #[test]
+    fn health_shows_features_but_no_secrets() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("EKA_SIGNING_KEY", "whsec"),
+            ("ADMIN_TOKEN", "adm"),
+            ("EKA_API_KEY", "k9"),
+        ]);
+        let h = settings(&pairs)
+            .health("eka-webhook-edge", "0.1.0")
+            .to_string();
+        for secret in ["s3cret", "whsec", "adm\"", "k9"] {
+            assert!(!h.contains(secret), "{h}");
+        }
+        assert!(h.contains("\"signatureVerification\":true"));
+        assert!(h.contains("\"status\":\"ok\""));
+    }
+
+    #[test]
+    fn paths_normalise_like_the_sdk() {
+        for (input, want) in [
+            ("", "/"),
+            ("/", "/"),
+            ("//", "/"),
+            ("/a/", "/a"),
+            ("a", "/a"),
+            ("/a?x=1", "/a"),
+        ] {
+            assert_eq!(normalise_path(input), want, "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Structured JSON logs of internal warnings, only when `DEBUG=true`. Callers pass messages
+//! that carry no secrets and no patient data (the core's warnings are written that way).
+
+use serde_json::{json, Value};
+
+/// Logs one line `{"level":"warn","service":"eka-webhook-edge",…fields}`.
+pub fn warn(debug: bool, message: &str, fields: Value) {
+    if !debug {
+        return;
+    }
+    let mut line = json!({"level": "warn", "service": "eka-webhook-edge", "message": message});
+    if let (Some(out), Value::Object(extra)) = (line.as_object_mut(), fields) {
+        out.extend(extra);
+    }
+    worker::console_log!("{}", line);
+}

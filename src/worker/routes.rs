@@ -1,0 +1,226 @@
+//! Routing: the webhook, health, and the admin range query. Every answer is JSON.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use worker::{Env, Method, Request, Response, Result, Url};
+
+use super::d1_store::D1Store;
+use super::fetch_client::{FetchClient, WorkerClock};
+use super::forward::Sink;
+use super::log;
+use super::queued_store::{queue_request, queue_stub, QueuedStore};
+use crate::eka_api::{EkaApiConfig, EkaClient};
+use crate::find::find_appointments_between;
+use crate::pipeline::Pipeline;
+use crate::settings::{normalise_path, Settings};
+use crate::signature::RustMac;
+
+const SERVICE: &str = "eka-webhook-edge";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const HEALTH_PATH: &str = "/eka-webhook-health";
+const ADMIN_APPOINTMENTS: &str = "/admin/appointments";
+const ADMIN_PENDING_WRITES: &str = "/admin/pending-writes";
+
+type Client = EkaClient<FetchClient, WorkerClock>;
+
+thread_local! {
+    /// One client per isolate, so the token is shared across requests.
+    static CLIENT: RefCell<Option<Rc<Client>>> = const { RefCell::new(None) };
+}
+
+fn client_for(config: &EkaApiConfig) -> Rc<Client> {
+    CLIENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_ref() {
+            Some(client) if client.config() == config => Rc::clone(client),
+            _ => {
+                let client = Rc::new(EkaClient::new(config.clone(), FetchClient, WorkerClock));
+                *slot = Some(Rc::clone(&client));
+                client
+            }
+        }
+    })
+}
+
+fn settings(env: &Env) -> Settings {
+    let mut settings = Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+    if env.d1("DB").is_err() {
+        settings
+            .problems
+            .push("the D1 binding DB is missing".to_owned());
+    }
+    settings
+}
+
+fn json(status: u16, body: &Value) -> Result<Response> {
+    Ok(Response::from_json(body)?.with_status(status))
+}
+
+fn error(status: u16, message: &str) -> Result<Response> {
+    json(status, &json!({ "error": message }))
+}
+
+fn method_not_allowed(allow: &str) -> Result<Response> {
+    let mut response = error(405, "Method Not Allowed")?;
+    response.headers_mut().set("Allow", allow)?;
+    Ok(response)
+}
+
+/// Routes one request.
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let settings = settings(&env);
+    let path = normalise_path(&req.path());
+    let method = req.method();
+    if path == settings.webhook_path {
+        return match method {
+            Method::Post => webhook(req, &env, &settings).await,
+            _ => method_not_allowed("POST"),
+        };
+    }
+    match path.as_str() {
+        HEALTH_PATH => match method {
+            Method::Get | Method::Head => health(&settings),
+            _ => method_not_allowed("GET"),
+        },
+        ADMIN_APPOINTMENTS | ADMIN_PENDING_WRITES => {
+            let Some(token) = settings.admin_token.as_deref() else {
+                return error(404, "Not Found");
+            };
+            if !authorised(&req, token) {
+                let mut response = error(401, "Unauthorized")?;
+                response.headers_mut().set("WWW-Authenticate", "Bearer")?;
+                return Ok(response);
+            }
+            match (method, path.as_str()) {
+                (Method::Get, ADMIN_APPOINTMENTS) => appointments(&req, &env, &settings).await,
+                (Method::Get, _) => pending_writes(&env).await,
+                _ => method_not_allowed("GET"),
+            }
+        }
+        _ => error(404, "Not Found"),
+    }
+}
+
+fn health(settings: &Settings) -> Result<Response> {
+    let mut body = settings.health(SERVICE, VERSION);
+    body["persistence"] = json!("d1");
+    let status = if settings.problems.is_empty() {
+        200
+    } else {
+        503
+    };
+    json(status, &body)
+}
+
+/// Constant-time comparison of the bearer token (digests hide the length too).
+fn authorised(req: &Request, token: &str) -> bool {
+    let header = req
+        .headers()
+        .get("Authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
+    let presented = Sha256::digest(presented.as_bytes());
+    let expected = Sha256::digest(token.as_bytes());
+    !token.is_empty() && bool::from(presented.ct_eq(&expected))
+}
+
+async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+    if let Some(problem) = settings.problems.first() {
+        log::warn(
+            settings.debug,
+            "misconfigured",
+            json!({ "problems": settings.problems }),
+        );
+        return error(500, &format!("Server misconfigured: {problem}"));
+    }
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > settings.webhook.max_body_bytes) {
+        return error(413, "Request body too large");
+    }
+    let body = req.bytes().await?;
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let client = client_for(&settings.api);
+    let store = QueuedStore::new(env)?;
+    let sink = match settings.forward_url.as_deref() {
+        Some(url) => Sink::Forward {
+            url,
+            key: settings.forward_signing_key.as_deref(),
+            http: &FetchClient,
+            clock: &WorkerClock,
+        },
+        None => Sink::None,
+    };
+    let pipeline = Pipeline {
+        config: &settings.webhook,
+        client: &client,
+        store: &store,
+        sink: &sink,
+        mac: &RustMac,
+    };
+    let outcome = pipeline.handle(&body, &headers).await;
+    let event_type = outcome.event.as_ref().map(|e| e.event_type.clone());
+    for warning in &outcome.warnings {
+        log::warn(settings.debug, warning, json!({ "event": event_type }));
+    }
+    if let Some(e) = &outcome.error {
+        log::warn(
+            settings.debug,
+            &e.to_string(),
+            json!({ "status": outcome.status }),
+        );
+    }
+    if !outcome.unsaved.is_empty() {
+        // Neither the write queue nor D1 took the rows: fail so that Eka delivers again.
+        return error(500, "Could not persist the event; retry later");
+    }
+    json(outcome.status, &outcome.body)
+}
+
+async fn pending_writes(env: &Env) -> Result<Response> {
+    let mut response = queue_stub(env)?
+        .fetch_with_request(queue_request("/status", Method::Get, None)?)
+        .await?;
+    let body: Value = response.json().await?;
+    json(200, &body)
+}
+
+async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {
+    if let Some(problem) = settings.problems.first() {
+        return error(500, &format!("Server misconfigured: {problem}"));
+    }
+    let url: Url = req.url()?;
+    let param = |name: &str| -> Option<i64> {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+    };
+    let (Some(start), Some(end)) = (param("start"), param("end")) else {
+        return error(
+            400,
+            "Query parameters 'start' and 'end' are required, as epoch seconds",
+        );
+    };
+    if start > end {
+        return error(400, "'start' must not be after 'end'");
+    }
+    let client = client_for(&settings.api);
+    let store = D1Store::new(env.d1("DB")?);
+    match find_appointments_between(&client, &store, start, end, settings.find_concurrency).await {
+        Ok(found) => json(200, &found.to_json()),
+        Err(e) => {
+            log::warn(settings.debug, &e.to_string(), json!({}));
+            error(500, "Could not read the schedule")
+        }
+    }
+}

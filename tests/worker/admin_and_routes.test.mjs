@@ -1,0 +1,132 @@
+// Health, routing (404/405), configuration errors and the admin range query, in workerd.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN } from './harness.mjs';
+import { bookingFor } from '../../scripts/fake-eka.mjs';
+
+let eka;
+let worker;
+
+before(async () => {
+  eka = await startFakeEka();
+  eka.control({ autoAppointments: false });
+  worker = await startWorker({ ekaUrl: eka.url, bindings: { WEBHOOK_PATH: '/hooks/eka' } });
+});
+
+after(async () => {
+  await worker?.dispose();
+  await eka?.close();
+});
+
+const admin = (p, token = ADMIN_TOKEN) =>
+  worker.request(p, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+
+test('health reports features and no secrets', async () => {
+  const res = await worker.request('/eka-webhook-health');
+  const body = await res.json();
+  assert.equal(res.status, 200);
+  assert.equal(body.status, 'ok');
+  assert.equal(body.service, 'eka-webhook-edge');
+  assert.equal(body.signatureVerification, true);
+  assert.equal(body.admin, true);
+  assert.equal(body.forward, false);
+  assert.equal(body.webhookPath, '/hooks/eka');
+  assert.equal(body.persistence, 'd1');
+});
+
+test('the webhook lives on WEBHOOK_PATH; other paths 404 and wrong methods 405 with Allow', async () => {
+  eka.setAppointment('r-1', bookingFor('r-1'));
+  assert.equal((await sendSigned(worker, appointmentEvent('r-1'), { path: '/hooks/eka/' })).status, 200);
+  const notFound = await sendSigned(worker, appointmentEvent('r-1'), { path: '/' });
+  assert.equal(notFound.status, 404);
+  assert.deepEqual(await notFound.json(), { error: 'Not Found' });
+  const wrong = await worker.request('/hooks/eka', { method: 'GET' });
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get('allow'), 'POST');
+  const healthPost = await worker.request('/eka-webhook-health', { method: 'POST', body: '{}' });
+  assert.equal(healthPost.status, 405);
+  assert.equal(healthPost.headers.get('allow'), 'GET');
+});
+
+test('admin routes refuse a missing or wrong token', async () => {
+  for (const token of [null, 'wrong', `${ADMIN_TOKEN}x`, '']) {
+    const res = await admin('/admin/appointments?start=0&end=1', token);
+    assert.equal(res.status, 401, String(token));
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+  }
+});
+
+test('the range query splits, orders, enriches and lists failures', async () => {
+  const base = 2_000_000_000;
+  const seed = [
+    ['q-b2', base + 300, 'BK', 'REG'],
+    ['q-b1', base + 100, 'BK', ''],
+    ['q-f1', base + 200, 'IN', 'FLW'],
+    ['q-in', base + 250, 'IN', 'REG'],
+    ['q-cn', base + 260, 'CN', ''],
+    ['q-gone', base + 150, 'BK', ''],
+    ['q-late', base + 5000, 'BK', ''],
+  ];
+  for (const [id, start, status, visit] of seed) {
+    await worker.db.prepare('INSERT INTO eka_webhook_schedule_appointment (appointment_id, start_time, end_time, status, visit_type, created_at) VALUES (?, ?, ?, ?, ?, 1)')
+      .bind(id, start, start + 900, status, visit).run();
+    if (id !== 'q-gone') eka.setAppointment(id, { ...bookingFor(id, start), status, visit_type: visit });
+  }
+  const res = await admin(`/admin/appointments?start=${base}&end=${base + 300}`);
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.deepEqual(body.appointments.map((a) => a.appointmentId), ['q-b1', 'q-b2']);
+  assert.deepEqual(body.followupAppointments.map((a) => a.appointmentId), ['q-f1']);
+  assert.deepEqual(body.failed, ['q-gone']);
+  const first = body.appointments[0];
+  assert.equal(first.appointmentDetails.appointment_id, 'q-b1');
+  assert.equal(first.patientDetails.patient_id, 'pat-q-b1');
+  assert.equal(first.doctorDetails.id, 'doc-1');
+  assert.equal(first.clinicDetails.clinic_id, 'cli-1');
+});
+
+test('the range query needs start and end as epoch seconds', async () => {
+  for (const q of ['', '?start=1', '?start=a&end=2', '?start=5&end=1']) {
+    const res = await admin(`/admin/appointments${q}`);
+    assert.equal(res.status, 400, q);
+    assert.match((await res.json()).error, /start/);
+  }
+});
+
+test('without ADMIN_TOKEN the admin routes do not exist', async () => {
+  const bare = await startWorker({ ekaUrl: eka.url, bindings: { ADMIN_TOKEN: null } });
+  try {
+    const res = await bare.request('/admin/appointments?start=0&end=1', { headers: { authorization: 'Bearer x' } });
+    assert.equal(res.status, 404);
+  } finally {
+    await bare.dispose();
+  }
+});
+
+test('missing credentials: the webhook answers 500 naming the variable and health says so', async () => {
+  const broken = await startWorker({ ekaUrl: eka.url, bindings: { EKA_CLIENT_SECRET: null } });
+  try {
+    const res = await sendSigned(broken, appointmentEvent('r-x'));
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: 'Server misconfigured: EKA_CLIENT_SECRET is not set' });
+    const health = await broken.request('/eka-webhook-health');
+    assert.equal(health.status, 503);
+    const body = await health.json();
+    assert.equal(body.status, 'misconfigured');
+    assert.deepEqual(body.problems, ['EKA_CLIENT_SECRET is not set']);
+  } finally {
+    await broken.dispose();
+  }
+});
+
+test('without a signing key verification is off, and health says so', async () => {
+  const open = await startWorker({ ekaUrl: eka.url, bindings: { EKA_SIGNING_KEY: null } });
+  try {
+    eka.setAppointment('r-open', bookingFor('r-open'));
+    const res = await sendSigned(open, appointmentEvent('r-open'), { header: null });
+    assert.equal(res.status, 200);
+    assert.equal((await (await open.request('/eka-webhook-health')).json()).signatureVerification, false);
+  } finally {
+    await open.dispose();
+  }
+});

@@ -1,0 +1,117 @@
+// Runs the built Worker (build/index.js + wasm from `make worker`) in workerd through
+// Miniflare, with a real local D1 and the write-queue Durable Object, against the fake Eka
+// API on 127.0.0.1. Also a tiny origin server that records what the Worker forwards.
+import http from 'node:http';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
+import { startFakeEka, CLIENT_ID, CLIENT_SECRET } from '../../scripts/fake-eka.mjs';
+import { signHeader } from '../../scripts/eka-signature.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SIGNING_KEY = 'whsec-worker-test';
+export const ADMIN_TOKEN = 'admin-worker-test';
+export { startFakeEka, signHeader };
+
+/** Splits the migration files into statements and runs them on `db`. */
+export async function applyMigrations(db) {
+  const text = readFileSync(path.join(ROOT, 'migrations', '0001_create_schedule.sql'), 'utf8')
+    .split('\n').filter((l) => !l.trim().startsWith('--')).join('\n');
+  const statements = text.split(';').map((s) => s.trim()).filter(Boolean);
+  await db.batch(statements.map((s) => db.prepare(s)));
+}
+
+/** Starts the Worker. `bindings` override the defaults (null removes one). */
+export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo } = {}) {
+  const base = {
+    EKA_CLIENT_ID: CLIENT_ID,
+    EKA_CLIENT_SECRET: CLIENT_SECRET,
+    EKA_API_BASE_URL: ekaUrl,
+    EKA_SIGNING_KEY: SIGNING_KEY,
+    ADMIN_TOKEN,
+    DEBUG: 'true',
+  };
+  const vars = Object.fromEntries(
+    Object.entries({ ...base, ...bindings }).filter(([, v]) => v !== null && v !== undefined),
+  );
+  const logs = [];
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    host: '127.0.0.1',
+    port: 0,
+    modulesRoot: path.join(ROOT, 'build'),
+    modules: [
+      { type: 'ESModule', path: path.join(ROOT, 'build', 'index.js') },
+      { type: 'CompiledWasm', path: path.join(ROOT, 'build', 'index_bg.wasm') },
+    ],
+    compatibilityDate: '2026-11-01',
+    d1Databases: ['DB'],
+    durableObjects: { WRITE_QUEUE: { className: 'ScheduleWriteQueue', useSQLite: true } },
+    bindings: vars,
+    ...(persistTo ? { d1Persist: path.join(persistTo, 'd1'), durableObjectsPersist: path.join(persistTo, 'do') } : {}),
+    handleStructuredLogs: (log) => logs.push(log),
+  }));
+  const url = await mf.ready;
+  const db = await mf.getD1Database('DB');
+  if (migrate) await applyMigrations(db);
+  return {
+    mf,
+    db,
+    logs,
+    url: url.toString().replace(/\/$/, ''),
+    request: (p, init) => fetch(new URL(p, url), init),
+    dispose: () => mf.dispose(),
+  };
+}
+
+/** POSTs `payload` (object or string) signed with `key` at time `t`. */
+export function sendSigned(worker, payload, { key = SIGNING_KEY, t, path: p = '/', header } = {}) {
+  const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const headers = { 'content-type': 'application/json' };
+  const value = header !== undefined ? header : signHeader(body, key, t ?? Math.floor(Date.now() / 1000));
+  if (value !== null) headers['Eka-Webhook-Signature'] = value;
+  return worker.request(p, { method: 'POST', headers, body });
+}
+
+export function appointmentEvent(id, event = 'appointment.created', extra = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    service: 'appointment', event, transaction_id: `tx-${id}`, event_time: now, timestamp: now,
+    client_id: CLIENT_ID, business_id: 'b-1',
+    data: { appointment_id: id, status: 'BK', action: 'created', ...extra },
+  };
+}
+
+export async function rows(db, where = '1=1', ...params) {
+  const { results } = await db.prepare(`SELECT * FROM eka_webhook_schedule_appointment WHERE ${where} ORDER BY appointment_id`).bind(...params).all();
+  return results;
+}
+
+/** A server that records POSTs and answers `status` (changeable). */
+export async function startOrigin() {
+  const received = [];
+  const origin = { status: 200, received };
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => { raw += c; });
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: raw });
+      res.writeHead(origin.status, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  origin.url = `http://127.0.0.1:${server.address().port}/hook`;
+  origin.close = () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); });
+  return origin;
+}
+
+export async function waitFor(check, { timeoutMs = 15000, intervalMs = 200 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

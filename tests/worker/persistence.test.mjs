@@ -1,0 +1,89 @@
+// D1 persistence: lazy table creation, migration of a 0.1.0 table, and the write queue that
+// retries writes D1 refused until they land.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker, startFakeEka, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN } from './harness.mjs';
+import { bookingFor } from '../../scripts/fake-eka.mjs';
+
+const eka = await startFakeEka();
+after(() => eka.close());
+
+async function columns(db) {
+  const { results } = await db.prepare("SELECT name FROM pragma_table_info('eka_webhook_schedule_appointment')").all();
+  return results.map((r) => r.name);
+}
+
+test('without migrations the Worker creates the table and index itself', async () => {
+  const worker = await startWorker({ ekaUrl: eka.url, migrate: false });
+  try {
+    assert.equal((await sendSigned(worker, appointmentEvent('p-lazy'))).status, 200);
+    assert.deepEqual(await columns(worker.db), [
+      'appointment_id', 'start_time', 'end_time', 'status', 'visit_type', 'created_at', 'p_aid', 'reminder_sent_at',
+    ]);
+    const { results } = await worker.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'idx_start_time'").all();
+    assert.equal(results.length, 1);
+    assert.equal((await rows(worker.db, 'appointment_id = ?', 'p-lazy')).length, 1);
+  } finally {
+    await worker.dispose();
+  }
+});
+
+test('a table with the 0.1.0 columns only gains p_aid and reminder_sent_at and keeps its rows', async () => {
+  const worker = await startWorker({ ekaUrl: eka.url, migrate: false });
+  try {
+    await worker.db.prepare(`CREATE TABLE eka_webhook_schedule_appointment (
+      appointment_id TEXT NOT NULL PRIMARY KEY, start_time INTEGER NOT NULL DEFAULT 0,
+      end_time INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '',
+      visit_type TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL DEFAULT 0)`).run();
+    await worker.db.prepare("INSERT INTO eka_webhook_schedule_appointment VALUES ('p-legacy', 10, 20, 'BK', 'REG', 5)").run();
+    eka.setAppointment('p-new', bookingFor('p-new'));
+    const res = await sendSigned(worker, appointmentEvent('p-new', 'appointment.created', { p_aid: 'p-legacy' }));
+    assert.equal(res.status, 200);
+    const cols = await columns(worker.db);
+    assert.ok(cols.includes('p_aid') && cols.includes('reminder_sent_at'), cols.join());
+    const [legacy] = await rows(worker.db, 'appointment_id = ?', 'p-legacy');
+    assert.equal(legacy.status, 'RES');
+    assert.equal(legacy.created_at, 5);
+    const [fresh] = await rows(worker.db, 'appointment_id = ?', 'p-new');
+    assert.equal(fresh.p_aid, 'p-legacy');
+  } finally {
+    await worker.dispose();
+  }
+});
+
+test('while D1 refuses writes the webhook still answers 200, and the rows land once D1 recovers', async () => {
+  const worker = await startWorker({ ekaUrl: eka.url });
+  const pending = async () =>
+    (await (await worker.request('/admin/pending-writes', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json());
+  try {
+    // Real D1, made to fail: every insert or update on the table aborts.
+    await worker.db.prepare(`CREATE TRIGGER fail_insert BEFORE INSERT ON eka_webhook_schedule_appointment
+      BEGIN SELECT RAISE(ABORT, 'injected outage'); END`).run();
+    await worker.db.prepare(`CREATE TRIGGER fail_update BEFORE UPDATE ON eka_webhook_schedule_appointment
+      BEGIN SELECT RAISE(ABORT, 'injected outage'); END`).run();
+    for (const id of ['p-out-1', 'p-out-2']) {
+      eka.setAppointment(id, bookingFor(id, 1_950_000_000));
+      const res = await sendSigned(worker, appointmentEvent(id));
+      assert.equal(res.status, 200, 'the SDK contract: persistence never fails the webhook');
+    }
+    eka.setAppointment('p-out-1', { ...bookingFor('p-out-1', 1_950_000_000), status: 'CN' });
+    assert.equal((await sendSigned(worker, appointmentEvent('p-out-1', 'appointment.updated'))).status, 200);
+    assert.equal((await rows(worker.db, "appointment_id LIKE 'p-out-%'")).length, 0);
+    const during = await waitFor(async () => { const s = await pending(); return s.attempts >= 1 && s; });
+    assert.equal(during.pending, 3);
+    assert.match(during.lastError, /injected outage/);
+
+    await worker.db.prepare('DROP TRIGGER fail_insert').run();
+    await worker.db.prepare('DROP TRIGGER fail_update').run();
+    // D1 is back but the queue has not drained: a newer update must wait behind the insert it
+    // depends on, not be applied to a row that does not exist yet.
+    eka.setAppointment('p-out-2', { ...bookingFor('p-out-2', 1_950_000_000), status: 'NS' });
+    assert.equal((await sendSigned(worker, appointmentEvent('p-out-2', 'appointment.updated'))).status, 200);
+    await waitFor(async () => (await pending()).pending === 0, { timeoutMs: 30000 });
+    const landed = await rows(worker.db, "appointment_id LIKE 'p-out-%'");
+    assert.deepEqual(landed.map((r) => [r.appointment_id, r.status]), [['p-out-1', 'CN'], ['p-out-2', 'NS']]);
+    assert.equal((await pending()).attempts, 0);
+  } finally {
+    await worker.dispose();
+  }
+});
