@@ -17,4 +17,6 @@ if [ -z "${ESBUILD_BIN:-}" ] && [ -x "$bin/esbuild" ]; then
 fi
 # The Worker is built for size (the upload budget is 350 KiB gzip); native builds keep opt-level 3.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-s}"
+# No symbol names in the upload (they cost ~170 KB; the Worker is built never to panic).
+export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
 exec worker-build --release "$@" --features worker

@@ -2,19 +2,13 @@
 //   node scripts/send-webhook.mjs [--url URL] [--event appointment.created] [--id apt-123]
 //                                 [--p-aid OLD_ID] [--key SIGNING_KEY]
 // The key defaults to EKA_SIGNING_KEY from .dev.vars. Prints the status and the JSON answer.
-import { readFileSync, existsSync } from 'node:fs';
 import { signHeader } from './eka-signature.mjs';
+import { devVar } from './dev-vars.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 };
-
-function devVar(name) {
-  if (!existsSync('.dev.vars')) return undefined;
-  const line = readFileSync('.dev.vars', 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
-  return line?.slice(name.length + 1).trim() || undefined;
-}
 
 const url = arg('url', 'http://127.0.0.1:8787/');
 const event = arg('event', 'appointment.created');

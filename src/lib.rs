@@ -12,6 +12,7 @@ pub mod event;
 pub mod find;
 pub mod http;
 pub mod pipeline;
+pub mod reminder;
 pub mod schedule;
 pub mod settings;
 pub mod signature;

@@ -220,6 +220,8 @@ pub struct Outcome {
     pub error: Option<WebhookError>,
     /// Which body form the signature matched, when verified.
     pub matched: Option<Matched>,
+    /// The schedule writes this event decided (applied, or listed in `unsaved`).
+    pub writes: Vec<ScheduleWrite>,
     /// Writes the store refused: the adapter keeps them and retries until they land.
     pub unsaved: Vec<ScheduleWrite>,
     /// Internal warnings, for debug logs (no secrets, no patient data).
@@ -234,6 +236,7 @@ impl Outcome {
             event: None,
             error: Some(error),
             matched,
+            writes: Vec::new(),
             unsaved: Vec::new(),
             warnings: Vec::new(),
         }
@@ -299,6 +302,7 @@ where
             Err(e) => return Outcome::refused(WebhookError::Event(e), matched),
         };
         let mut warnings = Vec::new();
+        let mut writes = Vec::new();
         let mut unsaved = Vec::new();
         let mut accepted = EnrichedEvent {
             event_type: event.event_type.clone(),
@@ -333,9 +337,10 @@ where
             if !decision.writes.is_empty() {
                 if let Err(e) = self.store.apply(&decision.writes).await {
                     warnings.push(format!("persistence failed; kept for retry: {e}"));
-                    unsaved = decision.writes;
+                    unsaved.clone_from(&decision.writes);
                 }
             }
+            writes = decision.writes;
             accepted.appointment_details = Some(appointment);
             accepted.patient_details = patient;
             accepted.doctor_details = doctor;
@@ -355,6 +360,7 @@ where
             event: Some(accepted),
             error,
             matched,
+            writes,
             unsaved,
             warnings,
         }

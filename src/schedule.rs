@@ -58,6 +58,13 @@ pub enum ScheduleWrite {
         /// New end time, when the fetched appointment has one.
         end_time: Option<i64>,
     },
+    /// Set `reminder_sent_at` (a reminder was delivered); never inserts.
+    MarkReminderSent {
+        /// Row key.
+        appointment_id: String,
+        /// Epoch seconds.
+        at: i64,
+    },
 }
 
 impl ScheduleWrite {
@@ -65,7 +72,8 @@ impl ScheduleWrite {
     pub fn appointment_id(&self) -> &str {
         match self {
             ScheduleWrite::Upsert(r) => &r.appointment_id,
-            ScheduleWrite::UpdateStatus { appointment_id, .. } => appointment_id,
+            ScheduleWrite::UpdateStatus { appointment_id, .. }
+            | ScheduleWrite::MarkReminderSent { appointment_id, .. } => appointment_id,
         }
     }
 }

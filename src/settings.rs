@@ -8,7 +8,23 @@ use crate::eka_api::{EkaApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::event::allowed_events;
 use crate::find::DEFAULT_FIND_CONCURRENCY;
 use crate::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
+use crate::reminder::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
 use crate::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
+
+/// Reminder settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderSettings {
+    /// Where reminder contexts are POSTed; none means reminders cannot be scheduled.
+    pub callback_url: Option<String>,
+    /// Key that signs them.
+    pub signing_key: Option<String>,
+    /// Attempts before a reminder is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay (doubling, capped at an hour).
+    pub retry_base_ms: u64,
+    /// Automatic reminders before each booking's start.
+    pub offsets: Vec<Offset>,
+}
 
 /// Everything the Worker reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +45,8 @@ pub struct Settings {
     pub debug: bool,
     /// Connections held at once by the range query.
     pub find_concurrency: usize,
+    /// Reminder delivery.
+    pub reminders: ReminderSettings,
     /// What is missing or malformed, by variable name. Non-empty means the webhook answers 500.
     pub problems: Vec<String>,
 }
@@ -80,16 +98,40 @@ impl Settings {
         let timeout_ms = number("EKA_API_TIMEOUT_MS", u64::from(DEFAULT_TIMEOUT_MS), 300_000);
         let find_concurrency =
             number("FIND_CONCURRENCY", DEFAULT_FIND_CONCURRENCY as u64, 64).max(1);
+        let max_attempts = number(
+            "REMINDER_MAX_ATTEMPTS",
+            u64::from(DEFAULT_MAX_ATTEMPTS),
+            100,
+        )
+        .max(1);
+        let retry_base_ms =
+            number("REMINDER_RETRY_BASE_MS", DEFAULT_RETRY_BASE_MS, 3_600_000).max(100);
+        let offsets = match parse_offsets(get("REMINDER_OFFSETS").as_deref().unwrap_or("")) {
+            Ok(offsets) => offsets,
+            Err(why) => {
+                problems.push(format!("REMINDER_OFFSETS: {why}"));
+                Vec::new()
+            }
+        };
         let base_url = get("EKA_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             problems.push("EKA_API_BASE_URL must be an http(s) URL".to_owned());
         }
         let forward_url = get("FORWARD_URL");
-        if forward_url
-            .as_deref()
-            .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
-        {
-            problems.push("FORWARD_URL must be an http(s) URL".to_owned());
+        let callback_url = get("REMINDER_CALLBACK_URL");
+        for (name, url) in [
+            ("FORWARD_URL", &forward_url),
+            ("REMINDER_CALLBACK_URL", &callback_url),
+        ] {
+            if url
+                .as_deref()
+                .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+            {
+                problems.push(format!("{name} must be an http(s) URL"));
+            }
+        }
+        if !offsets.is_empty() && callback_url.is_none() {
+            problems.push("REMINDER_OFFSETS is set but REMINDER_CALLBACK_URL is not".to_owned());
         }
         let list = |name: &str| -> Vec<String> {
             get(name)
@@ -122,6 +164,13 @@ impl Settings {
             forward_signing_key: get("FORWARD_SIGNING_KEY"),
             debug: get("DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
             find_concurrency: usize::try_from(find_concurrency).unwrap_or(DEFAULT_FIND_CONCURRENCY),
+            reminders: ReminderSettings {
+                callback_url,
+                signing_key: get("REMINDER_SIGNING_KEY"),
+                max_attempts: u32::try_from(max_attempts).unwrap_or(DEFAULT_MAX_ATTEMPTS),
+                retry_base_ms,
+                offsets,
+            },
             problems,
         }
     }
@@ -143,6 +192,10 @@ impl Settings {
             "admin": self.admin_token.is_some(),
             "apiKey": self.api.api_key.is_some(),
             "debug": self.debug,
+            "reminders": self.reminders.callback_url.is_some(),
+            "remindersSigned": self.reminders.callback_url.is_some() && self.reminders.signing_key.is_some(),
+            "reminderOffsets": self.reminders.offsets.iter().map(|o| o.label.as_str()).collect::<Vec<_>>(),
+            "reminderMaxAttempts": self.reminders.max_attempts,
         })
     }
 }
@@ -239,6 +292,32 @@ mod tests {
             .problems
             .iter()
             .all(|p| !p.contains("-5") && !p.contains("ftp")));
+    }
+
+    #[test]
+    fn reminder_settings_parse_and_need_a_callback_for_offsets() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("REMINDER_OFFSETS", "24h,15m"),
+            ("REMINDER_MAX_ATTEMPTS", "3"),
+        ]);
+        let s = settings(&pairs);
+        assert_eq!(
+            s.problems,
+            ["REMINDER_OFFSETS is set but REMINDER_CALLBACK_URL is not"]
+        );
+        pairs.push(("REMINDER_CALLBACK_URL", "http://127.0.0.1:9/cb"));
+        let s = settings(&pairs);
+        assert!(s.problems.is_empty());
+        assert_eq!(s.reminders.offsets.len(), 2);
+        assert_eq!(s.reminders.max_attempts, 3);
+        assert_eq!(s.reminders.retry_base_ms, 30_000);
+        pairs.push(("REMINDER_OFFSETS", "soon"));
+        let s = settings(&[("REMINDER_OFFSETS", "soon")]);
+        assert!(s
+            .problems
+            .iter()
+            .any(|p| p.starts_with("REMINDER_OFFSETS: ")));
     }
 
     #[test]

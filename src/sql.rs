@@ -256,6 +256,9 @@ pub fn write(dialect: Dialect, write: &ScheduleWrite) -> Statement {
                 appointment_id.as_str().into(),
             ],
         ),
+        ScheduleWrite::MarkReminderSent { appointment_id, at } => {
+            mark_reminder_sent(appointment_id, *at)
+        }
     }
 }
 

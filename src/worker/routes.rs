@@ -1,7 +1,4 @@
-//! Routing: the webhook, health, and the admin range query. Every answer is JSON.
-
-use std::cell::RefCell;
-use std::rc::Rc;
+//! Routing: the webhook, health, and the admin API. Every answer is JSON.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -9,13 +6,15 @@ use subtle::ConstantTimeEq;
 use worker::{Env, Method, Request, Response, Result, Url};
 
 use super::d1_store::D1Store;
+use super::env::{client_for, settings};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::forward::Sink;
 use super::log;
 use super::queued_store::{queue_request, queue_stub, QueuedStore};
-use crate::eka_api::{EkaApiConfig, EkaClient};
+use super::reminder_api;
 use crate::find::find_appointments_between;
 use crate::pipeline::Pipeline;
+use crate::reminder::ops_for_writes;
 use crate::settings::{normalise_path, Settings};
 use crate::signature::RustMac;
 
@@ -24,37 +23,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const HEALTH_PATH: &str = "/eka-webhook-health";
 const ADMIN_APPOINTMENTS: &str = "/admin/appointments";
 const ADMIN_PENDING_WRITES: &str = "/admin/pending-writes";
-
-type Client = EkaClient<FetchClient, WorkerClock>;
-
-thread_local! {
-    /// One client per isolate, so the token is shared across requests.
-    static CLIENT: RefCell<Option<Rc<Client>>> = const { RefCell::new(None) };
-}
-
-fn client_for(config: &EkaApiConfig) -> Rc<Client> {
-    CLIENT.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        match slot.as_ref() {
-            Some(client) if client.config() == config => Rc::clone(client),
-            _ => {
-                let client = Rc::new(EkaClient::new(config.clone(), FetchClient, WorkerClock));
-                *slot = Some(Rc::clone(&client));
-                client
-            }
-        }
-    })
-}
-
-fn settings(env: &Env) -> Settings {
-    let mut settings = Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
-    if env.d1("DB").is_err() {
-        settings
-            .problems
-            .push("the D1 binding DB is missing".to_owned());
-    }
-    settings
-}
+const ADMIN_REMINDERS: &str = "/admin/reminders";
 
 fn json(status: u16, body: &Value) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))
@@ -86,7 +55,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             Method::Get | Method::Head => health(&settings),
             _ => method_not_allowed("GET"),
         },
-        ADMIN_APPOINTMENTS | ADMIN_PENDING_WRITES => {
+        p if p == ADMIN_APPOINTMENTS
+            || p == ADMIN_PENDING_WRITES
+            || p == ADMIN_REMINDERS
+            || p.starts_with("/admin/reminders/") =>
+        {
             let Some(token) = settings.admin_token.as_deref() else {
                 return error(404, "Not Found");
             };
@@ -95,10 +68,21 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
                 response.headers_mut().set("WWW-Authenticate", "Bearer")?;
                 return Ok(response);
             }
-            match (method, path.as_str()) {
+            match (method, p) {
                 (Method::Get, ADMIN_APPOINTMENTS) => appointments(&req, &env, &settings).await,
-                (Method::Get, _) => pending_writes(&env).await,
-                _ => method_not_allowed("GET"),
+                (Method::Get, ADMIN_PENDING_WRITES) => pending_writes(&env).await,
+                (_, ADMIN_APPOINTMENTS | ADMIN_PENDING_WRITES) => method_not_allowed("GET"),
+                (Method::Post, ADMIN_REMINDERS) => reminder_api::create(req, &env, &settings).await,
+                (Method::Get, ADMIN_REMINDERS) => reminder_api::list(&req, &env).await,
+                (_, ADMIN_REMINDERS) => method_not_allowed("GET, POST"),
+                (Method::Delete, _) => {
+                    let id = req.path();
+                    let id = id
+                        .trim_start_matches("/admin/reminders/")
+                        .trim_end_matches('/');
+                    reminder_api::cancel(id, &env).await
+                }
+                _ => method_not_allowed("DELETE"),
             }
         }
         _ => error(404, "Not Found"),
@@ -183,6 +167,9 @@ async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Res
     if !outcome.unsaved.is_empty() {
         // Neither the write queue nor D1 took the rows: fail so that Eka delivers again.
         return error(500, "Could not persist the event; retry later");
+    }
+    if outcome.status == 200 {
+        reminder_api::apply_ops(env, settings, &ops_for_writes(&outcome.writes)).await;
     }
     json(outcome.status, &outcome.body)
 }

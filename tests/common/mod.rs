@@ -258,6 +258,11 @@ impl ScheduleStore for MemoryStore {
                         },
                     );
                 }
+                ScheduleWrite::MarkReminderSent { appointment_id, at } => {
+                    if let Some(row) = rows.get_mut(appointment_id) {
+                        row.reminder_sent_at = Some(*at);
+                    }
+                }
                 ScheduleWrite::UpdateStatus {
                     appointment_id,
                     status,

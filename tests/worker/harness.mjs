@@ -46,9 +46,13 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
     ],
     compatibilityDate: '2026-11-01',
     d1Databases: ['DB'],
-    durableObjects: { WRITE_QUEUE: { className: 'ScheduleWriteQueue', useSQLite: true } },
+    durableObjects: {
+      WRITE_QUEUE: { className: 'ScheduleWriteQueue', useSQLite: true },
+      REMINDERS: { className: 'AppointmentReminders', useSQLite: true },
+    },
     bindings: vars,
-    ...(persistTo ? { d1Persist: path.join(persistTo, 'd1'), durableObjectsPersist: path.join(persistTo, 'do') } : {}),
+    // Miniflare 5 persists every resource under one root (the v4 per-plugin options are gone).
+    ...(persistTo ? { resourcePersistencePath: persistTo } : {}),
     handleStructuredLogs: (log) => logs.push(log),
   }));
   const url = await mf.ready;
@@ -58,6 +62,8 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
     mf,
     db,
     logs,
+    /** Runs the Cron Trigger handler (the reminder sweep) once. */
+    runSweep: async () => (await mf.getWorker()).scheduled({ cron: '*/10 * * * *' }),
     url: url.toString().replace(/\/$/, ''),
     request: (p, init) => fetch(new URL(p, url), init),
     dispose: () => mf.dispose(),
