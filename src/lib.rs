@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod settings;
 pub mod signature;
 pub mod sql;
+pub mod sql_store;
 
 #[cfg(feature = "node")]
 pub mod node;

@@ -172,14 +172,37 @@ pub enum Matched {
     Canonical,
 }
 
-/// Verifies a header against `body` with any of `keys`.
-pub fn verify<K: AsRef<[u8]>>(
+/// A header that passed every rule but the MAC itself: the signed prefix `<t>.` and the
+/// decoded `v1` candidates. Hosts that compute the MAC elsewhere (Node's OpenSSL) use this
+/// with [`Prepared::matches`]; [`verify`] is the whole check with a [`MacProvider`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    prefix: String,
+    candidates: Vec<[u8; MAC_LEN]>,
+}
+
+impl Prepared {
+    /// `<t>.`: the MAC is over this followed by the body.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether `mac` equals any candidate (constant time per candidate; both are 32 bytes).
+    pub fn matches(&self, mac: &[u8; MAC_LEN]) -> bool {
+        let mut matched = subtle::Choice::from(0);
+        for candidate in &self.candidates {
+            matched |= mac.ct_eq(candidate);
+        }
+        matched.into()
+    }
+}
+
+/// Applies the header rules, the key check and the replay window.
+pub fn prepare<K: AsRef<[u8]>>(
     header: Option<&str>,
-    body: &[u8],
     keys: &[K],
     options: VerifyOptions,
-    mac: &impl MacProvider,
-) -> Result<Matched, SignatureError> {
+) -> Result<Prepared, SignatureError> {
     let parsed = parse_header(header)?;
     if keys.iter().all(|k| k.as_ref().is_empty()) {
         return Err(SignatureError::NoSigningKey);
@@ -193,18 +216,42 @@ pub fn verify<K: AsRef<[u8]>>(
     if candidates.is_empty() {
         return Err(SignatureError::MalformedSignature);
     }
-    let prefix = signed_prefix(parsed.timestamp);
-    if matches_any(&prefix, body, keys, &candidates, mac) {
+    Ok(Prepared {
+        prefix: signed_prefix(parsed.timestamp),
+        candidates,
+    })
+}
+
+/// The body as Node's SDK signs it, when that differs from the raw bytes.
+pub fn canonical_alternative(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
+    js_canonicalize(body, max_depth)
+        .ok()
+        .filter(|canonical| canonical != body)
+}
+
+/// Verifies a header against `body` with any of `keys`.
+pub fn verify<K: AsRef<[u8]>>(
+    header: Option<&str>,
+    body: &[u8],
+    keys: &[K],
+    options: VerifyOptions,
+    mac: &impl MacProvider,
+) -> Result<Matched, SignatureError> {
+    let prepared = prepare(header, keys, options)?;
+    let any_key = |message: &[u8]| {
+        keys.iter()
+            .map(AsRef::as_ref)
+            .filter(|k| !k.is_empty())
+            .fold(false, |found, key| {
+                let expected = mac.hmac_sha256(key, &[prepared.prefix.as_bytes(), message]);
+                prepared.matches(&expected) | found
+            })
+    };
+    if any_key(body) {
         return Ok(Matched::RawBody);
     }
-    match js_canonicalize(body, options.max_depth) {
-        Ok(canonical) if canonical != body => {
-            if matches_any(&prefix, &canonical, keys, &candidates, mac) {
-                Ok(Matched::Canonical)
-            } else {
-                Err(SignatureError::Mismatch)
-            }
-        }
+    match canonical_alternative(body, options.max_depth) {
+        Some(canonical) if any_key(&canonical) => Ok(Matched::Canonical),
         _ => Err(SignatureError::Mismatch),
     }
 }
@@ -244,24 +291,6 @@ fn decode_signature(hex_text: &str) -> Option<[u8; MAC_LEN]> {
     let mut out = [0u8; MAC_LEN];
     hex::decode_to_slice(hex_text, &mut out).ok()?;
     Some(out)
-}
-
-fn matches_any<K: AsRef<[u8]>>(
-    prefix: &str,
-    body: &[u8],
-    keys: &[K],
-    candidates: &[[u8; MAC_LEN]],
-    mac: &impl MacProvider,
-) -> bool {
-    let mut matched = subtle::Choice::from(0);
-    for key in keys.iter().map(AsRef::as_ref).filter(|k| !k.is_empty()) {
-        let expected = mac.hmac_sha256(key, &[prefix.as_bytes(), body]);
-        for candidate in candidates {
-            // Both sides are exactly 32 bytes, so the constant-time compare sees equal lengths.
-            matched |= expected.ct_eq(candidate);
-        }
-    }
-    matched.into()
 }
 
 #[cfg(test)]

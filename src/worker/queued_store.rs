@@ -7,7 +7,7 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-use super::d1_store::D1Store;
+use super::d1_store::{d1_store, D1Store};
 use crate::schedule::{ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
 
 /// Name of the single queue object.
@@ -24,7 +24,7 @@ impl QueuedStore {
     pub fn new(env: &Env) -> worker::Result<Self> {
         Ok(QueuedStore {
             env: env.clone(),
-            d1: D1Store::new(env.d1("DB")?),
+            d1: d1_store(env.d1("DB")?),
         })
     }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
 
-use super::d1_store::D1Store;
+use super::d1_store::d1_store;
 use super::fetch_client::WorkerClock;
 use super::log;
 use crate::cron_time::{next_fire, CronTime};
@@ -205,7 +205,7 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
     let max = offsets.iter().map(|o| o.ms / 1000).max().unwrap_or(0);
     // Bookings not yet started whose reminders are due within the longest offset + an hour
     // (overdue ones whose alarm was lost included: re-arming fires them at once).
-    let rows = D1Store::new(env.d1("DB")?)
+    let rows = d1_store(env.d1("DB")?)
         .find_between(now, now + max + 3600)
         .await
         .map_err(|e| worker::Error::RustError(e.to_string()))?;

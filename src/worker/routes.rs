@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Env, Method, Request, Response, Result, Url};
 
-use super::d1_store::D1Store;
+use super::d1_store::d1_store;
 use super::env::{client_for, settings};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::forward::Sink;
@@ -202,7 +202,7 @@ async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<R
         return error(400, "'start' must not be after 'end'");
     }
     let client = client_for(&settings.api);
-    let store = D1Store::new(env.d1("DB")?);
+    let store = d1_store(env.d1("DB")?);
     match find_appointments_between(&client, &store, start, end, settings.find_concurrency).await {
         Ok(found) => json(200, &found.to_json()),
         Err(e) => {

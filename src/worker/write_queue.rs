@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
-use super::d1_store::D1Store;
+use super::d1_store::d1_store;
 use super::log;
 use crate::schedule::{ScheduleStore, ScheduleWrite};
 
@@ -65,7 +65,7 @@ impl DurableObject for ScheduleWriteQueue {
                     Err(_) => return Response::error("expected a JSON list of writes", 400),
                 };
                 if self.pending()?.is_empty() {
-                    let store = D1Store::new(self.env.d1("DB")?);
+                    let store = d1_store(self.env.d1("DB")?);
                     match store.apply(&writes).await {
                         Ok(()) => return Response::from_json(&json!({ "applied": true })),
                         Err(e) => {
@@ -145,7 +145,7 @@ impl ScheduleWriteQueue {
     /// Applies pending writes in order, including any appended meanwhile; stops at the first
     /// failure and re-arms.
     async fn drain(&self) -> Result<()> {
-        let store = D1Store::new(self.env.d1("DB")?);
+        let store = d1_store(self.env.d1("DB")?);
         let sql = self.state.storage().sql();
         loop {
             let batch = self.pending()?;
