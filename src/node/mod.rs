@@ -11,6 +11,7 @@ use js_sys::{Function, Uint8Array};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::cron_time::{next_fire, CronTime};
@@ -24,7 +25,7 @@ use crate::pipeline::{Pipeline, WebhookConfig, DEFAULT_MAX_BODY_BYTES};
 use crate::reminder::context_json;
 use crate::schedule::ScheduleStore;
 use crate::signature::{
-    canonical_alternative, prepare, sign, verify, Matched, RustMac, VerifyOptions,
+    canonical_alternative, prepare, sign, verify, Matched, RustMac, SignatureError, VerifyOptions,
     DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS,
 };
 use crate::sql::Dialect;
@@ -61,29 +62,36 @@ impl Verifier {
         }
     }
 
-    /// Returns `"raw"` or `"canonical"` when valid (which body form matched), otherwise the
-    /// failure reason.
-    pub fn verify(&self, body: &Uint8Array, header: Option<String>, now_secs: f64) -> String {
+    /// `body`: a string (UTF-8) or a Uint8Array, handed to `mac` as it is on the raw path.
+    /// Returns 0 (raw body matched) or 1 (canonical form matched) when valid, otherwise the
+    /// failure reason as a string.
+    pub fn verify(&self, body: &JsValue, header: Option<String>, now_secs: f64) -> JsValue {
         let options = VerifyOptions {
             tolerance_secs: self.tolerance_secs,
             now_secs: now_secs as i64,
             max_depth: DEFAULT_MAX_DEPTH,
         };
+        let bytes = || -> Vec<u8> {
+            match body.as_string() {
+                Some(text) => text.into_bytes(),
+                None => body
+                    .dyn_ref::<Uint8Array>()
+                    .map(Uint8Array::to_vec)
+                    .unwrap_or_default(),
+            }
+        };
         let Some(mac) = &self.mac else {
-            return match verify(
+            return verdict(verify(
                 header.as_deref(),
-                &body.to_vec(),
+                &bytes(),
                 &self.keys,
                 options,
                 &RustMac,
-            ) {
-                Ok(m) => matched_name(m).to_owned(),
-                Err(e) => e.reason().to_owned(),
-            };
+            ));
         };
         let prepared = match prepare(header.as_deref(), &self.keys, options) {
             Ok(p) => p,
-            Err(e) => return e.reason().to_owned(),
+            Err(e) => return verdict(Err(e)),
         };
         let prefix = JsValue::from_str(prepared.prefix());
         let any_key = |message: &JsValue| {
@@ -92,24 +100,23 @@ impl Verifier {
                 digest.is_some_and(|d| prepared.matches(&d)) | found
             })
         };
-        if any_key(body.as_ref()) {
-            return matched_name(Matched::RawBody).to_owned();
+        if any_key(body) {
+            return verdict(Ok(Matched::RawBody));
         }
-        match canonical_alternative(&body.to_vec(), DEFAULT_MAX_DEPTH) {
+        match canonical_alternative(&bytes(), DEFAULT_MAX_DEPTH) {
             Some(c) if any_key(Uint8Array::from(c.as_slice()).as_ref()) => {
-                matched_name(Matched::Canonical).to_owned()
+                verdict(Ok(Matched::Canonical))
             }
-            _ => crate::signature::SignatureError::Mismatch
-                .reason()
-                .to_owned(),
+            _ => verdict(Err(SignatureError::Mismatch)),
         }
     }
 }
 
-fn matched_name(m: Matched) -> &'static str {
-    match m {
-        Matched::RawBody => "raw",
-        Matched::Canonical => "canonical",
+fn verdict(result: Result<Matched, SignatureError>) -> JsValue {
+    match result {
+        Ok(Matched::RawBody) => JsValue::from(0),
+        Ok(Matched::Canonical) => JsValue::from(1),
+        Err(e) => JsValue::from_str(e.reason()),
     }
 }
 

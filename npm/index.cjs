@@ -1,0 +1,352 @@
+'use strict';
+// eka-webhook-edge for Node: the same Rust core as the Cloudflare Worker (compiled to wasm),
+// with Eka's Node SDK API. HTTP goes through the global fetch; HMAC through node:crypto.
+const http = require('node:http');
+const { createHmac, randomUUID } = require('node:crypto');
+const core = require('./wasm/core.js');
+
+const SUPPORTED_EVENTS = Object.freeze([
+  'appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated',
+]);
+const APPOINTMENT_EVENTS = Object.freeze(['appointment.created', 'appointment.updated']);
+const SCHEDULE_TABLE_NAME = 'eka_webhook_schedule_appointment';
+const SIGNATURE_HEADER = 'Eka-Webhook-Signature';
+const HEALTH_PATH = '/eka-webhook-health';
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's limit, about 24.8 days
+const RAW_BODY_HINT = 'Invalid signature: the signature covers the exact bytes Eka sent; pass the raw request '
+  + 'body (a string or Buffer, e.g. with express.raw({ type: "application/json" })), not a parsed object';
+
+class WebhookProcessingError extends Error {
+  constructor(message, statusCode = 500) {
+    super(message);
+    this.name = 'WebhookProcessingError';
+    this.statusCode = statusCode;
+  }
+}
+
+/** HMAC-SHA256 in OpenSSL, for the Rust core: (key, prefix, body) => 32 bytes. */
+const mac = (key, prefix, body) => createHmac('sha256', key).update(prefix).update(body).digest();
+
+function toBytes(body) {
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  throw new TypeError('body must be a string, a Buffer/Uint8Array or an ArrayBuffer');
+}
+
+function firstHeader(value) {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+// Verifiers (keys prepared once in wasm) by tolerance and key list.
+const verifiers = new Map();
+function verifierFor(signingKey, tolerance) {
+  const id = typeof signingKey === 'string' ? signingKey : `\u0000${signingKey.join('\u0000')}`;
+  let byKey = verifiers.get(tolerance);
+  if (!byKey) verifiers.set(tolerance, (byKey = new Map()));
+  let verifier = byKey.get(id);
+  if (!verifier) {
+    if (byKey.size >= 64) byKey.clear();
+    const keys = (Array.isArray(signingKey) ? signingKey : [signingKey]).filter((k) => typeof k === 'string' && k);
+    verifier = keys.length ? new core.Verifier(keys, tolerance, mac) : null;
+    byKey.set(id, verifier);
+  }
+  return verifier;
+}
+
+/**
+ * Verifies an Eka-Webhook-Signature header against the raw body with one or several keys.
+ * Accepts the raw bytes or Node's SDK form (JSON.stringify of the parsed body).
+ */
+function verifySignature(rawBody, header, signingKey, opts) {
+  const verifier = (typeof signingKey === 'string' || Array.isArray(signingKey))
+    ? verifierFor(signingKey, opts?.toleranceSeconds ?? 300) : null;
+  if (!verifier) return { valid: false, reason: 'Signing key is not configured' };
+  const h = firstHeader(header);
+  const body = typeof rawBody === 'string' ? rawBody : toBytes(rawBody);
+  const result = verifier.verify(body, typeof h === 'string' ? h : undefined, opts?.now ?? Date.now() / 1000);
+  return typeof result === 'number' ? VALID : { valid: false, reason: result };
+}
+const VALID = Object.freeze({ valid: true });
+
+/** The header value for `rawBody` signed with `signingKey` at `timestamp` (Unix seconds). */
+function signPayload(rawBody, signingKey, timestamp = Math.floor(Date.now() / 1000)) {
+  return core.signPayload(toBytes(rawBody), signingKey, timestamp);
+}
+
+async function fetchAdapter({ method, url, headers, body, timeoutMs }) {
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: body ?? undefined,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
+}
+
+function plainRows(rows) {
+  return rows.map((row) => {
+    const out = {};
+    for (const [k, v] of Object.entries(row)) out[k] = typeof v === 'bigint' ? Number(v) : v;
+    return out;
+  });
+}
+
+/** Accepts rows, mysql2's [rows, fields], or a result header for statements without rows. */
+function adaptQuery(query) {
+  return async (sql, params) => {
+    let result = await query(sql, params);
+    if (Array.isArray(result) && result.length === 2 && (Array.isArray(result[0]) || (result[0] && typeof result[0] === 'object' && 'affectedRows' in result[0]))) {
+      [result] = result;
+    }
+    return Array.isArray(result) ? plainRows(result) : [];
+  };
+}
+
+function headerPairs(headers) {
+  if (!headers) return [];
+  if (typeof headers.entries === 'function' && !Array.isArray(headers)) return [...headers.entries()];
+  if (Array.isArray(headers)) return headers.map(([k, v]) => [String(k), String(firstHeader(v))]);
+  return Object.entries(headers)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => [k, String(firstHeader(v))]);
+}
+
+function normalisePath(p) {
+  const trimmed = String(p ?? '/').split('?')[0].replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+class WebhookSDK {
+  constructor(config = {}) {
+    for (const name of ['clientId', 'clientSecret']) {
+      if (typeof config[name] !== 'string' || config[name] === '') {
+        throw new TypeError(`WebhookSDK: '${name}' is required`);
+      }
+    }
+    const { persistence } = config;
+    if (persistence && (!['mysql', 'sqlite'].includes(persistence.dialect) || typeof persistence.query !== 'function')) {
+      throw new TypeError("WebhookSDK: 'persistence' must be { dialect: 'mysql' | 'sqlite', query(sql, params) }");
+    }
+    const signingKeys = (Array.isArray(config.signingKey) ? config.signingKey : [config.signingKey])
+      .flatMap((k) => (typeof k === 'string' ? k.split(',') : []))
+      .map((k) => k.trim())
+      .filter(Boolean);
+    this.config = { ...config };
+    this.path = normalisePath(config.path);
+    this.maxBodyBytes = config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this._hasPersistence = Boolean(persistence);
+    this._core = new core.WebhookCore(
+      JSON.stringify({
+        clientId: config.clientId,
+        clientSecret: config.clientSecret,
+        apiKey: config.apiKey,
+        apiBaseUrl: config.apiBaseUrl,
+        signingKeys,
+        toleranceSeconds: config.toleranceSeconds,
+        allowedEvents: config.allowedEvents,
+        maxBodyBytes: this.maxBodyBytes,
+        timeoutMs: config.timeoutMs,
+        dialect: persistence?.dialect,
+        findConcurrency: config.findConcurrency,
+      }),
+      fetchAdapter,
+      persistence ? adaptQuery(persistence.query) : null,
+      mac,
+    );
+  }
+
+  _debug(message, fields = {}) {
+    if (this.config.debug) console.warn(JSON.stringify({ level: 'warn', service: 'eka-webhook-edge', message, ...fields }));
+  }
+
+  /** Runs the webhook contract: {status, body, event?, error?}. Pass the raw body. */
+  async handleRequest(body, headers = {}) {
+    let bytes;
+    let parsed = false;
+    if (body instanceof Uint8Array || typeof body === 'string' || body instanceof ArrayBuffer) {
+      bytes = toBytes(body);
+    } else if (body && typeof body === 'object' && !Array.isArray(body)) {
+      bytes = Buffer.from(JSON.stringify(body), 'utf8');
+      parsed = true;
+    } else {
+      return { status: 400, body: { error: 'Request body is required' }, error: 'Request body is required' };
+    }
+    const onEvent = this.config.onEvent ? (event) => this.config.onEvent(event) : null;
+    const out = JSON.parse(await this._core.handle(bytes, JSON.stringify(headerPairs(headers)), onEvent));
+    for (const warning of out.warnings) this._debug(warning, { event: out.event?.type });
+    if (out.error) this._debug(out.error, { status: out.status });
+    const result = { status: out.status, body: out.body };
+    if (out.event) result.event = out.event;
+    if (out.status >= 400) result.error = parsed && out.body.error === 'Invalid signature' ? RAW_BODY_HINT : out.body.error;
+    return result;
+  }
+
+  async findAppointmentsBetween({ startTime, endTime }) {
+    if (!this._hasPersistence) {
+      throw new WebhookProcessingError("WebhookSDK: 'persistence' must be configured to call findAppointmentsBetween");
+    }
+    const toSecs = (t) => (t instanceof Date ? Math.floor(t.getTime() / 1000) : Number(t));
+    return JSON.parse(await this._core.find(toSecs(startTime), toSecs(endTime)));
+  }
+
+  async _details(resource, id, partner = false) {
+    try {
+      return JSON.parse(await this._core.details(resource, String(id), partner));
+    } catch (e) {
+      throw new WebhookProcessingError(e.message, 502);
+    }
+  }
+
+  getAppointmentDetailsById(id, { partnerId } = {}) {
+    return this._details('appointment', id, String(partnerId) === '1');
+  }
+
+  getPatientDetailsById(id) { return this._details('patient', id); }
+
+  getDoctorDetailsById(id) { return this._details('doctor', id); }
+
+  getClinicDetailsById(id) { return this._details('clinic', id); }
+
+  /**
+   * In-process reminder (setTimeout, re-armed past the 24.8-day timer limit): fires once with
+   * appointment, patient, doctor and clinic fetched at fire time. A past time throws. For
+   * reminders that survive restarts, use the Cloudflare Worker (Durable Object alarms).
+   */
+  scheduleReminder({ cronTime, appointmentId, callback }) {
+    if (typeof appointmentId !== 'string' || appointmentId === '') throw new TypeError("scheduleReminder: 'appointmentId' is required");
+    if (typeof callback !== 'function') throw new TypeError("scheduleReminder: 'callback' must be a function");
+    const time = cronTime instanceof Date ? cronTime.getTime() : cronTime;
+    const fireAt = core.nextFireTime(time, Date.now());
+    const sdk = this;
+    let timer = null;
+    const reminder = {
+      id: `eka-reminder-${appointmentId}-${randomUUID().slice(0, 8)}`,
+      appointmentId,
+      fireAt,
+      cancelled: false,
+      cancel() {
+        reminder.cancelled = true;
+        if (timer) clearTimeout(timer);
+        timer = null;
+      },
+    };
+    const fire = async () => {
+      timer = null;
+      reminder.cancelled = true; // one-shot
+      try {
+        const context = JSON.parse(await sdk._core.reminderContext(reminder.id, appointmentId, fireAt));
+        const { active } = context;
+        delete context.active;
+        if (!active) {
+          sdk._debug('reminder skipped: appointment is no longer active', { reminderId: reminder.id });
+          return;
+        }
+        await callback(context);
+        if (sdk._hasPersistence) await sdk._core.markReminderSent(appointmentId, Math.floor(Date.now() / 1000));
+      } catch (e) {
+        sdk._debug(`WebhookSDK: schedule_reminder error for appointment ${appointmentId}: ${e.message}`);
+      }
+    };
+    const arm = () => {
+      const delay = fireAt - Date.now();
+      timer = delay > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fire, Math.max(0, delay));
+    };
+    arm();
+    return reminder;
+  }
+
+  /** (req, res) for node:http, Express and Connect. Reads the raw body itself unless a raw
+   * body parser already did (express.raw); a parsed JSON body still works, verified in
+   * JSON.stringify form. */
+  nodeHandler() {
+    return async (req, res) => {
+      try {
+        let body;
+        if (req.body instanceof Uint8Array || typeof req.body === 'string') body = req.body;
+        else if (req._body && req.body && typeof req.body === 'object') body = req.body;
+        else {
+          body = await readBody(req, this.maxBodyBytes);
+          if (body === null) return sendJson(res, 413, { error: 'Request body too large' });
+        }
+        const result = await this.handleRequest(body, req.headers);
+        sendJson(res, result.status, result.body);
+      } catch (e) {
+        this._debug(e.message);
+        sendJson(res, 500, { error: 'Internal server error' });
+      }
+    };
+  }
+
+  /** (Request) => Promise<Response>, for Hono, Next.js route handlers, Bun and Deno. */
+  fetchHandler() {
+    return async (request) => {
+      const declared = Number(request.headers.get('content-length') ?? 0);
+      if (declared > this.maxBodyBytes) return jsonResponse(413, { error: 'Request body too large' });
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      const result = await this.handleRequest(bytes, request.headers);
+      return jsonResponse(result.status, result.body);
+    };
+  }
+
+  /** A standalone server: POST {path} and GET /eka-webhook-health. Binds `config.host`
+   * (default 0.0.0.0, as Eka's SDK). */
+  listen(port, onListen) {
+    const handler = this.nodeHandler();
+    const server = http.createServer((req, res) => {
+      const p = normalisePath(req.url);
+      if (p === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+        return sendJson(res, 200, { status: 'ok', service: 'eka-webhook-edge' });
+      }
+      if (p === this.path) {
+        if (req.method === 'POST') return handler(req, res);
+        res.setHeader('Allow', 'POST');
+        return sendJson(res, 405, { error: 'Method Not Allowed' });
+      }
+      if (p === HEALTH_PATH) {
+        res.setHeader('Allow', 'GET');
+        return sendJson(res, 405, { error: 'Method Not Allowed' });
+      }
+      return sendJson(res, 404, { error: 'Not Found', message: `Expected POST ${this.path}` });
+    });
+    server.listen(port, this.config.host ?? '0.0.0.0', onListen);
+    return server;
+  }
+}
+
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > limit) over = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function jsonResponse(status, body) {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+module.exports = {
+  WebhookSDK,
+  WebhookProcessingError,
+  verifySignature,
+  signPayload,
+  SUPPORTED_EVENTS,
+  APPOINTMENT_EVENTS,
+  SCHEDULE_TABLE_NAME,
+  SIGNATURE_HEADER,
+};
