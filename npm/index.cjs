@@ -264,9 +264,11 @@ class WebhookSDK {
     return async (req, res) => {
       try {
         let body;
-        if (req.body instanceof Uint8Array || typeof req.body === 'string') body = req.body;
-        else if (req._body && req.body && typeof req.body === 'object') body = req.body;
-        else {
+        // A body parser ran if it left a body and consumed the stream (Express 4 and 5).
+        const parsed = req.body !== undefined && req.body !== null && (req.readableEnded || req.complete || req._body);
+        if (parsed && (req.body instanceof Uint8Array || typeof req.body === 'string' || typeof req.body === 'object')) {
+          body = req.body;
+        } else {
           body = await readBody(req, this.maxBodyBytes);
           if (body === null) return sendJson(res, 413, { error: 'Request body too large' });
         }
