@@ -17,10 +17,10 @@ TEST_LOG := target/test-results.log
 # Budget for the Worker upload, gzip (KiB).
 BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm worker test-worker deploy-check bench-core dev
+.PHONY: test deps lint unit wasm worker test-worker deploy-check npm test-npm bench-core bench-npm dev
 
 ## test: everything CI runs (.ci/run calls this).
-test: deps lint unit wasm test-worker deploy-check
+test: deps lint unit wasm test-worker deploy-check test-npm
 	@awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^(# |ℹ )pass [0-9]+$$/ { p += $$3 } /^(# |ℹ )fail [0-9]+$$/ { f += $$3 } \
 	     END { printf "summary: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(TEST_LOG)
@@ -71,6 +71,19 @@ deploy-check: worker
 	gzip=$$(echo "$$line" | sed -E 's/.*gzip: ([0-9.]+) KiB.*/\1/'); \
 	awk -v g="$$gzip" -v b=$(BUNDLE_BUDGET_KIB) 'BEGIN { if (g + 0 > b) { printf "bundle %s KiB gzip is over the %s KiB budget\n", g, b; exit 1 } \
 	  printf "bundle gzip %s KiB is within the %s KiB budget\n", g, b }'
+
+## npm: the npm package in pkg/ (wasm core + wasm-bindgen Node glue + npm/).
+npm: deps
+	sh scripts/build-npm.sh
+
+## test-npm: the packed tarball installed into a fresh project, tested on Node 20 and 22
+## (real servers on 127.0.0.1, MariaDB through mysql2, node:sqlite, the fake Eka API).
+test-npm: deps
+	set -o pipefail; sh scripts/test-npm.sh 2>&1 | tee -a $(TEST_LOG)
+
+## bench-npm: verifySignature calls/s against the JS reference of Eka's Node SDK.
+bench-npm: npm
+	node scripts/bench-npm.mjs
 
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:
