@@ -251,11 +251,12 @@ pub fn ops_for_writes(writes: &[ScheduleWrite]) -> Vec<ReminderOp> {
         .collect()
 }
 
-/// Delay before attempt `attempts + 1`: `base · 2^(attempts-1)` capped at an hour, scaled by
-/// `jitter` in `[0.8, 1.2]` (pass a uniform random number in `[0, 1)`).
-pub fn retry_delay_ms(attempts: u32, base_ms: u64, random01: f64) -> i64 {
+/// Delay before attempt `attempts + 1`: `base · 2^(attempts-1)` capped at `cap_ms`, scaled by a
+/// jitter in `[0.8, 1.2]` (pass a uniform random number in `[0, 1)`). Reminders cap at
+/// [`MAX_RETRY_MS`]; the Worker's write queue uses it too, with its own cap.
+pub fn retry_delay_ms(attempts: u32, base_ms: u64, cap_ms: u64, random01: f64) -> i64 {
     let exp = attempts.saturating_sub(1).min(30);
-    let delay = base_ms.saturating_mul(1u64 << exp).min(MAX_RETRY_MS) as f64;
+    let delay = base_ms.saturating_mul(1u64 << exp).min(cap_ms) as f64;
     (delay * (0.8 + 0.4 * random01.clamp(0.0, 1.0))) as i64
 }
 
@@ -415,12 +416,16 @@ mod tests {
 
     #[test]
     fn retry_delay_doubles_with_jitter_and_caps() {
-        assert_eq!(retry_delay_ms(1, 1000, 0.5), 1000);
-        assert_eq!(retry_delay_ms(2, 1000, 0.5), 2000);
-        assert_eq!(retry_delay_ms(4, 1000, 0.5), 8000);
-        assert_eq!(retry_delay_ms(1, 1000, 0.0), 800);
-        assert_eq!(retry_delay_ms(1, 1000, 1.0), 1200);
-        assert_eq!(retry_delay_ms(40, 30_000, 0.5), MAX_RETRY_MS as i64);
+        assert_eq!(retry_delay_ms(1, 1000, MAX_RETRY_MS, 0.5), 1000);
+        assert_eq!(retry_delay_ms(2, 1000, MAX_RETRY_MS, 0.5), 2000);
+        assert_eq!(retry_delay_ms(4, 1000, MAX_RETRY_MS, 0.5), 8000);
+        assert_eq!(retry_delay_ms(1, 1000, MAX_RETRY_MS, 0.0), 800);
+        assert_eq!(retry_delay_ms(1, 1000, MAX_RETRY_MS, 1.0), 1200);
+        assert_eq!(
+            retry_delay_ms(40, 30_000, MAX_RETRY_MS, 0.5),
+            MAX_RETRY_MS as i64
+        );
+        assert_eq!(retry_delay_ms(10, 1000, 60_000, 0.5), 60_000);
     }
 
     #[test]

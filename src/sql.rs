@@ -312,6 +312,17 @@ pub fn row_from_json(row: &Value) -> Option<ScheduleRow> {
     })
 }
 
+/// The columns of the table as eka-webhook-sdk 0.1.0–0.1.2 created it (for migration tests).
+#[cfg(test)]
+pub(crate) const COLUMNS_0_1_0: [&str; 6] = [
+    "appointment_id",
+    "start_time",
+    "end_time",
+    "status",
+    "visit_type",
+    "created_at",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,17 +369,7 @@ mod tests {
 
     #[test]
     fn missing_columns_of_a_0_1_0_table_are_added_in_order() {
-        let old: Vec<String> = [
-            "appointment_id",
-            "start_time",
-            "end_time",
-            "status",
-            "visit_type",
-            "created_at",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let old: Vec<String> = COLUMNS_0_1_0.iter().map(|s| s.to_string()).collect();
         let stmts = add_missing_columns(Dialect::Sqlite, &old);
         let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
         assert_eq!(

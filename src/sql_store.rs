@@ -149,17 +149,7 @@ mod tests {
 
     #[test]
     fn the_table_is_ensured_once_and_old_layouts_get_their_columns() {
-        let rec = recorder(
-            vec![
-                "appointment_id",
-                "start_time",
-                "end_time",
-                "status",
-                "visit_type",
-                "created_at",
-            ],
-            0,
-        );
+        let rec = recorder(crate::sql::COLUMNS_0_1_0.to_vec(), 0);
         let store = SqlStore::new(&rec, Dialect::Mysql, Rc::new(Cell::new(false)));
         block_on(store.find_between(0, 1)).unwrap();
         block_on(store.find_between(0, 1)).unwrap();

@@ -10,6 +10,7 @@ mod log;
 mod queued_store;
 mod reminder_api;
 mod reminders;
+mod respond;
 mod routes;
 mod write_queue;
 

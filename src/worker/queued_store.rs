@@ -4,14 +4,16 @@
 //! write fail, and the webhook with it, so that Eka delivers it again.
 
 use serde_json::Value;
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Method, Stub};
 
 use super::d1_store::{d1_store, D1Store};
+use super::respond::internal_request;
 use crate::schedule::{ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
 
 /// Name of the single queue object.
 pub const WRITE_QUEUE_NAME: &str = "schedule-writes";
+/// Host label of its internal requests.
+pub const WRITE_QUEUE_HOST: &str = "write-queue";
 
 /// Writes via the queue object, reads from D1.
 pub struct QueuedStore {
@@ -31,7 +33,12 @@ impl QueuedStore {
     async fn via_queue(&self, writes: &[ScheduleWrite]) -> worker::Result<()> {
         let body = serde_json::to_string(writes)?;
         let mut response = queue_stub(&self.env)?
-            .fetch_with_request(queue_request("/write", Method::Post, Some(body))?)
+            .fetch_with_request(internal_request(
+                WRITE_QUEUE_HOST,
+                "/write",
+                Method::Post,
+                Some(body),
+            )?)
             .await?;
         if (200..300).contains(&response.status_code()) {
             let _: Value = response.json().await?;
@@ -50,16 +57,6 @@ pub fn queue_stub(env: &Env) -> worker::Result<Stub> {
     env.durable_object("WRITE_QUEUE")?
         .id_from_name(WRITE_QUEUE_NAME)?
         .get_stub()
-}
-
-/// A request to the queue object.
-pub fn queue_request(path: &str, method: Method, body: Option<String>) -> worker::Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(body) = body {
-        init.with_body(Some(JsValue::from_str(&body)));
-    }
-    Request::new_with_init(&format!("https://write-queue{path}"), &init)
 }
 
 impl ScheduleStore for QueuedStore {

@@ -4,12 +4,12 @@
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Method, Request, Response, Result};
 
 use super::d1_store::d1_store;
 use super::fetch_client::WorkerClock;
 use super::log;
+use super::respond::{error, internal_request, json};
 use crate::cron_time::{next_fire, CronTime};
 use crate::http::Clock;
 use crate::reminder::{appointment_of, ReminderOp};
@@ -28,25 +28,12 @@ async fn call(
         .durable_object("REMINDERS")?
         .id_from_name(appointment_id)?
         .get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(body) = body {
-        init.with_body(Some(JsValue::from_str(&body.to_string())));
-    }
-    let req = Request::new_with_init(&format!("https://reminders{path}"), &init)?;
+    let req = internal_request("reminders", path, method, body.map(|b| b.to_string()))?;
     let mut response = stub.fetch_with_request(req).await?;
     let status = response.status_code();
     let text = response.text().await?;
     let value = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "error": text }));
     Ok((status, value))
-}
-
-fn json(status: u16, body: &Value) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
-}
-
-fn error(status: u16, message: &str) -> Result<Response> {
-    json(status, &json!({ "error": message }))
 }
 
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.

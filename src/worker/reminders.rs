@@ -24,7 +24,7 @@ use crate::enrich::enrich;
 use crate::http::{Clock, HttpClient, HttpRequest};
 use crate::reminder::{
     context_json, decide_fire, plan_auto, reminder_id, retry_delay_ms, FireDecision, Reminder,
-    ReminderState,
+    ReminderState, MAX_RETRY_MS,
 };
 use crate::schedule::{ScheduleStore, ScheduleWrite};
 use crate::settings::Settings;
@@ -408,6 +408,7 @@ impl AppointmentReminders {
             let delay = retry_delay_ms(
                 attempts,
                 settings.reminders.retry_base_ms,
+                MAX_RETRY_MS,
                 js_sys::Math::random(),
             );
             (ReminderState::Pending, now_ms() + delay)

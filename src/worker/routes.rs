@@ -10,8 +10,10 @@ use super::env::{client_for, settings};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::forward::Sink;
 use super::log;
-use super::queued_store::{queue_request, queue_stub, QueuedStore};
+use super::queued_store::{queue_stub, QueuedStore, WRITE_QUEUE_HOST};
 use super::reminder_api;
+use super::respond::internal_request;
+use super::respond::{error, json, method_not_allowed};
 use crate::find::find_appointments_between;
 use crate::pipeline::Pipeline;
 use crate::reminder::ops_for_writes;
@@ -24,20 +26,6 @@ const HEALTH_PATH: &str = "/eka-webhook-health";
 const ADMIN_APPOINTMENTS: &str = "/admin/appointments";
 const ADMIN_PENDING_WRITES: &str = "/admin/pending-writes";
 const ADMIN_REMINDERS: &str = "/admin/reminders";
-
-fn json(status: u16, body: &Value) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
-}
-
-fn error(status: u16, message: &str) -> Result<Response> {
-    json(status, &json!({ "error": message }))
-}
-
-fn method_not_allowed(allow: &str) -> Result<Response> {
-    let mut response = error(405, "Method Not Allowed")?;
-    response.headers_mut().set("Allow", allow)?;
-    Ok(response)
-}
 
 /// Routes one request.
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
@@ -176,7 +164,12 @@ async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Res
 
 async fn pending_writes(env: &Env) -> Result<Response> {
     let mut response = queue_stub(env)?
-        .fetch_with_request(queue_request("/status", Method::Get, None)?)
+        .fetch_with_request(internal_request(
+            WRITE_QUEUE_HOST,
+            "/status",
+            Method::Get,
+            None,
+        )?)
         .await?;
     let body: Value = response.json().await?;
     json(200, &body)

@@ -12,10 +12,11 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 
 use super::d1_store::d1_store;
 use super::log;
+use crate::reminder::retry_delay_ms;
 use crate::schedule::{ScheduleStore, ScheduleWrite};
 
-const FIRST_RETRY_MS: f64 = 1_000.0;
-const MAX_RETRY_MS: f64 = 60_000.0;
+const FIRST_RETRY_MS: u64 = 1_000;
+const MAX_RETRY_MS: u64 = 60_000;
 
 /// The Durable Object (binding `WRITE_QUEUE`, one instance named `schedule-writes`).
 #[durable_object]
@@ -76,7 +77,7 @@ impl DurableObject for ScheduleWriteQueue {
                 } else {
                     self.append(&writes)?;
                     if self.state.storage().get_alarm().await?.is_none() {
-                        self.arm(0.0).await?;
+                        self.arm(0).await?;
                     }
                 }
                 Response::from_json(&json!({ "applied": false, "queued": writes.len() }))
@@ -136,9 +137,9 @@ impl ScheduleWriteQueue {
             .one()
     }
 
-    async fn arm(&self, delay_ms: f64) -> Result<()> {
-        // An integer is an offset from now for workers-rs (not an epoch).
-        let delay = std::time::Duration::from_millis(delay_ms.max(0.0) as u64);
+    /// Arms the alarm `delay_ms` from now.
+    async fn arm(&self, delay_ms: i64) -> Result<()> {
+        let delay = std::time::Duration::from_millis(u64::try_from(delay_ms).unwrap_or(0));
         self.state.storage().set_alarm(delay).await
     }
 
@@ -176,9 +177,13 @@ impl ScheduleWriteQueue {
             "UPDATE retry_state SET attempts = attempts + 1, last_error = ? WHERE id = 1",
             vec![message.into()],
         )?;
-        let attempts = self.retry_state()?.attempts.clamp(0, 16) as i32;
-        let base = (FIRST_RETRY_MS * 2f64.powi(attempts - 1)).min(MAX_RETRY_MS);
-        let jitter = 0.8 + 0.4 * js_sys::Math::random();
+        let attempts = self.retry_state()?.attempts.clamp(0, 64) as u32;
+        let delay = retry_delay_ms(
+            attempts,
+            FIRST_RETRY_MS,
+            MAX_RETRY_MS,
+            js_sys::Math::random(),
+        );
         let debug = self
             .env
             .var("DEBUG")
@@ -188,6 +193,6 @@ impl ScheduleWriteQueue {
             "schedule write retry failed; re-armed",
             json!({ "attempts": attempts, "error": message }),
         );
-        self.arm(base * jitter).await
+        self.arm(delay).await
     }
 }
