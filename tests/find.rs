@@ -20,20 +20,25 @@ fn upsert(id: &str, start: i64, status: &str, visit: &str) -> ScheduleWrite {
     })
 }
 
-#[test]
-fn rows_in_range_are_split_ordered_enriched_and_failures_listed() {
+/// The documented API with bookings for `ids`, a client and an empty store.
+fn world(ids: &[String]) -> (std::rc::Rc<FakeEka>, Client, MemoryStore) {
     let fake = FakeEka::documented();
-    let clock = ManualClock::at(NOW_MS);
-    let client = client(&fake, &clock);
-    let store = MemoryStore::default();
+    let client = client(&fake, &ManualClock::at(NOW_MS));
     let template = fake.routes.borrow()["/dr/v1/appointment/apt-1"]
         .body
         .clone();
-    for id in ["b1", "b2", "f1"] {
+    for id in ids {
         let mut a = template.clone();
         a["appointment_id"] = json!(id);
         fake.set(&format!("/dr/v1/appointment/{id}"), 200, a);
     }
+    (fake, client, MemoryStore::default())
+}
+
+#[test]
+fn rows_in_range_are_split_ordered_enriched_and_failures_listed() {
+    let ids: Vec<String> = ["b1", "b2", "f1"].iter().map(|s| s.to_string()).collect();
+    let (_fake, client, store) = world(&ids);
     block_on(store.apply(&[
         upsert("b2", 300, "BK", "REG"),
         upsert("b1", 100, "BK", ""),
@@ -64,21 +69,13 @@ fn rows_in_range_are_split_ordered_enriched_and_failures_listed() {
 #[test]
 fn open_connections_never_exceed_the_bound() {
     for bound in [1usize, 2, 6] {
-        let fake = FakeEka::documented();
-        let clock = ManualClock::at(NOW_MS);
-        let client = client(&fake, &clock);
-        let store = MemoryStore::default();
-        let template = fake.routes.borrow()["/dr/v1/appointment/apt-1"]
-            .body
-            .clone();
-        let mut writes = Vec::new();
-        for i in 0..30 {
-            let id = format!("a{i:02}");
-            let mut a = template.clone();
-            a["appointment_id"] = json!(id);
-            fake.set(&format!("/dr/v1/appointment/{id}"), 200, a);
-            writes.push(upsert(&id, 100 + i, "BK", ""));
-        }
+        let ids: Vec<String> = (0..30).map(|i| format!("a{i:02}")).collect();
+        let (fake, client, store) = world(&ids);
+        let writes: Vec<ScheduleWrite> = ids
+            .iter()
+            .zip(100..)
+            .map(|(id, start)| upsert(id, start, "BK", ""))
+            .collect();
         block_on(store.apply(&writes)).unwrap();
         let found = block_on(find_appointments_between(&client, &store, 0, 1000, bound)).unwrap();
         assert_eq!(found.appointments.len(), 30);
