@@ -17,12 +17,13 @@ TEST_LOG := target/test-results.log
 # Budget for the Worker upload, gzip (KiB).
 BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm worker test-worker deploy-check npm test-npm bench-core bench-npm dev
+.PHONY: test deps lint unit wasm worker test-worker load-small load deploy-check npm test-npm bench-core bench-npm dev
 
 ## test: everything CI runs (.ci/run calls this).
-test: deps lint unit wasm test-worker deploy-check test-npm
+test: deps lint unit wasm test-worker load-small deploy-check test-npm
 	@awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^(# |ℹ )pass [0-9]+$$/ { p += $$3 } /^(# |ℹ )fail [0-9]+$$/ { f += $$3 } \
+	     /^load: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
 	     END { printf "summary: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' $(TEST_LOG)
 
 ## deps: toolchain pieces, each installed only when missing.
@@ -62,6 +63,15 @@ worker: deps
 ## test-worker: the Worker in workerd (Miniflare) with local D1 and the fake Eka API.
 test-worker: worker
 	set -o pipefail; npm run --silent test:worker 2>&1 | tee -a $(TEST_LOG)
+
+## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent); part of make test.
+load-small: worker
+	set -o pipefail; node_modules/.bin/node scripts/load-test.mjs --webhooks 200 --concurrency 20 2>&1 | tee -a $(TEST_LOG)
+
+## load: 2,000 webhooks at 50 concurrent, 20 % redeliveries, 5 % injected 5xx, a token expiry
+## midway; fails on any lost, duplicated or wrong row or reminder.
+load: worker
+	node_modules/.bin/node scripts/load-test.mjs --webhooks 2000 --concurrency 50
 
 ## deploy-check: `wrangler deploy --dry-run`, bundle size raw/gzip against the budget.
 deploy-check: worker

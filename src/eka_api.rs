@@ -6,6 +6,9 @@
 //! one login; every call has a timeout and one retry on 5xx or a transport failure; ids are
 //! percent-encoded as path segments; error texts never carry upstream bodies or tokens.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use async_lock::Semaphore;
 use futures::lock::Mutex;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -151,22 +154,46 @@ struct Token {
     renew_at_ms: i64,
 }
 
+/// An access token shared between clients (the Worker keeps one per isolate and a client per
+/// request). Plain synchronous data on purpose: no client ever waits on another's I/O, which
+/// workerd forbids across requests.
+#[derive(Debug, Clone, Default)]
+pub struct TokenCache(Rc<RefCell<Option<Token>>>);
+
+impl TokenCache {
+    fn get(&self) -> Option<Token> {
+        self.0.borrow().clone()
+    }
+
+    fn set(&self, token: Option<Token>) {
+        *self.0.borrow_mut() = token;
+    }
+}
+
 /// The Eka API client. Generic over the transport and the clock.
 pub struct EkaClient<H, C> {
     http: H,
     clock: C,
     config: EkaApiConfig,
-    token: Mutex<Option<Token>>,
+    tokens: TokenCache,
+    /// Held across a login, so this client's concurrent calls share one.
+    login: Mutex<()>,
 }
 
 impl<H: HttpClient, C: Clock> EkaClient<H, C> {
     /// A client with no token yet (it logs in on first use).
     pub fn new(config: EkaApiConfig, http: H, clock: C) -> Self {
+        Self::with_tokens(config, http, clock, TokenCache::default())
+    }
+
+    /// A client that shares `tokens` with other clients.
+    pub fn with_tokens(config: EkaApiConfig, http: H, clock: C, tokens: TokenCache) -> Self {
         EkaClient {
             http,
             clock,
             config,
-            token: Mutex::new(None),
+            tokens,
+            login: Mutex::new(()),
         }
     }
 
@@ -259,28 +286,27 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
     }
 
     /// A valid access token. `stale` is a token the server refused: if the cache still holds
-    /// it, log in again; if another caller already replaced it, use theirs. The lock is held
-    /// across the login, so concurrent callers share one.
+    /// it, log in again; if someone already replaced it, use theirs. This client's lock is held
+    /// across the login, so its concurrent callers share one.
     async fn token<T: HttpClient>(
         &self,
         http: &T,
         stale: Option<&str>,
     ) -> Result<String, ApiError> {
-        let mut cached = self.token.lock().await;
-        let now = self.clock.now_ms();
-        if let Some(token) = cached.as_ref() {
+        let _login = self.login.lock().await;
+        if let Some(token) = self.tokens.get() {
             let refused = stale == Some(token.access_token.as_str());
-            if !refused && now < token.renew_at_ms {
-                return Ok(token.access_token.clone());
+            if !refused && self.clock.now_ms() < token.renew_at_ms {
+                return Ok(token.access_token);
             }
         }
-        *cached = None;
+        self.tokens.set(None);
         let token = self
             .login(http)
             .await
             .map_err(|e| ApiError::Login(Box::new(e)))?;
         let access = token.access_token.clone();
-        *cached = Some(token);
+        self.tokens.set(Some(token));
         Ok(access)
     }
 

@@ -277,3 +277,25 @@ fn bad_credentials_fail_login_and_errors_carry_no_upstream_text() {
     assert_eq!(err, ApiError::Login(Box::new(ApiError::Status(401))));
     assert_eq!(err.to_string(), "login failed: HTTP 401");
 }
+
+#[test]
+fn clients_sharing_a_token_cache_log_in_once_and_see_each_others_refresh() {
+    use eka_webhook_edge::eka_api::{EkaApiConfig, EkaClient, TokenCache};
+    let fake = FakeEka::documented();
+    let clock = ManualClock::at(NOW_MS);
+    let mut config = EkaApiConfig::new("client-1", "secret");
+    config.base_url = BASE.into();
+    let tokens = TokenCache::default();
+    let a = EkaClient::with_tokens(config.clone(), fake.clone(), clock.clone(), tokens.clone());
+    let b = EkaClient::with_tokens(config.clone(), fake.clone(), clock.clone(), tokens.clone());
+    block_on(a.appointment("apt-1", false)).unwrap();
+    block_on(b.appointment("apt-1", false)).unwrap();
+    assert_eq!(fake.logins.get(), 1);
+    fake.revoked.borrow_mut().push("token-1".into());
+    block_on(a.appointment("apt-1", false)).unwrap(); // a renews
+    block_on(b.appointment("apt-1", false)).unwrap(); // b uses a's new token
+    assert_eq!(fake.logins.get(), 2);
+    let c = EkaClient::new(config, fake.clone(), clock); // its own cache
+    block_on(c.appointment("apt-1", false)).unwrap();
+    assert_eq!(fake.logins.get(), 3);
+}

@@ -1,35 +1,36 @@
-//! What every handler needs from the environment: settings, and the Eka client of this
-//! isolate (one per isolate, so the token is shared across requests).
+//! What every handler needs from the environment: settings, and an Eka client. A client is
+//! made per request (workerd forbids one request from waiting on another's I/O); the access
+//! token is shared by all requests of the isolate.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use worker::Env;
 
 use super::fetch_client::{FetchClient, WorkerClock};
-use crate::eka_api::{EkaApiConfig, EkaClient};
+use crate::eka_api::{EkaApiConfig, EkaClient, TokenCache};
 use crate::settings::Settings;
 
 /// The Eka client over `fetch`.
 pub type Client = EkaClient<FetchClient, WorkerClock>;
 
 thread_local! {
-    static CLIENT: RefCell<Option<Rc<Client>>> = const { RefCell::new(None) };
+    static TOKENS: RefCell<Option<(EkaApiConfig, TokenCache)>> = const { RefCell::new(None) };
 }
 
-/// This isolate's client for `config` (a new one if the configuration changed).
-pub fn client_for(config: &EkaApiConfig) -> Rc<Client> {
-    CLIENT.with(|cell| {
+/// A client for this request, sharing the isolate's token for `config`.
+pub fn client_for(config: &EkaApiConfig) -> Client {
+    let tokens = TOKENS.with(|cell| {
         let mut slot = cell.borrow_mut();
         match slot.as_ref() {
-            Some(client) if client.config() == config => Rc::clone(client),
+            Some((cached, tokens)) if cached == config => tokens.clone(),
             _ => {
-                let client = Rc::new(EkaClient::new(config.clone(), FetchClient, WorkerClock));
-                *slot = Some(Rc::clone(&client));
-                client
+                let tokens = TokenCache::default();
+                *slot = Some((config.clone(), tokens.clone()));
+                tokens
             }
         }
-    })
+    });
+    EkaClient::with_tokens(config.clone(), FetchClient, WorkerClock, tokens)
 }
 
 /// Settings from the env, plus a problem when the D1 binding is missing.

@@ -339,7 +339,7 @@ impl AppointmentReminders {
             .as_deref()
             .ok_or("REMINDER_CALLBACK_URL is not set")?;
         let client = client_for(&settings.api);
-        let found = enrich(&*client, &reminder.appointment_id, None, false)
+        let found = enrich(&client, &reminder.appointment_id, None, false)
             .await
             .map_err(|e| format!("appointment fetch failed: {e}"))?;
         // A cancel may have arrived while we were fetching.
