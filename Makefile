@@ -17,7 +17,7 @@ TEST_LOG := target/test-results.log
 # Budget for the Worker upload, gzip (KiB).
 BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm worker test-worker load-small load deploy-check npm test-npm bench-core bench-npm dev
+.PHONY: test deps lint unit wasm worker test-worker load-small load deploy-check npm test-npm bench-core bench-npm fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker load-small deploy-check test-npm
@@ -94,6 +94,11 @@ test-npm: deps
 ## bench-npm: verifySignature calls/s against the JS reference of Eka's Node SDK.
 bench-npm: npm
 	node scripts/bench-npm.mjs
+
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
+## payload validator, cron/datetime parser; prints executions and crashes.
+fuzz:
+	sh scripts/fuzz.sh
 
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:

@@ -243,36 +243,35 @@ fn day_names(field: &str) -> Result<Option<String>, TimingError> {
     Ok(Some(names.join(",")))
 }
 
+/// Day names node-schedule accepts, with their number (0 = Sunday).
+const DAY_WORDS: [(&str, usize); 16] = [
+    ("SUN", 0),
+    ("SUNDAY", 0),
+    ("MON", 1),
+    ("MONDAY", 1),
+    ("TUE", 2),
+    ("TUES", 2),
+    ("TUESDAY", 2),
+    ("WED", 3),
+    ("WEDNESDAY", 3),
+    ("THU", 4),
+    ("THURS", 4),
+    ("THURSDAY", 4),
+    ("FRI", 5),
+    ("FRIDAY", 5),
+    ("SAT", 6),
+    ("SATURDAY", 6),
+];
+
 fn day_number(token: &str) -> Option<usize> {
     if let Ok(n) = token.parse::<usize>() {
         return (n <= 7).then_some(n);
     }
     let upper = token.to_ascii_uppercase();
-    DAY_NAMES
+    DAY_WORDS
         .iter()
-        .position(|name| upper.len() >= 3 && name.starts_with(&upper[..3]) && is_day_word(&upper))
-}
-
-fn is_day_word(upper: &str) -> bool {
-    [
-        "SUN",
-        "SUNDAY",
-        "MON",
-        "MONDAY",
-        "TUE",
-        "TUES",
-        "TUESDAY",
-        "WED",
-        "WEDNESDAY",
-        "THU",
-        "THURS",
-        "THURSDAY",
-        "FRI",
-        "FRIDAY",
-        "SAT",
-        "SATURDAY",
-    ]
-    .contains(&upper)
+        .find(|(word, _)| *word == upper)
+        .map(|(_, n)| *n)
 }
 
 #[cfg(test)]
@@ -417,6 +416,25 @@ mod tests {
                 next(bad)
             );
         }
+    }
+
+    #[test]
+    fn fuzz_regression_multibyte_day_of_week_is_an_error_not_a_panic() {
+        // Found by `make fuzz` (cron_time): slicing a day name inside a multi-byte character.
+        let found = String::from_utf8_lossy(&[
+            0x40, 0x0a, 0x8a, 0x00, 0x0a, 0x94, 0x94, 0xff, 0x6a, 0x0a, 0x00, 0x0b, 0x2b, 0xa0,
+        ])
+        .into_owned();
+        assert!(next(&found).is_err());
+        assert!(matches!(
+            next("0 0 * * é€x"),
+            Err(TimingError::InvalidExpression(_))
+        ));
+        assert!(matches!(
+            next("0 0 * * 𝟘"),
+            Err(TimingError::InvalidExpression(_))
+        ));
+        assert_eq!(next("0 8 * * tuesday"), Ok(at("2026-11-24T08:00:00Z")));
     }
 
     #[test]
