@@ -17,7 +17,7 @@ TEST_LOG := target/test-results.log
 # Budget for the Worker upload, gzip (KiB).
 BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm worker test-worker load-small load deploy-check npm test-npm bench-core bench-npm fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker load-small load deploy-check npm test-npm bench-core bench-npm bench fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker load-small deploy-check test-npm
@@ -94,6 +94,11 @@ test-npm: deps
 ## bench-npm: verifySignature calls/s against the JS reference of Eka's Node SDK.
 bench-npm: npm
 	node scripts/bench-npm.mjs
+
+## bench: every benchmark in one run (verify vs Python SDK and JS reference, Worker CPU,
+## enriched latency, range query, bundle); prints Markdown. Not part of make test.
+bench: worker npm
+	node_modules/.bin/node scripts/bench.mjs
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
 ## payload validator, cron/datetime parser; prints executions and crashes.

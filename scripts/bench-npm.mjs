@@ -18,7 +18,9 @@ const payload = {
     clinic_id: '67978400352a61001d64e9fb', status: 'BK', action: 'created', created_at: 1730189586, partner_meta: {} },
 };
 for (let i = 0; JSON.stringify(payload).length < 2000; i++) payload.data.partner_meta[`key${i}`] = `value-${i}-क्लिनिक-café`;
-const body = JSON.stringify(payload);
+// `--payload <file>`: verify that body instead (the shared one `make bench` writes).
+const fileArg = process.argv.indexOf('--payload');
+const body = fileArg > 0 ? readFileSync(process.argv[fileArg + 1], 'utf8') : JSON.stringify(payload);
 const t = Math.floor(Date.now() / 1000);
 const header = signPayload(body, KEY, t);
 
@@ -55,3 +57,5 @@ console.log(`${'implementation'.padEnd(50)} ${'calls/s'.padStart(10)} ${'vs JS r
 for (const [name, r] of rows) console.log(`${name.padEnd(50)} ${Math.round(r).toLocaleString('en').padStart(10)} ${(r / reference).toFixed(2).padStart(9)}x`);
 const wasm = readFileSync(new URL('../pkg/wasm/core_bg.wasm', import.meta.url));
 console.log(`package wasm: ${(wasm.length / 1024).toFixed(1)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(1)} KiB gzip`);
+console.log(`RESULT ${JSON.stringify({ npm: rows[0][1], npmBuffer: rows[1][1], jsReference: rows[2][1], floor: rows[3][1],
+  wasmRaw: wasm.length, wasmGzip: gzipSync(wasm, { level: 9 }).length })}`);
