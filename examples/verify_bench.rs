@@ -86,5 +86,9 @@ fn main() {
         );
     }
     println!("re-serialisation / raw: {:.2}x the time", canonical / raw);
-    println!("RESULT {{\"raw_calls_per_s\":{:.0},\"canonical_calls_per_s\":{:.0}}}", 1.0 / raw, 1.0 / canonical);
+    println!(
+        "RESULT {{\"raw_calls_per_s\":{:.0},\"canonical_calls_per_s\":{:.0}}}",
+        1.0 / raw,
+        1.0 / canonical
+    );
 }
