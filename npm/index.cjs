@@ -236,9 +236,7 @@ class WebhookSDK {
       timer = null;
       reminder.cancelled = true; // one-shot
       try {
-        const context = JSON.parse(await sdk._core.reminderContext(reminder.id, appointmentId, fireAt));
-        const { active } = context;
-        delete context.active;
+        const { active, context } = JSON.parse(await sdk._core.reminderContext(reminder.id, appointmentId, fireAt));
         if (!active) {
           sdk._debug('reminder skipped: appointment is no longer active', { reminderId: reminder.id });
           return;

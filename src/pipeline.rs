@@ -220,10 +220,10 @@ pub struct Outcome {
     pub error: Option<WebhookError>,
     /// Which body form the signature matched, when verified.
     pub matched: Option<Matched>,
-    /// The schedule writes this event decided (applied, or listed in `unsaved`).
+    /// The schedule writes this event decided.
     pub writes: Vec<ScheduleWrite>,
-    /// Writes the store refused: the adapter keeps them and retries until they land.
-    pub unsaved: Vec<ScheduleWrite>,
+    /// The store refused `writes`; the adapter decides how not to lose them.
+    pub persistence_failed: bool,
     /// Internal warnings, for debug logs (no secrets, no patient data).
     pub warnings: Vec<String>,
 }
@@ -237,7 +237,7 @@ impl Outcome {
             error: Some(error),
             matched,
             writes: Vec::new(),
-            unsaved: Vec::new(),
+            persistence_failed: false,
             warnings: Vec::new(),
         }
     }
@@ -303,7 +303,7 @@ where
         };
         let mut warnings = Vec::new();
         let mut writes = Vec::new();
-        let mut unsaved = Vec::new();
+        let mut persistence_failed = false;
         let mut accepted = EnrichedEvent {
             event_type: event.event_type.clone(),
             payload: Map::new(),
@@ -337,7 +337,7 @@ where
             if !decision.writes.is_empty() {
                 if let Err(e) = self.store.apply(&decision.writes).await {
                     warnings.push(format!("persistence failed; kept for retry: {e}"));
-                    unsaved.clone_from(&decision.writes);
+                    persistence_failed = true;
                 }
             }
             writes = decision.writes;
@@ -361,7 +361,7 @@ where
             error,
             matched,
             writes,
-            unsaved,
+            persistence_failed,
             warnings,
         }
     }

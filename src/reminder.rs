@@ -262,11 +262,16 @@ pub fn retry_delay_ms(attempts: u32, base_ms: u64, cap_ms: u64, random01: f64) -
 
 /// The callback body: `{"reminderId","appointmentId","fireAt","appointmentDetails",
 /// "patientDetails","doctorDetails","clinicDetails"}` (details null when not fetched).
-pub fn context_json(reminder: &Reminder, e: &Enrichment) -> Value {
+pub fn context_json(
+    reminder_id: &str,
+    appointment_id: &str,
+    fire_at: i64,
+    e: &Enrichment,
+) -> Value {
     json!({
-        "reminderId": reminder.id,
-        "appointmentId": reminder.appointment_id,
-        "fireAt": reminder.fire_at,
+        "reminderId": reminder_id,
+        "appointmentId": appointment_id,
+        "fireAt": fire_at,
         "appointmentDetails": Value::Object(e.appointment.clone()),
         "patientDetails": e.patient,
         "doctorDetails": e.doctor,
@@ -459,7 +464,7 @@ mod tests {
             appointment: Map::new(),
             ..Enrichment::default()
         };
-        let c = context_json(&r, &e);
+        let c = context_json(&r.id, &r.appointment_id, r.fire_at, &e);
         let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,

@@ -82,6 +82,7 @@ fn signed_booking_is_enriched_persisted_delivered_and_answered_200() {
     let out = w.send(&created("apt-1"));
     assert_eq!(out.status, 200, "{}", out.body);
     assert_eq!(out.matched, Some(Matched::RawBody));
+    assert!(!out.persistence_failed);
     let body = out.body.as_object().unwrap();
     let keys: Vec<&str> = body.keys().map(String::as_str).collect();
     assert_eq!(
@@ -285,7 +286,8 @@ fn store_failure_still_answers_200_and_hands_back_the_writes_for_retry() {
     w.store.fail.set(true);
     let out = w.send(&created("apt-1"));
     assert_eq!(out.status, 200);
-    assert!(matches!(&out.unsaved[..], [ScheduleWrite::Upsert(r)] if r.appointment_id == "apt-1"));
+    assert!(out.persistence_failed);
+    assert!(matches!(&out.writes[..], [ScheduleWrite::Upsert(r)] if r.appointment_id == "apt-1"));
     assert!(out
         .warnings
         .iter()

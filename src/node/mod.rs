@@ -22,7 +22,7 @@ use crate::enrich::enrich;
 use crate::event::allowed_events;
 use crate::find::{find_appointments_between, DEFAULT_FIND_CONCURRENCY};
 use crate::pipeline::{Pipeline, WebhookConfig, DEFAULT_MAX_BODY_BYTES};
-use crate::reminder::context_json;
+use crate::reminder::{context_json, decide_fire, FireDecision};
 use crate::schedule::ScheduleStore;
 use crate::signature::{
     canonical_alternative, prepare, sign, verify, Matched, RustMac, SignatureError, VerifyOptions,
@@ -273,7 +273,7 @@ impl WebhookCore {
                 "event": outcome.event.as_ref().map(|e| e.to_json()),
                 "error": outcome.error.as_ref().map(|e| e.to_string()),
                 "warnings": outcome.warnings,
-                "unsaved": outcome.unsaved.len(),
+                "persistenceFailed": outcome.persistence_failed,
             });
             json_result(Ok(out))
         })
@@ -316,8 +316,9 @@ impl WebhookCore {
         })
     }
 
-    /// The reminder context for an appointment, fetched now: `{reminderId, appointmentId,
-    /// fireAt, appointmentDetails, …}`; rejects when the appointment cannot be fetched.
+    /// The reminder context for an appointment, fetched now, and whether it is still active:
+    /// `{active, context: {reminderId, appointmentId, fireAt, appointmentDetails, …}}`; rejects
+    /// when the appointment cannot be fetched.
     #[wasm_bindgen(js_name = reminderContext)]
     pub fn reminder_context(
         &self,
@@ -331,21 +332,10 @@ impl WebhookCore {
                 .await
                 .map_err(|e| format!("Failed to fetch appointment details: {e}"));
             json_result(found.map(|e| {
-                let reminder = crate::reminder::Reminder {
-                    id: reminder_id,
-                    appointment_id,
-                    fire_at: fire_at as i64,
-                    source: "manual".into(),
-                    state: crate::reminder::ReminderState::Pending,
-                    attempts: 0,
-                    last_error: None,
-                };
-                let mut context = context_json(&reminder, &e);
-                context["active"] = Value::Bool(
-                    crate::reminder::decide_fire(&e.appointment)
-                        == crate::reminder::FireDecision::Deliver,
-                );
-                context
+                json!({
+                    "active": decide_fire(&e.appointment) == FireDecision::Deliver,
+                    "context": context_json(&reminder_id, &appointment_id, fire_at as i64, &e),
+                })
             }))
         })
     }

@@ -351,7 +351,14 @@ impl AppointmentReminders {
                 .set_state(&reminder.id, ReminderState::Cancelled, Some(&reason))
                 .map_err(|e| e.to_string());
         }
-        let body = context_json(reminder, &found).to_string().into_bytes();
+        let body = context_json(
+            &reminder.id,
+            &reminder.appointment_id,
+            reminder.fire_at,
+            &found,
+        )
+        .to_string()
+        .into_bytes();
         let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
         if let Some(key) = settings.reminders.signing_key.as_deref() {
             let t = now_ms().div_euclid(1000);

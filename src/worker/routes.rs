@@ -102,14 +102,20 @@ fn authorised(req: &Request, token: &str) -> bool {
     !token.is_empty() && bool::from(presented.ct_eq(&expected))
 }
 
+/// 500 naming the first configuration problem, if there is one.
+fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
+    let problem = settings.problems.first()?;
+    log::warn(
+        settings.debug,
+        "misconfigured",
+        json!({ "problems": settings.problems }),
+    );
+    Some(error(500, &format!("Server misconfigured: {problem}")))
+}
+
 async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
-    if let Some(problem) = settings.problems.first() {
-        log::warn(
-            settings.debug,
-            "misconfigured",
-            json!({ "problems": settings.problems }),
-        );
-        return error(500, &format!("Server misconfigured: {problem}"));
+    if let Some(response) = misconfigured(settings) {
+        return response;
     }
     let declared = req
         .headers()
@@ -152,7 +158,7 @@ async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Res
             json!({ "status": outcome.status }),
         );
     }
-    if !outcome.unsaved.is_empty() {
+    if outcome.persistence_failed {
         // Neither the write queue nor D1 took the rows: fail so that Eka delivers again.
         return error(500, "Could not persist the event; retry later");
     }
@@ -176,8 +182,8 @@ async fn pending_writes(env: &Env) -> Result<Response> {
 }
 
 async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {
-    if let Some(problem) = settings.problems.first() {
-        return error(500, &format!("Server misconfigured: {problem}"));
+    if let Some(response) = misconfigured(settings) {
+        return response;
     }
     let url: Url = req.url()?;
     let param = |name: &str| -> Option<i64> {
