@@ -6,18 +6,13 @@ import { createRequire } from 'node:module';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { ekaPayload2k } from './bench-payload.mjs';
 
 const require = createRequire(import.meta.url);
 const { verifySignature, signPayload } = require('../pkg/index.cjs');
 
 const KEY = 'test_signing_key_do_not_use';
-const payload = {
-  service: 'appointment', event: 'appointment.created', transaction_id: '8y3458734657', event_time: 1730189586,
-  timestamp: 1730189586, client_id: '67978400352a61001d64e9fb', business_id: '174159057718553',
-  data: { appointment_id: 'api-abb67007-1e53-4f0f-b428-a4bc025468a4', doctor_id: '174159057723920', patient_id: '174678912588458',
-    clinic_id: '67978400352a61001d64e9fb', status: 'BK', action: 'created', created_at: 1730189586, partner_meta: {} },
-};
-for (let i = 0; JSON.stringify(payload).length < 2000; i++) payload.data.partner_meta[`key${i}`] = `value-${i}-क्लिनिक-café`;
+const payload = ekaPayload2k('क्लिनिक-café');
 // `--payload <file>`: verify that body instead (the shared one `make bench` writes).
 const fileArg = process.argv.indexOf('--payload');
 const body = fileArg > 0 ? readFileSync(process.argv[fileArg + 1], 'utf8') : JSON.stringify(payload);

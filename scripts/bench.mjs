@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startWorker, sendSigned, ADMIN_TOKEN } from '../tests/worker/harness.mjs';
 import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from './fake-eka.mjs';
 import { signHeader } from './eka-signature.mjs';
+import { ekaPayload2k } from './bench-payload.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, 'target', 'bench');
@@ -31,13 +32,7 @@ if (!existsSync(PY)) run('python3', ['-m', 'venv', VENV]);
 run(path.join(VENV, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', 'eka-webhook-sdk==0.1.4']);
 
 // One ~2 KB Eka payload for every verifier, compact (the form every verifier accepts).
-const payload = {
-  service: 'appointment', event: 'appointment.created', transaction_id: '8y3458734657', event_time: 1730189586,
-  timestamp: 1730189586, client_id: '67978400352a61001d64e9fb', business_id: '174159057718553',
-  data: { appointment_id: 'api-abb67007-1e53-4f0f-b428-a4bc025468a4', doctor_id: '174159057723920', patient_id: '174678912588458',
-    clinic_id: '67978400352a61001d64e9fb', status: 'BK', action: 'created', created_at: 1730189586, partner_meta: {} },
-};
-for (let i = 0; JSON.stringify(payload).length < 2000; i++) payload.data.partner_meta[`key${i}`] = `value-${i}-clinic`;
+const payload = ekaPayload2k('clinic');
 const body = JSON.stringify(payload);
 const payloadFile = path.join(OUT, 'payload.json');
 writeFileSync(payloadFile, body);

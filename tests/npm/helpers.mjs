@@ -7,18 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 export { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../../scripts/fake-eka.mjs';
 export { signHeader, verifyHeader } from '../../scripts/eka-signature.mjs';
+export { appointmentEvent } from '../../tests/support/common.mjs';
+import { waitFor as pollUntil } from '../../tests/support/common.mjs';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(HERE, '..', '..');
 export const KEY = 'npm-test-signing-key';
 
-export function appointmentEvent(id, event = 'appointment.created', extra = {}) {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    service: 'appointment', event, event_time: now, timestamp: now, client_id: 'c', business_id: 'b',
-    data: { appointment_id: id, status: 'BK', action: 'created', ...extra },
-  };
-}
 
 export async function freePort() {
   return new Promise((resolve) => {
@@ -47,12 +42,5 @@ export function runExample(file, env) {
   });
 }
 
-export async function waitFor(check, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `check` (default: 10 s, every 50 ms). */
+export const waitFor = (check, timeoutMs = 10000) => pollUntil(check, { timeoutMs, intervalMs: 50 });

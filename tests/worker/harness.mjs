@@ -8,11 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
 import { startFakeEka, CLIENT_ID, CLIENT_SECRET } from '../../scripts/fake-eka.mjs';
 import { signHeader } from '../../scripts/eka-signature.mjs';
+import { appointmentEvent, waitFor as pollUntil } from '../support/common.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIGNING_KEY = 'whsec-worker-test';
 export const ADMIN_TOKEN = 'admin-worker-test';
-export { startFakeEka, signHeader };
+export { startFakeEka, signHeader, appointmentEvent };
 
 /** Splits the migration files into statements and runs them on `db`. */
 export async function applyMigrations(db) {
@@ -79,14 +80,6 @@ export function sendSigned(worker, payload, { key = SIGNING_KEY, t, path: p = '/
   return worker.request(p, { method: 'POST', headers, body });
 }
 
-export function appointmentEvent(id, event = 'appointment.created', extra = {}) {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    service: 'appointment', event, transaction_id: `tx-${id}`, event_time: now, timestamp: now,
-    client_id: CLIENT_ID, business_id: 'b-1',
-    data: { appointment_id: id, status: 'BK', action: 'created', ...extra },
-  };
-}
 
 export async function rows(db, where = '1=1', ...params) {
   const { results } = await db.prepare(`SELECT * FROM eka_webhook_schedule_appointment WHERE ${where} ORDER BY appointment_id`).bind(...params).all();
@@ -112,12 +105,5 @@ export async function startOrigin() {
   return origin;
 }
 
-export async function waitFor(check, { timeoutMs = 15000, intervalMs = 200 } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** Polls `check` (default: 15 s, every 200 ms). */
+export const waitFor = (check, { timeoutMs = 15000, intervalMs = 200 } = {}) => pollUntil(check, { timeoutMs, intervalMs });
