@@ -11,6 +11,7 @@ pub mod enrich;
 pub mod event;
 pub mod find;
 pub mod http;
+pub mod ledger;
 pub mod pipeline;
 pub mod reminder;
 pub mod schedule;

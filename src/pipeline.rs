@@ -2,12 +2,15 @@
 //! deliver, respond — in the SDK's order, with the SDK's statuses and bodies (BEHAVIOUR.md §7).
 
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::eka_api::{ApiError, EkaClient};
 use crate::enrich::{enrich, Enrichment};
-use crate::event::{allowed_events, validate, EventError, EventKind};
+use crate::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::http::{Clock, HttpClient};
-use crate::schedule::{decide, ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
+use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
+use crate::reminder::ops_for_writes;
+use crate::schedule::{decide, ScheduleWrite};
 use crate::signature::{
     verify, MacProvider, Matched, SignatureError, VerifyOptions, DEFAULT_MAX_DEPTH,
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
@@ -71,6 +74,15 @@ pub enum WebhookError {
     AppointmentFetch(ApiError),
     /// The delivery step failed (500).
     Delivery(String),
+    /// A copy of this body is still being processed (409, with `Retry-After`).
+    InFlight {
+        /// The event in flight.
+        event_id: String,
+        /// Seconds until its claim lapses.
+        retry_after_secs: u32,
+    },
+    /// The event or its effects could not be made durable (500; nothing was delivered).
+    Unrecorded(LedgerError),
 }
 
 impl WebhookError {
@@ -80,7 +92,8 @@ impl WebhookError {
             WebhookError::BodyTooLarge => 413,
             WebhookError::Signature(_) => 403,
             WebhookError::AppointmentFetch(_) => 502,
-            WebhookError::Delivery(_) => 500,
+            WebhookError::Delivery(_) | WebhookError::Unrecorded(_) => 500,
+            WebhookError::InFlight { .. } => 409,
             WebhookError::InvalidJson
             | WebhookError::TooDeep
             | WebhookError::BodyRequired
@@ -101,12 +114,37 @@ impl WebhookError {
             WebhookError::Delivery(_) => {
                 "Internal server error while processing webhook event".into()
             }
+            WebhookError::InFlight { .. } => {
+                "A copy of this event is still being processed; retry later".into()
+            }
+            WebhookError::Unrecorded(_) => "Could not persist the event; retry later".into(),
         }
     }
 
-    /// `{"error": message}`.
+    /// The stable code recorded in the event log for a failed attempt.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebhookError::BodyTooLarge => "body_too_large",
+            WebhookError::InvalidJson | WebhookError::TooDeep | WebhookError::BodyRequired => {
+                "invalid_payload"
+            }
+            WebhookError::Signature(_) => "signature_refused",
+            WebhookError::Event(_) => "event_refused",
+            WebhookError::AppointmentFetch(_) => "appointment_fetch_failed",
+            WebhookError::Delivery(_) => "forward_failed",
+            WebhookError::InFlight { .. } => "in_flight",
+            WebhookError::Unrecorded(_) => "persistence_failed",
+        }
+    }
+
+    /// `{"error": message}` (and the `eventId` of a copy in flight).
     pub fn body(&self) -> Value {
-        json!({ "error": self.message() })
+        match self {
+            WebhookError::InFlight { event_id, .. } => {
+                json!({ "error": self.message(), "eventId": event_id })
+            }
+            _ => json!({ "error": self.message() }),
+        }
     }
 }
 
@@ -116,6 +154,7 @@ impl std::fmt::Display for WebhookError {
             // Internal detail for logs; still free of bodies and tokens.
             WebhookError::AppointmentFetch(e) => write!(f, "{}: {e}", self.message()),
             WebhookError::Delivery(e) => write!(f, "{}: {e}", self.message()),
+            WebhookError::Unrecorded(e) => write!(f, "{}: {e}", self.message()),
             _ => f.write_str(&self.message()),
         }
     }
@@ -138,6 +177,8 @@ pub struct EnrichedEvent {
     pub doctor_details: Option<Value>,
     /// The clinic, when fetched.
     pub clinic_details: Option<Value>,
+    /// Its id in the event log, when the ledger keeps one.
+    pub event_id: Option<String>,
 }
 
 impl EnrichedEvent {
@@ -169,41 +210,40 @@ impl EnrichedEvent {
         let mut out = Map::new();
         out.insert("success".into(), Value::Bool(true));
         out.insert("event".into(), Value::String(self.event_type.clone()));
+        if let Some(id) = &self.event_id {
+            out.insert("eventId".into(), Value::String(id.clone()));
+        }
         out.extend(self.details().map(|(k, v)| (k.to_owned(), v)));
         Value::Object(out)
     }
 }
 
-/// Where accepted events go after persistence (the SDK's `on_event`; the Worker's forward).
+/// The 200 body for a copy of a processed event.
+pub fn duplicate_body(event_type: &str, event_id: &str) -> Value {
+    json!({ "success": true, "duplicate": true, "event": event_type, "eventId": event_id })
+}
+
+/// Where accepted events go once their effects are durable (the SDK's `on_event`; the
+/// Worker's forward).
 #[allow(async_fn_in_trait)]
 pub trait EventSink {
     /// Delivers one event; an error answers 500 so that Eka retries.
     async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String>;
 }
 
-/// No delivery step.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSink;
-
-impl EventSink for NoSink {
-    async fn deliver(&self, _event: &EnrichedEvent) -> Result<(), String> {
-        Ok(())
+/// No sink configured: nothing to deliver.
+impl<D: EventSink> EventSink for Option<D> {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+        match self {
+            Some(sink) => sink.deliver(event).await,
+            None => Ok(()),
+        }
     }
 }
 
-/// No persistence.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoStore;
-
-impl ScheduleStore for NoStore {
-    async fn apply(&self, _writes: &[ScheduleWrite]) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn find_between(&self, _start: i64, _end: i64) -> Result<Vec<ScheduleRow>, StoreError> {
-        Err(StoreError::new("persistence is not configured"))
-    }
-    async fn mark_reminder_sent(&self, _id: &str, _at: i64) -> Result<bool, StoreError> {
-        Err(StoreError::new("persistence is not configured"))
+impl<D: EventSink + ?Sized> EventSink for &D {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+        (**self).deliver(event).await
     }
 }
 
@@ -222,8 +262,14 @@ pub struct Outcome {
     pub matched: Option<Matched>,
     /// The schedule writes this event decided.
     pub writes: Vec<ScheduleWrite>,
-    /// The store refused `writes`; the adapter decides how not to lose them.
+    /// The ledger refused the writes: the answer is 500 and nothing was delivered.
     pub persistence_failed: bool,
+    /// The event's id in the log (also for duplicates and copies in flight).
+    pub event_id: Option<String>,
+    /// A copy of a processed event, answered without doing anything.
+    pub duplicate: bool,
+    /// For a 409: seconds Eka should wait (`Retry-After`).
+    pub retry_after_secs: Option<u32>,
     /// Internal warnings, for debug logs (no secrets, no patient data).
     pub warnings: Vec<String>,
 }
@@ -231,13 +277,23 @@ pub struct Outcome {
 impl Outcome {
     fn refused(error: WebhookError, matched: Option<Matched>) -> Self {
         Outcome {
-            status: error.status(),
-            body: error.body(),
+            error: Some(error.clone()),
+            ..Outcome::answer(error.status(), error.body(), matched)
+        }
+    }
+
+    fn answer(status: u16, body: Value, matched: Option<Matched>) -> Self {
+        Outcome {
+            status,
+            body,
             event: None,
-            error: Some(error),
+            error: None,
             matched,
             writes: Vec::new(),
             persistence_failed: false,
+            event_id: None,
+            duplicate: false,
+            retry_after_secs: None,
             warnings: Vec::new(),
         }
     }
@@ -252,58 +308,147 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
 }
 
 /// Everything a webhook needs, borrowed from the adapter.
-pub struct Pipeline<'a, H, C, S, D, M> {
+pub struct Pipeline<'a, H, C, L, D, M> {
     /// Settings.
     pub config: &'a WebhookConfig,
     /// Eka API client (and the clock).
     pub client: &'a EkaClient<H, C>,
-    /// Schedule store.
-    pub store: &'a S,
-    /// Delivery step.
+    /// Where deliveries are claimed and their effects committed.
+    pub ledger: &'a L,
+    /// Delivery step, run only after a successful commit.
     pub sink: &'a D,
     /// HMAC implementation.
     pub mac: &'a M,
 }
 
-impl<H, C, S, D, M> Pipeline<'_, H, C, S, D, M>
+impl<H, C, L, D, M> Pipeline<'_, H, C, L, D, M>
 where
     H: HttpClient,
     C: Clock,
-    S: ScheduleStore,
+    L: EventLedger,
     D: EventSink,
     M: MacProvider,
 {
     /// Handles one webhook: the raw body bytes as received and the request headers.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
-        let config = self.config;
-        if body.len() > config.max_body_bytes {
-            return Outcome::refused(WebhookError::BodyTooLarge, None);
-        }
-        let max_depth = config.max_depth.min(MAX_DEPTH_LIMIT);
-        let payload = match parse_object(body, max_depth) {
-            Ok(payload) => payload,
+        let (event, matched) = match self.accept(body, headers) {
+            Ok(accepted) => accepted,
+            Err(outcome) => return *outcome,
+        };
+        let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        self.run(event, claim, body, matched).await
+    }
+
+    /// Runs a stored event again (an operator's replay): its body was verified on receipt,
+    /// so only parsing and the allowed-events check are repeated.
+    pub async fn replay(&self, event_id: &str, body: &[u8]) -> Outcome {
+        let max_depth = self.config.max_depth.min(MAX_DEPTH_LIMIT);
+        let allowed = allowed_events(&self.config.allowed_events);
+        let event = match parse_object(body, max_depth)
+            .and_then(|p| validate(p, &allowed).map_err(WebhookError::Event))
+        {
+            Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
         };
+        let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        claim.replay_of = Some(event_id.to_owned());
+        self.run(event, claim, body, None).await
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.client.clock().now_ms()
+    }
+
+    /// Size, parse, verify, validate: everything decided from the request alone.
+    fn accept(
+        &self,
+        body: &[u8],
+        headers: &[(String, String)],
+    ) -> Result<(WebhookEvent, Option<Matched>), Box<Outcome>> {
+        let config = self.config;
+        let refuse = |e, matched| Box::new(Outcome::refused(e, matched));
+        if body.len() > config.max_body_bytes {
+            return Err(refuse(WebhookError::BodyTooLarge, None));
+        }
+        let max_depth = config.max_depth.min(MAX_DEPTH_LIMIT);
+        let payload = parse_object(body, max_depth).map_err(|e| refuse(e, None))?;
         let mut matched = None;
         if config.verifies_signatures() {
             let options = VerifyOptions {
                 tolerance_secs: config.tolerance_secs,
-                now_secs: self.client.clock().now_ms().div_euclid(1000),
+                now_secs: self.now_ms().div_euclid(1000),
                 max_depth,
             };
             let signature = header(headers, SIGNATURE_HEADER);
             match verify(signature, body, &config.signing_keys, options, self.mac) {
                 Ok(m) => matched = Some(m),
-                Err(e) => return Outcome::refused(WebhookError::Signature(e), None),
+                Err(e) => return Err(refuse(WebhookError::Signature(e), None)),
             }
         }
-        let event = match validate(payload, &allowed_events(&config.allowed_events)) {
-            Ok(event) => event,
-            Err(e) => return Outcome::refused(WebhookError::Event(e), matched),
+        let event = validate(payload, &allowed_events(&config.allowed_events))
+            .map_err(|e| refuse(WebhookError::Event(e), matched))?;
+        Ok((event, matched))
+    }
+
+    /// Claim, enrich, decide, commit, deliver — in that order, so that nothing leaves before
+    /// its effects are durable, and a copy of a processed event does nothing at all.
+    async fn run(
+        &self,
+        event: WebhookEvent,
+        claim: Claim,
+        body: &[u8],
+        matched: Option<Matched>,
+    ) -> Outcome {
+        let event_id = match self.ledger.claim(&claim).await {
+            Err(e) => return Outcome::refused(WebhookError::Unrecorded(e), matched),
+            Ok(Claimed::Duplicate { event_id }) => {
+                return Outcome {
+                    event_id: Some(event_id.clone()),
+                    duplicate: true,
+                    ..Outcome::answer(200, duplicate_body(&event.event_type, &event_id), matched)
+                }
+            }
+            Ok(Claimed::InFlight {
+                event_id,
+                retry_after_secs,
+            }) => {
+                let mut out = Outcome::refused(
+                    WebhookError::InFlight {
+                        event_id: event_id.clone(),
+                        retry_after_secs,
+                    },
+                    matched,
+                );
+                out.event_id = Some(event_id);
+                out.retry_after_secs = Some(retry_after_secs);
+                return out;
+            }
+            Ok(Claimed::Proceed { event_id, .. }) => event_id,
+        };
+        let mut out = self.effects(event, &claim, event_id, body).await;
+        out.matched = matched;
+        out
+    }
+
+    async fn effects(
+        &self,
+        event: WebhookEvent,
+        claim: &Claim,
+        event_id: Option<String>,
+        body: &[u8],
+    ) -> Outcome {
+        let commit = |settled, http_status, error: Option<&'static str>, writes, ops| Commit {
+            event_id: event_id.as_deref(),
+            claim,
+            settled,
+            http_status,
+            error,
+            writes,
+            reminder_ops: ops,
+            body,
         };
         let mut warnings = Vec::new();
         let mut writes = Vec::new();
-        let mut persistence_failed = false;
         let mut accepted = EnrichedEvent {
             event_type: event.event_type.clone(),
             payload: Map::new(),
@@ -311,11 +456,21 @@ where
             patient_details: None,
             doctor_details: None,
             clinic_details: None,
+            event_id: event_id.clone(),
         };
         if let EventKind::Enrich { appointment_id } = &event.kind {
             let found = match enrich(self.client, appointment_id, event.data(), false).await {
                 Ok(found) => found,
-                Err(e) => return Outcome::refused(WebhookError::AppointmentFetch(e), matched),
+                Err(e) => {
+                    let error = WebhookError::AppointmentFetch(e);
+                    let failed = commit(Settled::Failed, 502, Some(error.code()), &[], &[]);
+                    let mut out = Outcome::refused(error, None);
+                    if let Err(e) = self.ledger.commit(&failed).await {
+                        out.warnings.push(format!("failure not recorded: {e}"));
+                    }
+                    out.event_id = event_id;
+                    return out;
+                }
             };
             let Enrichment {
                 appointment,
@@ -325,21 +480,14 @@ where
                 warnings: fetch_warnings,
             } = found;
             warnings.extend(fetch_warnings);
-            let now_secs = self.client.clock().now_ms().div_euclid(1000);
             let decision = decide(
                 &event.event_type,
                 event.data(),
                 &appointment,
                 appointment_id,
-                now_secs,
+                self.now_ms().div_euclid(1000),
             );
             warnings.extend(decision.warnings.iter().map(|w| (*w).to_owned()));
-            if !decision.writes.is_empty() {
-                if let Err(e) = self.store.apply(&decision.writes).await {
-                    warnings.push(format!("persistence failed; kept for retry: {e}"));
-                    persistence_failed = true;
-                }
-            }
             writes = decision.writes;
             accepted.appointment_details = Some(appointment);
             accepted.patient_details = patient;
@@ -347,24 +495,56 @@ where
             accepted.clinic_details = clinic;
         }
         accepted.payload = event.payload;
-        let (status, body, error) = match self.sink.deliver(&accepted).await {
+        let ops = ops_for_writes(&writes);
+        let processed = commit(Settled::Processed, 200, None, &writes, &ops);
+        if let Err(e) = self.ledger.commit(&processed).await {
+            // Decided before acting: nothing is delivered, and Eka's retry delivers once.
+            warnings.push(format!("persistence failed: {e}"));
+            let error = WebhookError::Unrecorded(e);
+            return Outcome {
+                status: error.status(),
+                body: error.body(),
+                event: Some(accepted),
+                error: Some(error),
+                matched: None,
+                writes,
+                persistence_failed: true,
+                event_id,
+                duplicate: false,
+                retry_after_secs: None,
+                warnings,
+            };
+        }
+        let (status, body_json, error) = match self.sink.deliver(&accepted).await {
             Ok(()) => (200, accepted.success_body(), None),
             Err(e) => {
                 let error = WebhookError::Delivery(e);
+                let failed = commit(Settled::Failed, 500, Some(error.code()), &[], &[]);
+                if let Err(e) = self.ledger.commit(&failed).await {
+                    warnings.push(format!("failure not recorded: {e}"));
+                }
                 (error.status(), error.body(), Some(error))
             }
         };
         Outcome {
             status,
-            body,
+            body: body_json,
             event: Some(accepted),
             error,
-            matched,
+            matched: None,
             writes,
-            persistence_failed,
+            persistence_failed: false,
+            event_id,
+            duplicate: false,
+            retry_after_secs: None,
             warnings,
         }
     }
+}
+
+/// The deduplication key of a delivery: SHA-256 of the exact body bytes, hex.
+pub fn dedup_key(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
 }
 
 /// Parses the body as a JSON object, refusing deep nesting before serde_json recurses.

@@ -266,6 +266,43 @@ pub trait ScheduleStore {
     ) -> Result<bool, StoreError>;
 }
 
+/// No store configured: writes go nowhere, reads say persistence is not configured.
+impl<S: ScheduleStore> ScheduleStore for Option<S> {
+    async fn apply(&self, writes: &[ScheduleWrite]) -> Result<(), StoreError> {
+        match self {
+            Some(store) => store.apply(writes).await,
+            None => Ok(()),
+        }
+    }
+    async fn find_between(&self, start: i64, end: i64) -> Result<Vec<ScheduleRow>, StoreError> {
+        match self {
+            Some(store) => store.find_between(start, end).await,
+            None => Err(StoreError::new(NOT_CONFIGURED)),
+        }
+    }
+    async fn mark_reminder_sent(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        match self {
+            Some(store) => store.mark_reminder_sent(id, at).await,
+            None => Err(StoreError::new(NOT_CONFIGURED)),
+        }
+    }
+}
+
+impl<S: ScheduleStore + ?Sized> ScheduleStore for &S {
+    async fn apply(&self, writes: &[ScheduleWrite]) -> Result<(), StoreError> {
+        (**self).apply(writes).await
+    }
+    async fn find_between(&self, start: i64, end: i64) -> Result<Vec<ScheduleRow>, StoreError> {
+        (**self).find_between(start, end).await
+    }
+    async fn mark_reminder_sent(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        (**self).mark_reminder_sent(id, at).await
+    }
+}
+
+/// Why reads fail without a store (the SDK's words).
+pub const NOT_CONFIGURED: &str = "WebhookSDK: 'persistence' must be configured to call this method";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use eka_webhook_edge::ledger::StoreLedger;
 use eka_webhook_edge::pipeline::{Pipeline, WebhookConfig};
 use eka_webhook_edge::signature::{sign, RustMac};
 use futures::executor::block_on;
@@ -363,7 +364,7 @@ fn each_hostile_input_gets_its_clear_error_and_nothing_happens() {
         let pipeline = Pipeline {
             config: &config,
             client: &client,
-            store: &store,
+            ledger: &StoreLedger(&store),
             sink: &sink,
             mac: &RustMac,
         };
@@ -402,7 +403,7 @@ fn the_valid_control_case_passes_so_the_table_is_not_vacuous() {
     let pipeline = Pipeline {
         config: &config,
         client: &client,
-        store: &store,
+        ledger: &StoreLedger(&store),
         sink: &RecordingSink::default(),
         mac: &RustMac,
     };

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use common::*;
 use eka_webhook_edge::http::Clock;
+use eka_webhook_edge::ledger::StoreLedger;
 use eka_webhook_edge::pipeline::{Outcome, Pipeline, WebhookConfig};
 use eka_webhook_edge::schedule::ScheduleWrite;
 use eka_webhook_edge::signature::{sign, Matched, RustMac};
@@ -46,7 +47,7 @@ impl World {
         let pipeline = Pipeline {
             config: &self.config,
             client: &self.client,
-            store: &self.store,
+            ledger: &StoreLedger(&self.store),
             sink: &self.sink,
             mac: &RustMac,
         };
@@ -281,17 +282,32 @@ fn delivery_failure_is_500_after_persisting_as_the_sdk_does() {
 }
 
 #[test]
-fn store_failure_still_answers_200_and_hands_back_the_writes_for_retry() {
+fn store_failure_answers_500_before_delivery_and_the_retry_delivers_once() {
+    // Decide before acting: the writes could not be made durable, so nothing is delivered
+    // and Eka's retry (with the store back) delivers exactly once.
     let w = World::new();
     w.store.fail.set(true);
     let out = w.send(&created("apt-1"));
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status, 500);
+    assert_eq!(
+        out.body,
+        json!({"error":"Could not persist the event; retry later"})
+    );
     assert!(out.persistence_failed);
     assert!(matches!(&out.writes[..], [ScheduleWrite::Upsert(r)] if r.appointment_id == "apt-1"));
     assert!(out
         .warnings
         .iter()
         .any(|w| w.contains("persistence failed")));
+    assert!(
+        w.sink.events.borrow().is_empty(),
+        "delivered before persisting"
+    );
+    w.store.fail.set(false);
+    let retry = w.send(&created("apt-1"));
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(w.sink.events.borrow().len(), 1);
+    assert_eq!(w.row_status("apt-1").as_deref(), Some("BK"));
 }
 
 #[test]

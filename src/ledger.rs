@@ -1,0 +1,272 @@
+//! The event ledger: the port through which the pipeline records a delivery. It is asked
+//! twice on the common path: [`EventLedger::claim`] before any work (is this body a copy of
+//! one already processed, or still in flight?) and [`EventLedger::commit`] once the effects
+//! are decided and before anything leaves (the forward). A ledger that cannot take a commit
+//! fails the webhook with 500 *before* delivery, so Eka's retry delivers once.
+//!
+//! The Worker's ledger is the owning Durable Object (one per appointment; see
+//! [`owner_of`]); a store without an event log (Node, the core's tests) is wrapped in
+//! [`StoreLedger`], which claims everything and applies the writes on commit.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::{EventKind, WebhookEvent};
+use crate::reminder::ReminderOp;
+use crate::schedule::{ScheduleStore, ScheduleWrite, StoreError};
+
+/// A verified delivery, described by ids only (no patient data), before any work is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claim {
+    /// SHA-256 of the exact body bytes, hex.
+    pub dedup_key: String,
+    /// Name of the object that owns the event ([`owner_of`]).
+    pub owner: String,
+    /// `event`.
+    pub event: String,
+    /// `transaction_id`, when a string.
+    pub transaction_id: Option<String>,
+    /// `data.appointment_id`, when present.
+    pub appointment_id: Option<String>,
+    /// `business_id`, when a string.
+    pub business_id: Option<String>,
+    /// When the Worker received it, epoch ms.
+    pub received_at_ms: i64,
+    /// Set when an operator replays this stored event.
+    pub replay_of: Option<String>,
+}
+
+impl Claim {
+    /// The claim for a validated event whose body hashes to `dedup_key`.
+    pub fn for_event(event: &WebhookEvent, dedup_key: String, received_at_ms: i64) -> Claim {
+        let text = |key: &str| {
+            event
+                .payload
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Claim {
+            owner: owner_of(event, &dedup_key),
+            event: event.event_type.clone(),
+            transaction_id: text("transaction_id"),
+            appointment_id: event
+                .data()
+                .and_then(|d| d.get("appointment_id"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            business_id: text("business_id"),
+            received_at_ms,
+            dedup_key,
+            replay_of: None,
+        }
+    }
+}
+
+/// Which object owns an event: its appointment (`apt:<id>`), else its prescription
+/// (`rx:<id>`), else the delivery itself (`evt:<dedup key>`). Copies of one body always map
+/// to the same owner, so one object decides their duplicates.
+pub fn owner_of(event: &WebhookEvent, dedup_key: &str) -> String {
+    if let EventKind::Enrich { appointment_id } = &event.kind {
+        return format!("apt:{appointment_id}");
+    }
+    let data = event.data();
+    let id_of = |key: &str| {
+        data.and_then(|d| d.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match id_of("appointment_id") {
+        Some(id) => format!("apt:{id}"),
+        None => match id_of("prescription_id").or_else(|| id_of("rx_id")) {
+            Some(id) => format!("rx:{id}"),
+            None => format!("evt:{dedup_key}"),
+        },
+    }
+}
+
+/// What the ledger says of a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Claimed {
+    /// Do the work. `event_id` is none for ledgers without an event log.
+    #[serde(rename_all = "camelCase")]
+    Proceed {
+        /// The event's id in the log.
+        event_id: Option<String>,
+        /// A failed or abandoned attempt of the same body is being processed again.
+        reprocess: bool,
+    },
+    /// A copy of a processed event: answer 200 and do nothing else.
+    #[serde(rename_all = "camelCase")]
+    Duplicate {
+        /// The processed event.
+        event_id: String,
+    },
+    /// A copy of an event still being processed: answer 409 so Eka delivers it later.
+    #[serde(rename_all = "camelCase")]
+    InFlight {
+        /// The event in flight.
+        event_id: String,
+        /// Seconds until the first attempt's claim lapses.
+        retry_after_secs: u32,
+    },
+}
+
+/// How an attempt ended, as the log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Settled {
+    /// Effects committed (the forward may still fail; then a `Failed` commit follows).
+    Processed,
+    /// The attempt failed; a copy or a replay processes it again.
+    Failed,
+}
+
+/// The effects of one attempt, handed to the ledger before anything leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit<'a> {
+    /// From [`Claimed::Proceed`].
+    pub event_id: Option<&'a str>,
+    /// The claim this settles.
+    pub claim: &'a Claim,
+    /// Processed or failed.
+    pub settled: Settled,
+    /// Status answered to Eka.
+    pub http_status: u16,
+    /// Stable error code when failed (never upstream text).
+    pub error: Option<&'static str>,
+    /// Schedule writes, in order (possibly for other appointments: a reschedule's `p_aid`).
+    pub writes: &'a [ScheduleWrite],
+    /// Reminder operations that follow from the writes.
+    pub reminder_ops: &'a [ReminderOp],
+    /// The exact body, for replay (the ledger keeps it only sealed, and only if it can).
+    pub body: &'a [u8],
+}
+
+/// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerError {
+    /// The ledger (object) could not be reached or answered something unexpected.
+    Unavailable(String),
+    /// The store refused the writes and cannot keep them for retry.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerError::Unavailable(why) => write!(f, "event ledger unavailable: {why}"),
+            LedgerError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {}
+
+/// Records deliveries and their effects.
+#[allow(async_fn_in_trait)]
+pub trait EventLedger {
+    /// Claims a delivery before any work.
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError>;
+    /// Makes an attempt's effects durable (writes, reminder operations, the event's state).
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError>;
+}
+
+impl<T: EventLedger + ?Sized> EventLedger for &T {
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError> {
+        (**self).claim(claim).await
+    }
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
+        (**self).commit(commit).await
+    }
+}
+
+/// A ledger with no event log over a schedule store (or none: `StoreLedger(None::<S>)`):
+/// every delivery proceeds; a commit applies its writes, and a store failure is fatal.
+#[derive(Debug, Clone, Default)]
+pub struct StoreLedger<S>(pub S);
+
+impl<S: ScheduleStore> EventLedger for StoreLedger<S> {
+    async fn claim(&self, _claim: &Claim) -> Result<Claimed, LedgerError> {
+        Ok(Claimed::Proceed {
+            event_id: None,
+            reprocess: false,
+        })
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
+        if commit.writes.is_empty() {
+            return Ok(());
+        }
+        self.0
+            .apply(commit.writes)
+            .await
+            .map_err(LedgerError::Store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{allowed_events, validate};
+    use serde_json::json;
+
+    fn event(payload: Value) -> WebhookEvent {
+        let Value::Object(map) = payload else {
+            panic!("object")
+        };
+        validate(map, &allowed_events(&[])).expect("valid")
+    }
+
+    #[test]
+    fn owners_are_the_appointment_else_the_prescription_else_the_delivery() {
+        let apt = event(json!({"event":"appointment.created","data":{"appointment_id":"a1"}}));
+        assert_eq!(owner_of(&apt, "k"), "apt:a1");
+        let rx = event(json!({"event":"prescription.created","data":{"prescription_id":"p9"}}));
+        assert_eq!(owner_of(&rx, "k"), "rx:p9");
+        let rx2 = event(json!({"event":"prescription.updated","data":{"rx_id":"r2"}}));
+        assert_eq!(owner_of(&rx2, "k"), "rx:r2");
+        let bare = event(json!({"event":"prescription.created","data":{}}));
+        assert_eq!(owner_of(&bare, "abc"), "evt:abc");
+        let with_apt = event(
+            json!({"event":"prescription.created","data":{"appointment_id":"a2","prescription_id":"p"}}),
+        );
+        assert_eq!(owner_of(&with_apt, "k"), "apt:a2");
+    }
+
+    #[test]
+    fn a_claim_carries_ids_only() {
+        let e = event(json!({"event":"appointment.created","transaction_id":"t1",
+            "business_id":"b1","data":{"appointment_id":"a1","patient_name":"Asha"}}));
+        let c = Claim::for_event(&e, "key".into(), 5);
+        assert_eq!(c.transaction_id.as_deref(), Some("t1"));
+        assert_eq!(c.business_id.as_deref(), Some("b1"));
+        assert_eq!(c.appointment_id.as_deref(), Some("a1"));
+        assert_eq!(c.owner, "apt:a1");
+        assert!(!serde_json::to_string(&c).unwrap().contains("Asha"));
+    }
+
+    #[test]
+    fn claimed_is_a_tagged_wire_type() {
+        let v = serde_json::to_value(Claimed::InFlight {
+            event_id: "e".into(),
+            retry_after_secs: 3,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"outcome":"inFlight","eventId":"e","retryAfterSecs":3})
+        );
+        let back: Claimed = serde_json::from_value(v).unwrap();
+        assert!(matches!(
+            back,
+            Claimed::InFlight {
+                retry_after_secs: 3,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! The pipeline against its ledger: claim before any work, commit before anything leaves,
+//! duplicates and copies in flight do nothing, failures are recorded with stable codes.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+
+use common::*;
+use eka_webhook_edge::http::Clock;
+use eka_webhook_edge::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
+use eka_webhook_edge::pipeline::{Outcome, Pipeline, WebhookConfig};
+use eka_webhook_edge::reminder::ReminderOp;
+use eka_webhook_edge::schedule::ScheduleWrite;
+use eka_webhook_edge::signature::{sign, RustMac};
+use futures::executor::block_on;
+use serde_json::{json, Value};
+
+const KEY: &str = "whsec-test";
+
+/// What a commit carried, owned.
+#[derive(Debug, Clone)]
+struct Committed {
+    event_id: Option<String>,
+    settled: Settled,
+    http_status: u16,
+    error: Option<&'static str>,
+    writes: Vec<ScheduleWrite>,
+    ops: Vec<ReminderOp>,
+    body: Vec<u8>,
+}
+
+/// A scripted ledger: answers claims with `answer`, records claims and commits.
+struct ScriptedLedger {
+    answer: RefCell<Result<Claimed, LedgerError>>,
+    fail_commit: Cell<bool>,
+    claims: RefCell<Vec<Claim>>,
+    commits: RefCell<Vec<Committed>>,
+}
+
+impl ScriptedLedger {
+    fn answering(answer: Result<Claimed, LedgerError>) -> Self {
+        ScriptedLedger {
+            answer: RefCell::new(answer),
+            fail_commit: Cell::new(false),
+            claims: RefCell::default(),
+            commits: RefCell::default(),
+        }
+    }
+
+    fn proceeding() -> Self {
+        Self::answering(Ok(Claimed::Proceed {
+            event_id: Some("evt_1".into()),
+            reprocess: false,
+        }))
+    }
+}
+
+impl EventLedger for ScriptedLedger {
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError> {
+        self.claims.borrow_mut().push(claim.clone());
+        self.answer.borrow().clone()
+    }
+
+    async fn commit(&self, c: &Commit<'_>) -> Result<(), LedgerError> {
+        self.commits.borrow_mut().push(Committed {
+            event_id: c.event_id.map(str::to_owned),
+            settled: c.settled,
+            http_status: c.http_status,
+            error: c.error,
+            writes: c.writes.to_vec(),
+            ops: c.reminder_ops.to_vec(),
+            body: c.body.to_vec(),
+        });
+        if self.fail_commit.get() {
+            return Err(LedgerError::Unavailable("object refused".into()));
+        }
+        Ok(())
+    }
+}
+
+struct World {
+    fake: std::rc::Rc<FakeEka>,
+    clock: ManualClock,
+    client: Client,
+    sink: RecordingSink,
+    config: WebhookConfig,
+}
+
+impl World {
+    fn new() -> Self {
+        let fake = FakeEka::documented();
+        let clock = ManualClock::at(NOW_MS);
+        let client = client(&fake, &clock);
+        World {
+            fake,
+            clock,
+            client,
+            sink: RecordingSink::default(),
+            config: WebhookConfig {
+                signing_keys: vec![KEY.into()],
+                ..WebhookConfig::default()
+            },
+        }
+    }
+
+    fn pipeline<'a>(
+        &'a self,
+        ledger: &'a ScriptedLedger,
+    ) -> Pipeline<'a, std::rc::Rc<FakeEka>, ManualClock, ScriptedLedger, RecordingSink, RustMac>
+    {
+        Pipeline {
+            config: &self.config,
+            client: &self.client,
+            ledger,
+            sink: &self.sink,
+            mac: &RustMac,
+        }
+    }
+
+    fn send(&self, ledger: &ScriptedLedger, body: &Value) -> Outcome {
+        let raw = body.to_string();
+        let header = sign(
+            raw.as_bytes(),
+            KEY.as_bytes(),
+            self.clock.now_ms() / 1000,
+            &RustMac,
+        );
+        block_on(
+            self.pipeline(ledger)
+                .handle(raw.as_bytes(), &[("Eka-Webhook-Signature".into(), header)]),
+        )
+    }
+}
+
+fn created(id: &str) -> Value {
+    json!({"service":"appointment","event":"appointment.created","transaction_id":"t-1",
+           "business_id":"b-1","timestamp":1730189586,
+           "data":{"appointment_id":id,"status":"BK","action":"created"}})
+}
+
+#[test]
+fn the_claim_comes_first_and_the_commit_precedes_delivery() {
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    let out = w.send(&ledger, &created("apt-1"));
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(out.body["eventId"], "evt_1");
+    assert_eq!(out.event_id.as_deref(), Some("evt_1"));
+    let claims = ledger.claims.borrow();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].owner, "apt:apt-1");
+    assert_eq!(claims[0].transaction_id.as_deref(), Some("t-1"));
+    assert_eq!(claims[0].dedup_key.len(), 64);
+    let commits = ledger.commits.borrow();
+    assert_eq!(commits.len(), 1);
+    let c = &commits[0];
+    assert_eq!(
+        (c.settled, c.http_status, c.error),
+        (Settled::Processed, 200, None)
+    );
+    assert_eq!(c.event_id.as_deref(), Some("evt_1"));
+    assert!(matches!(&c.writes[..], [ScheduleWrite::Upsert(r)] if r.appointment_id == "apt-1"));
+    assert!(matches!(
+        &c.ops[..],
+        [ReminderOp::Plan {
+            create_missing: true,
+            ..
+        }]
+    ));
+    assert_eq!(c.body, created("apt-1").to_string().into_bytes());
+    assert_eq!(w.sink.events.borrow().len(), 1);
+    assert_eq!(w.sink.events.borrow()[0].event_id.as_deref(), Some("evt_1"));
+}
+
+#[test]
+fn a_duplicate_answers_200_and_does_nothing_else() {
+    let w = World::new();
+    let ledger = ScriptedLedger::answering(Ok(Claimed::Duplicate {
+        event_id: "evt_0".into(),
+    }));
+    let out = w.send(&ledger, &created("apt-1"));
+    assert_eq!(out.status, 200);
+    assert_eq!(
+        out.body,
+        json!({"success":true,"duplicate":true,"event":"appointment.created","eventId":"evt_0"})
+    );
+    assert!(out.duplicate && out.error.is_none());
+    assert!(w.fake.requests.borrow().is_empty(), "enriched a duplicate");
+    assert!(ledger.commits.borrow().is_empty());
+    assert!(w.sink.events.borrow().is_empty());
+}
+
+#[test]
+fn a_copy_in_flight_answers_409_with_retry_after_and_does_nothing_else() {
+    let w = World::new();
+    let ledger = ScriptedLedger::answering(Ok(Claimed::InFlight {
+        event_id: "evt_0".into(),
+        retry_after_secs: 7,
+    }));
+    let out = w.send(&ledger, &created("apt-1"));
+    assert_eq!(out.status, 409);
+    assert_eq!(out.retry_after_secs, Some(7));
+    assert_eq!(out.body["eventId"], "evt_0");
+    assert!(w.fake.requests.borrow().is_empty());
+    assert!(ledger.commits.borrow().is_empty());
+    assert!(w.sink.events.borrow().is_empty());
+}
+
+#[test]
+fn an_unreachable_ledger_answers_500_before_any_work() {
+    let w = World::new();
+    let ledger = ScriptedLedger::answering(Err(LedgerError::Unavailable("down".into())));
+    let out = w.send(&ledger, &created("apt-1"));
+    assert_eq!(out.status, 500);
+    assert_eq!(
+        out.body,
+        json!({"error":"Could not persist the event; retry later"})
+    );
+    assert!(w.fake.requests.borrow().is_empty());
+    assert!(w.sink.events.borrow().is_empty());
+}
+
+#[test]
+fn a_refused_commit_answers_500_and_delivers_nothing() {
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    ledger.fail_commit.set(true);
+    let out = w.send(&ledger, &created("apt-1"));
+    assert_eq!(out.status, 500);
+    assert!(out.persistence_failed);
+    assert!(
+        w.sink.events.borrow().is_empty(),
+        "delivered before persisting"
+    );
+}
+
+#[test]
+fn failures_after_the_claim_are_committed_as_failed_with_stable_codes() {
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    w.fake.set(
+        "/dr/v1/appointment/apt-9",
+        500,
+        json!({"detail":"Asha's record"}),
+    );
+    let out = w.send(&ledger, &created("apt-9"));
+    assert_eq!(out.status, 502);
+    {
+        let commits = ledger.commits.borrow();
+        assert_eq!(commits.len(), 1);
+        assert_eq!(
+            (commits[0].settled, commits[0].http_status, commits[0].error),
+            (Settled::Failed, 502, Some("appointment_fetch_failed"))
+        );
+        assert!(commits[0].writes.is_empty());
+    }
+    let ledger = ScriptedLedger::proceeding();
+    w.sink.fail.set(true);
+    let out = w.send(&ledger, &created("apt-1"));
+    assert_eq!(out.status, 500);
+    let commits = ledger.commits.borrow();
+    let settled: Vec<_> = commits
+        .iter()
+        .map(|c| (c.settled, c.http_status, c.error))
+        .collect();
+    assert_eq!(
+        settled,
+        [
+            (Settled::Processed, 200, None),
+            (Settled::Failed, 500, Some("forward_failed"))
+        ]
+    );
+}
+
+#[test]
+fn a_replay_skips_the_signature_and_names_the_event_it_replays() {
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    let body = created("apt-1").to_string();
+    let out = block_on(w.pipeline(&ledger).replay("evt_1", body.as_bytes()));
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(
+        ledger.claims.borrow()[0].replay_of.as_deref(),
+        Some("evt_1")
+    );
+    assert_eq!(w.sink.events.borrow().len(), 1);
+    let refused = block_on(
+        w.pipeline(&ledger)
+            .replay("evt_1", b"{\"event\":\"other\"}"),
+    );
+    assert_eq!(refused.status, 400);
+}
