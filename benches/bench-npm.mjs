@@ -1,7 +1,7 @@
 // Benchmark (not a test): verifySignature calls/s from the built package on a ~2 KB Eka
 // payload, against the JS reference of Eka's Node SDK (JSON.parse + JSON.stringify +
 // createHmac) and the floor (createHmac over the raw body alone), measured in the same run.
-// Usage: node scripts/bench-npm.mjs   (after `make npm`)
+// Usage: node benches/bench-npm.mjs   (after `make npm`)
 import { createRequire } from 'node:module';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
