@@ -19,7 +19,8 @@ const body = fileArg > 0 ? readFileSync(process.argv[fileArg + 1], 'utf8') : JSO
 const t = Math.floor(Date.now() / 1000);
 const header = signPayload(body, KEY, t);
 
-// Eka's Node SDK, as BEHAVIOUR.md describes it: re-serialise the parsed body, HMAC, compare.
+// Eka's Node SDK (docs/eka-compatibility.md#signed-string-and-body-forms): re-serialise the
+// parsed body, HMAC, compare.
 function jsReference(raw, h, key) {
   const items = Object.fromEntries(h.split(',').map((i) => i.split('=')));
   const expected = createHmac('sha256', key).update(`${items.t}.${JSON.stringify(JSON.parse(raw))}`).digest();
