@@ -66,12 +66,12 @@ test-worker: worker
 
 ## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent); part of make test.
 load-small: worker
-	set -o pipefail; node_modules/.bin/node scripts/load-test.mjs --webhooks 200 --concurrency 20 2>&1 | tee -a $(TEST_LOG)
+	set -o pipefail; node_modules/.bin/node tests/load/load-test.mjs --webhooks 200 --concurrency 20 2>&1 | tee -a $(TEST_LOG)
 
 ## load: 2,000 webhooks at 50 concurrent, 20 % redeliveries, 5 % injected 5xx, a token expiry
 ## midway; fails on any lost, duplicated or wrong row or reminder.
 load: worker
-	node_modules/.bin/node scripts/load-test.mjs --webhooks 2000 --concurrency 50
+	node_modules/.bin/node tests/load/load-test.mjs --webhooks 2000 --concurrency 50
 
 ## deploy-check: `wrangler deploy --dry-run`, bundle size raw/gzip against the budget.
 deploy-check: worker
@@ -93,12 +93,12 @@ test-npm: deps
 
 ## bench-npm: verifySignature calls/s against the JS reference of Eka's Node SDK.
 bench-npm: npm
-	node scripts/bench-npm.mjs
+	node benches/bench-npm.mjs
 
 ## bench: every benchmark in one run (verify vs Python SDK and JS reference, Worker CPU,
 ## enriched latency, range query, bundle); prints Markdown. Not part of make test.
 bench: worker npm
-	node_modules/.bin/node scripts/bench.mjs
+	node_modules/.bin/node benches/bench.mjs
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
 ## payload validator, cron/datetime parser; prints executions and crashes.
@@ -107,7 +107,7 @@ fuzz:
 
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:
-	cargo run --release --example verify_bench
+	cargo bench --bench verify
 
 ## dev: the Worker under wrangler dev with local D1 and the fake Eka API (see README).
 dev: deps

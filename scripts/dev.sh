@@ -11,9 +11,9 @@ if [ ! -f .dev.vars ]; then
 fi
 sh scripts/build-worker.sh
 npx wrangler d1 migrations apply DB --local
-node scripts/fake-eka.mjs --port 8788 &
+node tests/support/fake-eka.mjs --port 8788 &
 fake=$!
-node scripts/reminder-receiver.mjs --port 8789 &
+node tests/support/reminder-receiver.mjs --port 8789 &
 receiver=$!
 trap 'kill $fake $receiver 2>/dev/null || true' EXIT INT TERM
 echo

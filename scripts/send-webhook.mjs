@@ -2,7 +2,7 @@
 //   node scripts/send-webhook.mjs [--url URL] [--event appointment.created] [--id apt-123]
 //                                 [--p-aid OLD_ID] [--key SIGNING_KEY]
 // The key defaults to EKA_SIGNING_KEY from .dev.vars. Prints the status and the JSON answer.
-import { signHeader } from './eka-signature.mjs';
+import { signHeader } from '../tests/support/eka-signature.mjs';
 import { devVar } from './dev-vars.mjs';
 
 const arg = (name, fallback) => {

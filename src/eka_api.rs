@@ -1,10 +1,11 @@
 //! Eka Care API client: login with client credentials, then the appointment, patient, doctor
 //! and clinic endpoints.
 //!
-//! Fixes over the SDK's client (BEHAVIOUR.md §3, §10): the token's `expires_in` is honoured
-//! (refreshed 30 s early) and a 401 triggers one re-login and retry; concurrent callers share
-//! one login; every call has a timeout and one retry on 5xx or a transport failure; ids are
-//! percent-encoded as path segments; error texts never carry upstream bodies or tokens.
+//! Fixes over the SDK's client (docs/eka-compatibility.md#eka-api): the token's `expires_in`
+//! is honoured (refreshed 30 s early) and a 401 triggers one re-login and retry; concurrent
+//! callers share one login; every call has a timeout and one retry on 5xx or a transport
+//! failure; ids are percent-encoded as path segments; error texts never carry upstream bodies
+//! or tokens.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -98,7 +99,8 @@ impl Resource {
         }
     }
 
-    /// Unwraps a response body as BEHAVIOUR.md §3.4, plus the documented clinic envelope.
+    /// Unwraps a response body as the SDK does, plus the documented clinic envelope
+    /// (docs/eka-compatibility.md#response-unwrapping).
     fn unwrap(&self, body: Value) -> Value {
         let key = match self {
             Resource::Appointment => "data",

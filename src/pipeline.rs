@@ -1,5 +1,6 @@
 //! The one place that sequences a webhook: size, parse, verify, validate, enrich, persist,
-//! deliver, respond — in the SDK's order, with the SDK's statuses and bodies (BEHAVIOUR.md §7).
+//! deliver, respond — in the SDK's order, with the SDK's statuses and bodies
+//! (docs/eka-compatibility.md#webhook-contract).
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

@@ -316,7 +316,8 @@ mod tests {
 
     #[test]
     fn known_answer_from_the_sdk_vectors() {
-        // First vector of shared/eka/signature-vectors.json, computed by Eka's SDK.
+        // Vector valid_non_ascii_utf8 of tests/fixtures/eka/signature-vectors.json, computed by
+        // Eka's SDK.
         let body = r#"{"event":"appointment.updated","data":{"appointment_id":"apt-ü-1","partner_meta":{"note":"Dr. Ramesh — क्लिनिक café"}}}"#;
         let body = body.as_bytes();
         assert_eq!(

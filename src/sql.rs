@@ -1,10 +1,10 @@
 //! SQL for the schedule table, for SQLite (D1, `node:sqlite`) and MySQL/MariaDB — the one
 //! source of the statements every store runs. Placeholders are `?` in both dialects.
 //!
-//! The MySQL layout is Eka's SDK's exactly (BEHAVIOUR.md §5.2), so services using this crate
-//! and services using `eka-webhook-sdk` can share one table. The MySQL upsert repeats its
-//! parameters instead of using `VALUES()` (deprecated in MySQL 8.0.20) or a row alias (which
-//! MariaDB lacks).
+//! The MySQL layout is Eka's SDK's exactly (docs/eka-compatibility.md#table-layout), so services
+//! using this crate and services using `eka-webhook-sdk` can share one table. The MySQL upsert
+//! repeats its parameters instead of using `VALUES()` (deprecated in MySQL 8.0.20) or a row
+//! alias (which MariaDB lacks).
 
 use serde::Serialize;
 use serde_json::Value;

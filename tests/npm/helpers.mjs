@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../../scripts/fake-eka.mjs';
-export { signHeader, verifyHeader } from '../../scripts/eka-signature.mjs';
+export { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../../tests/support/fake-eka.mjs';
+export { signHeader, verifyHeader } from '../../tests/support/eka-signature.mjs';
 export { appointmentEvent } from '../../tests/support/common.mjs';
 import { waitFor as pollUntil } from '../../tests/support/common.mjs';
 

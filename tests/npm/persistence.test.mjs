@@ -143,7 +143,7 @@ test('MariaDB: the table is shared with Eka\'s Python SDK — its exact statemen
   await withBackend(backends[0], async ({ send, row, raw }) => {
     eka.setAppointment('s-ours', bookingFor('s-ours', 1_960_000_000));
     await send(appointmentEvent('s-ours'));
-    // eka-webhook-sdk 0.1.4's upsert and find (BEHAVIOUR.md §5.4), verbatim.
+    // eka-webhook-sdk 0.1.4's upsert and find (docs/eka-compatibility.md#statements), verbatim.
     await raw(`INSERT INTO eka_webhook_schedule_appointment (appointment_id, start_time, end_time, status, visit_type, created_at, p_aid) VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE start_time = VALUES(start_time), end_time = VALUES(end_time), status = VALUES(status), visit_type = VALUES(visit_type), p_aid = COALESCE(VALUES(p_aid), p_aid)`.replaceAll('%s', '?'),
       ['s-python', 1_960_000_100, 1_960_000_200, 'BK', 'FLW', 3, null]);
     const sdkFind = await raw(`SELECT appointment_id, status, visit_type FROM eka_webhook_schedule_appointment WHERE start_time BETWEEN %s AND %s AND (status = 'BK' OR (status = 'IN' AND visit_type = 'FLW'))`.replaceAll('%s', '?'), [1_960_000_000, 1_960_001_000]);

@@ -1,6 +1,6 @@
 // Test support shared by the Worker suites (tests/worker) and the npm package's suites
 // (tests/npm, run from target/npm-consumer).
-import { CLIENT_ID } from '../../scripts/fake-eka.mjs';
+import { CLIENT_ID } from './fake-eka.mjs';
 
 /** A documented-shape appointment webhook for `id`, stamped now. */
 export function appointmentEvent(id, event = 'appointment.created', extra = {}) {

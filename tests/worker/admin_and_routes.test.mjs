@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN } from './harness.mjs';
-import { bookingFor } from '../../scripts/fake-eka.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
 
 let eka;
 let worker;

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
-import { startFakeEka, CLIENT_ID, CLIENT_SECRET } from '../../scripts/fake-eka.mjs';
-import { signHeader } from '../../scripts/eka-signature.mjs';
+import { startFakeEka, CLIENT_ID, CLIENT_SECRET } from '../support/fake-eka.mjs';
+import { signHeader } from '../support/eka-signature.mjs';
 import { appointmentEvent, waitFor as pollUntil } from '../support/common.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, startFakeEka, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN } from './harness.mjs';
-import { bookingFor } from '../../scripts/fake-eka.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
 
 const eka = await startFakeEka();
 after(() => eka.close());

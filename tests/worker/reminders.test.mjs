@@ -10,8 +10,8 @@ import { DatabaseSync } from 'node:sqlite';
 import {
   startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
 } from './harness.mjs';
-import { bookingFor } from '../../scripts/fake-eka.mjs';
-import { verifyHeader } from '../../scripts/eka-signature.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
+import { verifyHeader } from '../support/eka-signature.mjs';
 
 const REMINDER_KEY = 'reminder-key-test';
 let eka;

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import {
   startWorker, startFakeEka, sendSigned, appointmentEvent, rows, startOrigin, SIGNING_KEY,
 } from './harness.mjs';
-import { bookingFor } from '../../scripts/fake-eka.mjs';
-import { verifyHeader } from '../../scripts/eka-signature.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
+import { verifyHeader } from '../support/eka-signature.mjs';
 
 let eka;
 let origin;
@@ -123,7 +123,7 @@ test('unsigned, forged, stale, future and replayed requests get 403 and write no
     assert.deepEqual(await res.json(), { error: reason });
   }
   // A captured, validly signed request replayed after the window.
-  const captured = (await import('../../scripts/eka-signature.mjs')).signHeader(body, SIGNING_KEY, now - 400);
+  const captured = (await import('../support/eka-signature.mjs')).signHeader(body, SIGNING_KEY, now - 400);
   const replay = await sendSigned(worker, body, { header: captured });
   assert.equal(replay.status, 403);
   assert.equal(eka.state.requests.length, start, 'no Eka API call');
@@ -142,7 +142,7 @@ test('the Node SDK form passes too: signature over JSON.stringify of the parsed 
   const payload = appointmentEvent('w-node');
   const compact = JSON.stringify(payload);
   const pretty = JSON.stringify(payload, null, 1).replace(/"10"/g, '"10"');
-  const { signHeader } = await import('../../scripts/eka-signature.mjs');
+  const { signHeader } = await import('../support/eka-signature.mjs');
   const res = await sendSigned(worker, pretty, { header: signHeader(compact, SIGNING_KEY) });
   assert.equal(res.status, 200);
 });

@@ -1,6 +1,6 @@
 // A fake Eka Care API on 127.0.0.1, built from the documented responses in
 // tests/fixtures/eka/api-responses.json: login plus the appointment, patient, doctor and
-// clinic endpoints. Tests import startFakeEka(); `node scripts/fake-eka.mjs [--port N]`
+// clinic endpoints. Tests import startFakeEka(); `node tests/support/fake-eka.mjs [--port N]`
 // runs it for `make dev`. Switches (in process, or POST /__control with JSON):
 //   latencyMs       delay before every answer
 //   errorRate       fraction of resource calls answered 500
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const docs = JSON.parse(readFileSync(path.join(here, '..', 'tests', 'fixtures', 'eka', 'api-responses.json'), 'utf8'));
+const docs = JSON.parse(readFileSync(path.join(here, '..', 'fixtures', 'eka', 'api-responses.json'), 'utf8'));
 const endpoint = (p) => docs.endpoints[p];
 
 export const CLIENT_ID = 'dev-client';

@@ -1,7 +1,7 @@
 // Benchmark (not a test): verifySignature calls/s from the built package on a ~2 KB Eka
 // payload, against the JS reference of Eka's Node SDK (JSON.parse + JSON.stringify +
 // createHmac) and the floor (createHmac over the raw body alone), measured in the same run.
-// Usage: node scripts/bench-npm.mjs   (after `make npm`)
+// Usage: node benches/bench-npm.mjs   (after `make npm`)
 import { createRequire } from 'node:module';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,8 @@ const body = fileArg > 0 ? readFileSync(process.argv[fileArg + 1], 'utf8') : JSO
 const t = Math.floor(Date.now() / 1000);
 const header = signPayload(body, KEY, t);
 
-// Eka's Node SDK, as BEHAVIOUR.md describes it: re-serialise the parsed body, HMAC, compare.
+// Eka's Node SDK (docs/eka-compatibility.md#signed-string-and-body-forms): re-serialise the
+// parsed body, HMAC, compare.
 function jsReference(raw, h, key) {
   const items = Object.fromEntries(h.split(',').map((i) => i.split('=')));
   const expected = createHmac('sha256', key).update(`${items.t}.${JSON.stringify(JSON.parse(raw))}`).digest();

@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorker, sendSigned, ADMIN_TOKEN } from '../tests/worker/harness.mjs';
-import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from './fake-eka.mjs';
-import { signHeader } from './eka-signature.mjs';
+import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../tests/support/fake-eka.mjs';
+import { signHeader } from '../tests/support/eka-signature.mjs';
 import { ekaPayload2k } from './bench-payload.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,9 +45,9 @@ say(`Machine: ${(await import('node:os')).cpus().length} cores (${(await import(
 say();
 
 // 1. Verify.
-const native = result(run('cargo', ['run', '-q', '--release', '--example', 'verify_bench', '--', payloadFile]));
-const npm = result(run(process.execPath, ['scripts/bench-npm.mjs', '--payload', payloadFile]));
-const python = JSON.parse(run(PY, ['scripts/bench_python_sdk.py', 'verify', payloadFile, header, KEY]).trim());
+const native = result(run('cargo', ['bench', '-q', '--bench', 'verify', '--', payloadFile]));
+const npm = result(run(process.execPath, ['benches/bench-npm.mjs', '--payload', payloadFile]));
+const python = JSON.parse(run(PY, ['benches/bench_python_sdk.py', 'verify', payloadFile, header, KEY]).trim());
 say(`## 1. Verify a ${body.length}-byte signed body (calls/s, best of 5)`);
 say();
 say('| verifier | calls/s | vs Python SDK | vs JS reference |');
@@ -97,7 +97,7 @@ try {
     if (res.status !== 200) throw new Error(`worker answered ${res.status}`);
     ours.push(performance.now() - s);
   }
-  const py = JSON.parse((await runAsync(PY, ['scripts/bench_python_sdk.py', 'handle', eka.url, CLIENT_ID, CLIENT_SECRET, KEY, '20'])).trim());
+  const py = JSON.parse((await runAsync(PY, ['benches/bench_python_sdk.py', 'handle', eka.url, CLIENT_ID, CLIENT_SECRET, KEY, '20'])).trim());
   ours.sort((a, b) => a - b);
   const median = ours[10];
   say('## 3. Enriched webhook latency, 30 ms added to every Eka API call (median of 20, token cached)');

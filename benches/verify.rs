@@ -1,7 +1,8 @@
 //! Verify time for a ~2 KB signed Eka payload, on the raw-body path and on the
 //! re-serialisation path (a pretty-printed body whose signature is over the compact form).
 //!
-//! Run: `make bench-core` (or `cargo run --release --example verify_bench`).
+//! A Cargo bench with `harness = false`. Run: `make bench-core` (or `cargo bench --bench verify`;
+//! `cargo bench --bench verify -- <payload file>` verifies that body instead).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -58,9 +59,11 @@ fn time_per_call(body: &[u8], header: &str, expect: Matched) -> f64 {
 }
 
 fn main() {
-    // Optional: a payload file (the shared one `make bench` writes), verified as is.
+    // Optional: a payload file (the shared one `make bench` writes), verified as is. Flags
+    // (`cargo bench` passes `--bench`) are not file names.
     let value: Value = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|arg| !arg.starts_with("--"))
         .and_then(|path| std::fs::read_to_string(path).ok())
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_else(payload);

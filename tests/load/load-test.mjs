@@ -7,10 +7,10 @@
 // pause (Eka retries). Chains run `--concurrency` at a time. Afterwards D1 must hold exactly one
 // row per appointment with its final status and times, and each appointment exactly the
 // reminders its final state implies. Exits 1 on any loss, duplicate or mismatch.
-//   node scripts/load-test.mjs [--webhooks 2000] [--concurrency 50] [--error-rate 0.05]
+//   node tests/load/load-test.mjs [--webhooks 2000] [--concurrency 50] [--error-rate 0.05]
 import { performance } from 'node:perf_hooks';
-import { startWorker, startOrigin, sendSigned, waitFor, ADMIN_TOKEN } from '../tests/worker/harness.mjs';
-import { startFakeEka, bookingFor } from './fake-eka.mjs';
+import { startWorker, startOrigin, sendSigned, waitFor, ADMIN_TOKEN } from '../worker/harness.mjs';
+import { startFakeEka, bookingFor } from '../support/fake-eka.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);

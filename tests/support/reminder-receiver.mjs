@@ -3,7 +3,7 @@
 // Receivers should dedupe on reminderId: delivery is at least once.
 import http from 'node:http';
 import { verifyHeader } from './eka-signature.mjs';
-import { devVar } from './dev-vars.mjs';
+import { devVar } from '../../scripts/dev-vars.mjs';
 
 const port = Number(process.argv[process.argv.indexOf('--port') + 1]) || 8789;
 const key = devVar('REMINDER_SIGNING_KEY');
