@@ -65,12 +65,12 @@ impl Claim {
     }
 }
 
-/// Which object owns an event: its appointment (`apt:<id>`), else its prescription
-/// (`rx:<id>`), else the delivery itself (`evt:<dedup key>`). Copies of one body always map
-/// to the same owner, so one object decides their duplicates.
+/// Which object owns an event: its appointment ([`appointment_owner`]), else its
+/// prescription (`rx:<id>`), else the delivery itself (`evt:<dedup key>`). Copies of one body
+/// always map to the same owner, so one object decides their duplicates.
 pub fn owner_of(event: &WebhookEvent, dedup_key: &str) -> String {
     if let EventKind::Enrich { appointment_id } = &event.kind {
-        return format!("apt:{appointment_id}");
+        return appointment_owner(appointment_id);
     }
     let data = event.data();
     let id_of = |key: &str| {
@@ -79,12 +79,20 @@ pub fn owner_of(event: &WebhookEvent, dedup_key: &str) -> String {
             .filter(|s| !s.is_empty())
     };
     match id_of("appointment_id") {
-        Some(id) => format!("apt:{id}"),
+        Some(id) => appointment_owner(id),
         None => match id_of("prescription_id").or_else(|| id_of("rx_id")) {
             Some(id) => format!("rx:{id}"),
             None => format!("evt:{dedup_key}"),
         },
     }
+}
+
+/// The object of an appointment is named by its bare id, as the previous release named its
+/// reminder objects, so their storage carries over. (A prefixed name of another kind that
+/// equals an appointment id would share that object, which is harmless: claims are keyed by
+/// body hash and reminders by appointment.)
+pub fn appointment_owner(appointment_id: &str) -> String {
+    appointment_id.to_owned()
 }
 
 /// What the ledger says of a claim.
@@ -224,7 +232,7 @@ mod tests {
     #[test]
     fn owners_are_the_appointment_else_the_prescription_else_the_delivery() {
         let apt = event(json!({"event":"appointment.created","data":{"appointment_id":"a1"}}));
-        assert_eq!(owner_of(&apt, "k"), "apt:a1");
+        assert_eq!(owner_of(&apt, "k"), "a1");
         let rx = event(json!({"event":"prescription.created","data":{"prescription_id":"p9"}}));
         assert_eq!(owner_of(&rx, "k"), "rx:p9");
         let rx2 = event(json!({"event":"prescription.updated","data":{"rx_id":"r2"}}));
@@ -234,7 +242,7 @@ mod tests {
         let with_apt = event(
             json!({"event":"prescription.created","data":{"appointment_id":"a2","prescription_id":"p"}}),
         );
-        assert_eq!(owner_of(&with_apt, "k"), "apt:a2");
+        assert_eq!(owner_of(&with_apt, "k"), "a2");
     }
 
     #[test]
@@ -245,7 +253,7 @@ mod tests {
         assert_eq!(c.transaction_id.as_deref(), Some("t1"));
         assert_eq!(c.business_id.as_deref(), Some("b1"));
         assert_eq!(c.appointment_id.as_deref(), Some("a1"));
-        assert_eq!(c.owner, "apt:a1");
+        assert_eq!(c.owner, "a1");
         assert!(!serde_json::to_string(&c).unwrap().contains("Asha"));
     }
 

@@ -206,14 +206,12 @@ impl EnrichedEvent {
         Value::Object(out)
     }
 
-    /// The 200 body: `{"success":true,"event":…,"appointmentDetails":…,…}`.
+    /// The 200 body: `{"success":true,"event":…,"appointmentDetails":…,…}`, the SDK's exactly
+    /// (the Worker sends the event id as the `X-Eka-Event-Id` header).
     pub fn success_body(&self) -> Value {
         let mut out = Map::new();
         out.insert("success".into(), Value::Bool(true));
         out.insert("event".into(), Value::String(self.event_type.clone()));
-        if let Some(id) = &self.event_id {
-            out.insert("eventId".into(), Value::String(id.clone()));
-        }
         out.extend(self.details().map(|(k, v)| (k.to_owned(), v)));
         Value::Object(out)
     }

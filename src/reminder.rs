@@ -1,5 +1,6 @@
 //! Reminders: the model, automatic planning from bookings, and the rules applied when one
-//! fires. Pure; the Worker's `AppointmentReminders` Durable Object keeps the state and alarms.
+//! fires, reconciliation, the failure state machine and the cancel transitions. Pure; the
+//! Worker's `AppointmentLedger` Durable Object keeps the state and alarms.
 //!
 //! A reminder is one-shot (even from a cron expression, as in Eka's SDK). Its id encodes its
 //! appointment (`rem_<hex appointment id>_<suffix>`), so an id alone finds the object that
@@ -10,14 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::enrich::Enrichment;
+use crate::retry::reminder_backoff;
 use crate::schedule::{ScheduleWrite, RESCHEDULED_STATUS};
 
 /// Default number of delivery attempts before a reminder is marked failed.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// Default first retry delay.
 pub const DEFAULT_RETRY_BASE_MS: u64 = 30_000;
-/// Longest retry delay.
-pub const MAX_RETRY_MS: u64 = 3_600_000;
 
 /// Where a reminder is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +193,16 @@ pub enum ReminderOp {
     },
 }
 
+impl ReminderOp {
+    /// The appointment whose reminders this operation changes.
+    pub fn appointment_id(&self) -> &str {
+        match self {
+            ReminderOp::Plan { appointment_id, .. }
+            | ReminderOp::CancelPending { appointment_id, .. } => appointment_id,
+        }
+    }
+}
+
 /// Statuses after which an appointment gets no reminder: cancelled, no-show, completed,
 /// aborted, rescheduled.
 pub fn is_active(status: &str) -> bool {
@@ -252,13 +262,102 @@ pub fn ops_for_writes(writes: &[ScheduleWrite]) -> Vec<ReminderOp> {
         .collect()
 }
 
-/// Delay before attempt `attempts + 1`: `base · 2^(attempts-1)` capped at `cap_ms`, scaled by a
-/// jitter in `[0.8, 1.2]` (pass a uniform random number in `[0, 1)`). Reminders cap at
-/// [`MAX_RETRY_MS`]; the Worker's write queue uses it too, with its own cap.
-pub fn retry_delay_ms(attempts: u32, base_ms: u64, cap_ms: u64, random01: f64) -> i64 {
-    let exp = attempts.saturating_sub(1).min(30);
-    let delay = base_ms.saturating_mul(1u64 << exp).min(cap_ms) as f64;
-    (delay * (0.8 + 0.4 * random01.clamp(0.0, 1.0))) as i64
+/// What to create and cancel so that an appointment's automatic reminders match its start
+/// time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReminderPlan {
+    /// Planned reminders that do not exist yet and are still ahead.
+    pub create: Vec<PlannedReminder>,
+    /// Pending automatic reminders of another start time, with the reason recorded.
+    pub cancel: Vec<(String, String)>,
+}
+
+/// Reconciles `existing` reminders with `planned` ([`plan_auto`] for the current start
+/// time). Nothing happens unless `create_missing` (a booking) or the appointment already has
+/// automatic reminders (an update moving it). Pending automatic reminders not in the plan are
+/// cancelled; planned ones ahead of `now_ms` that do not exist in any state are created, so a
+/// sent, cancelled or failed reminder is never made again. Manual reminders are never touched.
+pub fn reconcile(
+    existing: &[Reminder],
+    planned: &[PlannedReminder],
+    create_missing: bool,
+    now_ms: i64,
+) -> ReminderPlan {
+    let is_auto = |r: &&Reminder| r.source.starts_with("auto:");
+    if !create_missing && !existing.iter().any(|r| is_auto(&r)) {
+        return ReminderPlan::default();
+    }
+    ReminderPlan {
+        cancel: existing
+            .iter()
+            .filter(is_auto)
+            .filter(|r| r.state == ReminderState::Pending)
+            .filter(|r| !planned.iter().any(|p| p.id == r.id))
+            .map(|r| (r.id.clone(), "appointment start time changed".to_owned()))
+            .collect(),
+        create: planned
+            .iter()
+            .filter(|p| p.fire_at > now_ms && !existing.iter().any(|r| r.id == p.id))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// A reminder after a failed delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// `Pending` (tried again at `next_attempt_at`) or `Failed` (no more attempts).
+    pub state: ReminderState,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// Epoch ms of the next attempt (now when failed).
+    pub next_attempt_at: i64,
+}
+
+/// The failure state machine: after `attempts_so_far + 1` attempts the reminder is
+/// `Failed` at `max_attempts`, otherwise pending with jittered backoff from `retry_base_ms`.
+pub fn after_failure(
+    attempts_so_far: u32,
+    max_attempts: u32,
+    retry_base_ms: u64,
+    now_ms: i64,
+    random01: f64,
+) -> AttemptOutcome {
+    let attempts = attempts_so_far.saturating_add(1);
+    if attempts >= max_attempts {
+        return AttemptOutcome {
+            state: ReminderState::Failed,
+            attempts,
+            next_attempt_at: now_ms,
+        };
+    }
+    AttemptOutcome {
+        state: ReminderState::Pending,
+        attempts,
+        next_attempt_at: now_ms + reminder_backoff(retry_base_ms).delay_ms(attempts, random01),
+    }
+}
+
+/// What cancelling a reminder in `state` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelTransition {
+    /// Pending: it becomes cancelled.
+    Cancel,
+    /// Already cancelled: nothing changes (idempotent).
+    AlreadyCancelled,
+    /// Sent or failed: refused (409) with this message.
+    Conflict(String),
+}
+
+/// The cancel transitions.
+pub fn cancel_transition(state: ReminderState) -> CancelTransition {
+    match state {
+        ReminderState::Pending => CancelTransition::Cancel,
+        ReminderState::Cancelled => CancelTransition::AlreadyCancelled,
+        ReminderState::Sent | ReminderState::Failed => {
+            CancelTransition::Conflict(format!("Reminder is already {}", state.as_str()))
+        }
+    }
 }
 
 /// The callback body: `{"reminderId","appointmentId","fireAt","appointmentDetails",
@@ -420,18 +519,119 @@ mod tests {
         }
     }
 
+    fn reminder(id: &str, source: &str, state: ReminderState, fire_at: i64) -> Reminder {
+        Reminder {
+            id: id.into(),
+            appointment_id: "a1".into(),
+            fire_at,
+            source: source.into(),
+            state,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
     #[test]
-    fn retry_delay_doubles_with_jitter_and_caps() {
-        assert_eq!(retry_delay_ms(1, 1000, MAX_RETRY_MS, 0.5), 1000);
-        assert_eq!(retry_delay_ms(2, 1000, MAX_RETRY_MS, 0.5), 2000);
-        assert_eq!(retry_delay_ms(4, 1000, MAX_RETRY_MS, 0.5), 8000);
-        assert_eq!(retry_delay_ms(1, 1000, MAX_RETRY_MS, 0.0), 800);
-        assert_eq!(retry_delay_ms(1, 1000, MAX_RETRY_MS, 1.0), 1200);
+    fn reconcile_creates_what_is_ahead_and_missing_only() {
+        let offsets = parse_offsets("24h,2h").unwrap();
+        let start = 1_800_000_000;
+        let plan = plan_auto("a1", start, &offsets);
+        let now = (start - 10_000) * 1000; // after the 24h one, before the 2h one
+        let got = reconcile(&[], &plan, true, now);
+        assert_eq!(got.create, vec![plan[1].clone()], "past ones are skipped");
+        assert!(got.cancel.is_empty());
+        // An existing reminder in any state is never made again.
+        let sent = reminder(&plan[1].id, "auto:2h", ReminderState::Sent, plan[1].fire_at);
+        assert!(reconcile(&[sent], &plan, true, now).create.is_empty());
+    }
+
+    #[test]
+    fn reconcile_does_nothing_for_updates_of_appointments_without_automatic_reminders() {
+        let offsets = parse_offsets("2h").unwrap();
+        let plan = plan_auto("a1", 1_800_000_000, &offsets);
+        let manual = reminder("rem_m", "manual", ReminderState::Pending, 5);
         assert_eq!(
-            retry_delay_ms(40, 30_000, MAX_RETRY_MS, 0.5),
-            MAX_RETRY_MS as i64
+            reconcile(std::slice::from_ref(&manual), &plan, false, 0),
+            ReminderPlan::default()
         );
-        assert_eq!(retry_delay_ms(10, 1000, 60_000, 0.5), 60_000);
+        assert_eq!(reconcile(&[manual], &plan, true, 0).create.len(), 1);
+    }
+
+    #[test]
+    fn reconcile_cancels_pending_automatic_reminders_of_another_start_time_only() {
+        let offsets = parse_offsets("2h").unwrap();
+        let old = plan_auto("a1", 1_800_000_000, &offsets);
+        let new = plan_auto("a1", 1_800_003_600, &offsets);
+        let existing = [
+            reminder(
+                &old[0].id,
+                "auto:2h",
+                ReminderState::Pending,
+                old[0].fire_at,
+            ),
+            reminder("rem_sent", "auto:2h", ReminderState::Sent, 1),
+            reminder("rem_manual", "manual", ReminderState::Pending, 1),
+        ];
+        let got = reconcile(&existing, &new, false, 0);
+        assert_eq!(
+            got.cancel,
+            vec![(
+                old[0].id.clone(),
+                "appointment start time changed".to_owned()
+            )]
+        );
+        assert_eq!(
+            got.create, new,
+            "the moved appointment's reminder is created"
+        );
+    }
+
+    #[test]
+    fn failures_back_off_until_the_last_attempt_fails_the_reminder() {
+        let first = after_failure(0, 3, 1000, 10_000, 0.5);
+        assert_eq!(
+            first,
+            AttemptOutcome {
+                state: ReminderState::Pending,
+                attempts: 1,
+                next_attempt_at: 11_000
+            }
+        );
+        let second = after_failure(1, 3, 1000, 10_000, 0.5);
+        assert_eq!(second.next_attempt_at, 12_000);
+        let last = after_failure(2, 3, 1000, 10_000, 0.5);
+        assert_eq!(
+            last,
+            AttemptOutcome {
+                state: ReminderState::Failed,
+                attempts: 3,
+                next_attempt_at: 10_000
+            }
+        );
+        assert_eq!(
+            after_failure(0, 1, 1000, 7, 0.5).state,
+            ReminderState::Failed
+        );
+    }
+
+    #[test]
+    fn cancel_is_idempotent_and_refused_once_sent_or_failed() {
+        assert_eq!(
+            cancel_transition(ReminderState::Pending),
+            CancelTransition::Cancel
+        );
+        assert_eq!(
+            cancel_transition(ReminderState::Cancelled),
+            CancelTransition::AlreadyCancelled
+        );
+        assert_eq!(
+            cancel_transition(ReminderState::Sent),
+            CancelTransition::Conflict("Reminder is already sent".into())
+        );
+        assert_eq!(
+            cancel_transition(ReminderState::Failed),
+            CancelTransition::Conflict("Reminder is already failed".into())
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Same table, columns and meaning as Eka's SDKs (epoch seconds). Deliberate differences from
 //! the SDK's `apply_schedule_for_event`: a missing `visit_type` is `""` (the SDK silently drops
 //! such bookings); integer-valued floats are accepted as times; `appointment.updated` also
-//! refreshes `start_time`/`end_time` when the fetched appointment has them.
+//! refreshes `start_time`/`end_time` when the fetched appointment has them, and inserts the
+//! row when the fetched appointment is a booking and none exists (the SDK's update gap).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -144,17 +145,42 @@ pub fn decide(
                 ),
             }
         }
-        APPOINTMENT_UPDATED => match status {
-            Some(status) => decision.writes.push(ScheduleWrite::UpdateStatus {
-                appointment_id,
-                status: status.to_owned(),
-                start_time: epoch_seconds(appointment.get("start_time")),
-                end_time: epoch_seconds(appointment.get("end_time")),
-            }),
-            None => decision.warnings.push(
-                "appointment.updated without a status in the fetched appointment; not stored",
-            ),
-        },
+        APPOINTMENT_UPDATED => {
+            let Some(status) = status else {
+                decision.warnings.push(
+                    "appointment.updated without a status in the fetched appointment; not stored",
+                );
+                return decision;
+            };
+            let visit_type = appointment
+                .get("visit_type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let start_time = epoch_seconds(appointment.get("start_time"));
+            let end_time = epoch_seconds(appointment.get("end_time"));
+            // Closes the SDK's update gap on purpose: an update that makes (or finds) the
+            // appointment a booking inserts the row when there is none, so it gets its
+            // reminders (docs/eka-compatibility.md#sdk-bugs-kept-or-fixed).
+            match (qualifies(status, visit_type), start_time, end_time) {
+                (true, Some(start_time), Some(end_time)) => {
+                    decision.writes.push(ScheduleWrite::Upsert(ScheduleRecord {
+                        appointment_id,
+                        start_time,
+                        end_time,
+                        status: status.to_owned(),
+                        visit_type: visit_type.to_owned(),
+                        created_at: now_secs,
+                        p_aid: None,
+                    }))
+                }
+                _ => decision.writes.push(ScheduleWrite::UpdateStatus {
+                    appointment_id,
+                    status: status.to_owned(),
+                    start_time,
+                    end_time,
+                }),
+            }
+        }
         _ => {}
     }
     decision
@@ -447,6 +473,41 @@ mod tests {
         let d = decide(APPOINTMENT_UPDATED, None, &a, "a1", NOW);
         assert!(d.writes.is_empty());
         assert_eq!(d.warnings.len(), 1);
+    }
+
+    #[test]
+    fn update_that_finds_a_booking_upserts_so_a_missing_row_is_inserted() {
+        // The SDK's update gap, closed on purpose: BK (or IN + FLW) with times upserts.
+        let d = decide(APPOINTMENT_UPDATED, None, &booking(json!({})), "a1", NOW);
+        assert_eq!(
+            d.writes,
+            vec![ScheduleWrite::Upsert(ScheduleRecord {
+                appointment_id: "a1".into(),
+                start_time: 1730189586,
+                end_time: 1730191386,
+                status: "BK".into(),
+                visit_type: "REG".into(),
+                created_at: NOW,
+                p_aid: None,
+            })]
+        );
+        let follow_up = booking(json!({"status":"IN","visit_type":"FLW"}));
+        let d = decide(APPOINTMENT_UPDATED, None, &follow_up, "a1", NOW);
+        assert!(matches!(&d.writes[..], [ScheduleWrite::Upsert(r)] if r.status == "IN"));
+        // A booking without integer times cannot be inserted: it only updates a row.
+        let untimed = booking(json!({"start_time":"soon"}));
+        let d = decide(APPOINTMENT_UPDATED, None, &untimed, "a1", NOW);
+        assert!(matches!(
+            &d.writes[..],
+            [ScheduleWrite::UpdateStatus { .. }]
+        ));
+        // Statuses that do not qualify never insert.
+        let initiated = booking(json!({"status":"IN"}));
+        let d = decide(APPOINTMENT_UPDATED, None, &initiated, "a1", NOW);
+        assert!(matches!(
+            &d.writes[..],
+            [ScheduleWrite::UpdateStatus { .. }]
+        ));
     }
 
     #[test]

@@ -11,6 +11,13 @@ use crate::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
 use crate::reminder::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
 use crate::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
 
+/// The service's name, in health bodies and logs.
+pub const SERVICE: &str = "eka-webhook-edge";
+/// This release.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The health route (the SDK's).
+pub const HEALTH_PATH: &str = "/eka-webhook-health";
+
 /// Reminder settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReminderSettings {

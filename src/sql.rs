@@ -6,7 +6,7 @@
 //! repeats its parameters instead of using `VALUES()` (deprecated in MySQL 8.0.20) or a row
 //! alias (which MariaDB lacks).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::schedule::{
@@ -24,7 +24,7 @@ pub enum Dialect {
 }
 
 /// A bound parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SqlValue {
     /// NULL.
@@ -54,7 +54,7 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
 }
 
 /// A statement and its parameters, in placeholder order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
     /// SQL text.
     pub sql: String,

@@ -48,22 +48,31 @@ impl<E: SqlExecutor> SqlStore<E> {
         if self.ready.get() {
             return Ok(());
         }
-        for statement in sql::create_table(self.dialect) {
-            self.executor.query(&statement).await?;
-        }
-        let columns: Vec<String> = self
-            .executor
-            .query(&sql::list_columns(self.dialect))
-            .await?
-            .iter()
-            .filter_map(|row| column_name(row).map(str::to_owned))
-            .collect();
-        for statement in sql::add_missing_columns(self.dialect, &columns) {
-            self.executor.query(&statement).await?;
-        }
+        ensure_schedule_table(&self.executor, self.dialect).await?;
         self.ready.set(true);
         Ok(())
     }
+}
+
+/// Creates the schedule table on `executor` if needed and adds the columns an older layout
+/// lacks.
+pub async fn ensure_schedule_table<E: SqlExecutor>(
+    executor: &E,
+    dialect: Dialect,
+) -> Result<(), StoreError> {
+    for statement in sql::create_table(dialect) {
+        executor.query(&statement).await?;
+    }
+    let columns: Vec<String> = executor
+        .query(&sql::list_columns(dialect))
+        .await?
+        .iter()
+        .filter_map(|row| column_name(row).map(str::to_owned))
+        .collect();
+    for statement in sql::add_missing_columns(dialect, &columns) {
+        executor.query(&statement).await?;
+    }
+    Ok(())
 }
 
 /// `name` (or MySQL's `COLUMN_NAME`, whatever the case the driver reports).
