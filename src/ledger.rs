@@ -152,6 +152,11 @@ pub struct Commit<'a> {
     pub reminder_ops: &'a [ReminderOp],
     /// The exact body, for replay (the ledger keeps it only sealed, and only if it can).
     pub body: &'a [u8],
+    /// From [`Claimed::Proceed`]: an earlier attempt of this body failed or was abandoned.
+    pub reprocess: bool,
+    /// This only records that the forward failed after this attempt's effects were
+    /// committed: nothing is counted again.
+    pub amends: bool,
 }
 
 /// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.

@@ -398,7 +398,7 @@ where
         body: &[u8],
         matched: Option<Matched>,
     ) -> Outcome {
-        let event_id = match self.ledger.claim(&claim).await {
+        let attempt = match self.ledger.claim(&claim).await {
             Err(e) => return Outcome::refused(WebhookError::Unrecorded(e), matched),
             Ok(Claimed::Duplicate { event_id }) => {
                 return Outcome {
@@ -422,9 +422,12 @@ where
                 out.retry_after_secs = Some(retry_after_secs);
                 return out;
             }
-            Ok(Claimed::Proceed { event_id, .. }) => event_id,
+            Ok(Claimed::Proceed {
+                event_id,
+                reprocess,
+            }) => (event_id, reprocess),
         };
-        let mut out = self.effects(event, &claim, event_id, body).await;
+        let mut out = self.effects(event, &claim, attempt, body).await;
         out.matched = matched;
         out
     }
@@ -433,7 +436,7 @@ where
         &self,
         event: WebhookEvent,
         claim: &Claim,
-        event_id: Option<String>,
+        (event_id, reprocess): (Option<String>, bool),
         body: &[u8],
     ) -> Outcome {
         let commit = |settled, http_status, error: Option<&'static str>, writes, ops| Commit {
@@ -445,6 +448,8 @@ where
             writes,
             reminder_ops: ops,
             body,
+            reprocess,
+            amends: false,
         };
         let mut warnings = Vec::new();
         let mut writes = Vec::new();
@@ -518,7 +523,10 @@ where
             Ok(()) => (200, accepted.success_body(), None),
             Err(e) => {
                 let error = WebhookError::Delivery(e);
-                let failed = commit(Settled::Failed, 500, Some(error.code()), &[], &[]);
+                let failed = Commit {
+                    amends: true,
+                    ..commit(Settled::Failed, 500, Some(error.code()), &[], &[])
+                };
                 if let Err(e) = self.ledger.commit(&failed).await {
                     warnings.push(format!("failure not recorded: {e}"));
                 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::eka_api::{EkaApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::event::allowed_events;
+use crate::event_log::EventLogSettings;
 use crate::find::DEFAULT_FIND_CONCURRENCY;
 use crate::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
 use crate::reminder::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
@@ -54,6 +55,8 @@ pub struct Settings {
     pub find_concurrency: usize,
     /// Reminder delivery.
     pub reminders: ReminderSettings,
+    /// The event log: dedup window, retention, the replay key.
+    pub events: EventLogSettings,
     /// What is missing or malformed, by variable name. Non-empty means the webhook answers 500.
     pub problems: Vec<String>,
 }
@@ -140,6 +143,7 @@ impl Settings {
         if !offsets.is_empty() && callback_url.is_none() {
             problems.push("REMINDER_OFFSETS is set but REMINDER_CALLBACK_URL is not".to_owned());
         }
+        let events = EventLogSettings::from_lookup(&get, &mut problems);
         let list = |name: &str| -> Vec<String> {
             get(name)
                 .map(|v| {
@@ -178,6 +182,7 @@ impl Settings {
                 retry_base_ms,
                 offsets,
             },
+            events,
             problems,
         }
     }
@@ -203,6 +208,8 @@ impl Settings {
             "remindersSigned": self.reminders.callback_url.is_some() && self.reminders.signing_key.is_some(),
             "reminderOffsets": self.reminders.offsets.iter().map(|o| o.label.as_str()).collect::<Vec<_>>(),
             "reminderMaxAttempts": self.reminders.max_attempts,
+            "replay": self.events.keys.is_some(),
+            "dedupWindowHours": self.events.dedup_window_ms / 3_600_000,
         })
     }
 }

@@ -63,7 +63,8 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn new(sql: impl Into<String>, params: Vec<SqlValue>) -> Self {
+    /// A statement with its parameters in placeholder order.
+    pub fn new(sql: impl Into<String>, params: Vec<SqlValue>) -> Self {
         Statement {
             sql: sql.into(),
             params,

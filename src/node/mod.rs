@@ -21,6 +21,7 @@ use crate::eka_api::{
 use crate::enrich::enrich;
 use crate::event::allowed_events;
 use crate::find::{find_appointments_between, DEFAULT_FIND_CONCURRENCY};
+use crate::ledger::StoreLedger;
 use crate::pipeline::{Pipeline, WebhookConfig, DEFAULT_MAX_BODY_BYTES};
 use crate::reminder::{context_json, decide_fire, FireDecision};
 use crate::schedule::ScheduleStore;
@@ -262,7 +263,7 @@ impl WebhookCore {
             let pipeline = Pipeline {
                 config: &inner.config,
                 client: &inner.client,
-                store: &inner.store,
+                ledger: &StoreLedger(&inner.store),
                 sink: &sink,
                 mac: &inner.mac,
             };

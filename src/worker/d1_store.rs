@@ -1,6 +1,7 @@
 //! D1 as an `SqlExecutor`: the schedule store of the Worker is the core's `SqlStore` over it,
-//! with the table ensured once per isolate. Epoch values are bound as JS numbers (D1's
-//! integer binding is i32).
+//! and the event log's statements run on it. The tables are ensured once per isolate (the
+//! migrations create them too; this covers a database nobody migrated). Epoch values are
+//! bound as JS numbers (D1's integer binding is i32).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -9,13 +10,37 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
+use worker::Env;
+
+use crate::event_log;
 use crate::schedule::StoreError;
 use crate::sql::{Dialect, SqlValue, Statement};
-use crate::sql_store::{SqlExecutor, SqlStore};
+use crate::sql_store::{ensure_schedule_table, SqlExecutor, SqlStore};
 
 thread_local! {
-    /// Whether this isolate has ensured the table.
+    /// Whether this isolate has ensured the schedule table.
     static TABLE_READY: Rc<Cell<bool>> = Rc::new(Cell::new(false));
+    /// Whether this isolate has ensured every table (schedule and event log).
+    static ALL_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The `DB` binding as an executor.
+pub fn d1_executor(env: &Env) -> worker::Result<D1Executor> {
+    Ok(D1Executor { db: env.d1("DB")? })
+}
+
+/// Ensures the schedule table and the event log's tables, once per isolate.
+pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
+    if ALL_READY.with(Cell::get) {
+        return Ok(());
+    }
+    ensure_schedule_table(executor, Dialect::Sqlite).await?;
+    for statement in event_log::create_tables() {
+        executor.query(&statement).await?;
+    }
+    TABLE_READY.with(|ready| ready.set(true));
+    ALL_READY.with(|ready| ready.set(true));
+    Ok(())
 }
 
 /// The schedule store on D1.

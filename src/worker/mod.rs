@@ -1,40 +1,60 @@
-//! Cloudflare Worker adapter: routes, env settings, the `fetch` HTTP client, the D1 schedule
-//! store, forwarding, and the Durable Object that retries failed D1 writes. It translates
-//! between workers-rs and the core; the rules live in the core.
+//! Cloudflare Worker adapter: routes, env settings, the `fetch` HTTP client, D1, the forward,
+//! and the Durable Objects — `AppointmentLedger` (one per appointment: duplicates, ordered
+//! writes, reminders) and the previous release's `ScheduleWriteQueue`, kept to drain. It
+//! translates between workers-rs and the core; the rules live in the core.
 
 mod d1_store;
 mod env;
+mod events_api;
 mod fetch_client;
 mod forward;
+mod ledger_object;
 mod log;
-mod queued_store;
+mod object_ledger;
+mod protocol;
 mod reminder_api;
-mod reminders;
 mod respond;
 mod routes;
 mod write_queue;
 
-pub use reminders::AppointmentReminders;
+pub use ledger_object::AppointmentLedger;
 pub use write_queue::ScheduleWriteQueue;
 
+use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 /// The Worker's fetch handler. Every refusal is a JSON response; only a failure to build a
 /// response at all (a JS error) propagates.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    routes::handle(req, env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    routes::handle(req, env, ctx).await
 }
 
-/// The Cron Trigger: the reminder sweep (see `wrangler.toml`).
+/// The Cron Trigger (see `wrangler.toml`): the reminder sweep, the event log's retention,
+/// and a nudge to the previous release's queue while it still holds writes.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let settings = env::settings(&env);
-    if let Err(e) = reminder_api::sweep(&env, &settings).await {
-        log::warn(
-            settings.debug,
-            "reminder sweep failed",
-            serde_json::json!({ "error": e.to_string() }),
-        );
+    let (sweep, purge, legacy) = futures::join!(
+        reminder_api::sweep(&env, &settings),
+        events_api::purge(&env, &settings),
+        drain_legacy_queue(&env),
+    );
+    for (what, result) in [
+        ("reminder sweep failed", sweep.map(|_| ())),
+        ("event log purge failed", purge),
+        ("legacy queue drain failed", legacy),
+    ] {
+        if let Err(e) = result {
+            log::warn(settings.debug, what, json!({ "error": e.to_string() }));
+        }
     }
+}
+
+async fn drain_legacy_queue(env: &Env) -> Result<()> {
+    let stub = protocol::legacy_queue_stub(env)?;
+    protocol::call::<_, protocol::PendingStatus>(&stub, &protocol::LegacyQueueCommand::Drain)
+        .await
+        .map(|_| ())
+        .map_err(|e| worker::Error::RustError(e.to_string()))
 }

@@ -1,39 +1,42 @@
-//! The Worker's side of reminders: the admin API, the reminder operations a webhook implies,
-//! and the Cron Trigger sweep. Each appointment's reminders live in its own
-//! `AppointmentReminders` object (`REMINDERS`, `id_from_name(appointment_id)`).
+//! The Worker's side of reminders: the admin API and the Cron Trigger sweep. Each
+//! appointment's reminders live in its own `AppointmentLedger` object (named by its id); the
+//! reminder operations a webhook implies travel with its commit.
 
 use futures::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Request, Response, Result};
 
 use super::d1_store::d1_store;
 use super::fetch_client::WorkerClock;
 use super::log;
-use super::respond::{error, internal_request, json};
+use super::protocol::{call, ledger_stub, CallError, LedgerCommand, PlanReply, RemindersReply};
+use super::respond::{error, json};
 use crate::cron_time::{next_fire, CronTime};
 use crate::http::Clock;
-use crate::reminder::{appointment_of, ReminderOp};
+use crate::ledger::appointment_owner;
+use crate::reminder::{appointment_of, Reminder};
 use crate::schedule::ScheduleStore;
 use crate::settings::Settings;
 
-/// Calls the reminder object of `appointment_id`; returns its status and JSON body.
-async fn call(
+/// Sends `command` to the object of `appointment_id`.
+async fn call_appointment<R: DeserializeOwned>(
     env: &Env,
     appointment_id: &str,
-    path: &str,
-    method: Method,
-    body: Option<Value>,
-) -> Result<(u16, Value)> {
-    let stub = env
-        .durable_object("REMINDERS")?
-        .id_from_name(appointment_id)?
-        .get_stub()?;
-    let req = internal_request("reminders", path, method, body.map(|b| b.to_string()))?;
-    let mut response = stub.fetch_with_request(req).await?;
-    let status = response.status_code();
-    let text = response.text().await?;
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "error": text }));
-    Ok((status, value))
+    command: &LedgerCommand,
+) -> std::result::Result<R, CallError> {
+    let stub = ledger_stub(env, &appointment_owner(appointment_id))?;
+    call(&stub, command).await
+}
+
+/// The object's reply as a response: its refusal status and message, or 500.
+fn reply<T: Serialize>(status: u16, result: std::result::Result<T, CallError>) -> Result<Response> {
+    match result {
+        Ok(body) => json(status, &serde_json::to_value(body)?),
+        Err(CallError::Refused(r)) => error(r.status, &r.message),
+        Err(CallError::Runtime(e)) => Err(e),
+    }
 }
 
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
@@ -80,15 +83,14 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
         Ok(fire) => fire,
         Err(e) => return error(400, &e.to_string()),
     };
-    let (status, reminder) = call(
-        env,
-        &appointment_id,
-        "/schedule",
-        Method::Post,
-        Some(json!({ "appointmentId": appointment_id, "fireAt": fire.at_ms })),
+    let command = LedgerCommand::ScheduleReminder {
+        appointment_id: appointment_id.clone(),
+        fire_at: fire.at_ms,
+    };
+    reply(
+        201,
+        call_appointment::<Reminder>(env, &appointment_id, &command).await,
     )
-    .await?;
-    json(status, &reminder)
 }
 
 /// `GET /admin/reminders?appointmentId=…` → `{"reminders":[…]}`.
@@ -102,8 +104,10 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
     else {
         return error(400, "Query parameter 'appointmentId' is required");
     };
-    let (status, body) = call(env, &id, "/list", Method::Get, None).await?;
-    json(status, &body)
+    reply(
+        200,
+        call_appointment::<RemindersReply>(env, &id, &LedgerCommand::ListReminders).await,
+    )
 }
 
 /// `DELETE /admin/reminders/{id}` → 200 with the cancelled reminder; 404 unknown; 409 when
@@ -112,73 +116,13 @@ pub async fn cancel(reminder_id: &str, env: &Env) -> Result<Response> {
     let Some(appointment_id) = appointment_of(reminder_id) else {
         return error(404, "Reminder not found");
     };
-    let (status, body) = call(
-        env,
-        &appointment_id,
-        "/cancel",
-        Method::Post,
-        Some(json!({ "id": reminder_id })),
+    let command = LedgerCommand::CancelReminder {
+        id: reminder_id.to_owned(),
+    };
+    reply(
+        200,
+        call_appointment::<Reminder>(env, &appointment_id, &command).await,
     )
-    .await?;
-    match status {
-        404 => error(404, "Reminder not found"),
-        _ => json(status, &body),
-    }
-}
-
-/// Applies the reminder operations of an accepted webhook. Failures are logged, not fatal:
-/// the sweep recreates missing reminders and a fired reminder re-checks the appointment.
-pub async fn apply_ops(env: &Env, settings: &Settings, ops: &[ReminderOp]) {
-    if settings.reminders.callback_url.is_none() {
-        return;
-    }
-    for op in ops {
-        let result = match op {
-            ReminderOp::Plan {
-                appointment_id,
-                start_time,
-                create_missing,
-            } => {
-                if settings.reminders.offsets.is_empty() {
-                    continue;
-                }
-                call(
-                    env,
-                    appointment_id,
-                    "/plan",
-                    Method::Post,
-                    Some(json!({ "appointmentId": appointment_id, "startTime": start_time, "createMissing": create_missing })),
-                )
-                .await
-            }
-            ReminderOp::CancelPending {
-                appointment_id,
-                reason,
-            } => {
-                call(
-                    env,
-                    appointment_id,
-                    "/cancel-pending",
-                    Method::Post,
-                    Some(json!({ "reason": reason })),
-                )
-                .await
-            }
-        };
-        match result {
-            Ok((200..=299, _)) => {}
-            Ok((status, _)) => log::warn(
-                settings.debug,
-                "reminder operation refused",
-                json!({ "status": status }),
-            ),
-            Err(e) => log::warn(
-                settings.debug,
-                "reminder operation failed",
-                json!({ "error": e.to_string() }),
-            ),
-        }
-    }
 }
 
 /// The Cron Trigger sweep: every stored booking whose automatic reminders fall within the
@@ -196,15 +140,14 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
         .find_between(now, now + max + 3600)
         .await
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let results: Vec<Result<(u16, Value)>> = stream::iter(rows.iter())
+    let results: Vec<std::result::Result<PlanReply, CallError>> = stream::iter(rows.iter())
         .map(|row| {
-            call(
-                env,
-                &row.appointment_id,
-                "/plan",
-                Method::Post,
-                Some(json!({ "appointmentId": row.appointment_id, "startTime": row.start_time, "createMissing": true })),
-            )
+            let command = LedgerCommand::PlanReminders {
+                appointment_id: row.appointment_id.clone(),
+                start_time: row.start_time,
+                create_missing: true,
+            };
+            async move { call_appointment(env, &row.appointment_id, &command).await }
         })
         .buffer_unordered(settings.find_concurrency)
         .collect()
@@ -212,11 +155,11 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
     let (mut created, mut rearmed, mut failed) = (0, 0, 0);
     for result in results {
         match result {
-            Ok((200, body)) => {
-                created += body["created"].as_u64().unwrap_or(0);
-                rearmed += u64::from(body["rearmed"].as_bool().unwrap_or(false));
+            Ok(plan) => {
+                created += plan.created;
+                rearmed += usize::from(plan.rearmed);
             }
-            _ => failed += 1,
+            Err(_) => failed += 1,
         }
     }
     let summary =

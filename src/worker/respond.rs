@@ -1,8 +1,9 @@
-//! JSON responses and requests to this Worker's own Durable Objects.
+//! JSON responses.
 
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
-use worker::{Method, Request, RequestInit, Response, Result};
+use worker::{Response, Result};
+
+use crate::pipeline::Outcome;
 
 /// A JSON response with `status`.
 pub fn json(status: u16, body: &Value) -> Result<Response> {
@@ -21,17 +22,20 @@ pub fn method_not_allowed(allow: &str) -> Result<Response> {
     Ok(response)
 }
 
-/// A request for a Durable Object's internal API (the host is only a label).
-pub fn internal_request(
-    host: &str,
-    path: &str,
-    method: Method,
-    body: Option<String>,
-) -> Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(body) = body {
-        init.with_body(Some(JsValue::from_str(&body)));
+/// The pipeline's answer: its status and body, the event id as `X-Eka-Event-Id`, and
+/// `Retry-After` on a 409 (a copy still in flight).
+pub fn outcome_response(outcome: &Outcome) -> Result<Response> {
+    let mut response = json(outcome.status, &outcome.body)?;
+    if let Some(id) = &outcome.event_id {
+        response.headers_mut().set(EVENT_ID_HEADER, id)?;
     }
-    Request::new_with_init(&format!("https://{host}{path}"), &init)
+    if let Some(secs) = outcome.retry_after_secs {
+        response
+            .headers_mut()
+            .set("Retry-After", &secs.to_string())?;
+    }
+    Ok(response)
 }
+
+/// The header that carries an event's id in the log.
+pub const EVENT_ID_HEADER: &str = "X-Eka-Event-Id";

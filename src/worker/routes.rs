@@ -1,85 +1,120 @@
 //! Routing: the webhook, health, and the admin API. Every answer is JSON.
 
-use serde_json::{json, Value};
+use futures::future::join_all;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use worker::{Env, Method, Request, Response, Result, Url};
+use worker::{Context, Env, Method, Request, Response, Result, Url};
 
 use super::d1_store::d1_store;
 use super::env::{client_for, settings};
-use super::fetch_client::{FetchClient, WorkerClock};
-use super::forward::Sink;
+use super::events_api;
+use super::fetch_client::WorkerClock;
+use super::forward::forward_sink;
 use super::log;
-use super::queued_store::{queue_stub, QueuedStore, WRITE_QUEUE_HOST};
+use super::object_ledger::ObjectLedger;
+use super::protocol::{
+    call, ledger_stub, legacy_queue_stub, IndexReply, LedgerCommand, LegacyQueueCommand,
+    PendingStatus, INDEX_SHARDS,
+};
 use super::reminder_api;
-use super::respond::internal_request;
-use super::respond::{error, json, method_not_allowed};
+use super::respond::{error, json, method_not_allowed, outcome_response};
+use crate::event_log::RefusalReason;
 use crate::find::find_appointments_between;
-use crate::pipeline::Pipeline;
-use crate::reminder::ops_for_writes;
-use crate::settings::{normalise_path, Settings};
+use crate::http::Clock;
+use crate::pipeline::{Pipeline, WebhookError};
+use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::signature::RustMac;
 
-const SERVICE: &str = "eka-webhook-edge";
-const VERSION: &str = env!("CARGO_PKG_VERSION");
-const HEALTH_PATH: &str = "/eka-webhook-health";
-const ADMIN_APPOINTMENTS: &str = "/admin/appointments";
-const ADMIN_PENDING_WRITES: &str = "/admin/pending-writes";
-const ADMIN_REMINDERS: &str = "/admin/reminders";
+/// The admin routes, by path.
+enum Admin<'p> {
+    Appointments,
+    PendingWrites,
+    Reminders,
+    Reminder(&'p str),
+    Events,
+    EventsReplay,
+    Event(&'p str),
+    EventReplay(&'p str),
+    Stats,
+}
+
+impl<'p> Admin<'p> {
+    fn parse(path: &'p str) -> Option<Self> {
+        let rest = path.strip_prefix("/admin/")?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        Some(match segments.as_slice() {
+            ["appointments"] => Admin::Appointments,
+            ["pending-writes"] => Admin::PendingWrites,
+            ["reminders"] => Admin::Reminders,
+            ["reminders", id] if !id.is_empty() => Admin::Reminder(id),
+            ["events"] => Admin::Events,
+            ["events", "replay"] => Admin::EventsReplay,
+            ["events", id] if !id.is_empty() => Admin::Event(id),
+            ["events", id, "replay"] if !id.is_empty() => Admin::EventReplay(id),
+            ["stats"] => Admin::Stats,
+            _ => return None,
+        })
+    }
+
+    /// The methods each route answers (for 405's `Allow`).
+    fn allow(&self) -> &'static str {
+        match self {
+            Admin::Reminders => "GET, POST",
+            Admin::Reminder(_) => "DELETE",
+            Admin::EventsReplay | Admin::EventReplay(_) => "POST",
+            _ => "GET",
+        }
+    }
+}
 
 /// Routes one request.
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let settings = settings(&env);
     let path = normalise_path(&req.path());
     let method = req.method();
     if path == settings.webhook_path {
         return match method {
-            Method::Post => webhook(req, &env, &settings).await,
+            Method::Post => webhook(req, &env, &ctx, &settings).await,
             _ => method_not_allowed("POST"),
         };
     }
-    match path.as_str() {
-        HEALTH_PATH => match method {
+    if path == HEALTH_PATH {
+        return match method {
             Method::Get | Method::Head => health(&settings),
             _ => method_not_allowed("GET"),
-        },
-        p if p == ADMIN_APPOINTMENTS
-            || p == ADMIN_PENDING_WRITES
-            || p == ADMIN_REMINDERS
-            || p.starts_with("/admin/reminders/") =>
-        {
-            let Some(token) = settings.admin_token.as_deref() else {
-                return error(404, "Not Found");
-            };
-            if !authorised(&req, token) {
-                let mut response = error(401, "Unauthorized")?;
-                response.headers_mut().set("WWW-Authenticate", "Bearer")?;
-                return Ok(response);
-            }
-            match (method, p) {
-                (Method::Get, ADMIN_APPOINTMENTS) => appointments(&req, &env, &settings).await,
-                (Method::Get, ADMIN_PENDING_WRITES) => pending_writes(&env).await,
-                (_, ADMIN_APPOINTMENTS | ADMIN_PENDING_WRITES) => method_not_allowed("GET"),
-                (Method::Post, ADMIN_REMINDERS) => reminder_api::create(req, &env, &settings).await,
-                (Method::Get, ADMIN_REMINDERS) => reminder_api::list(&req, &env).await,
-                (_, ADMIN_REMINDERS) => method_not_allowed("GET, POST"),
-                (Method::Delete, _) => {
-                    let id = req.path();
-                    let id = id
-                        .trim_start_matches("/admin/reminders/")
-                        .trim_end_matches('/');
-                    reminder_api::cancel(id, &env).await
-                }
-                _ => method_not_allowed("DELETE"),
-            }
-        }
-        _ => error(404, "Not Found"),
+        };
+    }
+    let Some(route) = Admin::parse(&path) else {
+        return error(404, "Not Found");
+    };
+    let Some(token) = settings.admin_token.as_deref() else {
+        return error(404, "Not Found");
+    };
+    if !authorised(&req, token) {
+        let mut response = error(401, "Unauthorized")?;
+        response.headers_mut().set("WWW-Authenticate", "Bearer")?;
+        return Ok(response);
+    }
+    match (method, route) {
+        (Method::Get, Admin::Appointments) => appointments(&req, &env, &settings).await,
+        (Method::Get, Admin::PendingWrites) => pending_writes(&env).await,
+        (Method::Post, Admin::Reminders) => reminder_api::create(req, &env, &settings).await,
+        (Method::Get, Admin::Reminders) => reminder_api::list(&req, &env).await,
+        (Method::Delete, Admin::Reminder(id)) => reminder_api::cancel(id, &env).await,
+        (Method::Get, Admin::Events) => events_api::list(&req, &env).await,
+        (Method::Get, Admin::Event(id)) => events_api::get(id, &env, &settings).await,
+        (Method::Post, Admin::EventReplay(id)) => events_api::replay_one(id, &env, &settings).await,
+        (Method::Post, Admin::EventsReplay) => events_api::replay_batch(req, &env, &settings).await,
+        (Method::Get, Admin::Stats) => events_api::stats(&req, &env, WorkerClock.now_ms()).await,
+        (_, route) => method_not_allowed(route.allow()),
     }
 }
 
 fn health(settings: &Settings) -> Result<Response> {
     let mut body = settings.health(SERVICE, VERSION);
     body["persistence"] = json!("d1");
+    body["eventLog"] = json!(true);
     let status = if settings.problems.is_empty() {
         200
     } else {
@@ -113,10 +148,16 @@ fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
     Some(error(500, &format!("Server misconfigured: {problem}")))
 }
 
-async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+async fn webhook(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    settings: &Settings,
+) -> Result<Response> {
     if let Some(response) = misconfigured(settings) {
         return response;
     }
+    let now = WorkerClock.now_ms();
     let declared = req
         .headers()
         .get("Content-Length")
@@ -124,25 +165,23 @@ async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Res
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > settings.webhook.max_body_bytes) {
+        events_api::count_refusal(ctx, env, RefusalReason::TooLarge, now, settings.debug);
         return error(413, "Request body too large");
     }
     let body = req.bytes().await?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
     let client = client_for(&settings.api);
-    let store = QueuedStore::new(env)?;
-    let sink = match settings.forward_url.as_deref() {
-        Some(url) => Sink::Forward {
-            url,
-            key: settings.forward_signing_key.as_deref(),
-            http: &FetchClient,
-            clock: &WorkerClock,
-        },
-        None => Sink::None,
-    };
+    let ledger = ObjectLedger::new(
+        env,
+        Some(ctx),
+        settings.events.keys.as_ref(),
+        settings.debug,
+    );
+    let sink = forward_sink(settings);
     let pipeline = Pipeline {
         config: &settings.webhook,
         client: &client,
-        store: &store,
+        ledger: &ledger,
         sink: &sink,
         mac: &RustMac,
     };
@@ -155,30 +194,65 @@ async fn webhook(mut req: Request, env: &Env, settings: &Settings) -> Result<Res
         log::warn(
             settings.debug,
             &e.to_string(),
-            json!({ "status": outcome.status }),
+            json!({ "status": outcome.status, "eventId": outcome.event_id }),
         );
+        if let Some(reason) = refusal_reason(e) {
+            events_api::count_refusal(ctx, env, reason, now, settings.debug);
+        }
     }
-    if outcome.persistence_failed {
-        // Neither the write queue nor D1 took the rows: fail so that Eka delivers again.
-        return error(500, "Could not persist the event; retry later");
-    }
-    if outcome.status == 200 {
-        reminder_api::apply_ops(env, settings, &ops_for_writes(&outcome.writes)).await;
-    }
-    json(outcome.status, &outcome.body)
+    outcome_response(&outcome)
 }
 
+/// Refusals that are counted, not stored: anyone on the internet can send them.
+fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
+    RefusalReason::of(error)
+}
+
+/// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
+/// the index shards), and the previous release's queue while it still drains.
 async fn pending_writes(env: &Env) -> Result<Response> {
-    let mut response = queue_stub(env)?
-        .fetch_with_request(internal_request(
-            WRITE_QUEUE_HOST,
-            "/status",
-            Method::Get,
-            None,
-        )?)
-        .await?;
-    let body: Value = response.json().await?;
-    json(200, &body)
+    let shards = join_all((0..INDEX_SHARDS).map(|n| async move {
+        let stub = ledger_stub(env, &format!("index:{n}"))?;
+        call::<_, IndexReply>(&stub, &LedgerCommand::IndexList)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))
+    }))
+    .await;
+    let mut owners = Vec::new();
+    for shard in shards {
+        owners.extend(shard?.owners);
+    }
+    let statuses = join_all(owners.iter().map(|owner| async move {
+        let stub = ledger_stub(env, owner)?;
+        call::<_, PendingStatus>(&stub, &LedgerCommand::Status)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))
+    }))
+    .await;
+    let mut objects = Vec::new();
+    for status in statuses {
+        objects.push(status?);
+    }
+    let legacy = match legacy_queue_stub(env) {
+        Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
+    let pending: usize = all.iter().map(|s| s.pending).sum();
+    let holding: Vec<&&PendingStatus> = all.iter().filter(|s| s.pending > 0).collect();
+    json(
+        200,
+        &json!({
+            "pending": pending,
+            "attempts": holding.iter().map(|s| s.attempts).max().unwrap_or(0),
+            "lastError": holding.iter().find_map(|s| s.last_error.clone()),
+            "nextAttemptAt": holding.iter().filter_map(|s| s.next_attempt_at).reduce(f64::min),
+            "objects": objects.iter().filter(|s| s.pending > 0).collect::<Vec<_>>(),
+            "legacyQueue": legacy,
+        }),
+    )
 }
 
 async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {

@@ -3,7 +3,7 @@
 // API on 127.0.0.1. Also a tiny origin server that records what the Worker forwards.
 import http from 'node:http';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
 import { startFakeEka, CLIENT_ID, CLIENT_SECRET } from '../support/fake-eka.mjs';
@@ -15,16 +15,19 @@ export const SIGNING_KEY = 'whsec-worker-test';
 export const ADMIN_TOKEN = 'admin-worker-test';
 export { startFakeEka, signHeader, appointmentEvent };
 
-/** Splits the migration files into statements and runs them on `db`. */
+/** Splits every migration file (in order) into statements and runs them on `db`. */
 export async function applyMigrations(db) {
-  const text = readFileSync(path.join(ROOT, 'migrations', '0001_create_schedule.sql'), 'utf8')
-    .split('\n').filter((l) => !l.trim().startsWith('--')).join('\n');
-  const statements = text.split(';').map((s) => s.trim()).filter(Boolean);
-  await db.batch(statements.map((s) => db.prepare(s)));
+  const dir = path.join(ROOT, 'migrations');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+    const text = readFileSync(path.join(dir, file), 'utf8')
+      .split('\n').filter((l) => !l.trim().startsWith('--')).join('\n');
+    const statements = text.split(';').map((s) => s.trim()).filter(Boolean);
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
 }
 
 /** Starts the Worker. `bindings` override the defaults (null removes one). */
-export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo } = {}) {
+export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo, durableObjects = {} } = {}) {
   const base = {
     EKA_CLIENT_ID: CLIENT_ID,
     EKA_CLIENT_SECRET: CLIENT_SECRET,
@@ -48,8 +51,9 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
     compatibilityDate: '2026-11-01',
     d1Databases: ['DB'],
     durableObjects: {
+      APPOINTMENTS: { className: 'AppointmentLedger', useSQLite: true },
       WRITE_QUEUE: { className: 'ScheduleWriteQueue', useSQLite: true },
-      REMINDERS: { className: 'AppointmentReminders', useSQLite: true },
+      ...durableObjects,
     },
     bindings: vars,
     // Miniflare 5 persists every resource under one root (the v4 per-plugin options are gone).

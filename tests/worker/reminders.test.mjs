@@ -219,7 +219,7 @@ function doSqliteFiles(dir) {
   const out = [];
   for (const entry of readdirSync(dir, { recursive: true })) {
     const full = path.join(dir, entry);
-    if (statSync(full).isFile() && full.endsWith('.sqlite') && full.includes('-AppointmentReminders')) out.push(full);
+    if (statSync(full).isFile() && full.endsWith('.sqlite') && full.includes('-AppointmentLedger')) out.push(full);
   }
   return out;
 }

@@ -67,7 +67,7 @@ test('enrichment fetches the appointment first, then the three details', async (
   }
 });
 
-test('appointment.updated changes status and times; it never inserts', async () => {
+test('appointment.updated changes status and times; it inserts only a booking (the SDK gap, closed)', async () => {
   eka.setAppointment('w-upd', bookingFor('w-upd', 1_900_000_000));
   assert.equal((await sendSigned(worker, appointmentEvent('w-upd'))).status, 200);
   eka.setAppointment('w-upd', { ...bookingFor('w-upd', 1_900_100_000), status: 'CN' });
@@ -76,9 +76,16 @@ test('appointment.updated changes status and times; it never inserts', async () 
   assert.equal(row.status, 'CN');
   assert.equal(row.start_time, 1_900_100_000);
   assert.equal(row.end_time, 1_900_101_800);
-  eka.setAppointment('w-never', bookingFor('w-never'));
+  // Not a booking: an update never inserts.
+  eka.setAppointment('w-never', { ...bookingFor('w-never'), status: 'CK' });
   assert.equal((await sendSigned(worker, appointmentEvent('w-never', 'appointment.updated'))).status, 200);
   assert.equal((await rows(worker.db, 'appointment_id = ?', 'w-never')).length, 0);
+  // A booking seen first through an update: Eka's SDK never stores it; we insert it on purpose.
+  eka.setAppointment('w-gap', bookingFor('w-gap', 1_900_200_000));
+  assert.equal((await sendSigned(worker, appointmentEvent('w-gap', 'appointment.updated'))).status, 200);
+  const [gap] = await rows(worker.db, 'appointment_id = ?', 'w-gap');
+  assert.equal(gap.status, 'BK');
+  assert.equal(gap.start_time, 1_900_200_000);
 });
 
 test('a booking with p_aid marks the previous row RES and keeps p_aid', async () => {
@@ -194,7 +201,8 @@ test('a token that expires mid-run is renewed and the webhook still succeeds', a
   assert.equal((await sendSigned(worker, appointmentEvent('w-token'))).status, 200);
   const logins = eka.state.logins;
   eka.control({ expireTokens: true });
-  assert.equal((await sendSigned(worker, appointmentEvent('w-token'))).status, 200);
+  // A distinct delivery: an exact copy would be answered as a duplicate without the API.
+  assert.equal((await sendSigned(worker, appointmentEvent('w-token', 'appointment.updated'))).status, 200);
   assert.equal(eka.state.logins, logins + 1);
 });
 

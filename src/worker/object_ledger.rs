@@ -1,0 +1,131 @@
+//! The Worker's `EventLedger`: the owning `AppointmentLedger` object decides duplicates and
+//! keeps the effects; D1's event row is touched here only for what may lag (a `processing`
+//! row while the work runs, the count of copies), after the response, with `waitUntil`.
+
+use worker::{Context, Env};
+
+use super::d1_store::d1_executor;
+use super::log;
+use super::protocol::{call, ledger_stub, Ack, CommitRecord, LedgerCommand};
+use crate::entropy::random_bytes;
+use crate::event_log;
+use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
+use crate::seal::KeyRing;
+use crate::sql::Statement;
+use crate::sql_store::SqlExecutor;
+
+/// Claims and commits through the owning object.
+pub struct ObjectLedger<'a> {
+    env: &'a Env,
+    ctx: Option<&'a Context>,
+    keys: Option<&'a KeyRing>,
+    debug: bool,
+}
+
+impl<'a> ObjectLedger<'a> {
+    /// `ctx` runs the D1 bookkeeping after the response (none: it is skipped, as in a
+    /// replay, whose row the commit updates); `keys` seal bodies for replay.
+    pub fn new(
+        env: &'a Env,
+        ctx: Option<&'a Context>,
+        keys: Option<&'a KeyRing>,
+        debug: bool,
+    ) -> Self {
+        ObjectLedger {
+            env,
+            ctx,
+            keys,
+            debug,
+        }
+    }
+
+    /// Runs `statement` on D1 after the response; failures are logged (the commit carries
+    /// the authoritative row).
+    fn later(&self, statement: Statement) {
+        let Some(ctx) = self.ctx else { return };
+        let env = self.env.clone();
+        let debug = self.debug;
+        ctx.wait_until(async move {
+            let result = match d1_executor(&env) {
+                Ok(executor) => match super::d1_store::ensure_tables(&executor).await {
+                    Ok(()) => executor.query(&statement).await.map(|_| ()),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(crate::schedule::StoreError::new(e.to_string())),
+            };
+            if let Err(e) = result {
+                log::warn(
+                    debug,
+                    "event log bookkeeping failed",
+                    serde_json::json!({ "error": e.to_string() }),
+                );
+            }
+        });
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Unavailable(e.to_string())
+}
+
+impl EventLedger for ObjectLedger<'_> {
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError> {
+        let stub = ledger_stub(self.env, &claim.owner).map_err(unavailable)?;
+        let claimed: Claimed = call(
+            &stub,
+            &LedgerCommand::Claim {
+                claim: claim.clone(),
+            },
+        )
+        .await
+        .map_err(unavailable)?;
+        let now = claim.received_at_ms;
+        match &claimed {
+            Claimed::Proceed {
+                event_id: Some(id),
+                reprocess: false,
+            } if claim.replay_of.is_none() => self.later(event_log::insert_processing(id, claim)),
+            Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } => {
+                self.later(event_log::count_delivery(event_id, now));
+            }
+            _ => {}
+        }
+        Ok(claimed)
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
+        let Some(event_id) = commit.event_id else {
+            return Err(unavailable("a commit without an event id"));
+        };
+        let sealed_body = match self.keys {
+            // A replay's body is already stored.
+            Some(keys) if commit.claim.replay_of.is_none() => {
+                let nonce = random_bytes::<12>().map_err(unavailable)?;
+                Some(keys.seal(commit.body, event_id.as_bytes(), nonce))
+            }
+            _ => None,
+        };
+        let record = CommitRecord {
+            event_id: event_id.to_owned(),
+            claim: commit.claim.clone(),
+            settled: commit.settled,
+            http_status: commit.http_status,
+            error: commit.error.map(str::to_owned),
+            writes: commit.writes.to_vec(),
+            reminder_ops: commit.reminder_ops.to_vec(),
+            sealed_body,
+            reprocess: commit.reprocess,
+            amends: commit.amends,
+        };
+        let stub = ledger_stub(self.env, &commit.claim.owner).map_err(unavailable)?;
+        let _: Ack = call(
+            &stub,
+            &LedgerCommand::Commit {
+                record: Box::new(record),
+            },
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+// The event log in workerd with real D1 and real per-appointment objects: exactly-once
+// effects on redelivery (processed, in flight, failed, 10 simultaneous copies), replay of one
+// event and of a failed range, 410 once the body is gone, bodies encrypted at rest, refusals
+// counted and not stored, and the update gap closed on purpose.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
+} from './harness.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
+
+const KEY = randomBytes(32).toString('base64');
+const OLD_KEY = randomBytes(32).toString('base64');
+let eka;
+let origin;
+let callback;
+let worker;
+
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const admin = async (p, init = {}) => {
+  const res = await worker.request(p, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  return { status: res.status, headers: res.headers, body: await res.json() };
+};
+const eventRows = async (where = '1=1', ...params) =>
+  (await worker.db.prepare(`SELECT * FROM eka_webhook_event WHERE ${where} ORDER BY id`).bind(...params).all()).results;
+const forwardsFor = (id) => origin.received.filter((r) => JSON.parse(r.body).payload?.data?.appointment_id === id);
+const appointmentCalls = (id) => eka.requestsTo(`/dr/v1/appointment/${id}`).length;
+const remindersOf = async (id) => (await admin(`/admin/reminders?appointmentId=${encodeURIComponent(id)}`)).body.reminders;
+
+before(async () => {
+  eka = await startFakeEka();
+  origin = await startOrigin();
+  callback = await startOrigin();
+  worker = await startWorker({
+    ekaUrl: eka.url,
+    bindings: {
+      FORWARD_URL: origin.url,
+      EVENT_ENCRYPTION_KEY: `${KEY},${OLD_KEY}`,
+      REMINDER_CALLBACK_URL: callback.url,
+      REMINDER_OFFSETS: '10m',
+    },
+  });
+});
+
+after(async () => {
+  await worker?.dispose();
+  await eka?.close();
+  await origin?.close();
+  await callback?.close();
+});
+
+test('a processed event is recorded once; an exact copy answers 200 duplicate and does nothing else', async () => {
+  eka.setAppointment('e-dup', bookingFor('e-dup'));
+  const body = JSON.stringify(appointmentEvent('e-dup'));
+  const first = await sendSigned(worker, body);
+  assert.equal(first.status, 200);
+  const eventId = first.headers.get('x-eka-event-id');
+  assert.match(eventId, /^evt_[0-9A-HJKMNP-TV-Z]{26}$/);
+  const calls = appointmentCalls('e-dup');
+  const copy = await sendSigned(worker, body);
+  assert.equal(copy.status, 200);
+  assert.deepEqual(await copy.json(), { success: true, duplicate: true, event: 'appointment.created', eventId });
+  assert.equal(appointmentCalls('e-dup'), calls, 'no enrichment for a copy');
+  assert.equal(forwardsFor('e-dup').length, 1, 'no second forward');
+  const [row] = await waitFor(async () => {
+    const found = await eventRows('id = ?', eventId);
+    return found[0]?.deliveries === 2 && found;
+  });
+  assert.equal(row.status, 'processed');
+  assert.equal(row.http_status, 200);
+  assert.equal(row.event, 'appointment.created');
+  assert.equal(row.appointment_id, 'e-dup');
+  assert.equal(row.transaction_id, 'tx-e-dup');
+  assert.equal(row.business_id, 'b-1');
+  assert.equal(row.replays, 0);
+  assert.equal(row.dedup_key.length, 64);
+});
+
+test('a copy that arrives while the first is in flight answers 409 with Retry-After; after the first fails, the copy is processed', async () => {
+  eka.setAppointment('e-flight', bookingFor('e-flight'));
+  const body = JSON.stringify(appointmentEvent('e-flight'));
+  eka.control({ latencyMs: 1500, failNext: { '/dr/v1/appointment/e-flight': [500, 500] } });
+  try {
+    const firstPromise = sendSigned(worker, body);
+    await new Promise((r) => setTimeout(r, 400));
+    const copy = await sendSigned(worker, body);
+    assert.equal(copy.status, 409);
+    assert.ok(Number(copy.headers.get('retry-after')) >= 1, 'Retry-After');
+    const first = await firstPromise;
+    assert.equal(first.status, 502);
+  } finally {
+    eka.control({ latencyMs: 0 });
+  }
+  const [failed] = await eventRows("appointment_id = 'e-flight'");
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.error, 'appointment_fetch_failed');
+  assert.equal(failed.http_status, 502);
+  const again = await sendSigned(worker, body);
+  assert.equal(again.status, 200, 'a copy of a failed event is processed again');
+  assert.equal(again.headers.get('x-eka-event-id'), failed.id);
+  const [processed] = await eventRows("appointment_id = 'e-flight'");
+  assert.equal(processed.status, 'processed');
+  assert.equal(processed.error, null);
+  assert.equal((await rows(worker.db, 'appointment_id = ?', 'e-flight')).length, 1);
+  assert.equal(forwardsFor('e-flight').length, 1);
+});
+
+test('10 simultaneous copies: one is processed, one forward, one set of reminders', async () => {
+  const start = Math.floor(Date.now() / 1000) + 7200;
+  eka.setAppointment('e-burst', bookingFor('e-burst', start));
+  const body = JSON.stringify(appointmentEvent('e-burst'));
+  eka.control({ latencyMs: 200 });
+  let answers;
+  try {
+    answers = await Promise.all(Array.from({ length: 10 }, () => sendSigned(worker, body)));
+  } finally {
+    eka.control({ latencyMs: 0 });
+  }
+  const bodies = await Promise.all(answers.map((r) => r.json()));
+  const processed = bodies.filter((b, i) => answers[i].status === 200 && !b.duplicate);
+  assert.equal(processed.length, 1, JSON.stringify(answers.map((r) => r.status)));
+  for (const [i, res] of answers.entries()) {
+    assert.ok(res.status === 200 || res.status === 409, `copy ${i}: ${res.status}`);
+  }
+  assert.equal(forwardsFor('e-burst').length, 1);
+  assert.equal((await eventRows("appointment_id = 'e-burst'")).length, 1);
+  assert.equal((await rows(worker.db, 'appointment_id = ?', 'e-burst')).length, 1);
+  const reminders = await remindersOf('e-burst');
+  assert.deepEqual(reminders.map((r) => [r.source, r.fireAt]), [['auto:10m', (start - 600) * 1000]]);
+});
+
+test('replay one event: the pipeline runs again from the stored body, forwards again, and counts the replay', async () => {
+  eka.setAppointment('e-replay', bookingFor('e-replay'));
+  const res = await sendSigned(worker, appointmentEvent('e-replay'));
+  const id = res.headers.get('x-eka-event-id');
+  const detail = await admin(`/admin/events/${id}`);
+  assert.equal(detail.status, 200);
+  assert.equal(detail.body.event.id, id);
+  assert.equal(detail.body.body.data.appointment_id, 'e-replay', 'the decrypted body while kept');
+  eka.setAppointment('e-replay', { ...bookingFor('e-replay'), status: 'CN' });
+  const replay = await admin(`/admin/events/${id}/replay`, { method: 'POST' });
+  assert.equal(replay.status, 200, JSON.stringify(replay.body));
+  assert.equal(replay.body.success, true);
+  assert.equal(replay.headers.get('x-eka-event-id'), id);
+  const [row] = await eventRows('id = ?', id);
+  assert.equal(row.replays, 1);
+  assert.equal(row.status, 'processed');
+  assert.equal(forwardsFor('e-replay').length, 2, 'a replay delivers again');
+  assert.equal((await admin('/admin/events/evt_00000000000000000000000000/replay', { method: 'POST' })).status, 404);
+});
+
+test('replay the failed events of a range, with a cursor for the rest', async () => {
+  const ids = ['e-batch-1', 'e-batch-2', 'e-batch-3'];
+  const since = Date.now();
+  for (const id of ids) {
+    eka.setAppointment(id, bookingFor(id));
+    eka.control({ failNext: { [`/dr/v1/appointment/${id}`]: [500, 500] } });
+    assert.equal((await sendSigned(worker, appointmentEvent(id))).status, 502);
+  }
+  const listed = await admin(`/admin/events?status=failed&since=${since}&limit=2`);
+  assert.equal(listed.status, 200);
+  assert.equal(listed.body.events.length, 2);
+  assert.ok(listed.body.nextCursor, 'a cursor for the rest');
+  const rest = await admin(`/admin/events?status=failed&since=${since}&limit=2&cursor=${listed.body.nextCursor}`);
+  assert.equal(rest.body.events.length, 1);
+  assert.equal(rest.body.nextCursor, null);
+  assert.equal((await admin('/admin/events?limit=500')).status, 400);
+  assert.match((await admin('/admin/events?status=maybe')).body.error, /status/);
+
+  const batch = await admin('/admin/events/replay', { method: 'POST', body: JSON.stringify({ status: 'failed', since, until: Date.now() }) });
+  assert.equal(batch.status, 200, JSON.stringify(batch.body));
+  assert.equal(batch.body.replayed.length, 3);
+  assert.ok(batch.body.replayed.every((r) => r.status === 200), JSON.stringify(batch.body));
+  for (const id of ids) {
+    const [row] = await eventRows('appointment_id = ?', id);
+    assert.equal(row.status, 'processed');
+    assert.equal(row.replays, 1);
+    assert.equal((await rows(worker.db, 'appointment_id = ?', id)).length, 1);
+  }
+});
+
+test('a replay whose body is no longer kept answers 410 saying why', async () => {
+  eka.setAppointment('e-expired', bookingFor('e-expired'));
+  const id = (await sendSigned(worker, appointmentEvent('e-expired'))).headers.get('x-eka-event-id');
+  // Age the body past EVENT_BODY_RETENTION_DAYS (7) and let the Cron Trigger purge it.
+  await worker.db.prepare('UPDATE eka_webhook_event_body SET stored_at = ? WHERE event_id = ?')
+    .bind(Date.now() - 8 * 86_400_000, id).run();
+  await worker.runSweep();
+  const replay = await admin(`/admin/events/${id}/replay`, { method: 'POST' });
+  assert.equal(replay.status, 410);
+  assert.match(replay.body.error, /no longer kept/);
+  const detail = await admin(`/admin/events/${id}`);
+  assert.equal(detail.body.body, null);
+  assert.equal(detail.body.event.id, id, 'the row outlives its body');
+});
+
+test('no body is stored in plaintext anywhere in D1', async () => {
+  const marker = `Zq-${randomBytes(6).toString('hex')}`;
+  eka.setAppointment('e-secret', bookingFor('e-secret'));
+  assert.equal((await sendSigned(worker, appointmentEvent('e-secret', 'appointment.created', { patient_name: marker }))).status, 200);
+  const { results: tables } = await worker.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all();
+  assert.ok(tables.some((t) => t.name === 'eka_webhook_event_body'));
+  for (const { name } of tables) {
+    const { results } = await worker.db.prepare(`SELECT * FROM "${name}"`).all();
+    for (const row of results) {
+      for (const [column, value] of Object.entries(row)) {
+        assert.ok(!String(value).includes(marker), `${name}.${column} holds the payload`);
+        assert.ok(!String(value).includes('e-secret') || column !== 'sealed', 'sealed bodies are opaque');
+      }
+    }
+  }
+  const [sealed] = (await worker.db.prepare('SELECT sealed FROM eka_webhook_event_body b JOIN eka_webhook_event e ON e.id = b.event_id WHERE e.appointment_id = ?').bind('e-secret').all()).results;
+  assert.ok(sealed?.sealed, 'the body is kept, sealed');
+});
+
+test('refused requests are counted per reason per hour, not stored', async () => {
+  const before = (await eventRows()).length;
+  const payload = JSON.stringify(appointmentEvent('e-refused'));
+  for (let i = 0; i < 3; i++) assert.equal((await sendSigned(worker, payload, { key: 'wrong-key' })).status, 403);
+  assert.equal((await sendSigned(worker, payload, { header: null })).status, 403);
+  assert.equal((await sendSigned(worker, '{not json', { header: null })).status, 400);
+  const big = JSON.stringify({ ...appointmentEvent('e-big'), pad: 'x'.repeat(1024 * 1024) });
+  assert.equal((await sendSigned(worker, big)).status, 413);
+  const stats = await waitFor(async () => {
+    const s = await admin('/admin/stats?hours=24');
+    const hour = s.body.hours.at(-1);
+    return hour.refusals.invalid_signature === 3 && hour.refusals.too_large === 1 && s;
+  });
+  const hour = stats.body.hours.at(-1);
+  assert.equal(hour.refusals.missing_signature, 1);
+  assert.equal(hour.refusals.invalid_json, 1);
+  assert.ok(hour.events.processed >= 1);
+  assert.equal(stats.body.hours.length, 24);
+  assert.equal((await eventRows()).length, before, 'no row for a refusal');
+  assert.equal((await eventRows("appointment_id IN ('e-refused', 'e-big')")).length, 0);
+});
+
+test('an update for an appointment with no row that is a booking inserts it and plans its reminders', async () => {
+  const start = Math.floor(Date.now() / 1000) + 7200;
+  eka.setAppointment('e-gap', bookingFor('e-gap', start));
+  assert.equal((await sendSigned(worker, appointmentEvent('e-gap', 'appointment.updated'))).status, 200);
+  const [row] = await rows(worker.db, 'appointment_id = ?', 'e-gap');
+  assert.equal(row.status, 'BK');
+  assert.deepEqual((await remindersOf('e-gap')).map((r) => r.source), ['auto:10m']);
+});
