@@ -20,8 +20,6 @@ use crate::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse, Metho
 
 /// Production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.eka.care";
-/// Sandbox API.
-pub const SANDBOX_BASE_URL: &str = "https://api.dev.eka.care";
 /// Login path.
 pub const LOGIN_PATH: &str = "/connect-auth/v1/account/login";
 /// Token lifetime when the login response has no `expires_in`.

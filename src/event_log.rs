@@ -944,6 +944,7 @@ mod tests {
     #[test]
     fn refusals_are_the_errors_before_the_event() {
         use crate::event::EventError;
+        use crate::outbound::DeliveryError;
         let cases = [
             (
                 WebhookError::Signature(SignatureError::MissingHeader),
@@ -957,7 +958,10 @@ mod tests {
             (WebhookError::InvalidJson, Some("invalid_json")),
             (WebhookError::TooDeep, Some("invalid_json")),
             (WebhookError::Event(EventError::MissingEvent), None),
-            (WebhookError::Delivery("x".into()), None),
+            (
+                WebhookError::Delivery(DeliveryError::Handler("x".into())),
+                None,
+            ),
         ];
         for (error, want) in cases {
             assert_eq!(

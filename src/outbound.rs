@@ -30,13 +30,58 @@ pub fn signed_post(
     }
 }
 
-/// A 2xx is delivered; anything else is a failure named after `receiver` (`origin answered
-/// 503`, `callback unreachable: timed out`), with no response body in it.
-pub fn outcome_of(receiver: &str, result: &Result<HttpResponse, HttpError>) -> Result<(), String> {
+/// Why a delivery failed. The text names the receiver and never carries a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The receiver answered non-2xx (`origin answered 503`).
+    Answered {
+        /// `origin`, `callback`, …
+        receiver: &'static str,
+        /// Its status.
+        status: u16,
+    },
+    /// No answer (`callback unreachable: timed out`).
+    Unreachable {
+        /// `origin`, `callback`, …
+        receiver: &'static str,
+        /// The transport failure.
+        error: HttpError,
+    },
+    /// The application's own handler refused the event (Node's `onEvent` threw).
+    Handler(String),
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::Answered { receiver, status } => {
+                write!(f, "{receiver} answered {status}")
+            }
+            DeliveryError::Unreachable { receiver, error } => {
+                write!(f, "{receiver} unreachable: {error}")
+            }
+            DeliveryError::Handler(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
+/// A 2xx is delivered; anything else is a [`DeliveryError`] naming `receiver`.
+pub fn outcome_of(
+    receiver: &'static str,
+    result: &Result<HttpResponse, HttpError>,
+) -> Result<(), DeliveryError> {
     match result {
         Ok(r) if (200..300).contains(&r.status) => Ok(()),
-        Ok(r) => Err(format!("{receiver} answered {}", r.status)),
-        Err(e) => Err(format!("{receiver} unreachable: {e}")),
+        Ok(r) => Err(DeliveryError::Answered {
+            receiver,
+            status: r.status,
+        }),
+        Err(e) => Err(DeliveryError::Unreachable {
+            receiver,
+            error: e.clone(),
+        }),
     }
 }
 
@@ -89,14 +134,9 @@ mod tests {
             status: 503,
             body: b"patient Asha".to_vec(),
         });
-        assert_eq!(
-            outcome_of("origin", &refused),
-            Err("origin answered 503".into())
-        );
-        let down = Err(HttpError::Timeout);
-        assert_eq!(
-            outcome_of("callback", &down),
-            Err("callback unreachable: timed out".into())
-        );
+        let refused = outcome_of("origin", &refused).unwrap_err();
+        assert_eq!(refused.to_string(), "origin answered 503");
+        let down = outcome_of("callback", &Err(HttpError::Timeout)).unwrap_err();
+        assert_eq!(down.to_string(), "callback unreachable: timed out");
     }
 }

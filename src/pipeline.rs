@@ -10,6 +10,7 @@ use crate::enrich::{enrich, Enrichment};
 use crate::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::http::{Clock, HttpClient};
 use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
+use crate::outbound::DeliveryError;
 use crate::reminder::ops_for_writes;
 use crate::schedule::{decide, ScheduleWrite};
 use crate::signature::{
@@ -74,7 +75,7 @@ pub enum WebhookError {
     /// The appointment could not be fetched (502).
     AppointmentFetch(ApiError),
     /// The delivery step failed (500).
-    Delivery(String),
+    Delivery(DeliveryError),
     /// A copy of this body is still being processed (409, with `Retry-After`).
     InFlight {
         /// The event in flight.
@@ -227,12 +228,12 @@ pub fn duplicate_body(event_type: &str, event_id: &str) -> Value {
 #[allow(async_fn_in_trait)]
 pub trait EventSink {
     /// Delivers one event; an error answers 500 so that Eka retries.
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String>;
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError>;
 }
 
 /// No sink configured: nothing to deliver.
 impl<D: EventSink> EventSink for Option<D> {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         match self {
             Some(sink) => sink.deliver(event).await,
             None => Ok(()),
@@ -241,7 +242,7 @@ impl<D: EventSink> EventSink for Option<D> {
 }
 
 impl<D: EventSink + ?Sized> EventSink for &D {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         (**self).deliver(event).await
     }
 }

@@ -252,25 +252,26 @@ pub fn split_rows(mut rows: Vec<ScheduleRow>) -> SplitRows {
     split
 }
 
-/// A store failure. The message carries no row values.
+/// A store failure. Texts carry no row values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError {
-    /// What failed.
-    pub message: String,
-}
-
-impl StoreError {
-    /// A store error with the given message.
-    pub fn new(message: impl Into<String>) -> Self {
-        StoreError {
-            message: message.into(),
-        }
-    }
+pub enum StoreError {
+    /// No store is configured (reads need one).
+    NotConfigured,
+    /// The database refused a statement or could not be reached (its words).
+    Backend(String),
+    /// A query answered something that is not rows of JSON objects.
+    InvalidRows,
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "schedule store: {}", self.message)
+        match self {
+            StoreError::NotConfigured => f.write_str(NOT_CONFIGURED),
+            StoreError::Backend(why) => write!(f, "schedule store: {why}"),
+            StoreError::InvalidRows => {
+                f.write_str("schedule store: query returned rows that are not JSON")
+            }
+        }
     }
 }
 
@@ -303,13 +304,13 @@ impl<S: ScheduleStore> ScheduleStore for Option<S> {
     async fn find_between(&self, start: i64, end: i64) -> Result<Vec<ScheduleRow>, StoreError> {
         match self {
             Some(store) => store.find_between(start, end).await,
-            None => Err(StoreError::new(NOT_CONFIGURED)),
+            None => Err(StoreError::NotConfigured),
         }
     }
     async fn mark_reminder_sent(&self, id: &str, at: i64) -> Result<bool, StoreError> {
         match self {
             Some(store) => store.mark_reminder_sent(id, at).await,
-            None => Err(StoreError::new(NOT_CONFIGURED)),
+            None => Err(StoreError::NotConfigured),
         }
     }
 }

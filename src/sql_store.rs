@@ -133,7 +133,7 @@ mod tests {
             self.seen.borrow_mut().push(statement.sql.clone());
             if self.failures.get() > 0 {
                 self.failures.set(self.failures.get() - 1);
-                return Err(StoreError::new("down"));
+                return Err(StoreError::Backend("down".into()));
             }
             if statement.sql.contains("pragma_table_info")
                 || statement.sql.contains("INFORMATION_SCHEMA")

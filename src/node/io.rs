@@ -6,8 +6,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+use crate::outbound::DeliveryError;
 use crate::pipeline::{EnrichedEvent, EventSink};
-use crate::schedule::{ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
+use crate::schedule::StoreError;
 use crate::signature::{MacProvider, RustMac};
 use crate::sql::Statement;
 use crate::sql_store::{SqlExecutor, SqlStore};
@@ -106,68 +107,38 @@ impl SqlExecutor for JsQuery {
         let call = self
             .0
             .call2(&JsValue::NULL, &statement.sql.as_str().into(), &params)
-            .map_err(|e| StoreError::new(message_of(&e)))?;
+            .map_err(|e| StoreError::Backend(message_of(&e)))?;
         let rows = settle(call)
             .await
-            .map_err(|e| StoreError::new(message_of(&e)))?;
+            .map_err(|e| StoreError::Backend(message_of(&e)))?;
         if rows.is_undefined() || rows.is_null() {
             return Ok(Vec::new());
         }
         let text = js_sys::JSON::stringify(&rows)
             .ok()
             .and_then(|t| t.as_string())
-            .ok_or_else(|| StoreError::new("query returned rows that are not JSON"))?;
+            .ok_or(StoreError::InvalidRows)?;
         match serde_json::from_str::<Value>(&text) {
             Ok(Value::Array(rows)) => Ok(rows),
             Ok(_) => Ok(Vec::new()),
-            Err(_) => Err(StoreError::new("query returned rows that are not JSON")),
+            Err(_) => Err(StoreError::InvalidRows),
         }
     }
 }
 
-/// The SDK's store: none, or SQL through the user's `query`.
-pub enum NodeStore {
-    /// No persistence configured.
-    None,
-    /// `persistence: {dialect, query}`.
-    Sql(SqlStore<JsQuery>),
-}
-
-const NO_PERSISTENCE: &str = "WebhookSDK: 'persistence' must be configured to call this method";
-
-impl ScheduleStore for NodeStore {
-    async fn apply(&self, writes: &[ScheduleWrite]) -> Result<(), StoreError> {
-        match self {
-            NodeStore::None => Ok(()),
-            NodeStore::Sql(s) => s.apply(writes).await,
-        }
-    }
-    async fn find_between(&self, start: i64, end: i64) -> Result<Vec<ScheduleRow>, StoreError> {
-        match self {
-            NodeStore::None => Err(StoreError::new(NO_PERSISTENCE)),
-            NodeStore::Sql(s) => s.find_between(start, end).await,
-        }
-    }
-    async fn mark_reminder_sent(&self, id: &str, at: i64) -> Result<bool, StoreError> {
-        match self {
-            NodeStore::None => Err(StoreError::new(NO_PERSISTENCE)),
-            NodeStore::Sql(s) => s.mark_reminder_sent(id, at).await,
-        }
-    }
-}
+/// The SDK's store: none (`persistence` not configured), or SQL through the user's `query`.
+pub type NodeStore = Option<SqlStore<JsQuery>>;
 
 /// `onEvent(event)`, sync or async; a throw or rejection fails delivery (500).
 pub struct JsSink(pub Option<Function>);
 
 impl EventSink for JsSink {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         let Some(f) = &self.0 else { return Ok(()) };
-        let value =
-            js_sys::JSON::parse(&event.to_json().to_string()).map_err(|e| message_of(&e))?;
-        let result = f
-            .call1(&JsValue::NULL, &value)
-            .map_err(|e| message_of(&e))?;
-        settle(result).await.map(|_| ()).map_err(|e| message_of(&e))
+        let refused = |e: JsValue| DeliveryError::Handler(message_of(&e));
+        let value = js_sys::JSON::parse(&event.to_json().to_string()).map_err(refused)?;
+        let result = f.call1(&JsValue::NULL, &value).map_err(refused)?;
+        settle(result).await.map(|_| ()).map_err(refused)
     }
 }
 

@@ -205,12 +205,12 @@ impl WebhookCore {
             }
         };
         let store = match (dialect, query) {
-            (Some(dialect), Some(query)) => NodeStore::Sql(SqlStore::new(
+            (Some(dialect), Some(query)) => Some(SqlStore::new(
                 JsQuery(query),
                 dialect,
                 Rc::new(Cell::new(false)),
             )),
-            _ => NodeStore::None,
+            _ => None,
         };
         let config = WebhookConfig {
             signing_keys: o

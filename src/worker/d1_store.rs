@@ -104,5 +104,5 @@ fn to_js(value: &SqlValue) -> JsValue {
 
 /// D1 error texts name the statement's failure, not bound values.
 fn d1_error(step: &str, e: &worker::Error) -> StoreError {
-    StoreError::new(format!("D1 {step} failed: {e}"))
+    StoreError::Backend(format!("D1 {step} failed: {e}"))
 }

@@ -5,7 +5,7 @@
 
 use super::fetch_client::{FetchClient, WorkerClock};
 use crate::http::{Clock, HttpClient};
-use crate::outbound::{outcome_of, signed_post};
+use crate::outbound::{outcome_of, signed_post, DeliveryError};
 use crate::pipeline::{EnrichedEvent, EventSink};
 use crate::settings::Settings;
 use crate::signature::RustMac;
@@ -30,7 +30,7 @@ pub fn forward_sink(settings: &Settings) -> Option<Forward<'_>> {
 }
 
 impl EventSink for Forward<'_> {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         let body = event.to_json().to_string().into_bytes();
         let request = signed_post(
             self.url,

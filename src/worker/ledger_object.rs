@@ -927,7 +927,7 @@ impl AppointmentLedger {
             CALLBACK_TIMEOUT_MS,
             &RustMac,
         );
-        outcome_of("callback", &FetchClient.send(request).await)?;
+        outcome_of("callback", &FetchClient.send(request).await).map_err(|e| e.to_string())?;
         self.state
             .storage()
             .sql()

@@ -51,7 +51,7 @@ impl<'a> ObjectLedger<'a> {
                     Ok(()) => executor.query(&statement).await.map(|_| ()),
                     Err(e) => Err(e),
                 },
-                Err(e) => Err(crate::schedule::StoreError::new(e.to_string())),
+                Err(e) => Err(crate::schedule::StoreError::Backend(e.to_string())),
             };
             if let Err(e) = result {
                 log::warn(

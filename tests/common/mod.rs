@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use eka_webhook_edge::eka_api::{EkaApiConfig, EkaClient};
 use eka_webhook_edge::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+use eka_webhook_edge::outbound::DeliveryError;
 use eka_webhook_edge::pipeline::{EnrichedEvent, EventSink};
 use eka_webhook_edge::schedule::{ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
 use serde_json::{json, Value};
@@ -234,7 +235,7 @@ pub struct MemoryStore {
 impl ScheduleStore for MemoryStore {
     async fn apply(&self, writes: &[ScheduleWrite]) -> Result<(), StoreError> {
         if self.fail.get() {
-            return Err(StoreError::new("database unavailable"));
+            return Err(StoreError::Backend("database unavailable".into()));
         }
         let mut rows = self.rows.borrow_mut();
         for write in writes {
@@ -312,9 +313,12 @@ pub struct RecordingSink {
 }
 
 impl EventSink for RecordingSink {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), String> {
+    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         if self.fail.get() {
-            return Err("origin answered 503".into());
+            return Err(DeliveryError::Answered {
+                receiver: "origin",
+                status: 503,
+            });
         }
         self.events.borrow_mut().push(event.clone());
         Ok(())
