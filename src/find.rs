@@ -73,8 +73,9 @@ async fn enrich_rows<H: HttpClient, C: Clock>(
 ) -> (Vec<Value>, Vec<String>) {
     let results: Vec<(String, Option<Enrichment>)> = stream::iter(rows)
         .map(|row| async move {
-            let found = enrich(client, &row.appointment_id, None, false).await.ok();
-            (row.appointment_id, found)
+            let id = row.record.appointment_id;
+            let found = enrich(client, &id, None, false).await.ok();
+            (id, found)
         })
         .buffered(concurrency.max(1))
         .collect()

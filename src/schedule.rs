@@ -207,23 +207,12 @@ pub fn epoch_seconds(value: Option<&Value>) -> Option<i64> {
     (f.fract() == 0.0 && in_range).then_some(f as i64)
 }
 
-/// A stored row.
+/// A stored row: the record a webhook writes, and when a reminder was last sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleRow {
-    /// Primary key.
-    pub appointment_id: String,
-    /// Epoch seconds.
-    pub start_time: i64,
-    /// Epoch seconds.
-    pub end_time: i64,
-    /// Eka status code.
-    pub status: String,
-    /// Visit type, `""` if none.
-    pub visit_type: String,
-    /// Epoch seconds.
-    pub created_at: i64,
-    /// Previous appointment of a reschedule.
-    pub p_aid: Option<String>,
+    /// The columns a webhook writes.
+    #[serde(flatten)]
+    pub record: ScheduleRecord,
     /// Epoch seconds of the last reminder sent.
     pub reminder_sent_at: Option<i64>,
 }
@@ -240,12 +229,16 @@ pub struct SplitRows {
 /// Splits rows into bookings and follow-ups (exact, case-sensitive comparisons, as the SDK;
 /// anything else is dropped), each ordered by `start_time` then id.
 pub fn split_rows(mut rows: Vec<ScheduleRow>) -> SplitRows {
-    rows.sort_by(|a, b| (a.start_time, &a.appointment_id).cmp(&(b.start_time, &b.appointment_id)));
+    rows.sort_by(|a, b| {
+        let (a, b) = (&a.record, &b.record);
+        (a.start_time, &a.appointment_id).cmp(&(b.start_time, &b.appointment_id))
+    });
     let mut split = SplitRows::default();
     for row in rows {
-        if row.status == BOOKED_STATUS {
+        let r = &row.record;
+        if r.status == BOOKED_STATUS {
             split.appointments.push(row);
-        } else if row.status == INITIATED_STATUS && row.visit_type == FOLLOW_UP_VISIT {
+        } else if r.status == INITIATED_STATUS && r.visit_type == FOLLOW_UP_VISIT {
             split.followup_appointments.push(row);
         }
     }
@@ -537,13 +530,15 @@ mod tests {
 
     fn row(id: &str, start: i64, status: &str, visit: &str) -> ScheduleRow {
         ScheduleRow {
-            appointment_id: id.into(),
-            start_time: start,
-            end_time: start + 60,
-            status: status.into(),
-            visit_type: visit.into(),
-            created_at: 0,
-            p_aid: None,
+            record: ScheduleRecord {
+                appointment_id: id.into(),
+                start_time: start,
+                end_time: start + 60,
+                status: status.into(),
+                visit_type: visit.into(),
+                created_at: 0,
+                p_aid: None,
+            },
             reminder_sent_at: None,
         }
     }
@@ -560,7 +555,7 @@ mod tests {
         let split = split_rows(rows);
         let ids = |v: &[ScheduleRow]| {
             v.iter()
-                .map(|r| r.appointment_id.clone())
+                .map(|r| r.record.appointment_id.clone())
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(&split.appointments), ["a", "c"]);

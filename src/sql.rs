@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::schedule::{
-    epoch_seconds, ScheduleRow, ScheduleWrite, BOOKED_STATUS, FOLLOW_UP_VISIT, INITIATED_STATUS,
-    SCHEDULE_TABLE_NAME,
+    epoch_seconds, ScheduleRecord, ScheduleRow, ScheduleWrite, BOOKED_STATUS, FOLLOW_UP_VISIT,
+    INITIATED_STATUS, SCHEDULE_TABLE_NAME,
 };
 
 /// SQL dialect.
@@ -302,13 +302,15 @@ pub fn row_from_json(row: &Value) -> Option<ScheduleRow> {
         }
     };
     Some(ScheduleRow {
-        appointment_id: text("appointment_id")?,
-        start_time: int("start_time").unwrap_or(0),
-        end_time: int("end_time").unwrap_or(0),
-        status: text("status").unwrap_or_default(),
-        visit_type: text("visit_type").unwrap_or_default(),
-        created_at: int("created_at").unwrap_or(0),
-        p_aid: text("p_aid"),
+        record: ScheduleRecord {
+            appointment_id: text("appointment_id")?,
+            start_time: int("start_time").unwrap_or(0),
+            end_time: int("end_time").unwrap_or(0),
+            status: text("status").unwrap_or_default(),
+            visit_type: text("visit_type").unwrap_or_default(),
+            created_at: int("created_at").unwrap_or(0),
+            p_aid: text("p_aid"),
+        },
         reminder_sent_at: int("reminder_sent_at"),
     })
 }
@@ -448,7 +450,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (r.start_time, r.end_time, r.p_aid, r.reminder_sent_at),
+            (
+                r.record.start_time,
+                r.record.end_time,
+                r.record.p_aid,
+                r.reminder_sent_at
+            ),
             (1730189586, 1730191386, None, None)
         );
         assert!(row_from_json(&json!({"start_time":1})).is_none());

@@ -67,7 +67,11 @@ impl World {
     }
 
     fn row_status(&self, id: &str) -> Option<String> {
-        self.store.rows.borrow().get(id).map(|r| r.status.clone())
+        self.store
+            .rows
+            .borrow()
+            .get(id)
+            .map(|r| r.record.status.clone())
     }
 }
 
@@ -110,14 +114,14 @@ fn signed_booking_is_enriched_persisted_delivered_and_answered_200() {
     let rows = w.store.rows.borrow();
     let row = &rows["apt-1"];
     assert_eq!(
-        (row.start_time, row.end_time),
+        (row.record.start_time, row.record.end_time),
         (1_730_200_000, 1_730_201_800)
     );
     assert_eq!(
-        (row.status.as_str(), row.visit_type.as_str()),
+        (row.record.status.as_str(), row.record.visit_type.as_str()),
         ("BK", "REG")
     );
-    assert_eq!(row.created_at, NOW_MS / 1000);
+    assert_eq!(row.record.created_at, NOW_MS / 1000);
 
     let delivered = w.sink.events.borrow();
     assert_eq!(delivered.len(), 1);
@@ -221,12 +225,12 @@ fn update_changes_status_and_times_and_never_inserts() {
     {
         let rows = w.store.rows.borrow();
         let row = &rows["apt-1"];
-        assert_eq!(row.status, "CN");
+        assert_eq!(row.record.status, "CN");
         assert_eq!(
-            (row.start_time, row.end_time),
+            (row.record.start_time, row.record.end_time),
             (1_730_300_000, 1_730_301_000)
         );
-        assert_eq!(row.created_at, NOW_MS / 1000);
+        assert_eq!(row.record.created_at, NOW_MS / 1000);
     }
     // An update for an appointment we never stored does not create a row.
     w.store.rows.borrow_mut().clear();
@@ -254,7 +258,7 @@ fn reschedule_marks_the_previous_row_res() {
     assert_eq!(w.row_status("apt-1").as_deref(), Some("RES"));
     assert_eq!(w.row_status("apt-2").as_deref(), Some("BK"));
     assert_eq!(
-        w.store.rows.borrow()["apt-2"].p_aid.as_deref(),
+        w.store.rows.borrow()["apt-2"].record.p_aid.as_deref(),
         Some("apt-1")
     );
 }
@@ -265,7 +269,10 @@ fn redelivery_keeps_created_at() {
     w.send(&created("apt-1"));
     w.clock.advance_secs(100);
     w.send(&created("apt-1"));
-    assert_eq!(w.store.rows.borrow()["apt-1"].created_at, NOW_MS / 1000);
+    assert_eq!(
+        w.store.rows.borrow()["apt-1"].record.created_at,
+        NOW_MS / 1000
+    );
 }
 
 #[test]

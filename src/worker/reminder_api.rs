@@ -143,11 +143,11 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
     let results: Vec<std::result::Result<PlanReply, CallError>> = stream::iter(rows.iter())
         .map(|row| {
             let command = LedgerCommand::PlanReminders {
-                appointment_id: row.appointment_id.clone(),
-                start_time: row.start_time,
+                appointment_id: row.record.appointment_id.clone(),
+                start_time: row.record.start_time,
                 create_missing: true,
             };
-            async move { call_appointment(env, &row.appointment_id, &command).await }
+            async move { call_appointment(env, &row.record.appointment_id, &command).await }
         })
         .buffer_unordered(settings.find_concurrency)
         .collect()

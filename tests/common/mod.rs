@@ -13,7 +13,9 @@ use eka_webhook_edge::eka_api::{EkaApiConfig, EkaClient};
 use eka_webhook_edge::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
 use eka_webhook_edge::outbound::DeliveryError;
 use eka_webhook_edge::pipeline::{EnrichedEvent, EventSink};
-use eka_webhook_edge::schedule::{ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
+use eka_webhook_edge::schedule::{
+    ScheduleRecord, ScheduleRow, ScheduleStore, ScheduleWrite, StoreError,
+};
 use serde_json::{json, Value};
 
 pub const BASE: &str = "http://eka.test";
@@ -245,16 +247,16 @@ impl ScheduleStore for MemoryStore {
                     rows.insert(
                         r.appointment_id.clone(),
                         ScheduleRow {
-                            appointment_id: r.appointment_id.clone(),
-                            start_time: r.start_time,
-                            end_time: r.end_time,
-                            status: r.status.clone(),
-                            visit_type: r.visit_type.clone(),
-                            created_at: existing.as_ref().map_or(r.created_at, |e| e.created_at),
-                            p_aid: r
-                                .p_aid
-                                .clone()
-                                .or(existing.as_ref().and_then(|e| e.p_aid.clone())),
+                            record: ScheduleRecord {
+                                created_at: existing
+                                    .as_ref()
+                                    .map_or(r.created_at, |e| e.record.created_at),
+                                p_aid: r
+                                    .p_aid
+                                    .clone()
+                                    .or(existing.as_ref().and_then(|e| e.record.p_aid.clone())),
+                                ..r.clone()
+                            },
                             reminder_sent_at: existing.and_then(|e| e.reminder_sent_at),
                         },
                     );
@@ -271,6 +273,7 @@ impl ScheduleStore for MemoryStore {
                     end_time,
                 } => {
                     if let Some(row) = rows.get_mut(appointment_id) {
+                        let row = &mut row.record;
                         row.status = status.clone();
                         if let Some(s) = start_time {
                             row.start_time = *s;
@@ -290,7 +293,7 @@ impl ScheduleStore for MemoryStore {
             .rows
             .borrow()
             .values()
-            .filter(|r| r.start_time >= start && r.start_time <= end)
+            .filter(|r| r.record.start_time >= start && r.record.start_time <= end)
             .cloned()
             .collect())
     }
