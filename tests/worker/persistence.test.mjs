@@ -2,7 +2,10 @@
 // retries writes D1 refused until they land.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, startFakeEka, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN } from './harness.mjs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
 const eka = await startFakeEka();
@@ -85,5 +88,44 @@ test('while D1 refuses writes the webhook still answers 200, and the rows land o
     assert.equal((await pending()).attempts, 0);
   } finally {
     await worker.dispose();
+  }
+});
+
+test('decided before acting: with D1 and the owning object refusing, nothing is forwarded and the answer is 500; the retry forwards once', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eka-refuse-'));
+  const origin = await startOrigin();
+  const bindings = { FORWARD_URL: origin.url };
+  eka.setAppointment('p-refused', bookingFor('p-refused', 1_950_000_000));
+  const body = JSON.stringify(appointmentEvent('p-refused'));
+  // The object refuses: APPOINTMENTS is bound to a class that answers every ledger command 400.
+  const broken = await startWorker({
+    ekaUrl: eka.url, persistTo: dir, bindings,
+    durableObjects: { APPOINTMENTS: { className: 'ScheduleWriteQueue', useSQLite: true } },
+  });
+  try {
+    // And D1 refuses too.
+    await broken.db.prepare(`CREATE TRIGGER fail_insert BEFORE INSERT ON eka_webhook_schedule_appointment
+      BEGIN SELECT RAISE(ABORT, 'injected outage'); END`).run();
+    const res = await sendSigned(broken, body);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: 'Could not persist the event; retry later' });
+    assert.equal(origin.received.length, 0, 'nothing leaves before the effects are durable');
+  } finally {
+    await broken.dispose();
+  }
+  // Eka delivers the same body again; the object answers now (D1 still refuses: the object
+  // keeps the writes), so the event is forwarded exactly once.
+  const fixed = await startWorker({ ekaUrl: eka.url, persistTo: dir, migrate: false, bindings });
+  try {
+    const res = await sendSigned(fixed, body);
+    assert.equal(res.status, 200);
+    assert.equal(origin.received.length, 1);
+    assert.equal((await sendSigned(fixed, body)).status, 200, 'a further copy is a duplicate');
+    assert.equal(origin.received.length, 1);
+    await fixed.db.prepare('DROP TRIGGER fail_insert').run();
+    await waitFor(async () => (await rows(fixed.db, 'appointment_id = ?', 'p-refused')).length === 1, { timeoutMs: 30000 });
+  } finally {
+    await fixed.dispose();
+    await origin.close();
   }
 });
