@@ -4,9 +4,9 @@
 /// HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// GET.
+    /// GET: the Eka API's resource reads.
     Get,
-    /// POST.
+    /// POST: the Eka login, the forward and reminder callbacks.
     Post,
 }
 
@@ -23,13 +23,13 @@ impl Method {
 /// A request. The client enforces `timeout_ms` (an abort signal in `fetch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
-    /// Method.
+    /// GET or POST.
     pub method: Method,
-    /// Absolute URL.
+    /// Absolute `http(s)://` URL; ids in its path are already percent-encoded.
     pub url: String,
-    /// Headers, in order.
+    /// Headers, in the order they are sent; may hold secrets, so never logged.
     pub headers: Vec<(String, String)>,
-    /// Body, if any.
+    /// The exact bytes to send (signatures cover them), or none for GET.
     pub body: Option<Vec<u8>>,
     /// Give up after this long.
     pub timeout_ms: u32,
@@ -38,7 +38,7 @@ pub struct HttpRequest {
 /// A response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
-    /// Status code.
+    /// The status the server answered (any, 2xx or not: callers decide).
     pub status: u16,
     /// Body bytes.
     pub body: Vec<u8>,

@@ -4,6 +4,8 @@
 //! are passed in, so the same code runs natively, in a Cloudflare Worker (`worker` feature)
 //! and in Node (`node` feature). [`pipeline::Pipeline::handle`] sequences a webhook.
 
+#![warn(missing_docs)]
+
 pub mod canonical;
 pub mod cron_time;
 pub mod eka_api;

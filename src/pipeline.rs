@@ -88,7 +88,8 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    /// HTTP status.
+    /// The status Eka receives: 4xx for what Eka should not send again as it is, 5xx (and
+    /// the 409 of a copy in flight) for what it should deliver again.
     pub fn status(&self) -> u16 {
         match self {
             WebhookError::BodyTooLarge => 413,
@@ -250,9 +251,9 @@ impl<D: EventSink + ?Sized> EventSink for &D {
 /// The response, plus what the adapter needs to log, retry or report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// HTTP status.
+    /// The status to answer Eka with.
     pub status: u16,
-    /// JSON body.
+    /// The JSON body to answer with: the SDK's success body, a duplicate's, or `{"error"}`.
     pub body: Value,
     /// The accepted event (also on a 500 from delivery).
     pub event: Option<EnrichedEvent>,
@@ -309,7 +310,7 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
 
 /// Everything a webhook needs, borrowed from the adapter.
 pub struct Pipeline<'a, H, C, L, D, M> {
-    /// Settings.
+    /// Keys, tolerance, allowed events and limits, normalised once by `Settings`.
     pub config: &'a WebhookConfig,
     /// Eka API client (and the clock).
     pub client: &'a EkaClient<H, C>,

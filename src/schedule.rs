@@ -50,7 +50,7 @@ pub enum ScheduleWrite {
     Upsert(ScheduleRecord),
     /// Update an existing row; never inserts.
     UpdateStatus {
-        /// Row key.
+        /// The row to update (nothing happens when it does not exist).
         appointment_id: String,
         /// New status.
         status: String,
@@ -61,7 +61,7 @@ pub enum ScheduleWrite {
     },
     /// Set `reminder_sent_at` (a reminder was delivered); never inserts.
     MarkReminderSent {
-        /// Row key.
+        /// The row to mark (nothing happens when it does not exist).
         appointment_id: String,
         /// Epoch seconds.
         at: i64,

@@ -27,7 +27,7 @@ pub enum Dialect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SqlValue {
-    /// NULL.
+    /// SQL `NULL` (an absent `p_aid`, `reminder_sent_at`, …).
     Null,
     /// An integer (epoch seconds fit a JS number exactly).
     Int(i64),
@@ -56,9 +56,9 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
 /// A statement and its parameters, in placeholder order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
-    /// SQL text.
+    /// SQL text with `?` placeholders (both dialects); never holds values.
     pub sql: String,
-    /// Parameters.
+    /// The values bound to the placeholders, in order.
     pub params: Vec<SqlValue>,
 }
 

@@ -15,9 +15,9 @@ const FORWARD_TIMEOUT_MS: u32 = 15_000;
 
 /// POST to the origin.
 pub struct Forward<'a> {
-    /// Origin URL.
+    /// `FORWARD_URL`.
     url: &'a str,
-    /// Signing key, if any.
+    /// `FORWARD_SIGNING_KEY`: without it the forward is sent unsigned.
     key: Option<&'a str>,
 }
 

@@ -51,7 +51,7 @@ const CALLBACK_TIMEOUT_MS: u32 = 15_000;
 /// When processing itself fails, try again this much later.
 const RECOVERY_DELAY_MS: i64 = 60_000;
 
-/// The Durable Object.
+/// One appointment's ledger: its claims, its outbox of writes for D1, its reminders.
 #[durable_object]
 pub struct AppointmentLedger {
     state: State,

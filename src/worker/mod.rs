@@ -8,6 +8,8 @@ mod env;
 mod events_api;
 mod fetch_client;
 mod forward;
+// `#[durable_object]` generates undocumented wasm-bindgen glue in these two modules.
+#[allow(missing_docs)]
 mod ledger_object;
 mod log;
 mod object_ledger;
@@ -15,6 +17,7 @@ mod protocol;
 mod reminder_api;
 mod respond;
 mod routes;
+#[allow(missing_docs)]
 mod write_queue;
 
 pub use ledger_object::AppointmentLedger;
