@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::ledger::{Claim, Settled};
+use crate::ledger::{Attempt, Claim, Settled};
 use crate::pipeline::WebhookError;
 use crate::seal::KeyRing;
 use crate::signature::SignatureError;
@@ -333,28 +333,22 @@ pub struct Cutoffs {
 
 /// The Cron Trigger's retention statements.
 pub fn purge(c: &Cutoffs) -> Vec<Statement> {
-    vec![
-        Statement::new(
-            format!("DELETE FROM {BODY_TABLE} WHERE stored_at < ?"),
-            vec![c.body_before_ms.into()],
-        ),
-        Statement::new(
+    [
+        (format!("DELETE FROM {BODY_TABLE} WHERE stored_at < ?"), c.body_before_ms),
+        (
             format!("DELETE FROM {BODY_TABLE} WHERE event_id IN (SELECT id FROM {EVENT_TABLE} WHERE received_at < ?)"),
-            vec![c.events_before_ms.into()],
+            c.events_before_ms,
         ),
-        Statement::new(
-            format!("DELETE FROM {EVENT_TABLE} WHERE received_at < ?"),
-            vec![c.events_before_ms.into()],
-        ),
-        Statement::new(
+        (format!("DELETE FROM {EVENT_TABLE} WHERE received_at < ?"), c.events_before_ms),
+        (
             format!("UPDATE {EVENT_TABLE} SET dedup_key = NULL WHERE dedup_key IS NOT NULL AND received_at < ?"),
-            vec![c.dedup_before_ms.into()],
+            c.dedup_before_ms,
         ),
-        Statement::new(
-            format!("DELETE FROM {REFUSAL_TABLE} WHERE hour < ?"),
-            vec![c.events_before_ms.into()],
-        ),
+        (format!("DELETE FROM {REFUSAL_TABLE} WHERE hour < ?"), c.events_before_ms),
     ]
+    .into_iter()
+    .map(|(sql, before)| Statement::new(sql, vec![before.into()]))
+    .collect()
 }
 
 // ---- schema and writes ----------------------------------------------------------------------
@@ -420,24 +414,8 @@ pub fn insert_processing(id: &str, claim: &Claim) -> Statement {
     )
 }
 
-/// How an attempt ended, for its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempt<'a> {
-    /// Processed or failed.
-    pub settled: Settled,
-    /// Status answered.
-    pub http_status: u16,
-    /// Stable error code.
-    pub error: Option<&'a str>,
-    /// A copy of a failed (or abandoned) attempt: one more delivery.
-    pub reprocess: bool,
-    /// Only records the forward's failure after the attempt's effects were committed, so
-    /// nothing is counted twice.
-    pub amends: bool,
-}
-
 /// The row as an attempt settles it (a replay counts a replay).
-pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt<'_>, now_ms: i64) -> Vec<Statement> {
+pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt, now_ms: i64) -> Vec<Statement> {
     let replay = claim.replay_of.is_some() && !a.amends;
     let redelivery = a.reprocess && claim.replay_of.is_none() && !a.amends;
     let mut values = row_values(
@@ -445,7 +423,7 @@ pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt<'_>, now_ms: i64) 
         claim,
         a.settled.into(),
         Some(a.http_status),
-        a.error,
+        a.error.as_deref(),
         now_ms,
     );
     values.extend([i64::from(redelivery).into(), i64::from(replay).into()]);
@@ -1059,10 +1037,10 @@ mod tests {
     fn a_late_processing_row_never_overwrites_a_settled_one_and_counts_are_not_doubled() {
         let p = insert_processing("evt_1", &claim());
         assert!(p.sql.contains("DO NOTHING"));
-        let attempt = |settled, http_status, error, reprocess, amends| Attempt {
+        let attempt = |settled, http_status, error: Option<&str>, reprocess, amends| Attempt {
             settled,
             http_status,
-            error,
+            error: error.map(str::to_owned),
             reprocess,
             amends,
         };

@@ -133,6 +133,23 @@ pub enum Settled {
     Failed,
 }
 
+/// How an attempt ended, as the event log records it (and as it travels to the object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// Processed or failed.
+    pub settled: Settled,
+    /// Status answered to Eka.
+    pub http_status: u16,
+    /// Stable error code when failed (never upstream text).
+    pub error: Option<String>,
+    /// From [`Claimed::Proceed`]: an earlier attempt of this body failed or was abandoned.
+    pub reprocess: bool,
+    /// This only records that the forward failed after this attempt's effects were
+    /// committed: nothing is counted again.
+    pub amends: bool,
+}
+
 /// The effects of one attempt, handed to the ledger before anything leaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit<'a> {
@@ -140,23 +157,14 @@ pub struct Commit<'a> {
     pub event_id: Option<&'a str>,
     /// The claim this settles.
     pub claim: &'a Claim,
-    /// Processed or failed.
-    pub settled: Settled,
-    /// Status answered to Eka.
-    pub http_status: u16,
-    /// Stable error code when failed (never upstream text).
-    pub error: Option<&'static str>,
+    /// How it ended.
+    pub attempt: Attempt,
     /// Schedule writes, in order (possibly for other appointments: a reschedule's `p_aid`).
     pub writes: &'a [ScheduleWrite],
     /// Reminder operations that follow from the writes.
     pub reminder_ops: &'a [ReminderOp],
     /// The exact body, for replay (the ledger keeps it only sealed, and only if it can).
     pub body: &'a [u8],
-    /// From [`Claimed::Proceed`]: an earlier attempt of this body failed or was abandoned.
-    pub reprocess: bool,
-    /// This only records that the forward failed after this attempt's effects were
-    /// committed: nothing is counted again.
-    pub amends: bool,
 }
 
 /// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.

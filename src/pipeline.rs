@@ -9,7 +9,7 @@ use crate::eka_api::{ApiError, EkaClient};
 use crate::enrich::{enrich, Enrichment};
 use crate::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::http::{Clock, HttpClient};
-use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
+use crate::ledger::{Attempt, Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
 use crate::outbound::DeliveryError;
 use crate::reminder::ops_for_writes;
 use crate::schedule::{decide, ScheduleWrite};
@@ -441,17 +441,19 @@ where
         (event_id, reprocess): (Option<String>, bool),
         body: &[u8],
     ) -> Outcome {
-        let commit = |settled, http_status, error: Option<&'static str>, writes, ops| Commit {
+        let commit = |settled, http_status, error: Option<&str>, writes, ops| Commit {
             event_id: event_id.as_deref(),
             claim,
-            settled,
-            http_status,
-            error,
+            attempt: Attempt {
+                settled,
+                http_status,
+                error: error.map(str::to_owned),
+                reprocess,
+                amends: false,
+            },
             writes,
             reminder_ops: ops,
             body,
-            reprocess,
-            amends: false,
         };
         let mut warnings = Vec::new();
         let mut writes = Vec::new();
@@ -525,10 +527,8 @@ where
             Ok(()) => (200, accepted.success_body(), None),
             Err(e) => {
                 let error = WebhookError::Delivery(e);
-                let failed = Commit {
-                    amends: true,
-                    ..commit(Settled::Failed, 500, Some(error.code()), &[], &[])
-                };
+                let mut failed = commit(Settled::Failed, 500, Some(error.code()), &[], &[]);
+                failed.attempt.amends = true;
                 if let Err(e) = self.ledger.commit(&failed).await {
                     warnings.push(format!("failure not recorded: {e}"));
                 }

@@ -107,6 +107,27 @@ pub fn decide(
         .unwrap_or(requested_id)
         .to_owned();
     let status = non_empty_str(appointment.get("status"));
+    let visit_type = appointment
+        .get("visit_type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let start_time = epoch_seconds(appointment.get("start_time"));
+    let end_time = epoch_seconds(appointment.get("end_time"));
+    // The row of a booking (`BK`, or `IN` + `FLW`) with both times, if it is one.
+    let booking = |status: &str, p_aid: Option<&str>| match (start_time, end_time) {
+        (Some(start_time), Some(end_time)) if qualifies(status, visit_type) => {
+            Some(ScheduleRecord {
+                appointment_id: appointment_id.clone(),
+                start_time,
+                end_time,
+                status: status.to_owned(),
+                visit_type: visit_type.to_owned(),
+                created_at: now_secs,
+                p_aid: p_aid.map(str::to_owned),
+            })
+        }
+        _ => None,
+    };
     match event_type {
         APPOINTMENT_CREATED => {
             let p_aid = non_empty_str(data.and_then(|d| d.get("p_aid")));
@@ -119,30 +140,12 @@ pub fn decide(
                 });
             }
             let status = status.unwrap_or("");
-            let visit_type = appointment
-                .get("visit_type")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !qualifies(status, visit_type) {
-                return decision;
-            }
-            let start = epoch_seconds(appointment.get("start_time"));
-            let end = epoch_seconds(appointment.get("end_time"));
-            match (start, end) {
-                (Some(start_time), Some(end_time)) => {
-                    decision.writes.push(ScheduleWrite::Upsert(ScheduleRecord {
-                        appointment_id,
-                        start_time,
-                        end_time,
-                        status: status.to_owned(),
-                        visit_type: visit_type.to_owned(),
-                        created_at: now_secs,
-                        p_aid: p_aid.map(str::to_owned),
-                    }))
-                }
-                _ => decision.warnings.push(
+            match booking(status, p_aid) {
+                Some(record) => decision.writes.push(ScheduleWrite::Upsert(record)),
+                None if qualifies(status, visit_type) => decision.warnings.push(
                     "appointment qualified for scheduling but has no integer start_time/end_time; not stored",
                 ),
+                None => {}
             }
         }
         APPOINTMENT_UPDATED => {
@@ -152,34 +155,18 @@ pub fn decide(
                 );
                 return decision;
             };
-            let visit_type = appointment
-                .get("visit_type")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let start_time = epoch_seconds(appointment.get("start_time"));
-            let end_time = epoch_seconds(appointment.get("end_time"));
             // Closes the SDK's update gap on purpose: an update that makes (or finds) the
             // appointment a booking inserts the row when there is none, so it gets its
             // reminders (docs/eka-compatibility.md#sdk-bugs-kept-or-fixed).
-            match (qualifies(status, visit_type), start_time, end_time) {
-                (true, Some(start_time), Some(end_time)) => {
-                    decision.writes.push(ScheduleWrite::Upsert(ScheduleRecord {
-                        appointment_id,
-                        start_time,
-                        end_time,
-                        status: status.to_owned(),
-                        visit_type: visit_type.to_owned(),
-                        created_at: now_secs,
-                        p_aid: None,
-                    }))
-                }
-                _ => decision.writes.push(ScheduleWrite::UpdateStatus {
-                    appointment_id,
+            decision.writes.push(match booking(status, None) {
+                Some(record) => ScheduleWrite::Upsert(record),
+                None => ScheduleWrite::UpdateStatus {
+                    appointment_id: appointment_id.clone(),
                     status: status.to_owned(),
                     start_time,
                     end_time,
-                }),
-            }
+                },
+            });
         }
         _ => {}
     }
@@ -471,20 +458,10 @@ mod tests {
 
     #[test]
     fn update_that_finds_a_booking_upserts_so_a_missing_row_is_inserted() {
-        // The SDK's update gap, closed on purpose: BK (or IN + FLW) with times upserts.
+        // The SDK's update gap, closed on purpose: BK (or IN + FLW) with times upserts the
+        // same record a creation would (without p_aid).
         let d = decide(APPOINTMENT_UPDATED, None, &booking(json!({})), "a1", NOW);
-        assert_eq!(
-            d.writes,
-            vec![ScheduleWrite::Upsert(ScheduleRecord {
-                appointment_id: "a1".into(),
-                start_time: 1730189586,
-                end_time: 1730191386,
-                status: "BK".into(),
-                visit_type: "REG".into(),
-                created_at: NOW,
-                p_aid: None,
-            })]
-        );
+        assert_eq!(d.writes, created(&booking(json!({})), json!({})).writes);
         let follow_up = booking(json!({"status":"IN","visit_type":"FLW"}));
         let d = decide(APPOINTMENT_UPDATED, None, &follow_up, "a1", NOW);
         assert!(matches!(&d.writes[..], [ScheduleWrite::Upsert(r)] if r.status == "IN"));

@@ -4,10 +4,7 @@
 mod common;
 
 use common::*;
-use eka_webhook_edge::ledger::StoreLedger;
-use eka_webhook_edge::pipeline::{Pipeline, WebhookConfig};
 use eka_webhook_edge::signature::{sign, RustMac};
-use futures::executor::block_on;
 
 const KEY: &str = "whsec-hostile";
 const T: i64 = NOW_MS / 1000;
@@ -352,22 +349,7 @@ fn each_hostile_input_gets_its_clear_error_and_nothing_happens() {
     let all = cases();
     assert!(all.len() >= 40, "only {} cases", all.len());
     for c in all {
-        let fake = FakeEka::documented();
-        let clock = ManualClock::at(NOW_MS);
-        let client = client(&fake, &clock);
-        let store = MemoryStore::default();
-        let sink = RecordingSink::default();
-        let config = WebhookConfig {
-            signing_keys: vec![KEY.into()],
-            ..WebhookConfig::default()
-        };
-        let pipeline = Pipeline {
-            config: &config,
-            client: &client,
-            ledger: &StoreLedger(&store),
-            sink: &sink,
-            mac: &RustMac,
-        };
+        let w = World::with_key(KEY);
         let headers = match &c.header {
             Header::Valid => vec![(
                 "Eka-Webhook-Signature".to_string(),
@@ -376,7 +358,7 @@ fn each_hostile_input_gets_its_clear_error_and_nothing_happens() {
             Header::Raw(h) => vec![("Eka-Webhook-Signature".to_string(), h.clone())],
             Header::Absent => vec![],
         };
-        let out = block_on(pipeline.handle(&c.body, &headers));
+        let out = w.send_raw(&c.body, &headers);
         assert_eq!(out.status, c.status, "{}: {}", c.name, out.body);
         assert_eq!(
             out.body,
@@ -384,33 +366,22 @@ fn each_hostile_input_gets_its_clear_error_and_nothing_happens() {
             "{}",
             c.name
         );
-        assert!(fake.requests.borrow().is_empty(), "{}: API called", c.name);
-        assert!(store.rows.borrow().is_empty(), "{}: row written", c.name);
-        assert!(sink.events.borrow().is_empty(), "{}: delivered", c.name);
+        assert!(
+            w.fake.requests.borrow().is_empty(),
+            "{}: API called",
+            c.name
+        );
+        assert!(w.store.rows.borrow().is_empty(), "{}: row written", c.name);
+        assert!(w.sink.events.borrow().is_empty(), "{}: delivered", c.name);
     }
 }
 
 #[test]
 fn the_valid_control_case_passes_so_the_table_is_not_vacuous() {
-    let fake = FakeEka::documented();
-    let clock = ManualClock::at(NOW_MS);
-    let client = client(&fake, &clock);
-    let store = MemoryStore::default();
-    let config = WebhookConfig {
-        signing_keys: vec![KEY.into()],
-        ..WebhookConfig::default()
-    };
-    let pipeline = Pipeline {
-        config: &config,
-        client: &client,
-        ledger: &StoreLedger(&store),
-        sink: &RecordingSink::default(),
-        mac: &RustMac,
-    };
     let headers = vec![(
         "Eka-Webhook-Signature".to_string(),
         signed_header_for(GOOD.as_bytes()),
     )];
-    let out = block_on(pipeline.handle(GOOD.as_bytes(), &headers));
+    let out = World::with_key(KEY).send_raw(GOOD.as_bytes(), &headers);
     assert_eq!(out.status, 200, "{}", out.body);
 }

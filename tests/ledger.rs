@@ -6,24 +6,19 @@ mod common;
 use std::cell::{Cell, RefCell};
 
 use common::*;
-use eka_webhook_edge::http::Clock;
-use eka_webhook_edge::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
-use eka_webhook_edge::pipeline::{Outcome, Pipeline, WebhookConfig};
+use eka_webhook_edge::ledger::{
+    Attempt, Claim, Claimed, Commit, EventLedger, LedgerError, Settled,
+};
 use eka_webhook_edge::reminder::ReminderOp;
 use eka_webhook_edge::schedule::ScheduleWrite;
-use eka_webhook_edge::signature::{sign, RustMac};
 use futures::executor::block_on;
 use serde_json::{json, Value};
-
-const KEY: &str = "whsec-test";
 
 /// What a commit carried, owned.
 #[derive(Debug, Clone)]
 struct Committed {
     event_id: Option<String>,
-    settled: Settled,
-    http_status: u16,
-    error: Option<&'static str>,
+    attempt: Attempt,
     writes: Vec<ScheduleWrite>,
     ops: Vec<ReminderOp>,
     body: Vec<u8>,
@@ -64,9 +59,7 @@ impl EventLedger for ScriptedLedger {
     async fn commit(&self, c: &Commit<'_>) -> Result<(), LedgerError> {
         self.commits.borrow_mut().push(Committed {
             event_id: c.event_id.map(str::to_owned),
-            settled: c.settled,
-            http_status: c.http_status,
-            error: c.error,
+            attempt: c.attempt.clone(),
             writes: c.writes.to_vec(),
             ops: c.reminder_ops.to_vec(),
             body: c.body.to_vec(),
@@ -75,60 +68,6 @@ impl EventLedger for ScriptedLedger {
             return Err(LedgerError::Unavailable("object refused".into()));
         }
         Ok(())
-    }
-}
-
-struct World {
-    fake: std::rc::Rc<FakeEka>,
-    clock: ManualClock,
-    client: Client,
-    sink: RecordingSink,
-    config: WebhookConfig,
-}
-
-impl World {
-    fn new() -> Self {
-        let fake = FakeEka::documented();
-        let clock = ManualClock::at(NOW_MS);
-        let client = client(&fake, &clock);
-        World {
-            fake,
-            clock,
-            client,
-            sink: RecordingSink::default(),
-            config: WebhookConfig {
-                signing_keys: vec![KEY.into()],
-                ..WebhookConfig::default()
-            },
-        }
-    }
-
-    fn pipeline<'a>(
-        &'a self,
-        ledger: &'a ScriptedLedger,
-    ) -> Pipeline<'a, std::rc::Rc<FakeEka>, ManualClock, ScriptedLedger, RecordingSink, RustMac>
-    {
-        Pipeline {
-            config: &self.config,
-            client: &self.client,
-            ledger,
-            sink: &self.sink,
-            mac: &RustMac,
-        }
-    }
-
-    fn send(&self, ledger: &ScriptedLedger, body: &Value) -> Outcome {
-        let raw = body.to_string();
-        let header = sign(
-            raw.as_bytes(),
-            KEY.as_bytes(),
-            self.clock.now_ms() / 1000,
-            &RustMac,
-        );
-        block_on(
-            self.pipeline(ledger)
-                .handle(raw.as_bytes(), &[("Eka-Webhook-Signature".into(), header)]),
-        )
     }
 }
 
@@ -142,7 +81,7 @@ fn created(id: &str) -> Value {
 fn the_claim_comes_first_and_the_commit_precedes_delivery() {
     let w = World::new();
     let ledger = ScriptedLedger::proceeding();
-    let out = w.send(&ledger, &created("apt-1"));
+    let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(
         out.body.get("eventId").is_none(),
@@ -158,7 +97,11 @@ fn the_claim_comes_first_and_the_commit_precedes_delivery() {
     assert_eq!(commits.len(), 1);
     let c = &commits[0];
     assert_eq!(
-        (c.settled, c.http_status, c.error),
+        (
+            c.attempt.settled,
+            c.attempt.http_status,
+            c.attempt.error.as_deref()
+        ),
         (Settled::Processed, 200, None)
     );
     assert_eq!(c.event_id.as_deref(), Some("evt_1"));
@@ -181,7 +124,7 @@ fn a_duplicate_answers_200_and_does_nothing_else() {
     let ledger = ScriptedLedger::answering(Ok(Claimed::Duplicate {
         event_id: "evt_0".into(),
     }));
-    let out = w.send(&ledger, &created("apt-1"));
+    let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 200);
     assert_eq!(
         out.body,
@@ -200,7 +143,7 @@ fn a_copy_in_flight_answers_409_with_retry_after_and_does_nothing_else() {
         event_id: "evt_0".into(),
         retry_after_secs: 7,
     }));
-    let out = w.send(&ledger, &created("apt-1"));
+    let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 409);
     assert_eq!(out.retry_after_secs, Some(7));
     assert_eq!(out.body["eventId"], "evt_0");
@@ -213,7 +156,7 @@ fn a_copy_in_flight_answers_409_with_retry_after_and_does_nothing_else() {
 fn an_unreachable_ledger_answers_500_before_any_work() {
     let w = World::new();
     let ledger = ScriptedLedger::answering(Err(LedgerError::Unavailable("down".into())));
-    let out = w.send(&ledger, &created("apt-1"));
+    let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 500);
     assert_eq!(
         out.body,
@@ -228,7 +171,7 @@ fn a_refused_commit_answers_500_and_delivers_nothing() {
     let w = World::new();
     let ledger = ScriptedLedger::proceeding();
     ledger.fail_commit.set(true);
-    let out = w.send(&ledger, &created("apt-1"));
+    let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 500);
     assert!(out.persistence_failed);
     assert!(
@@ -246,25 +189,35 @@ fn failures_after_the_claim_are_committed_as_failed_with_stable_codes() {
         500,
         json!({"detail":"Asha's record"}),
     );
-    let out = w.send(&ledger, &created("apt-9"));
+    let out = w.send_with(&ledger, &created("apt-9"));
     assert_eq!(out.status, 502);
     {
         let commits = ledger.commits.borrow();
         assert_eq!(commits.len(), 1);
         assert_eq!(
-            (commits[0].settled, commits[0].http_status, commits[0].error),
+            (
+                commits[0].attempt.settled,
+                commits[0].attempt.http_status,
+                commits[0].attempt.error.as_deref()
+            ),
             (Settled::Failed, 502, Some("appointment_fetch_failed"))
         );
         assert!(commits[0].writes.is_empty());
     }
     let ledger = ScriptedLedger::proceeding();
     w.sink.fail.set(true);
-    let out = w.send(&ledger, &created("apt-1"));
+    let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 500);
     let commits = ledger.commits.borrow();
     let settled: Vec<_> = commits
         .iter()
-        .map(|c| (c.settled, c.http_status, c.error))
+        .map(|c| {
+            (
+                c.attempt.settled,
+                c.attempt.http_status,
+                c.attempt.error.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         settled,

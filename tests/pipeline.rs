@@ -3,77 +3,10 @@
 
 mod common;
 
-use std::rc::Rc;
-
 use common::*;
-use eka_webhook_edge::http::Clock;
-use eka_webhook_edge::ledger::StoreLedger;
-use eka_webhook_edge::pipeline::{Outcome, Pipeline, WebhookConfig};
 use eka_webhook_edge::schedule::ScheduleWrite;
 use eka_webhook_edge::signature::{sign, Matched, RustMac};
-use futures::executor::block_on;
 use serde_json::{json, Value};
-
-const KEY: &str = "whsec-test";
-
-struct World {
-    fake: Rc<FakeEka>,
-    clock: ManualClock,
-    client: Client,
-    store: MemoryStore,
-    sink: RecordingSink,
-    config: WebhookConfig,
-}
-
-impl World {
-    fn new() -> Self {
-        let fake = FakeEka::documented();
-        let clock = ManualClock::at(NOW_MS);
-        let client = client(&fake, &clock);
-        World {
-            fake,
-            clock,
-            client,
-            store: MemoryStore::default(),
-            sink: RecordingSink::default(),
-            config: WebhookConfig {
-                signing_keys: vec![KEY.into()],
-                ..WebhookConfig::default()
-            },
-        }
-    }
-
-    fn send_raw(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
-        let pipeline = Pipeline {
-            config: &self.config,
-            client: &self.client,
-            ledger: &StoreLedger(&self.store),
-            sink: &self.sink,
-            mac: &RustMac,
-        };
-        block_on(pipeline.handle(body, headers))
-    }
-
-    /// Signs `body` with KEY at the clock's time and sends it.
-    fn send(&self, body: &Value) -> Outcome {
-        let raw = body.to_string();
-        let header = sign(
-            raw.as_bytes(),
-            KEY.as_bytes(),
-            self.clock.now_ms() / 1000,
-            &RustMac,
-        );
-        self.send_raw(raw.as_bytes(), &[("eka-webhook-signature".into(), header)])
-    }
-
-    fn row_status(&self, id: &str) -> Option<String> {
-        self.store
-            .rows
-            .borrow()
-            .get(id)
-            .map(|r| r.record.status.clone())
-    }
-}
 
 fn created(id: &str) -> Value {
     json!({"service":"appointment","event":"appointment.created","event_time":1730189586,

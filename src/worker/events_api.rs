@@ -6,15 +6,12 @@ use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response, Result};
 
 use super::d1_store::{d1_executor, ensure_tables, D1Executor};
-use super::env::client_for;
-use super::forward::forward_sink;
 use super::log;
-use super::object_ledger::ObjectLedger;
+use super::object_ledger::{run, Job};
 use super::respond::{error, json, outcome_response};
 use crate::event_log::{self, EventRow};
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::Outcome;
 use crate::settings::Settings;
-use crate::signature::RustMac;
 use crate::sql_store::SqlExecutor;
 
 /// Most events one batch replay runs.
@@ -117,17 +114,7 @@ pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
 }
 
 async fn run_replay(id: &str, body: &[u8], env: &Env, settings: &Settings) -> Outcome {
-    let client = client_for(&settings.api);
-    let ledger = ObjectLedger::new(env, None, settings.events.keys.as_ref(), settings.debug);
-    let sink = forward_sink(settings);
-    let pipeline = Pipeline {
-        config: &settings.webhook,
-        client: &client,
-        ledger: &ledger,
-        sink: &sink,
-        mac: &RustMac,
-    };
-    let outcome = pipeline.replay(id, body).await;
+    let outcome = run(env, None, settings, Job::Replay { id, body }).await;
     if let Some(e) = &outcome.error {
         log::warn(
             settings.debug,

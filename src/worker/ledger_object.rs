@@ -29,6 +29,7 @@ use super::protocol::{
     call, index_shard, ledger_stub, read_command, Ack, CommitRecord, IndexReply, LedgerCommand,
     PendingStatus, PlanReply, RemindersReply,
 };
+use super::storage::{count, texts};
 use crate::enrich::enrich;
 use crate::event_log::{
     self, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
@@ -251,22 +252,11 @@ impl DurableObject for AppointmentLedger {
                 json_response(200, &Ack::default())
             }
             LedgerCommand::IndexList => {
-                #[derive(Deserialize)]
-                struct Owner {
-                    owner: String,
-                }
-                let owners: Vec<Owner> = self
-                    .state
-                    .storage()
-                    .sql()
-                    .exec("SELECT owner FROM index_owners ORDER BY since", None)?
-                    .to_array()?;
-                json_response(
-                    200,
-                    &IndexReply {
-                        owners: owners.into_iter().map(|o| o.owner).collect(),
-                    },
-                )
+                let owners = texts(
+                    &self.state.storage().sql(),
+                    "SELECT owner AS text FROM index_owners ORDER BY since",
+                )?;
+                json_response(200, &IndexReply { owners })
             }
         }
     }
@@ -294,17 +284,12 @@ impl AppointmentLedger {
     // ---- the owner's name -------------------------------------------------------------
 
     fn owner(&self) -> Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Value {
-            value: String,
-        }
-        let rows: Vec<Value> = self
-            .state
-            .storage()
-            .sql()
-            .exec("SELECT value FROM meta WHERE key = 'owner'", None)?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|v| v.value))
+        let sql = self.state.storage().sql();
+        Ok(
+            texts(&sql, "SELECT value AS text FROM meta WHERE key = 'owner'")?
+                .into_iter()
+                .next(),
+        )
     }
 
     fn remember_owner(&self, owner: &str) -> Result<()> {
@@ -410,18 +395,11 @@ impl AppointmentLedger {
         let settings = settings(&self.env);
         let claim = &record.claim;
         self.remember_owner(&claim.owner)?;
-        self.settle_claim(&claim.dedup_key, &record.event_id, record.settled)?;
+        self.settle_claim(&claim.dedup_key, &record.event_id, record.attempt.settled)?;
         let own = claim.appointment_id.as_deref();
         let is_own = |id: &str| own == Some(id);
-        let attempt = event_log::Attempt {
-            settled: record.settled,
-            http_status: record.http_status,
-            error: record.error.as_deref(),
-            reprocess: record.reprocess,
-            amends: record.amends,
-        };
         let mut statements =
-            event_log::commit_statements(&record.event_id, claim, &attempt, now_ms());
+            event_log::commit_statements(&record.event_id, claim, &record.attempt, now_ms());
         if let Some(sealed) = &record.sealed_body {
             statements.push(event_log::store_body(&record.event_id, sealed, now_ms()));
         }
@@ -531,17 +509,11 @@ impl AppointmentLedger {
     }
 
     fn pending_count(&self) -> Result<usize> {
-        #[derive(Deserialize)]
-        struct Count {
-            n: f64,
-        }
-        let count: Count = self
-            .state
-            .storage()
-            .sql()
-            .exec("SELECT COUNT(*) AS n FROM outbox", None)?
-            .one()?;
-        Ok(count.n as usize)
+        let n = count(
+            &self.state.storage().sql(),
+            "SELECT COUNT(*) AS n FROM outbox",
+        )?;
+        Ok(n as usize)
     }
 
     async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
@@ -692,21 +664,12 @@ impl AppointmentLedger {
     }
 
     fn is_empty(&self) -> Result<bool> {
-        #[derive(Deserialize)]
-        struct Count {
-            n: f64,
-        }
-        let count: Count = self
-            .state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
-                 (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) AS n",
-                None,
-            )?
-            .one()?;
-        Ok(count.n == 0.0)
+        let n = count(
+            &self.state.storage().sql(),
+            "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
+             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) AS n",
+        )?;
+        Ok(n == 0.0)
     }
 
     /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's

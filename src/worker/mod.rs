@@ -17,6 +17,7 @@ mod protocol;
 mod reminder_api;
 mod respond;
 mod routes;
+mod storage;
 #[allow(missing_docs)]
 mod write_queue;
 

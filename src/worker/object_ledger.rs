@@ -5,12 +5,17 @@
 use worker::{Context, Env};
 
 use super::d1_store::d1_executor;
+use super::env::client_for;
+use super::forward::forward_sink;
 use super::log;
 use super::protocol::{call, ledger_stub, Ack, CommitRecord, LedgerCommand};
 use crate::entropy::random_bytes;
 use crate::event_log;
 use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
+use crate::pipeline::{Outcome, Pipeline};
 use crate::seal::KeyRing;
+use crate::settings::Settings;
+use crate::signature::RustMac;
 use crate::sql::Statement;
 use crate::sql_store::SqlExecutor;
 
@@ -108,14 +113,10 @@ impl EventLedger for ObjectLedger<'_> {
         let record = CommitRecord {
             event_id: event_id.to_owned(),
             claim: commit.claim.clone(),
-            settled: commit.settled,
-            http_status: commit.http_status,
-            error: commit.error.map(str::to_owned),
+            attempt: commit.attempt.clone(),
             writes: commit.writes.to_vec(),
             reminder_ops: commit.reminder_ops.to_vec(),
             sealed_body,
-            reprocess: commit.reprocess,
-            amends: commit.amends,
         };
         let stub = ledger_stub(self.env, &commit.claim.owner).map_err(unavailable)?;
         let _: Ack = call(
@@ -127,5 +128,42 @@ impl EventLedger for ObjectLedger<'_> {
         .await
         .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+/// What the pipeline runs: a webhook as received, or an operator's replay of a stored one.
+pub enum Job<'b> {
+    /// The raw body and headers of a request.
+    Receive {
+        /// Exact bytes.
+        body: &'b [u8],
+        /// Request headers.
+        headers: &'b [(String, String)],
+    },
+    /// A stored event's body (verified on receipt).
+    Replay {
+        /// The event.
+        id: &'b str,
+        /// Its decrypted body.
+        body: &'b [u8],
+    },
+}
+
+/// Runs the core pipeline with this Worker's pieces: the Eka client, the owning objects as
+/// ledger, and the forward. `ctx` lets the ledger finish its D1 bookkeeping after the response.
+pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job<'_>) -> Outcome {
+    let client = client_for(&settings.api);
+    let ledger = ObjectLedger::new(env, ctx, settings.events.keys.as_ref(), settings.debug);
+    let sink = forward_sink(settings);
+    let pipeline = Pipeline {
+        config: &settings.webhook,
+        client: &client,
+        ledger: &ledger,
+        sink: &sink,
+        mac: &RustMac,
+    };
+    match job {
+        Job::Receive { body, headers } => pipeline.handle(body, headers).await,
+        Job::Replay { id, body } => pipeline.replay(id, body).await,
     }
 }

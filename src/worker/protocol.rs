@@ -8,7 +8,7 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-use crate::ledger::{Claim, Settled};
+use crate::ledger::{Attempt, Claim};
 use crate::reminder::{Reminder, ReminderOp};
 use crate::schedule::ScheduleWrite;
 
@@ -31,22 +31,14 @@ pub struct CommitRecord {
     pub event_id: String,
     /// The claim this settles.
     pub claim: Claim,
-    /// Processed or failed.
-    pub settled: Settled,
-    /// Status answered to Eka.
-    pub http_status: u16,
-    /// Stable error code.
-    pub error: Option<String>,
+    /// How the attempt ended.
+    pub attempt: Attempt,
     /// Schedule writes, in order.
     pub writes: Vec<ScheduleWrite>,
     /// Reminder operations that follow from them.
     pub reminder_ops: Vec<ReminderOp>,
     /// The body sealed with `EVENT_ENCRYPTION_KEY`, kept for replay.
     pub sealed_body: Option<String>,
-    /// An earlier attempt of this body failed or was abandoned.
-    pub reprocess: bool,
-    /// Only records the forward's failure after this attempt's commit.
-    pub amends: bool,
 }
 
 /// Commands of `AppointmentLedger` objects.

@@ -10,9 +10,8 @@ use super::d1_store::d1_store;
 use super::env::{client_for, settings};
 use super::events_api;
 use super::fetch_client::WorkerClock;
-use super::forward::forward_sink;
 use super::log;
-use super::object_ledger::ObjectLedger;
+use super::object_ledger::{run, Job};
 use super::protocol::{
     call, ledger_stub, legacy_queue_stub, IndexReply, LedgerCommand, LegacyQueueCommand,
     PendingStatus, INDEX_SHARDS,
@@ -22,9 +21,8 @@ use super::respond::{error, json, method_not_allowed, outcome_response};
 use crate::event_log::RefusalReason;
 use crate::find::find_appointments_between;
 use crate::http::Clock;
-use crate::pipeline::{Pipeline, WebhookError};
+use crate::pipeline::WebhookError;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
-use crate::signature::RustMac;
 
 /// The admin routes, by path.
 enum Admin<'p> {
@@ -170,22 +168,11 @@ async fn webhook(
     }
     let body = req.bytes().await?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
-    let client = client_for(&settings.api);
-    let ledger = ObjectLedger::new(
-        env,
-        Some(ctx),
-        settings.events.keys.as_ref(),
-        settings.debug,
-    );
-    let sink = forward_sink(settings);
-    let pipeline = Pipeline {
-        config: &settings.webhook,
-        client: &client,
-        ledger: &ledger,
-        sink: &sink,
-        mac: &RustMac,
+    let job = Job::Receive {
+        body: &body,
+        headers: &headers,
     };
-    let outcome = pipeline.handle(&body, &headers).await;
+    let outcome = run(env, Some(ctx), settings, job).await;
     let event_type = outcome.event.as_ref().map(|e| e.event_type.clone());
     for warning in &outcome.warnings {
         log::warn(settings.debug, warning, json!({ "event": event_type }));
@@ -208,31 +195,33 @@ fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
 }
 
+/// Sends `command` to each named ledger object at once; the first failure fails all.
+async fn call_each<R: serde::de::DeserializeOwned>(
+    env: &Env,
+    owners: &[String],
+    command: &LedgerCommand,
+) -> Result<Vec<R>> {
+    join_all(owners.iter().map(|owner| async move {
+        let stub = ledger_stub(env, owner)?;
+        call::<_, R>(&stub, command)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))
+    }))
+    .await
+    .into_iter()
+    .collect()
+}
+
 /// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
 /// the index shards), and the previous release's queue while it still drains.
 async fn pending_writes(env: &Env) -> Result<Response> {
-    let shards = join_all((0..INDEX_SHARDS).map(|n| async move {
-        let stub = ledger_stub(env, &format!("index:{n}"))?;
-        call::<_, IndexReply>(&stub, &LedgerCommand::IndexList)
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))
-    }))
-    .await;
-    let mut owners = Vec::new();
-    for shard in shards {
-        owners.extend(shard?.owners);
-    }
-    let statuses = join_all(owners.iter().map(|owner| async move {
-        let stub = ledger_stub(env, owner)?;
-        call::<_, PendingStatus>(&stub, &LedgerCommand::Status)
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))
-    }))
-    .await;
-    let mut objects = Vec::new();
-    for status in statuses {
-        objects.push(status?);
-    }
+    let shards: Vec<String> = (0..INDEX_SHARDS).map(|n| format!("index:{n}")).collect();
+    let owners: Vec<String> = call_each::<IndexReply>(env, &shards, &LedgerCommand::IndexList)
+        .await?
+        .into_iter()
+        .flat_map(|reply| reply.owners)
+        .collect();
+    let objects: Vec<PendingStatus> = call_each(env, &owners, &LedgerCommand::Status).await?;
     let legacy = match legacy_queue_stub(env) {
         Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
             .await

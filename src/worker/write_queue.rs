@@ -13,6 +13,7 @@ use super::d1_store::d1_store;
 use super::env::settings;
 use super::log;
 use super::protocol::{read_command, LegacyQueueCommand, PendingStatus, LEGACY_QUEUE_NAME};
+use super::storage::count;
 use crate::retry::WRITE_RETRY_BACKOFF;
 use crate::schedule::{ScheduleStore, ScheduleWrite};
 
@@ -65,21 +66,12 @@ impl DurableObject for ScheduleWriteQueue {
 impl ScheduleWriteQueue {
     /// True when the previous release left its tables here.
     fn has_tables(&self) -> Result<bool> {
-        #[derive(Deserialize)]
-        struct Count {
-            n: f64,
-        }
-        let count: Count = self
-            .state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
-                 AND name IN ('pending', 'retry_state')",
-                None,
-            )?
-            .one()?;
-        Ok(count.n >= 2.0)
+        let n = count(
+            &self.state.storage().sql(),
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+             AND name IN ('pending', 'retry_state')",
+        )?;
+        Ok(n >= 2.0)
     }
 
     fn pending(&self) -> Result<Vec<Pending>> {

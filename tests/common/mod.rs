@@ -11,11 +11,15 @@ use std::task::{Context, Poll};
 
 use eka_webhook_edge::eka_api::{EkaApiConfig, EkaClient};
 use eka_webhook_edge::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+use eka_webhook_edge::ledger::{EventLedger, StoreLedger};
 use eka_webhook_edge::outbound::DeliveryError;
 use eka_webhook_edge::pipeline::{EnrichedEvent, EventSink};
+use eka_webhook_edge::pipeline::{Outcome, Pipeline, WebhookConfig};
 use eka_webhook_edge::schedule::{
     ScheduleRecord, ScheduleRow, ScheduleStore, ScheduleWrite, StoreError,
 };
+use eka_webhook_edge::signature::{sign, RustMac};
+use futures::executor::block_on;
 use serde_json::{json, Value};
 
 pub const BASE: &str = "http://eka.test";
@@ -325,5 +329,92 @@ impl EventSink for RecordingSink {
         }
         self.events.borrow_mut().push(event.clone());
         Ok(())
+    }
+}
+
+/// The signing key of [`World`].
+pub const KEY: &str = "whsec-test";
+
+/// A pipeline's surroundings: the fake Eka API, a manual clock, an in-memory store, a
+/// recording sink and a config that verifies with [`KEY`].
+pub struct World {
+    pub fake: Rc<FakeEka>,
+    pub clock: ManualClock,
+    pub client: Client,
+    pub store: MemoryStore,
+    pub sink: RecordingSink,
+    pub config: WebhookConfig,
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self::with_key(KEY)
+    }
+
+    /// Surroundings whose config verifies with `key`.
+    pub fn with_key(key: &str) -> Self {
+        let fake = FakeEka::documented();
+        let clock = ManualClock::at(NOW_MS);
+        let client = client(&fake, &clock);
+        World {
+            fake,
+            clock,
+            client,
+            store: MemoryStore::default(),
+            sink: RecordingSink::default(),
+            config: WebhookConfig {
+                signing_keys: vec![key.into()],
+                ..WebhookConfig::default()
+            },
+        }
+    }
+
+    /// The pipeline over these surroundings with `ledger`.
+    pub fn pipeline<'a, L: EventLedger>(
+        &'a self,
+        ledger: &'a L,
+    ) -> Pipeline<'a, Rc<FakeEka>, ManualClock, L, RecordingSink, RustMac> {
+        Pipeline {
+            config: &self.config,
+            client: &self.client,
+            ledger,
+            sink: &self.sink,
+            mac: &RustMac,
+        }
+    }
+
+    /// Sends `body` with `headers` through the in-memory store.
+    pub fn send_raw(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
+        block_on(
+            self.pipeline(&StoreLedger(&self.store))
+                .handle(body, headers),
+        )
+    }
+
+    /// Signs `body` with KEY at the clock's time and sends it through `ledger`.
+    pub fn send_with<L: EventLedger>(&self, ledger: &L, body: &Value) -> Outcome {
+        let raw = body.to_string();
+        let header = sign(
+            raw.as_bytes(),
+            KEY.as_bytes(),
+            self.clock.now_ms() / 1000,
+            &RustMac,
+        );
+        let headers = [("eka-webhook-signature".to_owned(), header)];
+        block_on(self.pipeline(ledger).handle(raw.as_bytes(), &headers))
+    }
+
+    /// Signs `body` with KEY at the clock's time and sends it through the in-memory store.
+    pub fn send(&self, body: &Value) -> Outcome {
+        self.send_with(&StoreLedger(&self.store), body)
+    }
+
+    /// The stored status of `id`.
+    pub fn row_status(&self, id: &str) -> Option<String> {
+        self.store
+            .rows
+            .borrow()
+            .get(id)
+            .map(|r| r.record.status.clone())
     }
 }
