@@ -16,7 +16,7 @@ if [ -z "${ESBUILD_BIN:-}" ] && [ -x "$bin/esbuild" ]; then
   export ESBUILD_BIN="$PWD/$bin/esbuild"
 fi
 # The Worker is built for size (the upload budget is 350 KiB gzip); native builds keep opt-level 3.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-s}"
+export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 # No symbol names in the upload (they cost ~170 KB; the Worker is built never to panic).
 export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
 exec worker-build --release "$@" --features worker

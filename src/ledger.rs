@@ -97,7 +97,9 @@ pub fn appointment_owner(appointment_id: &str) -> String {
 
 /// What the ledger says of a claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "camelCase")]
+// Externally tagged (`{"inFlight":{…}}`): serde decodes it without buffering, which keeps
+// the Worker upload small.
+#[serde(rename_all = "camelCase")]
 pub enum Claimed {
     /// Do the work. `event_id` is none for ledgers without an event log.
     #[serde(rename_all = "camelCase")]
@@ -277,10 +279,7 @@ mod tests {
             retry_after_secs: 3,
         })
         .unwrap();
-        assert_eq!(
-            v,
-            json!({"outcome":"inFlight","eventId":"e","retryAfterSecs":3})
-        );
+        assert_eq!(v, json!({"inFlight":{"eventId":"e","retryAfterSecs":3}}));
         let back: Claimed = serde_json::from_value(v).unwrap();
         assert!(matches!(
             back,

@@ -172,7 +172,7 @@ pub fn plan_auto(
 
 /// What a webhook's schedule writes mean for reminders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ReminderOp {
     /// Make sure the automatic reminders for this start time exist (a new booking), or move
     /// existing ones (`create_missing: false`, an update that changed the time).

@@ -24,7 +24,7 @@ pub enum Dialect {
 }
 
 /// A bound parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum SqlValue {
     /// SQL `NULL` (an absent `p_aid`, `reminder_sent_at`, …).
@@ -50,6 +50,34 @@ impl From<i64> for SqlValue {
 impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     fn from(v: Option<T>) -> Self {
         v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// `null`, an integer or a string, read without serde's buffering of untagged enums.
+impl<'de> Deserialize<'de> for SqlValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SqlValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("null, an integer or a string")
+            }
+            fn visit_unit<E>(self) -> Result<SqlValue, E> {
+                Ok(SqlValue::Null)
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<SqlValue, E> {
+                Ok(SqlValue::Int(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<SqlValue, E> {
+                i64::try_from(n)
+                    .map(SqlValue::Int)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<SqlValue, E> {
+                Ok(SqlValue::Text(s.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -337,6 +365,20 @@ mod tests {
             .collect::<Vec<_>>()
             .join(" ")
             .replace(" ;", ";")
+    }
+
+    #[test]
+    fn values_round_trip_through_json() {
+        let values = vec![
+            SqlValue::Null,
+            SqlValue::Int(-5),
+            SqlValue::Text("a".into()),
+        ];
+        let text = serde_json::to_string(&values).unwrap();
+        assert_eq!(text, r#"[null,-5,"a"]"#);
+        let back: Vec<SqlValue> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, values);
+        assert!(serde_json::from_str::<SqlValue>("1.5").is_err());
     }
 
     #[test]

@@ -26,8 +26,8 @@ use super::env::{client_for, settings};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::log;
 use super::protocol::{
-    call, index_shard, ledger_stub, read_command, Ack, CommitRecord, IndexReply, LedgerCommand,
-    PendingStatus, PlanReply, RemindersReply,
+    call, from_json_text, index_shard, ledger_stub, read_command, Ack, CommitRecord, IndexReply,
+    LedgerCommand, PendingStatus, PlanReply, RemindersReply,
 };
 use super::storage::{count, texts};
 use crate::enrich::enrich;
@@ -94,7 +94,7 @@ struct ClaimRow {
 
 /// What waits in the outbox, in order.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 enum OutboxEntry {
     /// Statements for D1, applied together.
     D1 { statements: Vec<Statement> },
@@ -608,7 +608,7 @@ impl AppointmentLedger {
                 break;
             }
             for row in batch {
-                let entry: OutboxEntry = serde_json::from_str(&row.entry)?;
+                let entry: OutboxEntry = from_json_text(&row.entry)?;
                 let result = match &entry {
                     OutboxEntry::D1 { statements } => self.apply_d1(statements).await,
                     OutboxEntry::Relay { .. } => self.send_relay(&entry).await,

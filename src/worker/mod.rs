@@ -39,13 +39,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let settings = env::settings(&env);
-    let (sweep, purge, legacy) = futures::join!(
-        reminder_api::sweep(&env, &settings),
-        events_api::purge(&env, &settings),
-        drain_legacy_queue(&env),
-    );
+    // One after the other: each is a handful of calls, and a Cron Trigger has time.
+    let sweep = reminder_api::sweep(&env, &settings).await.map(|_| ());
+    let purge = events_api::purge(&env, &settings).await;
+    let legacy = drain_legacy_queue(&env).await;
     for (what, result) in [
-        ("reminder sweep failed", sweep.map(|_| ())),
+        ("reminder sweep failed", sweep),
         ("event log purge failed", purge),
         ("legacy queue drain failed", legacy),
     ] {

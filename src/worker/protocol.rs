@@ -43,11 +43,9 @@ pub struct CommitRecord {
 
 /// Commands of `AppointmentLedger` objects.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(
-    tag = "command",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+// Externally tagged (`{"claim":{…}}`): serde decodes it without buffering, which keeps the
+// Worker upload small.
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum LedgerCommand {
     /// Claim a delivery before any work → `Claimed`.
     Claim {
@@ -105,7 +103,7 @@ pub enum LedgerCommand {
 
 /// Commands of the previous release's `ScheduleWriteQueue`, now drain-only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum LegacyQueueCommand {
     /// Apply what is pending now → `PendingStatus`.
     Drain,
@@ -247,7 +245,7 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
     let status = response.status_code();
     let text = response.text().await?;
     if (200..300).contains(&status) {
-        return Ok(serde_json::from_str(&text)?);
+        return Ok(from_json_text(&text)?);
     }
     let message = serde_json::from_str::<Value>(&text)
         .ok()
@@ -259,5 +257,11 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
 /// Reads a command from a request an object received.
 pub async fn read_command<C: DeserializeOwned>(req: &mut Request) -> Result<C, String> {
     let text = req.text().await.map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| format!("not a command: {e}"))
+    from_json_text(&text).map_err(|e| format!("not a command: {e}"))
+}
+
+/// Decodes JSON text as `T` through `serde_json::Value`: one text parser for every type,
+/// and a small per-type decoder (this keeps the Worker upload within its budget).
+pub fn from_json_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_value(serde_json::from_str::<Value>(text)?)
 }

@@ -1,6 +1,5 @@
 //! Routing: the webhook, health, and the admin API. Every answer is JSON.
 
-use futures::future::join_all;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -195,21 +194,22 @@ fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
 }
 
-/// Sends `command` to each named ledger object at once; the first failure fails all.
+/// Sends `command` to each named ledger object in turn (an admin route: few objects hold
+/// pending writes at once); the first failure fails all.
 async fn call_each<R: serde::de::DeserializeOwned>(
     env: &Env,
     owners: &[String],
     command: &LedgerCommand,
 ) -> Result<Vec<R>> {
-    join_all(owners.iter().map(|owner| async move {
+    let mut replies = Vec::with_capacity(owners.len());
+    for owner in owners {
         let stub = ledger_stub(env, owner)?;
-        call::<_, R>(&stub, command)
+        let reply = call::<_, R>(&stub, command)
             .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))
-    }))
-    .await
-    .into_iter()
-    .collect()
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        replies.push(reply);
+    }
+    Ok(replies)
 }
 
 /// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through

@@ -12,7 +12,9 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::d1_store::d1_store;
 use super::env::settings;
 use super::log;
-use super::protocol::{read_command, LegacyQueueCommand, PendingStatus, LEGACY_QUEUE_NAME};
+use super::protocol::{
+    from_json_text, read_command, LegacyQueueCommand, PendingStatus, LEGACY_QUEUE_NAME,
+};
 use super::storage::count;
 use crate::retry::WRITE_RETRY_BACKOFF;
 use crate::schedule::{ScheduleStore, ScheduleWrite};
@@ -122,7 +124,7 @@ impl ScheduleWriteQueue {
         let store = d1_store(self.env.d1("DB")?);
         let sql = self.state.storage().sql();
         for row in pending {
-            let write: ScheduleWrite = serde_json::from_str(&row.write)?;
+            let write: ScheduleWrite = from_json_text(&row.write)?;
             if let Err(e) = store.apply(std::slice::from_ref(&write)).await {
                 return self.record_failure(&e.to_string()).await;
             }
