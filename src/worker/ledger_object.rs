@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -128,7 +129,16 @@ fn num(n: i64) -> JsValue {
 }
 
 fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
+    respond_json(status, serde_json::to_string(body)?)
+}
+
+/// The untyped half of `json_response` (one copy in the upload, not one per reply type).
+fn respond_json(status: u16, body: String) -> Result<Response> {
+    let mut response = Response::ok(body)?.with_status(status);
+    response
+        .headers_mut()
+        .set("Content-Type", "application/json")?;
+    Ok(response)
 }
 
 fn refuse(status: u16, message: &str) -> Result<Response> {
@@ -496,7 +506,7 @@ impl AppointmentLedger {
             writes: writes.clone(),
             reminder_ops: reminder_ops.clone(),
         };
-        call::<_, Ack>(&stub, &command)
+        call::<_, IgnoredAny>(&stub, &command)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -535,7 +545,7 @@ impl AppointmentLedger {
             return;
         };
         let result = match ledger_stub(&self.env, &index_shard(&owner)) {
-            Ok(stub) => call::<_, Ack>(&stub, &LedgerCommand::IndexSet { owner, holding })
+            Ok(stub) => call::<_, IgnoredAny>(&stub, &LedgerCommand::IndexSet { owner, holding })
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),

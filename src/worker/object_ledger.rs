@@ -2,13 +2,14 @@
 //! keeps the effects; D1's event row is touched here only for what may lag (a `processing`
 //! row while the work runs, the count of copies), after the response, with `waitUntil`.
 
+use serde::de::IgnoredAny;
 use worker::{Context, Env};
 
 use super::d1_store::d1_executor;
 use super::env::client_for;
 use super::forward::forward_sink;
 use super::log;
-use super::protocol::{call, ledger_stub, Ack, CommitRecord, LedgerCommand};
+use super::protocol::{call, ledger_stub, CommitRecord, LedgerCommand};
 use crate::entropy::random_bytes;
 use crate::event_log;
 use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
@@ -119,7 +120,7 @@ impl EventLedger for ObjectLedger<'_> {
             sealed_body,
         };
         let stub = ledger_stub(self.env, &commit.claim.owner).map_err(unavailable)?;
-        let _: Ack = call(
+        let _: IgnoredAny = call(
             &stub,
             &LedgerCommand::Commit {
                 record: Box::new(record),

@@ -236,18 +236,26 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
     stub: &Stub,
     command: &C,
 ) -> Result<R, CallError> {
+    let reply = exchange(stub, serde_json::to_string(command)?).await?;
+    Ok(serde_json::from_value(reply)?)
+}
+
+/// The untyped half of [`call`], written once rather than per message type (the generic
+/// copies cost the Worker upload more than the work they do).
+async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&serde_json::to_string(command)?)));
+        .with_body(Some(JsValue::from_str(&body)));
     // The host is only a label: the stub routes the request.
     let request = Request::new_with_init("https://object/", &init)?;
     let mut response = stub.fetch_with_request(request).await?;
     let status = response.status_code();
     let text = response.text().await?;
+    let value = parse_json(&text);
     if (200..300).contains(&status) {
-        return Ok(from_json_text(&text)?);
+        return Ok(value?);
     }
-    let message = serde_json::from_str::<Value>(&text)
+    let message = value
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_else(|| format!("status {status}"));
@@ -263,5 +271,11 @@ pub async fn read_command<C: DeserializeOwned>(req: &mut Request) -> Result<C, S
 /// Decodes JSON text as `T` through `serde_json::Value`: one text parser for every type,
 /// and a small per-type decoder (this keeps the Worker upload within its budget).
 pub fn from_json_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
-    serde_json::from_value(serde_json::from_str::<Value>(text)?)
+    serde_json::from_value(parse_json(text)?)
+}
+
+/// JSON text as a `Value` (not generic: one copy in the upload).
+#[inline(never)]
+fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(text)
 }
