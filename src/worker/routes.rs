@@ -17,12 +17,9 @@ use super::respond::{error, json, method_not_allowed};
 use crate::find::find_appointments_between;
 use crate::pipeline::Pipeline;
 use crate::reminder::ops_for_writes;
-use crate::settings::{normalise_path, Settings};
+use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::signature::RustMac;
 
-const SERVICE: &str = "eka-webhook-edge";
-const VERSION: &str = env!("CARGO_PKG_VERSION");
-const HEALTH_PATH: &str = "/eka-webhook-health";
 const ADMIN_APPOINTMENTS: &str = "/admin/appointments";
 const ADMIN_PENDING_WRITES: &str = "/admin/pending-writes";
 const ADMIN_REMINDERS: &str = "/admin/reminders";
