@@ -5,14 +5,13 @@ const http = require('node:http');
 const { createHmac, randomUUID } = require('node:crypto');
 const core = require('./wasm/core.js');
 
-const SUPPORTED_EVENTS = Object.freeze([
-  'appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated',
-]);
-const APPOINTMENT_EVENTS = Object.freeze(['appointment.created', 'appointment.updated']);
-const SCHEDULE_TABLE_NAME = 'eka_webhook_schedule_appointment';
-const SIGNATURE_HEADER = 'Eka-Webhook-Signature';
-const HEALTH_PATH = '/eka-webhook-health';
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+// Names and lists shared with the core (and the Worker).
+const shared = JSON.parse(core.constants());
+const SUPPORTED_EVENTS = Object.freeze(shared.supportedEvents);
+const APPOINTMENT_EVENTS = Object.freeze(shared.appointmentEvents);
+const SCHEDULE_TABLE_NAME = shared.scheduleTableName;
+const SIGNATURE_HEADER = shared.signatureHeader;
+const HEALTH_PATH = shared.healthPath;
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's limit, about 24.8 days
 const RAW_BODY_HINT = 'Invalid signature: the signature covers the exact bytes Eka sent; pass the raw request '
   + 'body (a string or Buffer, e.g. with express.raw({ type: "application/json" })), not a parsed object';
@@ -39,20 +38,23 @@ function firstHeader(value) {
   return Array.isArray(value) ? value[0] : value;
 }
 
-// Verifiers (keys prepared once in wasm) by tolerance and key list.
+// Verifiers (keys prepared once in wasm, which also drops unusable keys) by tolerance and
+// key list; an unusual signingKey (not a string or an array of strings) is not cached.
 const verifiers = new Map();
 function verifierFor(signingKey, tolerance) {
-  const id = typeof signingKey === 'string' ? signingKey : `\u0000${signingKey.join('\u0000')}`;
+  const id = typeof signingKey === 'string' ? signingKey
+    : Array.isArray(signingKey) && signingKey.every((k) => typeof k === 'string') ? `\u0000${signingKey.join('\u0000')}`
+      : null;
+  if (id === null) return { verifier: new core.Verifier(signingKey, tolerance, mac), cached: false };
   let byKey = verifiers.get(tolerance);
   if (!byKey) verifiers.set(tolerance, (byKey = new Map()));
   let verifier = byKey.get(id);
   if (!verifier) {
     if (byKey.size >= 64) byKey.clear();
-    const keys = (Array.isArray(signingKey) ? signingKey : [signingKey]).filter((k) => typeof k === 'string' && k);
-    verifier = keys.length ? new core.Verifier(keys, tolerance, mac) : null;
+    verifier = new core.Verifier(signingKey, tolerance, mac);
     byKey.set(id, verifier);
   }
-  return verifier;
+  return { verifier, cached: true };
 }
 
 /**
@@ -60,13 +62,16 @@ function verifierFor(signingKey, tolerance) {
  * Accepts the raw bytes or Node's SDK form (JSON.stringify of the parsed body).
  */
 function verifySignature(rawBody, header, signingKey, opts) {
-  const verifier = (typeof signingKey === 'string' || Array.isArray(signingKey))
-    ? verifierFor(signingKey, opts?.toleranceSeconds ?? 300) : null;
-  if (!verifier) return { valid: false, reason: 'Signing key is not configured' };
-  const h = firstHeader(header);
-  const body = typeof rawBody === 'string' ? rawBody : toBytes(rawBody);
-  const result = verifier.verify(body, typeof h === 'string' ? h : undefined, opts?.now ?? Date.now() / 1000);
-  return typeof result === 'number' ? VALID : { valid: false, reason: result };
+  const { verifier, cached } = verifierFor(signingKey, opts?.toleranceSeconds);
+  try {
+    const h = firstHeader(header);
+    // Without a key the answer is "not configured", whatever the body.
+    const body = typeof rawBody === 'string' || !verifier.configured ? rawBody : toBytes(rawBody);
+    const result = verifier.verify(body, typeof h === 'string' ? h : undefined, opts?.now ?? Date.now() / 1000);
+    return typeof result === 'number' ? VALID : { valid: false, reason: result };
+  } finally {
+    if (!cached) verifier.free();
+  }
 }
 const VALID = Object.freeze({ valid: true });
 
@@ -113,52 +118,20 @@ function headerPairs(headers) {
     .map(([k, v]) => [k, String(firstHeader(v))]);
 }
 
-function normalisePath(p) {
-  const trimmed = String(p ?? '/').split('?')[0].replace(/\/+$/, '');
-  return trimmed === '' ? '/' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
-}
-
 class WebhookSDK {
+  /** The options are read (and checked, each problem naming its option) by the core, once. */
   constructor(config = {}) {
-    for (const name of ['clientId', 'clientSecret']) {
-      if (typeof config[name] !== 'string' || config[name] === '') {
-        throw new TypeError(`WebhookSDK: '${name}' is required`);
-      }
-    }
-    const { persistence } = config;
-    if (persistence && (!['mysql', 'sqlite'].includes(persistence.dialect) || typeof persistence.query !== 'function')) {
-      throw new TypeError("WebhookSDK: 'persistence' must be { dialect: 'mysql' | 'sqlite', query(sql, params) }");
-    }
-    const signingKeys = (Array.isArray(config.signingKey) ? config.signingKey : [config.signingKey])
-      .flatMap((k) => (typeof k === 'string' ? k.split(',') : []))
-      .map((k) => k.trim())
-      .filter(Boolean);
+    const query = config?.persistence?.query;
+    this._core = new core.WebhookCore(config, fetchAdapter, typeof query === 'function' ? adaptQuery(query) : null, mac);
     this.config = { ...config };
-    this.path = normalisePath(config.path);
-    this.maxBodyBytes = config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this._hasPersistence = Boolean(persistence);
-    this._core = new core.WebhookCore(
-      JSON.stringify({
-        clientId: config.clientId,
-        clientSecret: config.clientSecret,
-        apiKey: config.apiKey,
-        apiBaseUrl: config.apiBaseUrl,
-        signingKeys,
-        toleranceSeconds: config.toleranceSeconds,
-        allowedEvents: config.allowedEvents,
-        maxBodyBytes: this.maxBodyBytes,
-        timeoutMs: config.timeoutMs,
-        dialect: persistence?.dialect,
-        findConcurrency: config.findConcurrency,
-      }),
-      fetchAdapter,
-      persistence ? adaptQuery(persistence.query) : null,
-      mac,
-    );
+    this.path = this._core.webhookPath;
+    this.maxBodyBytes = this._core.maxBodyBytes;
+    this._debugOn = this._core.debug;
+    this._hasPersistence = this._core.persistence !== undefined;
   }
 
   _debug(message, fields = {}) {
-    if (this.config.debug) console.warn(JSON.stringify({ level: 'warn', service: 'eka-webhook-edge', message, ...fields }));
+    if (this._debugOn) console.warn(JSON.stringify({ level: 'warn', service: shared.service, message, ...fields }));
   }
 
   /** Runs the webhook contract: {status, body, event?, error?}. Pass the raw body. */
@@ -290,14 +263,15 @@ class WebhookSDK {
     };
   }
 
-  /** A standalone server: POST {path} and GET /eka-webhook-health. Binds `config.host`
-   * (default 0.0.0.0, as Eka's SDK). */
+  /** A standalone server: POST {path} and GET /eka-webhook-health (the Worker's health body).
+   * Binds `config.host` (default 0.0.0.0, as Eka's SDK). */
   listen(port, onListen) {
     const handler = this.nodeHandler();
+    const health = JSON.parse(this._core.health());
     const server = http.createServer((req, res) => {
-      const p = normalisePath(req.url);
+      const p = core.normalisePath(req.url);
       if (p === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
-        return sendJson(res, 200, { status: 'ok', service: 'eka-webhook-edge' });
+        return sendJson(res, 200, health);
       }
       if (p === this.path) {
         if (req.method === 'POST') return handler(req, res);

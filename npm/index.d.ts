@@ -40,6 +40,10 @@ export interface Persistence {
   query(sql: string, params: Array<string | number | null>): unknown;
 }
 
+/**
+ * Read once by the core (the Worker's settings parser); a wrong type or value throws a
+ * TypeError naming the option, never its value.
+ */
 export interface WebhookSDKConfig {
   clientId: string;
   clientSecret: string;
@@ -57,8 +61,11 @@ export interface WebhookSDKConfig {
   path?: string;
   /** Interface for listen() (default '0.0.0.0'). */
   host?: string;
+  /** Larger bodies get 413 (default 1 MiB, at most 100 MiB). */
   maxBodyBytes?: number;
+  /** Eka API timeout in ms (default 10000, at most 300000). */
   timeoutMs?: number;
+  /** Connections held at once by findAppointmentsBetween (default 6, 1 to 64). */
   findConcurrency?: number;
 }
 

@@ -30,7 +30,7 @@ pub struct WebhookConfig {
     pub signing_keys: Vec<String>,
     /// Replay window in seconds; 0 disables it.
     pub tolerance_secs: u64,
-    /// Allowed events; empty means the four supported ones.
+    /// Allowed events, normalised once (`allowed_events`: the four supported by default).
     pub allowed_events: Vec<String>,
     /// Larger bodies get 413.
     pub max_body_bytes: usize,
@@ -43,7 +43,7 @@ impl Default for WebhookConfig {
         WebhookConfig {
             signing_keys: Vec::new(),
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
-            allowed_events: Vec::new(),
+            allowed_events: allowed_events(&[]),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
         }
@@ -344,9 +344,8 @@ where
     /// so only parsing and the allowed-events check are repeated.
     pub async fn replay(&self, event_id: &str, body: &[u8]) -> Outcome {
         let max_depth = self.config.max_depth.min(MAX_DEPTH_LIMIT);
-        let allowed = allowed_events(&self.config.allowed_events);
         let event = match parse_object(body, max_depth)
-            .and_then(|p| validate(p, &allowed).map_err(WebhookError::Event))
+            .and_then(|p| validate(p, &self.config.allowed_events).map_err(WebhookError::Event))
         {
             Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
@@ -386,7 +385,7 @@ where
                 Err(e) => return Err(refuse(WebhookError::Signature(e), None)),
             }
         }
-        let event = validate(payload, &allowed_events(&config.allowed_events))
+        let event = validate(payload, &config.allowed_events)
             .map_err(|e| refuse(WebhookError::Event(e), matched))?;
         Ok((event, matched))
     }

@@ -1,6 +1,7 @@
 //! Runtime settings read from name → value lookups (the Worker's env, `.dev.vars`, a Node
 //! service's options). Parsing and defaults live here so every adapter agrees; a problem is
-//! reported by variable name, never with its value.
+//! reported by name (the variable's, or the adapter's own through [`Names`]), never with its
+//! value.
 
 use serde_json::{json, Value};
 
@@ -14,10 +15,45 @@ use crate::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
 
 /// The service's name, in health bodies and logs.
 pub const SERVICE: &str = "eka-webhook-edge";
-/// This release.
+/// The service's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The health route (the SDK's).
+/// The health route of every adapter.
 pub const HEALTH_PATH: &str = "/eka-webhook-health";
+
+/// How problems name settings. The lookup is always keyed by env-variable names; an adapter
+/// whose users write other names (the Node package's `clientId`) reports problems under those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Names {
+    /// `(variable, shown as)`; a variable not in the table is shown as itself.
+    pub table: &'static [(&'static str, &'static str)],
+    /// Shown names in single quotes (`'clientId'`).
+    pub quoted: bool,
+    /// Said of a required setting that is missing.
+    pub missing: &'static str,
+}
+
+impl Names {
+    /// The env variables themselves (the Worker, `.dev.vars`).
+    pub const ENV: Names = Names {
+        table: &[],
+        quoted: false,
+        missing: "is not set",
+    };
+
+    /// How `variable` is shown in problems.
+    pub fn show(&self, variable: &str) -> String {
+        let name = self
+            .table
+            .iter()
+            .find(|(v, _)| *v == variable)
+            .map_or(variable, |(_, shown)| *shown);
+        if self.quoted {
+            format!("'{name}'")
+        } else {
+            name.to_owned()
+        }
+    }
+}
 
 /// Reminder settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +98,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads settings through `get` (which returns `None` for unset variables).
+    /// Reads settings through `get` (which returns `None` for unset variables); problems name
+    /// the variables.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Settings {
+        Settings::from_lookup_named(get, &Names::ENV)
+    }
+
+    /// As [`Settings::from_lookup`] (`get` is still asked for variables), with problems naming
+    /// the settings as `names` shows them.
+    pub fn from_lookup_named(get: impl Fn(&str) -> Option<String>, names: &Names) -> Settings {
         let get = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_owned())
@@ -72,7 +115,7 @@ impl Settings {
         let mut problems = Vec::new();
         let mut required = |name: &str| -> String {
             get(name).unwrap_or_else(|| {
-                problems.push(format!("{name} is not set"));
+                problems.push(format!("{} {}", names.show(name), names.missing));
                 String::new()
             })
         };
@@ -84,7 +127,10 @@ impl Settings {
                 Some(text) => match text.parse::<u64>() {
                     Ok(n) if n <= max => n,
                     _ => {
-                        problems.push(format!("{name} must be a whole number from 0 to {max}"));
+                        problems.push(format!(
+                            "{} must be a whole number from 0 to {max}",
+                            names.show(name)
+                        ));
                         default
                     }
                 },
@@ -119,13 +165,16 @@ impl Settings {
         let offsets = match parse_offsets(get("REMINDER_OFFSETS").as_deref().unwrap_or("")) {
             Ok(offsets) => offsets,
             Err(why) => {
-                problems.push(format!("REMINDER_OFFSETS: {why}"));
+                problems.push(format!("{}: {why}", names.show("REMINDER_OFFSETS")));
                 Vec::new()
             }
         };
         let base_url = get("EKA_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            problems.push("EKA_API_BASE_URL must be an http(s) URL".to_owned());
+            problems.push(format!(
+                "{} must be an http(s) URL",
+                names.show("EKA_API_BASE_URL")
+            ));
         }
         let forward_url = get("FORWARD_URL");
         let callback_url = get("REMINDER_CALLBACK_URL");
@@ -137,11 +186,15 @@ impl Settings {
                 .as_deref()
                 .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
             {
-                problems.push(format!("{name} must be an http(s) URL"));
+                problems.push(format!("{} must be an http(s) URL", names.show(name)));
             }
         }
         if !offsets.is_empty() && callback_url.is_none() {
-            problems.push("REMINDER_OFFSETS is set but REMINDER_CALLBACK_URL is not".to_owned());
+            problems.push(format!(
+                "{} is set but {} is not",
+                names.show("REMINDER_OFFSETS"),
+                names.show("REMINDER_CALLBACK_URL")
+            ));
         }
         let events = EventLogSettings::from_lookup(&get, &mut problems);
         let list = |name: &str| -> Vec<String> {
@@ -350,6 +403,38 @@ mod tests {
         }
         assert!(h.contains("\"signatureVerification\":true"));
         assert!(h.contains("\"status\":\"ok\""));
+    }
+
+    #[test]
+    fn problems_can_name_the_settings_as_another_adapter_does() {
+        const NODE: Names = Names {
+            table: &[
+                ("EKA_CLIENT_ID", "clientId"),
+                ("SIGNATURE_TOLERANCE_SECONDS", "toleranceSeconds"),
+                ("EKA_API_BASE_URL", "apiBaseUrl"),
+            ],
+            quoted: true,
+            missing: "is required",
+        };
+        let map: HashMap<&str, &str> = [
+            ("EKA_CLIENT_SECRET", "s3cret"),
+            ("SIGNATURE_TOLERANCE_SECONDS", "1.5"),
+            ("EKA_API_BASE_URL", "ftp://x"),
+            ("MAX_BODY_BYTES", "lots"),
+        ]
+        .into_iter()
+        .collect();
+        let s = Settings::from_lookup_named(|name| map.get(name).map(|v| v.to_string()), &NODE);
+        assert_eq!(
+            s.problems,
+            [
+                "'clientId' is required",
+                "'toleranceSeconds' must be a whole number from 0 to 31536000",
+                "'MAX_BODY_BYTES' must be a whole number from 0 to 104857600",
+                "'apiBaseUrl' must be an http(s) URL",
+            ]
+        );
+        assert_eq!(Names::ENV.show("EKA_CLIENT_ID"), "EKA_CLIENT_ID");
     }
 
     #[test]

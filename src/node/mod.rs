@@ -3,35 +3,57 @@
 //! `node:crypto` — and this adapter plugs it into the core's traits. No rule lives here.
 
 mod io;
+mod options;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use js_sys::{Function, Uint8Array};
-use serde::Deserialize;
+use js_sys::{Array, Function, Uint8Array};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::cron_time::{next_fire, CronTime};
-use crate::eka_api::{
-    EkaApi, EkaApiConfig, EkaClient, Resource, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS,
-};
+use crate::eka_api::{EkaApi, EkaClient, Resource};
 use crate::enrich::enrich;
-use crate::event::allowed_events;
-use crate::find::{find_appointments_between, DEFAULT_FIND_CONCURRENCY};
+use crate::event::{APPOINTMENT_EVENTS, SUPPORTED_EVENTS};
+use crate::find::find_appointments_between;
 use crate::ledger::StoreLedger;
-use crate::pipeline::{Pipeline, WebhookConfig, DEFAULT_MAX_BODY_BYTES};
+use crate::pipeline::Pipeline;
 use crate::reminder::{context_json, decide_fire, FireDecision};
-use crate::schedule::ScheduleStore;
+use crate::schedule::{ScheduleStore, SCHEDULE_TABLE_NAME};
+use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::signature::{
     canonical_alternative, prepare, sign, verify, Matched, RustMac, SignatureError, VerifyOptions,
-    DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS,
+    DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::sql::Dialect;
 use crate::sql_store::SqlStore;
 use io::{JsClock, JsFetch, JsMac, JsQuery, JsSink, NodeStore};
+use options::sdk_error;
+
+/// What the JavaScript side shares with the core, as JSON: `{service, version, healthPath,
+/// signatureHeader, scheduleTableName, supportedEvents, appointmentEvents}`.
+#[wasm_bindgen]
+pub fn constants() -> String {
+    json!({
+        "service": SERVICE,
+        "version": VERSION,
+        "healthPath": HEALTH_PATH,
+        "signatureHeader": SIGNATURE_HEADER,
+        "scheduleTableName": SCHEDULE_TABLE_NAME,
+        "supportedEvents": SUPPORTED_EVENTS,
+        "appointmentEvents": APPOINTMENT_EVENTS,
+    })
+    .to_string()
+}
+
+/// A request path as the routes compare it (no query, no trailing `/`).
+#[wasm_bindgen(js_name = normalisePath)]
+pub fn normalise_path_js(path: &str) -> String {
+    normalise_path(path)
+}
 
 /// Signature verification with fixed keys. With a JavaScript `mac(key, prefix, body)` the
 /// HMAC runs in OpenSSL and the body is handed over untouched on the raw path (no copy into
@@ -46,27 +68,47 @@ pub struct Verifier {
 
 #[wasm_bindgen]
 impl Verifier {
-    /// `keys`: signing keys; `tolerance_secs`: replay window (0 disables);
+    /// `keys`: a signing key or an array of them, used as given (anything but a non-empty
+    /// string is no key); `tolerance_secs`: replay window (0 disables; default 300);
     /// `mac`: optional `(key, prefix, body) => Uint8Array(32)`.
     #[wasm_bindgen(constructor)]
-    pub fn new(keys: Vec<String>, tolerance_secs: f64, mac: Option<Function>) -> Verifier {
+    pub fn new(keys: &JsValue, tolerance_secs: Option<f64>, mac: Option<Function>) -> Verifier {
+        let keys: Vec<String> = match keys.as_string() {
+            Some(key) => vec![key],
+            None if Array::is_array(keys) => Array::from(keys)
+                .iter()
+                .filter_map(|k| k.as_string())
+                .collect(),
+            None => Vec::new(),
+        };
         let keys: Vec<String> = keys.into_iter().filter(|k| !k.is_empty()).collect();
+        let tolerance_secs = match tolerance_secs {
+            None => DEFAULT_TOLERANCE_SECS,
+            Some(t) if t.is_finite() && t > 0.0 => t as u64,
+            Some(_) => 0,
+        };
         Verifier {
             js_keys: keys.iter().map(|k| JsValue::from_str(k)).collect(),
             keys,
-            tolerance_secs: if tolerance_secs.is_finite() && tolerance_secs > 0.0 {
-                tolerance_secs as u64
-            } else {
-                0
-            },
+            tolerance_secs,
             mac,
         }
+    }
+
+    /// Whether any key is left to verify with (otherwise `verify` answers "not configured",
+    /// whatever the body).
+    #[wasm_bindgen(getter)]
+    pub fn configured(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     /// `body`: a string (UTF-8) or a Uint8Array, handed to `mac` as it is on the raw path.
     /// Returns 0 (raw body matched) or 1 (canonical form matched) when valid, otherwise the
     /// failure reason as a string.
     pub fn verify(&self, body: &JsValue, header: Option<String>, now_secs: f64) -> JsValue {
+        if self.keys.is_empty() {
+            return verdict(Err(SignatureError::NoSigningKey));
+        }
         let options = VerifyOptions {
             tolerance_secs: self.tolerance_secs,
             now_secs: now_secs as i64,
@@ -144,28 +186,12 @@ pub fn next_fire_time(cron_time: JsValue, now_ms: f64) -> Result<f64, JsError> {
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CoreOptions {
-    client_id: String,
-    client_secret: String,
-    api_key: Option<String>,
-    api_base_url: Option<String>,
-    signing_keys: Vec<String>,
-    tolerance_seconds: Option<f64>,
-    allowed_events: Option<Vec<String>>,
-    max_body_bytes: Option<usize>,
-    timeout_ms: Option<u32>,
-    dialect: Option<String>,
-    find_concurrency: Option<usize>,
-}
-
 struct Inner {
-    config: WebhookConfig,
+    settings: Settings,
+    dialect: Option<Dialect>,
     client: EkaClient<JsFetch, JsClock>,
     store: NodeStore,
     mac: JsMac,
-    find_concurrency: usize,
 }
 
 /// The webhook pipeline, the Eka client and the store of one `WebhookSDK`.
@@ -183,69 +209,75 @@ fn json_result(value: Result<Value, String>) -> Result<JsValue, JsValue> {
 
 #[wasm_bindgen]
 impl WebhookCore {
-    /// `options`: JSON (see `CoreOptions`); `fetch(request) => Promise<{status, body}>`;
-    /// `query(sql, paramsJson) => Promise<rows>` or null; `mac` as for `Verifier`, or null.
+    /// `options`: the `WebhookSDK` options object (read through `Settings`; throws a
+    /// `TypeError` naming each wrong option); `fetch(request) => Promise<{status, body}>`;
+    /// `query(sql, params) => Promise<rows>` for `options.persistence`, or null; `mac` as for
+    /// `Verifier`, or null.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        options: &str,
+        options: &JsValue,
         fetch: Function,
         query: Option<Function>,
         mac: Option<Function>,
-    ) -> Result<WebhookCore, JsError> {
-        let o: CoreOptions = serde_json::from_str(options)
-            .map_err(|e| JsError::new(&format!("invalid options: {e}")))?;
-        let dialect = match o.dialect.as_deref() {
-            None => None,
-            Some("mysql") => Some(Dialect::Mysql),
-            Some("sqlite") => Some(Dialect::Sqlite),
-            Some(other) => {
-                return Err(JsError::new(&format!(
-                    "persistence.dialect must be 'mysql' or 'sqlite', not '{other}'"
-                )))
-            }
-        };
-        let store = match (dialect, query) {
-            (Some(dialect), Some(query)) => Some(SqlStore::new(
-                JsQuery(query),
-                dialect,
-                Rc::new(Cell::new(false)),
-            )),
-            _ => None,
-        };
-        let config = WebhookConfig {
-            signing_keys: o
-                .signing_keys
-                .into_iter()
-                .filter(|k| !k.is_empty())
-                .collect(),
-            tolerance_secs: o
-                .tolerance_seconds
-                .filter(|t| t.is_finite() && *t >= 0.0)
-                .map_or(DEFAULT_TOLERANCE_SECS, |t| t as u64),
-            allowed_events: allowed_events(&o.allowed_events.unwrap_or_default()),
-            max_body_bytes: o.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            max_depth: DEFAULT_MAX_DEPTH,
-        };
-        let api = EkaApiConfig {
-            base_url: o
-                .api_base_url
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-            client_id: o.client_id,
-            client_secret: o.client_secret,
-            api_key: o.api_key,
-            timeout_ms: o.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+    ) -> Result<WebhookCore, JsValue> {
+        let settings = options::settings_from(options)?;
+        let persistence =
+            js_sys::Reflect::get(options, &"persistence".into()).unwrap_or(JsValue::UNDEFINED);
+        let (dialect, store) = if persistence.is_truthy() {
+            let dialect = js_sys::Reflect::get(&persistence, &"dialect".into())
+                .ok()
+                .and_then(|d| d.as_string());
+            let dialect = match dialect.as_deref() {
+                Some("mysql") => Dialect::Mysql,
+                Some("sqlite") => Dialect::Sqlite,
+                _ => return Err(persistence_error()),
+            };
+            let query = query.ok_or_else(persistence_error)?;
+            let store = SqlStore::new(JsQuery(query), dialect, Rc::new(Cell::new(false)));
+            (Some(dialect), Some(store))
+        } else {
+            (None, None)
         };
         Ok(WebhookCore {
             inner: Rc::new(Inner {
-                config,
-                client: EkaClient::new(api, JsFetch(fetch), JsClock),
+                client: EkaClient::new(settings.api.clone(), JsFetch(fetch), JsClock),
+                settings,
+                dialect,
                 store,
                 mac: JsMac(mac),
-                find_concurrency: o.find_concurrency.unwrap_or(DEFAULT_FIND_CONCURRENCY),
             }),
         })
+    }
+
+    /// The body limit in bytes.
+    #[wasm_bindgen(getter, js_name = maxBodyBytes)]
+    pub fn max_body_bytes(&self) -> f64 {
+        self.inner.settings.webhook.max_body_bytes as f64
+    }
+
+    /// The webhook's path for `listen()`, normalised.
+    #[wasm_bindgen(getter, js_name = webhookPath)]
+    pub fn webhook_path(&self) -> String {
+        self.inner.settings.webhook_path.clone()
+    }
+
+    /// Whether warnings are logged.
+    #[wasm_bindgen(getter)]
+    pub fn debug(&self) -> bool {
+        self.inner.settings.debug
+    }
+
+    /// The persistence dialect (`mysql`, `sqlite`), if any.
+    #[wasm_bindgen(getter)]
+    pub fn persistence(&self) -> Option<String> {
+        self.inner.dialect.map(|d| dialect_name(d).to_owned())
+    }
+
+    /// The health body, as the Worker's (JSON): the settings' features, no secrets.
+    pub fn health(&self) -> String {
+        let mut body = self.inner.settings.health(SERVICE, VERSION);
+        body["persistence"] = json!(self.inner.dialect.map_or("none", dialect_name));
+        body.to_string()
     }
 
     /// Handles one webhook. `headers`: JSON `[[name, value], …]`. Resolves to JSON
@@ -261,7 +293,7 @@ impl WebhookCore {
         future_to_promise(async move {
             let sink = JsSink(on_event);
             let pipeline = Pipeline {
-                config: &inner.config,
+                config: &inner.settings.webhook,
                 client: &inner.client,
                 ledger: &StoreLedger(&inner.store),
                 sink: &sink,
@@ -289,7 +321,7 @@ impl WebhookCore {
                 &inner.store,
                 start as i64,
                 end as i64,
-                inner.find_concurrency,
+                inner.settings.find_concurrency,
             )
             .await
             .map(|f| f.to_json())
@@ -355,4 +387,17 @@ impl WebhookCore {
             json_result(done)
         })
     }
+}
+
+fn dialect_name(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Mysql => "mysql",
+        Dialect::Sqlite => "sqlite",
+    }
+}
+
+fn persistence_error() -> JsValue {
+    sdk_error(&[
+        "'persistence' must be { dialect: 'mysql' | 'sqlite', query(sql, params) }".to_owned(),
+    ])
 }

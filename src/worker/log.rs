@@ -3,12 +3,14 @@
 
 use serde_json::{json, Value};
 
+use crate::settings::SERVICE;
+
 /// Logs one line `{"level":"warn","service":"eka-webhook-edge",…fields}`.
 pub fn warn(debug: bool, message: &str, fields: Value) {
     if !debug {
         return;
     }
-    let mut line = json!({"level": "warn", "service": "eka-webhook-edge", "message": message});
+    let mut line = json!({"level": "warn", "service": SERVICE, "message": message});
     if let (Some(out), Value::Object(extra)) = (line.as_object_mut(), fields) {
         out.extend(extra);
     }

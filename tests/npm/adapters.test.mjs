@@ -3,11 +3,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import express from 'express';
 import { WebhookSDK } from 'eka-webhook-edge';
 import {
-  startFakeEka, signHeader, appointmentEvent, freePort, runExample, waitFor, KEY, CLIENT_ID, CLIENT_SECRET,
+  startFakeEka, signHeader, appointmentEvent, freePort, runExample, waitFor, KEY, CLIENT_ID, CLIENT_SECRET, ROOT,
 } from './helpers.mjs';
+
+const PACKAGE_VERSION = JSON.parse(readFileSync(path.join(ROOT, 'npm/package.json'), 'utf8')).version;
 
 let eka;
 before(async () => { eka = await startFakeEka(); });
@@ -77,7 +81,28 @@ test('listen(): webhook path, health, 404 and 405 with Allow', async () => {
   await new Promise((r) => server.once('listening', r));
   const base = `http://127.0.0.1:${server.address().port}`;
   try {
-    assert.deepEqual(await (await fetch(`${base}/eka-webhook-health`)).json(), { status: 'ok', service: 'eka-webhook-edge' });
+    // The Worker's health body, from the same core: features on, no secrets.
+    assert.deepEqual(await (await fetch(`${base}/eka-webhook-health`)).json(), {
+      status: 'ok',
+      service: 'eka-webhook-edge',
+      version: PACKAGE_VERSION,
+      problems: [],
+      signatureVerification: true,
+      signingKeys: 1,
+      toleranceSeconds: 300,
+      allowedEvents: ['appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated'],
+      webhookPath: '/',
+      forward: false,
+      forwardSigned: false,
+      admin: false,
+      apiKey: false,
+      debug: false,
+      reminders: false,
+      remindersSigned: false,
+      reminderOffsets: [],
+      reminderMaxAttempts: 8,
+      persistence: 'none',
+    });
     assert.equal((await post(`${base}/`, appointmentEvent('l-1'))).status, 200);
     const nf = await fetch(`${base}/other`, { method: 'POST', body: '{}' });
     assert.deepEqual([nf.status, await nf.json()], [404, { error: 'Not Found', message: 'Expected POST /' }]);
