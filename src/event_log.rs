@@ -32,6 +32,9 @@ pub enum EventStatus {
 }
 
 impl EventStatus {
+    /// Every stored name, in display order.
+    pub const ALL_NAMES: [&'static str; 3] = ["processing", "processed", "failed"];
+
     /// The stored name.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -389,10 +392,10 @@ fn row_values(
     vec![
         id.into(),
         claim.dedup_key.as_str().into(),
-        claim.event.as_str().into(),
-        opt(claim.transaction_id.as_deref()),
-        opt(claim.appointment_id.as_deref()),
-        opt(claim.business_id.as_deref()),
+        claim.facts.event.as_str().into(),
+        opt(claim.facts.transaction_id.as_deref()),
+        opt(claim.facts.appointment_id.as_deref()),
+        opt(claim.facts.business_id.as_deref()),
         claim.received_at_ms.into(),
         status.as_str().into(),
         http.map_or(SqlValue::Null, |s| SqlValue::Int(i64::from(s))),
@@ -759,38 +762,32 @@ pub fn stats(since_ms: i64) -> (Statement, Statement) {
     )
 }
 
+/// `{name: n}` for each of `names`: the `n` of `rows` in `hour` whose `column` is that name.
+fn counts_in(rows: &[Value], hour: i64, column: &str, names: &[&str]) -> Map<String, Value> {
+    names
+        .iter()
+        .map(|name| {
+            let n: i64 = rows
+                .iter()
+                .filter(|r| r.get("hour").and_then(Value::as_f64).map(|f| f as i64) == Some(hour))
+                .filter(|r| r.get(column).and_then(Value::as_str) == Some(name))
+                .map(|r| r.get("n").and_then(Value::as_f64).map_or(0, |f| f as i64))
+                .sum();
+            ((*name).to_owned(), n.into())
+        })
+        .collect()
+}
+
 /// `{"since","hours":[{"hour","events":{status: n},"refusals":{reason: n}}]}`, one entry per
 /// hour (zeros included), oldest first.
 pub fn stats_json(since_ms: i64, hours: u32, events: &[Value], refusals: &[Value]) -> Value {
-    let hour_of = |r: &Value| r.get("hour").and_then(Value::as_f64).map(|f| f as i64);
-    let n_of = |r: &Value| r.get("n").and_then(Value::as_f64).map_or(0, |f| f as i64);
     let list: Vec<Value> = (0..i64::from(hours))
         .map(|i| {
             let hour = since_ms + i * 3_600_000;
-            let mut by_status = Map::new();
-            for s in [
-                EventStatus::Processing,
-                EventStatus::Processed,
-                EventStatus::Failed,
-            ] {
-                let n: i64 = events
-                    .iter()
-                    .filter(|r| hour_of(r) == Some(hour))
-                    .filter(|r| r.get("status").and_then(Value::as_str) == Some(s.as_str()))
-                    .map(n_of)
-                    .sum();
-                by_status.insert(s.as_str().into(), n.into());
-            }
-            let mut by_reason = Map::new();
-            for reason in RefusalReason::ALL {
-                let n: i64 = refusals
-                    .iter()
-                    .filter(|r| hour_of(r) == Some(hour))
-                    .filter(|r| r.get("reason").and_then(Value::as_str) == Some(reason.as_str()))
-                    .map(n_of)
-                    .sum();
-                by_reason.insert(reason.as_str().into(), n.into());
-            }
+            let statuses = EventStatus::ALL_NAMES;
+            let reasons = RefusalReason::ALL.map(|r| r.as_str());
+            let by_status = counts_in(events, hour, "status", &statuses);
+            let by_reason = counts_in(refusals, hour, "reason", &reasons);
             json!({ "hour": hour, "events": by_status, "refusals": by_reason })
         })
         .collect();
@@ -801,14 +798,18 @@ pub fn stats_json(since_ms: i64, hours: u32, events: &[Value], refusals: &[Value
 mod tests {
     use super::*;
 
+    use crate::ledger::EventFacts;
+
     fn claim() -> Claim {
         Claim {
             dedup_key: "k".into(),
             owner: "a1".into(),
-            event: "appointment.created".into(),
-            transaction_id: Some("t".into()),
-            appointment_id: Some("a1".into()),
-            business_id: None,
+            facts: EventFacts {
+                event: "appointment.created".into(),
+                transaction_id: Some("t".into()),
+                appointment_id: Some("a1".into()),
+                business_id: None,
+            },
             received_at_ms: 1_000,
             replay_of: None,
         }

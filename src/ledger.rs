@@ -15,14 +15,10 @@ use crate::event::{EventKind, WebhookEvent};
 use crate::reminder::ReminderOp;
 use crate::schedule::{ScheduleStore, ScheduleWrite, StoreError};
 
-/// A verified delivery, described by ids only (no patient data), before any work is done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the event log keeps of a payload: its ids, never patient data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Claim {
-    /// SHA-256 of the exact body bytes, hex.
-    pub dedup_key: String,
-    /// Name of the object that owns the event ([`owner_of`]).
-    pub owner: String,
+pub struct EventFacts {
     /// `event`.
     pub event: String,
     /// `transaction_id`, when a string.
@@ -31,6 +27,18 @@ pub struct Claim {
     pub appointment_id: Option<String>,
     /// `business_id`, when a string.
     pub business_id: Option<String>,
+}
+
+/// A verified delivery, before any work is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claim {
+    /// SHA-256 of the exact body bytes, hex.
+    pub dedup_key: String,
+    /// Name of the object that owns the event ([`owner_of`]).
+    pub owner: String,
+    /// Its ids.
+    pub facts: EventFacts,
     /// When the Worker received it, epoch ms.
     pub received_at_ms: i64,
     /// Set when an operator replays this stored event.
@@ -49,15 +57,17 @@ impl Claim {
         };
         Claim {
             owner: owner_of(event, &dedup_key),
-            event: event.event_type.clone(),
-            transaction_id: text("transaction_id"),
-            appointment_id: event
-                .data()
-                .and_then(|d| d.get("appointment_id"))
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-            business_id: text("business_id"),
+            facts: EventFacts {
+                event: event.event_type.clone(),
+                transaction_id: text("transaction_id"),
+                appointment_id: event
+                    .data()
+                    .and_then(|d| d.get("appointment_id"))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+                business_id: text("business_id"),
+            },
             received_at_ms,
             dedup_key,
             replay_of: None,
@@ -152,6 +162,47 @@ pub struct Attempt {
     pub amends: bool,
 }
 
+/// Schedule writes and the reminder operations that follow from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Effects {
+    /// Schedule writes, in order (possibly for other appointments: a reschedule's `p_aid`).
+    pub writes: Vec<ScheduleWrite>,
+    /// Reminder operations that follow from the writes.
+    pub reminder_ops: Vec<ReminderOp>,
+}
+
+impl Effects {
+    /// The effects split by the object that owns each appointment ([`appointment_owner`]),
+    /// owners in first-seen order, each part in its original order: an object applies its
+    /// own part and hands the others to their owners.
+    pub fn by_owner(&self) -> Vec<(String, Effects)> {
+        let mut parts: Vec<(String, Effects)> = Vec::new();
+        let mut part_of = |appointment_id: &str| -> usize {
+            let owner = appointment_owner(appointment_id);
+            match parts.iter().position(|(o, _)| *o == owner) {
+                Some(i) => i,
+                None => {
+                    parts.push((owner, Effects::default()));
+                    parts.len() - 1
+                }
+            }
+        };
+        let mut split: Vec<(usize, Option<&ScheduleWrite>, Option<&ReminderOp>)> = Vec::new();
+        for w in &self.writes {
+            split.push((part_of(w.appointment_id()), Some(w), None));
+        }
+        for op in &self.reminder_ops {
+            split.push((part_of(op.appointment_id()), None, Some(op)));
+        }
+        for (i, w, op) in split {
+            parts[i].1.writes.extend(w.cloned());
+            parts[i].1.reminder_ops.extend(op.cloned());
+        }
+        parts
+    }
+}
+
 /// The effects of one attempt, handed to the ledger before anything leaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit<'a> {
@@ -161,10 +212,8 @@ pub struct Commit<'a> {
     pub claim: &'a Claim,
     /// How it ended.
     pub attempt: Attempt,
-    /// Schedule writes, in order (possibly for other appointments: a reschedule's `p_aid`).
-    pub writes: &'a [ScheduleWrite],
-    /// Reminder operations that follow from the writes.
-    pub reminder_ops: &'a [ReminderOp],
+    /// What it changes.
+    pub effects: &'a Effects,
     /// The exact body, for replay (the ledger keeps it only sealed, and only if it can).
     pub body: &'a [u8],
 }
@@ -221,11 +270,11 @@ impl<S: ScheduleStore> EventLedger for StoreLedger<S> {
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
-        if commit.writes.is_empty() {
+        if commit.effects.writes.is_empty() {
             return Ok(());
         }
         self.0
-            .apply(commit.writes)
+            .apply(&commit.effects.writes)
             .await
             .map_err(LedgerError::Store)
     }
@@ -265,11 +314,44 @@ mod tests {
         let e = event(json!({"event":"appointment.created","transaction_id":"t1",
             "business_id":"b1","data":{"appointment_id":"a1","patient_name":"Asha"}}));
         let c = Claim::for_event(&e, "key".into(), 5);
-        assert_eq!(c.transaction_id.as_deref(), Some("t1"));
-        assert_eq!(c.business_id.as_deref(), Some("b1"));
-        assert_eq!(c.appointment_id.as_deref(), Some("a1"));
+        assert_eq!(c.facts.transaction_id.as_deref(), Some("t1"));
+        assert_eq!(c.facts.business_id.as_deref(), Some("b1"));
+        assert_eq!(c.facts.appointment_id.as_deref(), Some("a1"));
         assert_eq!(c.owner, "a1");
         assert!(!serde_json::to_string(&c).unwrap().contains("Asha"));
+    }
+
+    #[test]
+    fn effects_split_by_owner_keep_their_order() {
+        let status = |id: &str, status: &str| ScheduleWrite::UpdateStatus {
+            appointment_id: id.into(),
+            status: status.into(),
+            start_time: None,
+            end_time: None,
+        };
+        let cancel = |id: &str| ReminderOp::CancelPending {
+            appointment_id: id.into(),
+            reason: "r".into(),
+        };
+        let effects = Effects {
+            writes: vec![
+                status("old", "RES"),
+                status("new", "BK"),
+                status("new", "CN"),
+            ],
+            reminder_ops: vec![cancel("old"), cancel("new")],
+        };
+        let parts = effects.by_owner();
+        let owners: Vec<&str> = parts.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(owners, ["old", "new"]);
+        assert_eq!(parts[0].1.writes, [status("old", "RES")]);
+        assert_eq!(parts[0].1.reminder_ops, [cancel("old")]);
+        assert_eq!(
+            parts[1].1.writes,
+            [status("new", "BK"), status("new", "CN")]
+        );
+        assert_eq!(parts[1].1.reminder_ops, [cancel("new")]);
+        assert!(Effects::default().by_owner().is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::eka_api::{ApiError, EkaClient};
 use crate::enrich::{enrich, Enrichment};
 use crate::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::http::{Clock, HttpClient};
-use crate::ledger::{Attempt, Claim, Claimed, Commit, EventLedger, LedgerError, Settled};
+use crate::ledger::{Attempt, Claim, Claimed, Commit, Effects, EventLedger, LedgerError, Settled};
 use crate::outbound::DeliveryError;
 use crate::reminder::ops_for_writes;
 use crate::schedule::{decide, ScheduleWrite};
@@ -440,7 +440,8 @@ where
         (event_id, reprocess): (Option<String>, bool),
         body: &[u8],
     ) -> Outcome {
-        let commit = |settled, http_status, error: Option<&str>, writes, ops| Commit {
+        let nothing = Effects::default();
+        let commit = |settled, http_status, error: Option<&str>, effects| Commit {
             event_id: event_id.as_deref(),
             claim,
             attempt: Attempt {
@@ -450,8 +451,7 @@ where
                 reprocess,
                 amends: false,
             },
-            writes,
-            reminder_ops: ops,
+            effects,
             body,
         };
         let mut warnings = Vec::new();
@@ -470,7 +470,7 @@ where
                 Ok(found) => found,
                 Err(e) => {
                     let error = WebhookError::AppointmentFetch(e);
-                    let failed = commit(Settled::Failed, 502, Some(error.code()), &[], &[]);
+                    let failed = commit(Settled::Failed, 502, Some(error.code()), &nothing);
                     let mut out = Outcome::refused(error, None);
                     if let Err(e) = self.ledger.commit(&failed).await {
                         out.warnings.push(format!("failure not recorded: {e}"));
@@ -502,8 +502,11 @@ where
             accepted.clinic_details = clinic;
         }
         accepted.payload = event.payload;
-        let ops = ops_for_writes(&writes);
-        let processed = commit(Settled::Processed, 200, None, &writes, &ops);
+        let effects = Effects {
+            reminder_ops: ops_for_writes(&writes),
+            writes,
+        };
+        let processed = commit(Settled::Processed, 200, None, &effects);
         if let Err(e) = self.ledger.commit(&processed).await {
             // Decided before acting: nothing is delivered, and Eka's retry delivers once.
             warnings.push(format!("persistence failed: {e}"));
@@ -514,7 +517,7 @@ where
                 event: Some(accepted),
                 error: Some(error),
                 matched: None,
-                writes,
+                writes: effects.writes,
                 persistence_failed: true,
                 event_id,
                 duplicate: false,
@@ -526,7 +529,7 @@ where
             Ok(()) => (200, accepted.success_body(), None),
             Err(e) => {
                 let error = WebhookError::Delivery(e);
-                let mut failed = commit(Settled::Failed, 500, Some(error.code()), &[], &[]);
+                let mut failed = commit(Settled::Failed, 500, Some(error.code()), &nothing);
                 failed.attempt.amends = true;
                 if let Err(e) = self.ledger.commit(&failed).await {
                     warnings.push(format!("failure not recorded: {e}"));
@@ -540,7 +543,7 @@ where
             event: Some(accepted),
             error,
             matched: None,
-            writes,
+            writes: effects.writes,
             persistence_failed: false,
             event_id,
             duplicate: false,

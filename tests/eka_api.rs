@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::rc::Rc;
+
 use common::*;
 use eka_webhook_edge::eka_api::{ApiError, EkaApi, Resource};
 use eka_webhook_edge::http::HttpError;
@@ -23,14 +25,18 @@ fn header<'r>(r: &'r eka_webhook_edge::http::HttpRequest, name: &str) -> Option<
         .map(|(_, v)| v.as_str())
 }
 
+/// A client of the fake logging in as `client-1` with `secret` (and `api_key`).
+fn client_with(fake: &Rc<FakeEka>, secret: &str, api_key: Option<&str>) -> Client {
+    let mut config = eka_webhook_edge::eka_api::EkaApiConfig::new("client-1", secret);
+    config.base_url = BASE.into();
+    config.api_key = api_key.map(str::to_owned);
+    eka_webhook_edge::eka_api::EkaClient::new(config, fake.clone(), ManualClock::at(NOW_MS))
+}
+
 #[test]
 fn login_sends_credentials_and_api_key_only_in_the_body() {
     let fake = FakeEka::documented();
-    let clock = ManualClock::at(NOW_MS);
-    let mut config = eka_webhook_edge::eka_api::EkaApiConfig::new("client-1", "secret");
-    config.base_url = BASE.into();
-    config.api_key = Some("key-9".into());
-    let client = eka_webhook_edge::eka_api::EkaClient::new(config, fake.clone(), clock);
+    let client = client_with(&fake, "secret", Some("key-9"));
     block_on(client.appointment("apt-1", false)).unwrap();
     let requests = fake.requests.borrow();
     let login = &requests[0];
@@ -59,11 +65,15 @@ fn api_key_is_left_out_of_the_login_body_when_not_configured() {
     );
 }
 
-#[test]
-fn token_is_cached_and_renewed_thirty_seconds_before_expiry() {
-    let (fake, clock, client) = setup(); // expires_in 3600
+/// Logs in, stays on the token until `renew_after - 1` seconds, and logs in again at
+/// `renew_after`.
+fn assert_renews_after(token_lifetime: Option<u64>, renew_after: i64) {
+    let (fake, clock, client) = setup(); // expires_in 3600 unless set
+    if let Some(lifetime) = token_lifetime {
+        fake.token_lifetime.set(lifetime);
+    }
     block_on(client.appointment("apt-1", false)).unwrap();
-    clock.advance_secs(3569);
+    clock.advance_secs(renew_after - 1);
     block_on(client.appointment("apt-1", false)).unwrap();
     assert_eq!(fake.logins.get(), 1);
     clock.advance_secs(1);
@@ -72,16 +82,14 @@ fn token_is_cached_and_renewed_thirty_seconds_before_expiry() {
 }
 
 #[test]
+fn token_is_cached_and_renewed_thirty_seconds_before_expiry() {
+    assert_renews_after(None, 3570);
+}
+
+#[test]
 fn missing_expires_in_means_six_hundred_seconds() {
-    let (fake, clock, client) = setup();
-    fake.token_lifetime.set(0); // the fake then sends expires_in: 0, which is ignored
-    block_on(client.appointment("apt-1", false)).unwrap();
-    clock.advance_secs(569);
-    block_on(client.appointment("apt-1", false)).unwrap();
-    assert_eq!(fake.logins.get(), 1);
-    clock.advance_secs(1);
-    block_on(client.appointment("apt-1", false)).unwrap();
-    assert_eq!(fake.logins.get(), 2);
+    // The fake then sends expires_in: 0, which is ignored.
+    assert_renews_after(Some(0), 570);
 }
 
 #[test]
@@ -182,12 +190,17 @@ fn every_call_carries_the_configured_timeout() {
         .all(|r| r.timeout_ms == 10_000));
 }
 
+/// The path the client requested for appointment `id`, and whether the fetch succeeded.
+fn appointment_path(id: &str, partner_id: bool) -> (String, bool) {
+    let (fake, _clock, client) = setup();
+    let ok = block_on(client.appointment(id, partner_id)).is_ok();
+    (fake.paths().last().cloned().unwrap_or_default(), ok)
+}
+
 #[test]
 fn ids_are_percent_encoded_as_one_path_segment() {
-    let (fake, _clock, client) = setup();
-    let _ = block_on(client.appointment("a/../b?x=1#f é", false));
     assert_eq!(
-        fake.paths().last().unwrap(),
+        appointment_path("a/../b?x=1#f é", false).0,
         "/dr/v1/appointment/a%2F..%2Fb%3Fx%3D1%23f%20%C3%A9"
     );
 }
@@ -207,11 +220,9 @@ fn dot_segment_and_empty_ids_are_refused_without_a_request() {
 
 #[test]
 fn partner_id_adds_the_query() {
-    let (fake, _clock, client) = setup();
-    block_on(client.appointment("apt-1", true)).unwrap();
     assert_eq!(
-        fake.paths().last().unwrap(),
-        "/dr/v1/appointment/apt-1?partner_id=1"
+        appointment_path("apt-1", true),
+        ("/dr/v1/appointment/apt-1?partner_id=1".to_owned(), true)
     );
 }
 
@@ -268,11 +279,7 @@ fn a_non_object_appointment_or_non_json_body_is_an_invalid_response() {
 
 #[test]
 fn bad_credentials_fail_login_and_errors_carry_no_upstream_text() {
-    let fake = FakeEka::documented();
-    let clock = ManualClock::at(NOW_MS);
-    let mut config = eka_webhook_edge::eka_api::EkaApiConfig::new("client-1", "wrong");
-    config.base_url = BASE.into();
-    let client = eka_webhook_edge::eka_api::EkaClient::new(config, fake, clock);
+    let client = client_with(&FakeEka::documented(), "wrong", None);
     let err = block_on(client.appointment("apt-1", false)).unwrap_err();
     assert_eq!(err, ApiError::Login(Box::new(ApiError::Status(401))));
     assert_eq!(err.to_string(), "login failed: HTTP 401");

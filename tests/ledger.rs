@@ -60,8 +60,8 @@ impl EventLedger for ScriptedLedger {
         self.commits.borrow_mut().push(Committed {
             event_id: c.event_id.map(str::to_owned),
             attempt: c.attempt.clone(),
-            writes: c.writes.to_vec(),
-            ops: c.reminder_ops.to_vec(),
+            writes: c.effects.writes.clone(),
+            ops: c.effects.reminder_ops.clone(),
             body: c.body.to_vec(),
         });
         if self.fail_commit.get() {
@@ -91,7 +91,7 @@ fn the_claim_comes_first_and_the_commit_precedes_delivery() {
     let claims = ledger.claims.borrow();
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0].owner, "apt-1");
-    assert_eq!(claims[0].transaction_id.as_deref(), Some("t-1"));
+    assert_eq!(claims[0].facts.transaction_id.as_deref(), Some("t-1"));
     assert_eq!(claims[0].dedup_key.len(), 64);
     let commits = ledger.commits.borrow();
     assert_eq!(commits.len(), 1);
@@ -157,11 +157,7 @@ fn an_unreachable_ledger_answers_500_before_any_work() {
     let w = World::new();
     let ledger = ScriptedLedger::answering(Err(LedgerError::Unavailable("down".into())));
     let out = w.send_with(&ledger, &created("apt-1"));
-    assert_eq!(out.status, 500);
-    assert_eq!(
-        out.body,
-        json!({"error":"Could not persist the event; retry later"})
-    );
+    assert_answered(&out, 500, "Could not persist the event; retry later");
     assert!(w.fake.requests.borrow().is_empty());
     assert!(w.sink.events.borrow().is_empty());
 }

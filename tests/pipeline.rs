@@ -100,11 +100,7 @@ fn detail_ids_fall_back_to_the_payload_when_the_appointment_lacks_them() {
 fn appointment_fetch_failure_is_502_without_upstream_text_and_writes_nothing() {
     let w = World::new();
     let out = w.send(&created("nope"));
-    assert_eq!(out.status, 502);
-    assert_eq!(
-        out.body,
-        json!({"error":"Failed to fetch appointment details"})
-    );
+    assert_answered(&out, 502, "Failed to fetch appointment details");
     assert!(w.store.rows.borrow().is_empty());
     assert!(w.sink.events.borrow().is_empty());
 }
@@ -213,10 +209,10 @@ fn delivery_failure_is_500_after_persisting_as_the_sdk_does() {
     let w = World::new();
     w.sink.fail.set(true);
     let out = w.send(&created("apt-1"));
-    assert_eq!(out.status, 500);
-    assert_eq!(
-        out.body,
-        json!({"error":"Internal server error while processing webhook event"})
+    assert_answered(
+        &out,
+        500,
+        "Internal server error while processing webhook event",
     );
     assert!(w.store.rows.borrow().contains_key("apt-1"));
 }
@@ -228,11 +224,7 @@ fn store_failure_answers_500_before_delivery_and_the_retry_delivers_once() {
     let w = World::new();
     w.store.fail.set(true);
     let out = w.send(&created("apt-1"));
-    assert_eq!(out.status, 500);
-    assert_eq!(
-        out.body,
-        json!({"error":"Could not persist the event; retry later"})
-    );
+    assert_answered(&out, 500, "Could not persist the event; retry later");
     assert!(out.persistence_failed);
     assert!(matches!(&out.writes[..], [ScheduleWrite::Upsert(r)] if r.appointment_id == "apt-1"));
     assert!(out
@@ -294,11 +286,7 @@ fn extra_allowed_event_passes_through() {
 fn with_a_key_an_unsigned_unsupported_event_is_403_before_400() {
     let w = World::new();
     let out = w.send_raw(br#"{"event":"nope"}"#, &[]);
-    assert_eq!(out.status, 403);
-    assert_eq!(
-        out.body,
-        json!({"error":"Missing Eka-Webhook-Signature header"})
-    );
+    assert_answered(&out, 403, "Missing Eka-Webhook-Signature header");
 }
 
 #[test]
@@ -373,11 +361,7 @@ fn depth_limit_is_configurable() {
     let mut body = created("apt-1");
     body["data"]["partner_meta"] = json!({"a":{"b":1}});
     let out = w.send(&body);
-    assert_eq!(out.status, 400);
-    assert_eq!(
-        out.body,
-        json!({"error":"Invalid JSON body: nested too deeply"})
-    );
+    assert_answered(&out, 400, "Invalid JSON body: nested too deeply");
     w.config.max_depth = 4;
     assert_eq!(w.send(&body).status, 200);
 }

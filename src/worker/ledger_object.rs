@@ -36,7 +36,7 @@ use crate::event_log::{
     self, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
 };
 use crate::http::{Clock, HttpClient};
-use crate::ledger::{appointment_owner, Claim, Claimed, Settled};
+use crate::ledger::{Claim, Claimed, Effects, Settled};
 use crate::outbound::{outcome_of, signed_post};
 use crate::reminder::{
     after_failure, cancel_transition, context_json, decide_fire, plan_auto, reconcile, reminder_id,
@@ -100,11 +100,7 @@ enum OutboxEntry {
     /// Statements for D1, applied together.
     D1 { statements: Vec<Statement> },
     /// Writes and reminder operations for another appointment's object.
-    Relay {
-        owner: String,
-        writes: Vec<ScheduleWrite>,
-        reminder_ops: Vec<ReminderOp>,
-    },
+    Relay { owner: String, effects: Effects },
 }
 
 #[derive(Deserialize)]
@@ -178,13 +174,11 @@ impl DurableObject for AppointmentLedger {
         match command {
             LedgerCommand::Claim { claim } => json_response(200, &self.claim(&claim)?),
             LedgerCommand::Commit { record } => json_response(200, &self.commit(*record).await?),
-            LedgerCommand::Apply {
-                writes,
-                reminder_ops,
-            } => {
+            LedgerCommand::Apply(effects) => {
                 let settings = settings(&self.env);
-                self.apply_reminder_ops(&reminder_ops, &settings)?;
-                let statements = writes
+                self.apply_reminder_ops(&effects.reminder_ops, &settings)?;
+                let statements = effects
+                    .writes
                     .iter()
                     .map(|w| sql::write(Dialect::Sqlite, w))
                     .collect();
@@ -406,59 +400,31 @@ impl AppointmentLedger {
         let claim = &record.claim;
         self.remember_owner(&claim.owner)?;
         self.settle_claim(&claim.dedup_key, &record.event_id, record.attempt.settled)?;
-        let own = claim.appointment_id.as_deref();
-        let is_own = |id: &str| own == Some(id);
         let mut statements =
             event_log::commit_statements(&record.event_id, claim, &record.attempt, now_ms());
         if let Some(sealed) = &record.sealed_body {
             statements.push(event_log::store_body(&record.event_id, sealed, now_ms()));
         }
-        statements.extend(
-            record
-                .writes
-                .iter()
-                .filter(|w| is_own(w.appointment_id()))
-                .map(|w| sql::write(Dialect::Sqlite, w)),
-        );
-        self.apply_reminder_ops(
-            &record
-                .reminder_ops
-                .iter()
-                .filter(|op| is_own(op.appointment_id()))
-                .cloned()
-                .collect::<Vec<_>>(),
-            &settings,
-        )?;
+        // This object's part goes to D1 with the event row; writes for other appointments (a
+        // reschedule's previous one) go to their owner, in that object's order, and wait here
+        // if it cannot be reached.
+        let mut relays = Vec::new();
+        for (owner, effects) in record.effects.by_owner() {
+            if owner == claim.owner {
+                statements.extend(
+                    effects
+                        .writes
+                        .iter()
+                        .map(|w| sql::write(Dialect::Sqlite, w)),
+                );
+                self.apply_reminder_ops(&effects.reminder_ops, &settings)?;
+            } else {
+                relays.push(OutboxEntry::Relay { owner, effects });
+            }
+        }
         let mut queued = self.to_d1(statements).await?;
-        // Writes for other appointments (a reschedule's previous one) go to their owner, in
-        // that object's order; if it cannot be reached they wait here.
-        let mut others: Vec<(String, Vec<ScheduleWrite>, Vec<ReminderOp>)> = Vec::new();
-        for w in record.writes.iter().filter(|w| !is_own(w.appointment_id())) {
-            let owner = appointment_owner(w.appointment_id());
-            match others.iter_mut().find(|(o, _, _)| *o == owner) {
-                Some((_, writes, _)) => writes.push(w.clone()),
-                None => others.push((owner, vec![w.clone()], Vec::new())),
-            }
-        }
-        for op in record
-            .reminder_ops
-            .iter()
-            .filter(|op| !is_own(op.appointment_id()))
-        {
-            let owner = appointment_owner(op.appointment_id());
-            match others.iter_mut().find(|(o, _, _)| *o == owner) {
-                Some((_, _, ops)) => ops.push(op.clone()),
-                None => others.push((owner, Vec::new(), vec![op.clone()])),
-            }
-        }
-        for (owner, writes, reminder_ops) in others {
-            queued += self
-                .relay(OutboxEntry::Relay {
-                    owner,
-                    writes,
-                    reminder_ops,
-                })
-                .await?;
+        for relay in relays {
+            queued += self.relay(relay).await?;
         }
         self.arm_next().await?;
         Ok(Ack { queued })
@@ -493,19 +459,11 @@ impl AppointmentLedger {
     }
 
     async fn send_relay(&self, entry: &OutboxEntry) -> std::result::Result<(), String> {
-        let OutboxEntry::Relay {
-            owner,
-            writes,
-            reminder_ops,
-        } = entry
-        else {
+        let OutboxEntry::Relay { owner, effects } = entry else {
             return Ok(());
         };
         let stub = ledger_stub(&self.env, owner).map_err(|e| e.to_string())?;
-        let command = LedgerCommand::Apply {
-            writes: writes.clone(),
-            reminder_ops: reminder_ops.clone(),
-        };
+        let command = LedgerCommand::Apply(effects.clone());
         call::<_, IgnoredAny>(&stub, &command)
             .await
             .map(|_| ())

@@ -115,8 +115,7 @@ impl EventLedger for ObjectLedger<'_> {
             event_id: event_id.to_owned(),
             claim: commit.claim.clone(),
             attempt: commit.attempt.clone(),
-            writes: commit.writes.to_vec(),
-            reminder_ops: commit.reminder_ops.to_vec(),
+            effects: commit.effects.clone(),
             sealed_body,
         };
         let stub = ledger_stub(self.env, &commit.claim.owner).map_err(unavailable)?;

@@ -8,9 +8,8 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-use crate::ledger::{Attempt, Claim};
-use crate::reminder::{Reminder, ReminderOp};
-use crate::schedule::ScheduleWrite;
+use crate::ledger::{Attempt, Claim, Effects};
+use crate::reminder::Reminder;
 
 /// Binding of the per-appointment ledger objects.
 pub const LEDGER_BINDING: &str = "APPOINTMENTS";
@@ -33,10 +32,8 @@ pub struct CommitRecord {
     pub claim: Claim,
     /// How the attempt ended.
     pub attempt: Attempt,
-    /// Schedule writes, in order.
-    pub writes: Vec<ScheduleWrite>,
-    /// Reminder operations that follow from them.
-    pub reminder_ops: Vec<ReminderOp>,
+    /// What it changes (this object's appointment, and maybe others).
+    pub effects: Effects,
     /// The body sealed with `EVENT_ENCRYPTION_KEY`, kept for replay.
     pub sealed_body: Option<String>,
 }
@@ -59,12 +56,7 @@ pub enum LedgerCommand {
     },
     /// Writes and reminder operations another object decided for this appointment (the
     /// previous appointment of a reschedule) → `Ack`.
-    Apply {
-        /// Schedule writes.
-        writes: Vec<ScheduleWrite>,
-        /// Reminder operations.
-        reminder_ops: Vec<ReminderOp>,
-    },
+    Apply(Effects),
     /// A one-shot reminder at `fire_at` (epoch ms) → the `Reminder`, 201.
     ScheduleReminder {
         /// Appointment.

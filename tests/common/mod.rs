@@ -418,3 +418,9 @@ impl World {
             .map(|r| r.record.status.clone())
     }
 }
+
+/// `out` answered `status` with `{"error": error}`.
+pub fn assert_answered(out: &Outcome, status: u16, error: &str) {
+    assert_eq!(out.status, status, "{}", out.body);
+    assert_eq!(out.body, json!({ "error": error }));
+}
