@@ -261,8 +261,6 @@ impl Settings {
             "remindersSigned": self.reminders.callback_url.is_some() && self.reminders.signing_key.is_some(),
             "reminderOffsets": self.reminders.offsets.iter().map(|o| o.label.as_str()).collect::<Vec<_>>(),
             "reminderMaxAttempts": self.reminders.max_attempts,
-            "replay": self.events.keys.is_some(),
-            "dedupWindowHours": self.events.dedup_window_ms / 3_600_000,
         })
     }
 }

@@ -112,6 +112,8 @@ fn health(settings: &Settings) -> Result<Response> {
     let mut body = settings.health(SERVICE, VERSION);
     body["persistence"] = json!("d1");
     body["eventLog"] = json!(true);
+    body["replay"] = json!(settings.events.keys.is_some());
+    body["dedupWindowHours"] = json!(settings.events.dedup_window_ms / 3_600_000);
     let status = if settings.problems.is_empty() {
         200
     } else {

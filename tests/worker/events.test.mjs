@@ -244,3 +244,22 @@ test('an update for an appointment with no row that is a booking inserts it and 
   assert.equal(row.status, 'BK');
   assert.deepEqual((await remindersOf('e-gap')).map((r) => r.source), ['auto:10m']);
 });
+
+test('without EVENT_ENCRYPTION_KEY no body is kept: health says replay is off, and replay answers 409 naming the secret', async () => {
+  assert.equal((await (await worker.request('/eka-webhook-health')).json()).replay, true);
+  const plain = await startWorker({ ekaUrl: eka.url, bindings: { EVENT_ENCRYPTION_KEY: null } });
+  try {
+    const health = await (await plain.request('/eka-webhook-health')).json();
+    assert.equal(health.replay, false);
+    eka.setAppointment('e-nokey', bookingFor('e-nokey'));
+    const id = (await sendSigned(plain, appointmentEvent('e-nokey'))).headers.get('x-eka-event-id');
+    assert.ok(id);
+    const { results: bodies } = await plain.db.prepare('SELECT * FROM eka_webhook_event_body').all();
+    assert.equal(bodies.length, 0);
+    const res = await plain.request(`/admin/events/${id}/replay`, { method: 'POST', headers: auth });
+    assert.equal(res.status, 409);
+    assert.match((await res.json()).error, /EVENT_ENCRYPTION_KEY/);
+  } finally {
+    await plain.dispose();
+  }
+});
