@@ -65,14 +65,17 @@ worker: deps
 test-worker: worker
 	set -o pipefail; npm run --silent test:worker 2>&1 | tee -a $(TEST_LOG)
 
-## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent); part of make test.
+## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent, 4 bursts, one
+## SIGKILL of workerd); part of make test.
 load-small: worker
-	set -o pipefail; node_modules/.bin/node tests/load/load-test.mjs --webhooks 200 --concurrency 20 2>&1 | tee -a $(TEST_LOG)
+	set -o pipefail; node_modules/.bin/node tests/load/load-test.mjs --webhooks 200 --concurrency 20 --bursts 4 2>&1 | tee -a $(TEST_LOG)
 
-## load: 2,000 webhooks at 50 concurrent, 20 % redeliveries, 5 % injected 5xx, a token expiry
-## midway; fails on any lost, duplicated or wrong row or reminder.
+## load: 2,000 webhooks at 50 concurrent, 20 % redeliveries, 20 bursts of 10 simultaneous
+## copies, 5 % injected 5xx, a token expiry midway, workerd killed with SIGKILL once and
+## restarted on its persisted state; fails on any lost, duplicated or wrong row, event,
+## reminder or forward.
 load: worker
-	node_modules/.bin/node tests/load/load-test.mjs --webhooks 2000 --concurrency 50
+	node_modules/.bin/node tests/load/load-test.mjs --webhooks 2000 --concurrency 50 --bursts 20
 
 ## deploy-check: `wrangler deploy --dry-run`, bundle size raw/gzip against the budget.
 deploy-check: worker

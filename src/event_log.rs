@@ -271,7 +271,8 @@ pub struct EventLogSettings {
     pub event_retention_ms: i64,
     /// `EVENT_ENCRYPTION_KEY`: bodies are kept (sealed) only when set.
     pub keys: Option<KeyRing>,
-    /// A claim older than this is abandoned (its worker died): a copy may take it over.
+    /// A claim older than this is abandoned (its worker died): a copy may take it over
+    /// (`EVENT_CLAIM_LEASE_SECONDS`, 120, at least 30).
     pub lease_ms: i64,
 }
 
@@ -279,24 +280,35 @@ pub struct EventLogSettings {
 /// and one retry, plus the forward's 15 s).
 pub const CLAIM_LEASE_MS: i64 = 120_000;
 
+/// The shortest lease `EVENT_CLAIM_LEASE_SECONDS` may set: longer than the forward's 15 s
+/// timeout plus an enrichment on a healthy Eka API. Shorter leases would let a copy take over
+/// a delivery that is still running, and so do its effects twice.
+pub const MIN_CLAIM_LEASE_MS: i64 = 30_000;
+
 impl EventLogSettings {
     /// Reads the settings through `get`; problems name the variable, never its value.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
-        let mut whole = |name: &str, default: i64, max: i64| -> i64 {
+        let mut whole = |name: &str, default: i64, min: i64, max: i64| -> i64 {
             match get(name) {
                 None => default,
                 Some(text) => match text.parse::<i64>() {
-                    Ok(n) if (1..=max).contains(&n) => n,
+                    Ok(n) if (min..=max).contains(&n) => n,
                     _ => {
-                        problems.push(format!("{name} must be a whole number from 1 to {max}"));
+                        problems.push(format!("{name} must be a whole number from {min} to {max}"));
                         default
                     }
                 },
             }
         };
-        let dedup_hours = whole("DEDUP_WINDOW_HOURS", 72, 24 * 365);
-        let body_days = whole("EVENT_BODY_RETENTION_DAYS", 7, 3650);
-        let event_days = whole("EVENT_RETENTION_DAYS", 30, 3650);
+        let dedup_hours = whole("DEDUP_WINDOW_HOURS", 72, 1, 24 * 365);
+        let body_days = whole("EVENT_BODY_RETENTION_DAYS", 7, 1, 3650);
+        let event_days = whole("EVENT_RETENTION_DAYS", 30, 1, 3650);
+        let lease_secs = whole(
+            "EVENT_CLAIM_LEASE_SECONDS",
+            CLAIM_LEASE_MS / 1000,
+            MIN_CLAIM_LEASE_MS / 1000,
+            3600,
+        );
         let keys = get("EVENT_ENCRYPTION_KEY").and_then(|text| match KeyRing::parse(&text) {
             Ok(keys) => Some(keys),
             Err(why) => {
@@ -309,7 +321,7 @@ impl EventLogSettings {
             body_retention_ms: body_days * 86_400_000,
             event_retention_ms: event_days * 86_400_000,
             keys,
-            lease_ms: CLAIM_LEASE_MS,
+            lease_ms: lease_secs * 1000,
         }
     }
 
@@ -963,13 +975,24 @@ mod tests {
         assert_eq!(s.body_retention_ms, 7 * 86_400_000);
         assert_eq!(s.event_retention_ms, 30 * 86_400_000);
         assert!(s.keys.is_none());
+        assert_eq!(s.lease_ms, CLAIM_LEASE_MS);
         let bad = |name: &str| match name {
             "EVENT_ENCRYPTION_KEY" => Some("hunter2-secret".to_owned()),
             "DEDUP_WINDOW_HOURS" => Some("0".to_owned()),
+            "EVENT_CLAIM_LEASE_SECONDS" => Some("29".to_owned()),
             _ => None,
         };
         let s = EventLogSettings::from_lookup(&bad, &mut problems);
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems
+            .iter()
+            .any(|p| p == "EVENT_CLAIM_LEASE_SECONDS must be a whole number from 30 to 3600"));
+        assert_eq!(s.lease_ms, CLAIM_LEASE_MS);
+        let short = |name: &str| (name == "EVENT_CLAIM_LEASE_SECONDS").then(|| "30".to_owned());
+        assert_eq!(
+            EventLogSettings::from_lookup(&short, &mut Vec::new()).lease_ms,
+            30_000
+        );
         assert!(problems.iter().all(|p| !p.contains("hunter2")));
         assert!(s.keys.is_none());
         let c = s.cutoffs(100 * 86_400_000);

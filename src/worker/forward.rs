@@ -1,9 +1,10 @@
 //! The delivery step of the Worker: POST the enriched event to `FORWARD_URL`, signed in the
 //! `Eka-Webhook-Signature` scheme with `FORWARD_SIGNING_KEY`, so the origin can verify it
 //! with this project's npm package or Eka's own SDK. It runs only after the event's effects
-//! were committed.
+//! were committed. It carries the event id as `X-Eka-Event-Id` and `Idempotency-Key`.
 
 use super::fetch_client::{FetchClient, WorkerClock};
+use super::respond::EVENT_ID_HEADER;
 use crate::http::{Clock, HttpClient};
 use crate::outbound::{outcome_of, signed_post, DeliveryError};
 use crate::pipeline::{EnrichedEvent, EventSink};
@@ -32,7 +33,7 @@ pub fn forward_sink(settings: &Settings) -> Option<Forward<'_>> {
 impl EventSink for Forward<'_> {
     async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         let body = event.to_json().to_string().into_bytes();
-        let request = signed_post(
+        let mut request = signed_post(
             self.url,
             body,
             self.key,
@@ -40,6 +41,15 @@ impl EventSink for Forward<'_> {
             FORWARD_TIMEOUT_MS,
             &RustMac,
         );
+        // The event id, so the origin can drop a copy (a replay, or a retry after a crash).
+        if let Some(id) = &event.event_id {
+            request
+                .headers
+                .push((EVENT_ID_HEADER.to_owned(), id.clone()));
+            request
+                .headers
+                .push(("Idempotency-Key".to_owned(), id.clone()));
+        }
         outcome_of("origin", &FetchClient.send(request).await)
     }
 }
