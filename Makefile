@@ -18,7 +18,7 @@ TEST_LOG := target/test-results.log
 # per-appointment object need ~362 after trimming (README, "Tests"), so the budget is 375.
 BUNDLE_BUDGET_KIB := 375
 
-.PHONY: test deps lint unit wasm worker test-worker load-small load deploy-check npm test-npm bench-core bench-npm bench fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker load-small deploy-check test-npm
@@ -100,9 +100,19 @@ bench-npm: npm
 	node benches/bench-npm.mjs
 
 ## bench: every benchmark in one run (verify vs Python SDK and JS reference, Worker CPU,
-## enriched latency, range query, bundle); prints Markdown. Not part of make test.
-bench: worker npm
+## enriched latency and webhooks/s against the previous release, range query, bundle);
+## prints Markdown. Not part of make test.
+bench: worker npm previous-release
 	node_modules/.bin/node benches/bench.mjs
+
+## previous-release: the 0.1.0 Worker built in target/previous-release, for comparisons.
+previous-release: deps
+	sh scripts/previous-release.sh
+
+## load-compare: make load's traffic (no kill) against the previous release and this
+## checkout, best of two each, and the ratio of webhooks/s.
+load-compare: worker previous-release
+	sh scripts/load-compare.sh
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
 ## payload validator, cron/datetime parser; prints executions and crashes.

@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorker, sendSigned, ADMIN_TOKEN } from '../tests/worker/harness.mjs';
+import { startWorker, sendSigned, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../tests/worker/harness.mjs';
 import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../tests/support/fake-eka.mjs';
 import { signHeader } from '../tests/support/eka-signature.mjs';
 import { ekaPayload2k } from './bench-payload.mjs';
@@ -83,31 +83,44 @@ say();
 say(`The core's whole pipeline (size, parse, verify, validate, respond) in wasm, in one V8 isolate, 10,000 calls, best of 5: **${bestUs.toFixed(1)} µs per webhook** (goal < 200 µs; Workers Free allows 10 ms CPU).`);
 say();
 
-// 3. Enriched webhook latency with 30 ms per Eka API call.
+// 3. Enriched webhook latency with 30 ms per Eka API call, this build and the previous
+// release's (target/previous-release, built by scripts/previous-release.sh), alternating.
 const eka = await startFakeEka();
+const PREVIOUS = path.join(ROOT, 'target', 'previous-release');
 const worker = await startWorker({ ekaUrl: eka.url, bindings: { EKA_SIGNING_KEY: KEY, DEBUG: 'false' } });
-const ours = [];
+const previous = await startWorker({ ekaUrl: eka.url, bindings: { EKA_SIGNING_KEY: KEY, DEBUG: 'false' }, root: PREVIOUS, objects: RELEASE_0_1_0_OBJECTS });
 try {
-  await sendSigned(worker, { event: 'appointment.created', data: { appointment_id: 'warm' } }, { key: KEY });
-  eka.control({ latencyMs: 30 });
-  for (let i = 0; i < 20; i++) {
-    const s = performance.now();
-    const res = await sendSigned(worker, { event: 'appointment.created', data: { appointment_id: `w-${i}` } }, { key: KEY });
-    await res.text();
-    if (res.status !== 200) throw new Error(`worker answered ${res.status}`);
-    ours.push(performance.now() - s);
+  const median = async (w, name, event, make, n = 21) => {
+    const xs = [];
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      const res = await sendSigned(w, { event, data: make(`${name}-${i}`) }, { key: KEY });
+      await res.text();
+      if (res.status !== 200) throw new Error(`${name} answered ${res.status}`);
+      xs.push(performance.now() - s);
+    }
+    return xs.sort((a, b) => a - b)[Math.floor(n / 2)];
+  };
+  const appt = (id) => ({ appointment_id: id });
+  const rx = (id) => ({ prescription_id: id });
+  for (const w of [worker, previous]) await sendSigned(w, { event: 'appointment.created', data: appt('warm') }, { key: KEY });
+  const local = {};
+  for (const [w, name] of [[worker, 'ours'], [previous, 'prev']]) {
+    local[name] = { rx: await median(w, `${name}-rx`, 'prescription.created', rx), enriched0: await median(w, `${name}-e0`, 'appointment.created', appt) };
   }
+  eka.control({ latencyMs: 30 });
+  const ours = await median(worker, 'ours-30', 'appointment.created', appt);
+  const prev = await median(previous, 'prev-30', 'appointment.created', appt);
   const py = JSON.parse((await runAsync(PY, ['benches/bench_python_sdk.py', 'handle', eka.url, CLIENT_ID, CLIENT_SECRET, KEY, '20'])).trim());
-  ours.sort((a, b) => a - b);
-  const median = ours[10];
-  say('## 3. Enriched webhook latency, 30 ms added to every Eka API call (median of 20, token cached)');
+  say('## 3. Enriched webhook latency, 30 ms added to every Eka API call (median of 21, token cached)');
   say();
-  say('| receiver | median | in units of 30 ms |');
-  say('|---|---:|---:|');
-  say(`| this Worker (workerd via Miniflare, D1, queue + reminder objects) | ${median.toFixed(0)} ms | ${(median / 30).toFixed(1)} |`);
-  say(`| Eka Python SDK 0.1.4 \`handle_request\` | ${py.median_ms.toFixed(0)} ms | ${(py.median_ms / 30).toFixed(1)} |`);
+  say('| receiver | median | in units of 30 ms | no Eka delay | prescription (no enrichment) |');
+  say('|---|---:|---:|---:|---:|');
+  say(`| this Worker (claim and commit on the appointment's object, D1 inside the commit) | ${ours.toFixed(0)} ms | **${(ours / 30).toFixed(2)}** | ${local.ours.enriched0.toFixed(1)} ms | ${local.ours.rx.toFixed(1)} ms |`);
+  say(`| previous release 0.1.0 (global write-queue object, no event log) | ${prev.toFixed(0)} ms | ${(prev / 30).toFixed(2)} | ${local.prev.enriched0.toFixed(1)} ms | ${local.prev.rx.toFixed(1)} ms |`);
+  say(`| Eka Python SDK 0.1.4 \`handle_request\` | ${py.median_ms.toFixed(0)} ms | ${(py.median_ms / 30).toFixed(2)} | | |`);
   say();
-  say('Goal: ≤ 2 round trips of delay for us against 5 for the SDK. The SDK is pointed at the same fake by replacing `EkaCareClient` inside `eka_webhook_sdk.eka_api` with a subclass that passes `base_url` (a monkeypatch in the benchmark process).');
+  say('Both Workers run in workerd via Miniflare with local D1, one after the other against the same fake. The SDK is pointed at the same fake by replacing `EkaCareClient` inside `eka_webhook_sdk.eka_api` with a subclass that passes `base_url` (a monkeypatch in the benchmark process). Object calls per webhook: 2 for this Worker (claim, commit), from the code path (`src/worker/object_ledger.rs`); the "prescription" column is their cost with nothing else to do but the request itself.');
   say();
 
   // 4. find_appointments_between over 1,000 bookings, 20 ms per call.
@@ -137,6 +150,7 @@ try {
   say();
 } finally {
   await worker.dispose();
+  await previous.dispose();
   await eka.close();
 }
 
@@ -164,4 +178,12 @@ say();
 say(`- Worker upload (\`wrangler deploy --dry-run\`): ${upload.replace('Total Upload: ', '')} (budget 350 KiB gzip).`);
 say(`- npm package wasm: ${fmt(npm.wasmRaw / 1024, 1)} KiB raw, ${fmt(npm.wasmGzip / 1024, 1)} KiB gzip.`);
 say(`- Worker wasm (${fmt(workerWasm.length / 1024, 1)} KiB) in Node ${process.version}: compile ${compileMs.toFixed(1)} ms, instantiate ${instantiateMs.toFixed(1)} ms (best of 5).`);
+say();
+
+// 6. Throughput under make load's traffic: this checkout against the previous release.
+say('## 6. Webhooks/s under `make load` traffic (no kill), previous release vs this checkout');
+say();
+say('```');
+say(run('sh', ['scripts/load-compare.sh']).trim().split('\n').filter((l) => l.startsWith('round') || l.startsWith('best')).join('\n'));
+say('```');
 writeFileSync(path.join(OUT, 'BENCHMARKS.generated.md'), `${lines.join('\n')}\n`);

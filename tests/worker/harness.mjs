@@ -16,8 +16,8 @@ export const ADMIN_TOKEN = 'admin-worker-test';
 export { startFakeEka, signHeader, appointmentEvent };
 
 /** Splits every migration file (in order) into statements and runs them on `db`. */
-export async function applyMigrations(db) {
-  const dir = path.join(ROOT, 'migrations');
+export async function applyMigrations(db, root = ROOT) {
+  const dir = path.join(root, 'migrations');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
     const text = readFileSync(path.join(dir, file), 'utf8')
       .split('\n').filter((l) => !l.trim().startsWith('--')).join('\n');
@@ -26,8 +26,18 @@ export async function applyMigrations(db) {
   }
 }
 
-/** Starts the Worker. `bindings` override the defaults (null removes one). */
-export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo, durableObjects = {} } = {}) {
+/** The Durable Object bindings of the 0.1.0 release (for `root` pointing at its build). */
+export const RELEASE_0_1_0_OBJECTS = {
+  WRITE_QUEUE: { className: 'ScheduleWriteQueue', useSQLite: true },
+  REMINDERS: { className: 'AppointmentReminders', useSQLite: true },
+};
+
+/**
+ * Starts the Worker. `bindings` override the defaults (null removes one). `root` is the
+ * checkout whose `build/` and `migrations/` are used (another release's, to compare), and
+ * `objects`, when given, replaces the Durable Object bindings (that release's).
+ */
+export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo, durableObjects = {}, root = ROOT, objects } = {}) {
   const base = {
     EKA_CLIENT_ID: CLIENT_ID,
     EKA_CLIENT_SECRET: CLIENT_SECRET,
@@ -43,14 +53,14 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
   const mf = new Miniflare(convertV4MiniflareOptions({
     host: '127.0.0.1',
     port: 0,
-    modulesRoot: path.join(ROOT, 'build'),
+    modulesRoot: path.join(root, 'build'),
     modules: [
-      { type: 'ESModule', path: path.join(ROOT, 'build', 'index.js') },
-      { type: 'CompiledWasm', path: path.join(ROOT, 'build', 'index_bg.wasm') },
+      { type: 'ESModule', path: path.join(root, 'build', 'index.js') },
+      { type: 'CompiledWasm', path: path.join(root, 'build', 'index_bg.wasm') },
     ],
     compatibilityDate: '2026-11-01',
     d1Databases: ['DB'],
-    durableObjects: {
+    durableObjects: objects ?? {
       APPOINTMENTS: { className: 'AppointmentLedger', useSQLite: true },
       WRITE_QUEUE: { className: 'ScheduleWriteQueue', useSQLite: true },
       ...durableObjects,
@@ -62,7 +72,7 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
   }));
   const url = await mf.ready;
   const db = await mf.getD1Database('DB');
-  if (migrate) await applyMigrations(db);
+  if (migrate) await applyMigrations(db, root);
   return {
     mf,
     db,

@@ -1,0 +1,21 @@
+#!/bin/sh
+# make load-compare: the same load (make load's, without the kill, which the previous release
+# has no event log to survive) against the previous release and this checkout, on this
+# machine, alternating, best of two each; prints webhooks/s and the ratio.
+# The previous release is built by scripts/previous-release.sh (PREVIOUS_REV, default 0.1.0).
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/previous-release.sh
+dir="target/previous-release"
+node=node_modules/.bin/node
+args="--webhooks ${WEBHOOKS:-2000} --concurrency ${CONCURRENCY:-50} --bursts 20 --kill 0 --seed 7"
+best() { grep '"perSecond"' | sed -E 's/[^0-9]//g'; }
+prev=0; cur=0
+for round in 1 2; do
+  p=$($node tests/load/load-test.mjs $args --previous "$dir" | tee "target/load-previous-$round.json" | best)
+  c=$($node tests/load/load-test.mjs $args | tee "target/load-current-$round.json" | best)
+  [ "$p" -gt "$prev" ] && prev=$p
+  [ "$c" -gt "$cur" ] && cur=$c
+  echo "round $round: previous $p webhooks/s, this checkout $c webhooks/s"
+done
+awk -v p="$prev" -v c="$cur" 'BEGIN { printf "best of two: previous release %d webhooks/s, this checkout %d webhooks/s: %.2fx\n", p, c, c / p }'
