@@ -62,7 +62,7 @@ worker: deps
 	sh scripts/build-worker.sh
 
 ## test-worker: the Worker in workerd (Miniflare) with local D1 and the fake Eka API.
-test-worker: worker
+test-worker: worker npm
 	set -o pipefail; npm run --silent test:worker 2>&1 | tee -a $(TEST_LOG)
 
 ## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent, 4 bursts, one

@@ -68,7 +68,7 @@ const require = createRequire(import.meta.url);
 const core = require('../pkg/wasm/core.js');
 const passthrough = JSON.stringify({ event: 'prescription.created', data: { prescription_id: 'rx', pad: 'x'.repeat(1900) } });
 const ph = JSON.stringify([['eka-webhook-signature', signHeader(passthrough, KEY)]]);
-const wc = new core.WebhookCore(JSON.stringify({ clientId: 'a', clientSecret: 'b', signingKeys: [KEY] }), () => { throw new Error('no fetch'); }, null, null);
+const wc = new core.WebhookCore({ clientId: 'a', clientSecret: 'b', signingKey: KEY }, () => { throw new Error('no fetch'); }, null, null);
 const bytes = Buffer.from(passthrough);
 if (JSON.parse(await wc.handle(bytes, ph, null)).status !== 200) throw new Error('passthrough did not verify');
 let bestUs = Infinity;

@@ -14,6 +14,7 @@ pub mod entropy;
 pub mod event;
 pub mod event_log;
 pub mod find;
+pub mod gate;
 pub mod http;
 pub mod ledger;
 pub mod outbound;

@@ -322,6 +322,31 @@ pub struct Pipeline<'a, H, C, L, D, M> {
     pub mac: &'a M,
 }
 
+/// What [`Pipeline::admit`] decided.
+#[derive(Debug)]
+pub enum Admission {
+    /// Answer this (a refusal, a duplicate, a copy in flight); nothing else happens.
+    Answer(Box<Outcome>),
+    /// The delivery is claimed: it is the caller's to carry on.
+    Admitted(Admitted),
+}
+
+/// A claimed delivery: what the rest of the pipeline needs (all owned, so that a gate can
+/// finish it after answering).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The validated event.
+    pub event: WebhookEvent,
+    /// Its claim.
+    pub claim: Claim,
+    /// The signature that matched.
+    pub matched: Option<Matched>,
+    /// Its id in the event log, when the ledger keeps one.
+    pub event_id: Option<String>,
+    /// True when a failed event is being processed again.
+    pub reprocess: bool,
+}
+
 impl<H, C, L, D, M> Pipeline<'_, H, C, L, D, M>
 where
     H: HttpClient,
@@ -332,12 +357,69 @@ where
 {
     /// Handles one webhook: the raw body bytes as received and the request headers.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
+        match self.admit(body, headers).await {
+            Admission::Answer(outcome) => *outcome,
+            Admission::Admitted(admitted) => self.proceed(admitted, body).await,
+        }
+    }
+
+    /// The first half of [`handle`](Self::handle), for a gate in front of an origin: size,
+    /// parse, verify, validate, and claim. A refusal, a duplicate or a copy in flight is
+    /// answered here; an admitted delivery is the caller's to pass on, then to
+    /// [`proceed`](Self::proceed) with (the origin took it) or to
+    /// [`origin_failed`](Self::origin_failed).
+    pub async fn admit(&self, body: &[u8], headers: &[(String, String)]) -> Admission {
         let (event, matched) = match self.accept(body, headers) {
             Ok(accepted) => accepted,
-            Err(outcome) => return *outcome,
+            Err(outcome) => return Admission::Answer(outcome),
         };
         let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
-        self.run(event, claim, body, matched).await
+        self.claim(event, claim, matched).await
+    }
+
+    /// Enrich, decide, commit, deliver: the rest of an admitted delivery.
+    pub async fn proceed(&self, admitted: Admitted, body: &[u8]) -> Outcome {
+        let Admitted {
+            event,
+            claim,
+            matched,
+            event_id,
+            reprocess,
+        } = admitted;
+        let mut out = self
+            .effects(event, &claim, (event_id, reprocess), body)
+            .await;
+        out.matched = matched;
+        out
+    }
+
+    /// The origin behind a gate did not take an admitted delivery (`status` it answered, or
+    /// none when it could not be reached): the event is recorded as failed, so Eka's retry is
+    /// passed on again.
+    pub async fn origin_failed(
+        &self,
+        admitted: &Admitted,
+        body: &[u8],
+        status: Option<u16>,
+    ) -> Result<(), LedgerError> {
+        let code = match status {
+            Some(_) => "origin_status",
+            None => "origin_unreachable",
+        };
+        let failed = Commit {
+            event_id: admitted.event_id.as_deref(),
+            claim: &admitted.claim,
+            attempt: Attempt {
+                settled: Settled::Failed,
+                http_status: status.unwrap_or(502),
+                error: Some(code.to_owned()),
+                reprocess: admitted.reprocess,
+                amends: false,
+            },
+            effects: &Effects::default(),
+            body,
+        };
+        self.ledger.commit(&failed).await
     }
 
     /// Runs a stored event again (an operator's replay): its body was verified on receipt,
@@ -352,7 +434,10 @@ where
         };
         let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
         claim.replay_of = Some(event_id.to_owned());
-        self.run(event, claim, body, None).await
+        match self.claim(event, claim, None).await {
+            Admission::Answer(outcome) => *outcome,
+            Admission::Admitted(admitted) => self.proceed(admitted, body).await,
+        }
     }
 
     fn now_ms(&self) -> i64 {
@@ -390,24 +475,23 @@ where
         Ok((event, matched))
     }
 
-    /// Claim, enrich, decide, commit, deliver — in that order, so that nothing leaves before
-    /// its effects are durable, and a copy of a processed event does nothing at all.
-    async fn run(
+    /// Claims the delivery: claim, then enrich, decide, commit, deliver — in that order, so
+    /// that nothing leaves before its effects are durable, and a copy of a processed event
+    /// does nothing at all.
+    async fn claim(
         &self,
         event: WebhookEvent,
         claim: Claim,
-        body: &[u8],
         matched: Option<Matched>,
-    ) -> Outcome {
-        let attempt = match self.ledger.claim(&claim).await {
-            Err(e) => return Outcome::refused(WebhookError::Unrecorded(e), matched),
-            Ok(Claimed::Duplicate { event_id }) => {
-                return Outcome {
-                    event_id: Some(event_id.clone()),
-                    duplicate: true,
-                    ..Outcome::answer(200, duplicate_body(&event.event_type, &event_id), matched)
-                }
-            }
+    ) -> Admission {
+        let answer = |out: Outcome| Admission::Answer(Box::new(out));
+        match self.ledger.claim(&claim).await {
+            Err(e) => answer(Outcome::refused(WebhookError::Unrecorded(e), matched)),
+            Ok(Claimed::Duplicate { event_id }) => answer(Outcome {
+                event_id: Some(event_id.clone()),
+                duplicate: true,
+                ..Outcome::answer(200, duplicate_body(&event.event_type, &event_id), matched)
+            }),
             Ok(Claimed::InFlight {
                 event_id,
                 retry_after_secs,
@@ -421,16 +505,19 @@ where
                 );
                 out.event_id = Some(event_id);
                 out.retry_after_secs = Some(retry_after_secs);
-                return out;
+                answer(out)
             }
             Ok(Claimed::Proceed {
                 event_id,
                 reprocess,
-            }) => (event_id, reprocess),
-        };
-        let mut out = self.effects(event, &claim, attempt, body).await;
-        out.matched = matched;
-        out
+            }) => Admission::Admitted(Admitted {
+                event,
+                claim,
+                matched,
+                event_id,
+                reprocess,
+            }),
+        }
     }
 
     async fn effects(

@@ -83,6 +83,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Where accepted events are forwarded.
     pub forward_url: Option<String>,
+    /// `ORIGIN_URL`: the gate passes verified webhooks on to it untouched ([`crate::gate`]).
+    pub origin_url: Option<String>,
     /// Key that signs forwarded events.
     pub forward_signing_key: Option<String>,
     /// Structured warning logs.
@@ -178,7 +180,9 @@ impl Settings {
         }
         let forward_url = get("FORWARD_URL");
         let callback_url = get("REMINDER_CALLBACK_URL");
+        let origin_url = get("ORIGIN_URL");
         for (name, url) in [
+            ("ORIGIN_URL", &origin_url),
             ("FORWARD_URL", &forward_url),
             ("REMINDER_CALLBACK_URL", &callback_url),
         ] {
@@ -224,6 +228,7 @@ impl Settings {
             },
             webhook_path: normalise_path(get("WEBHOOK_PATH").as_deref().unwrap_or("/")),
             admin_token: get("ADMIN_TOKEN"),
+            origin_url,
             forward_url,
             forward_signing_key: get("FORWARD_SIGNING_KEY"),
             debug: get("DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),

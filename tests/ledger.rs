@@ -11,6 +11,7 @@ use eka_webhook_edge::ledger::{
 };
 use eka_webhook_edge::reminder::ReminderOp;
 use eka_webhook_edge::schedule::ScheduleWrite;
+use eka_webhook_edge::signature::{sign, RustMac};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 
@@ -241,4 +242,82 @@ fn a_replay_skips_the_signature_and_names_the_event_it_replays() {
             .replay("evt_1", b"{\"event\":\"other\"}"),
     );
     assert_eq!(refused.status, 400);
+}
+
+#[test]
+fn a_gate_admits_before_the_origin_and_records_what_the_origin_refused() {
+    use eka_webhook_edge::pipeline::Admission;
+    let w = World::new();
+    let raw = created("apt-1").to_string();
+    let header = sign(raw.as_bytes(), KEY.as_bytes(), NOW_MS / 1000, &RustMac);
+    let headers = [("eka-webhook-signature".to_owned(), header)];
+    // Refused before any claim: the origin is never asked.
+    let ledger = ScriptedLedger::proceeding();
+    let bad = [("eka-webhook-signature".to_owned(), "t=1,v1=00".to_owned())];
+    let Admission::Answer(out) = block_on(w.pipeline(&ledger).admit(raw.as_bytes(), &bad)) else {
+        panic!("a bad signature was admitted");
+    };
+    assert_eq!(out.status, 403);
+    assert!(ledger.claims.borrow().is_empty());
+    // Admitted: claimed, nothing fetched yet.
+    let Admission::Admitted(admitted) =
+        block_on(w.pipeline(&ledger).admit(raw.as_bytes(), &headers))
+    else {
+        panic!("a good delivery was not admitted");
+    };
+    assert_eq!(ledger.claims.borrow().len(), 1);
+    assert_eq!(admitted.event_id.as_deref(), Some("evt_1"));
+    assert!(
+        w.fake.paths().is_empty(),
+        "nothing fetched before the origin answered"
+    );
+    // The origin answered 503: failed on record with a stable code, no writes, nothing sent.
+    block_on(
+        w.pipeline(&ledger)
+            .origin_failed(&admitted, raw.as_bytes(), Some(503)),
+    )
+    .expect("recorded");
+    block_on(
+        w.pipeline(&ledger)
+            .origin_failed(&admitted, raw.as_bytes(), None),
+    )
+    .expect("recorded");
+    {
+        let commits = ledger.commits.borrow();
+        let got: Vec<_> = commits
+            .iter()
+            .map(|c| {
+                (
+                    c.attempt.settled,
+                    c.attempt.http_status,
+                    c.attempt.error.as_deref(),
+                    c.writes.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Settled::Failed, 503, Some("origin_status"), 0),
+                (Settled::Failed, 502, Some("origin_unreachable"), 0)
+            ]
+        );
+    }
+    assert!(w.sink.events.borrow().is_empty());
+    // The origin took it: the rest runs as in `handle`.
+    let out = block_on(w.pipeline(&ledger).proceed(admitted, raw.as_bytes()));
+    assert_eq!(out.status, 200);
+    assert_eq!(
+        ledger.commits.borrow().last().map(|c| c.attempt.settled),
+        Some(Settled::Processed)
+    );
+    assert_eq!(w.sink.events.borrow().len(), 1);
+    // A duplicate is answered at admission.
+    let dup = ScriptedLedger::answering(Ok(Claimed::Duplicate {
+        event_id: "evt_1".into(),
+    }));
+    let Admission::Answer(out) = block_on(w.pipeline(&dup).admit(raw.as_bytes(), &headers)) else {
+        panic!("a duplicate was admitted");
+    };
+    assert_eq!((out.status, out.duplicate), (200, true));
 }

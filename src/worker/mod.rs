@@ -8,6 +8,7 @@ mod env;
 mod events_api;
 mod fetch_client;
 mod forward;
+mod gate;
 // `#[durable_object]` generates undocumented wasm-bindgen glue in these two modules.
 #[allow(missing_docs)]
 mod ledger_object;

@@ -6,14 +6,15 @@ use serde::de::IgnoredAny;
 use worker::{Context, Env};
 
 use super::d1_store::d1_executor;
-use super::env::client_for;
-use super::forward::forward_sink;
+use super::env::{client_for, Client};
+use super::fetch_client::{FetchClient, WorkerClock};
+use super::forward::{forward_sink, Forward};
 use super::log;
 use super::protocol::{call, ledger_stub, CommitRecord, LedgerCommand};
 use crate::entropy::random_bytes;
 use crate::event_log;
 use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Admission, Admitted, Outcome, Pipeline};
 use crate::seal::KeyRing;
 use crate::settings::Settings;
 use crate::signature::RustMac;
@@ -152,18 +153,78 @@ pub enum Job<'b> {
 /// Runs the core pipeline with this Worker's pieces: the Eka client, the owning objects as
 /// ledger, and the forward. `ctx` lets the ledger finish its D1 bookkeeping after the response.
 pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job<'_>) -> Outcome {
-    let client = client_for(&settings.api);
-    let ledger = ObjectLedger::new(env, ctx, settings.events.keys.as_ref(), settings.debug);
-    let sink = forward_sink(settings);
-    let pipeline = Pipeline {
-        config: &settings.webhook,
-        client: &client,
-        ledger: &ledger,
-        sink: &sink,
-        mac: &RustMac,
-    };
+    let (client, ledger, sink) = parts(env, ctx, settings);
+    let pipeline = pipeline(settings, &client, &ledger, &sink);
     match job {
         Job::Receive { body, headers } => pipeline.handle(body, headers).await,
         Job::Replay { id, body } => pipeline.replay(id, body).await,
+    }
+}
+
+/// The gate's first half: verify and claim ([`Pipeline::admit`]).
+pub async fn admit(
+    env: &Env,
+    ctx: &Context,
+    settings: &Settings,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> Admission {
+    let (client, ledger, sink) = parts(env, Some(ctx), settings);
+    pipeline(settings, &client, &ledger, &sink)
+        .admit(body, headers)
+        .await
+}
+
+/// The gate's second half, after the origin answered (`Some(status)`) or could not be
+/// reached (`None`): the rest of the pipeline if it took the delivery, else the failure on
+/// record. Runs after the response; what it reports is logged.
+pub async fn finish(
+    env: &Env,
+    settings: &Settings,
+    admitted: Admitted,
+    body: &[u8],
+    origin: Option<u16>,
+) -> Option<Outcome> {
+    let (client, ledger, sink) = parts(env, None, settings);
+    let pipeline = pipeline(settings, &client, &ledger, &sink);
+    match origin {
+        Some(status) if crate::gate::origin_took(status) => {
+            Some(pipeline.proceed(admitted, body).await)
+        }
+        _ => {
+            if let Err(e) = pipeline.origin_failed(&admitted, body, origin).await {
+                log::warn(
+                    settings.debug,
+                    "origin failure not recorded",
+                    serde_json::json!({ "error": e.to_string(), "eventId": admitted.event_id }),
+                );
+            }
+            None
+        }
+    }
+}
+
+type Parts<'a> = (Client, ObjectLedger<'a>, Option<Forward<'a>>);
+
+fn parts<'a>(env: &'a Env, ctx: Option<&'a Context>, settings: &'a Settings) -> Parts<'a> {
+    (
+        client_for(&settings.api),
+        ObjectLedger::new(env, ctx, settings.events.keys.as_ref(), settings.debug),
+        forward_sink(settings),
+    )
+}
+
+fn pipeline<'a>(
+    settings: &'a Settings,
+    client: &'a Client,
+    ledger: &'a ObjectLedger<'a>,
+    sink: &'a Option<Forward<'a>>,
+) -> Pipeline<'a, FetchClient, WorkerClock, ObjectLedger<'a>, Option<Forward<'a>>, RustMac> {
+    Pipeline {
+        config: &settings.webhook,
+        client,
+        ledger,
+        sink,
+        mac: &RustMac,
     }
 }

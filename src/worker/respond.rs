@@ -37,5 +37,4 @@ pub fn outcome_response(outcome: &Outcome) -> Result<Response> {
     Ok(response)
 }
 
-/// The header that carries an event's id in the log.
-pub const EVENT_ID_HEADER: &str = "X-Eka-Event-Id";
+pub use crate::gate::EVENT_ID_HEADER;

@@ -1,5 +1,7 @@
 //! Routing: the webhook, health, and the admin API. Every answer is JSON.
 
+use std::rc::Rc;
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -9,6 +11,7 @@ use super::d1_store::d1_store;
 use super::env::{client_for, settings};
 use super::events_api;
 use super::fetch_client::WorkerClock;
+use super::gate;
 use super::log;
 use super::object_ledger::{run, Job};
 use super::protocol::{
@@ -20,7 +23,7 @@ use super::respond::{error, json, method_not_allowed, outcome_response};
 use crate::event_log::RefusalReason;
 use crate::find::find_appointments_between;
 use crate::http::Clock;
-use crate::pipeline::WebhookError;
+use crate::pipeline::{Outcome, WebhookError};
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 
 /// The admin routes, by path.
@@ -72,7 +75,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let method = req.method();
     if path == settings.webhook_path {
         return match method {
-            Method::Post => webhook(req, &env, &ctx, &settings).await,
+            Method::Post => webhook(req, &env, &ctx, settings).await,
             _ => method_not_allowed("POST"),
         };
     }
@@ -114,6 +117,7 @@ fn health(settings: &Settings) -> Result<Response> {
     body["eventLog"] = json!(true);
     body["replay"] = json!(settings.events.keys.is_some());
     body["dedupWindowHours"] = json!(settings.events.dedup_window_ms / 3_600_000);
+    body["gate"] = json!(settings.origin_url.is_some());
     let status = if settings.problems.is_empty() {
         200
     } else {
@@ -151,9 +155,9 @@ async fn webhook(
     mut req: Request,
     env: &Env,
     ctx: &Context,
-    settings: &Settings,
+    settings: Rc<Settings>,
 ) -> Result<Response> {
-    if let Some(response) = misconfigured(settings) {
+    if let Some(response) = misconfigured(&settings) {
         return response;
     }
     let now = WorkerClock.now_ms();
@@ -169,11 +173,38 @@ async fn webhook(
     }
     let body = req.bytes().await?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
+    if let Some(origin) = settings.origin_url.as_deref() {
+        let url = req.url()?;
+        let answer = |outcome: &Outcome| answer(outcome, ctx, env, &settings, now);
+        return gate::pass(
+            origin,
+            url.path(),
+            url.query(),
+            body,
+            headers,
+            env,
+            ctx,
+            Rc::clone(&settings),
+            answer,
+        )
+        .await;
+    }
     let job = Job::Receive {
         body: &body,
         headers: &headers,
     };
-    let outcome = run(env, Some(ctx), settings, job).await;
+    let outcome = run(env, Some(ctx), &settings, job).await;
+    answer(&outcome, ctx, env, &settings, now)
+}
+
+/// The pipeline's answer, with its warnings logged and a refusal counted.
+fn answer(
+    outcome: &Outcome,
+    ctx: &Context,
+    env: &Env,
+    settings: &Settings,
+    now: i64,
+) -> Result<Response> {
     let event_type = outcome.event.as_ref().map(|e| e.event_type.clone());
     for warning in &outcome.warnings {
         log::warn(settings.debug, warning, json!({ "event": event_type }));
@@ -188,7 +219,7 @@ async fn webhook(
             events_api::count_refusal(ctx, env, reason, now, settings.debug);
         }
     }
-    outcome_response(&outcome)
+    outcome_response(outcome)
 }
 
 /// Refusals that are counted, not stored: anyone on the internet can send them.
