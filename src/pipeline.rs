@@ -328,7 +328,7 @@ pub enum Admission {
     /// Answer this (a refusal, a duplicate, a copy in flight); nothing else happens.
     Answer(Box<Outcome>),
     /// The delivery is claimed: it is the caller's to carry on.
-    Admitted(Admitted),
+    Admitted(Box<Admitted>),
 }
 
 /// A claimed delivery: what the rest of the pipeline needs (all owned, so that a gate can
@@ -359,7 +359,7 @@ where
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
         match self.admit(body, headers).await {
             Admission::Answer(outcome) => *outcome,
-            Admission::Admitted(admitted) => self.proceed(admitted, body).await,
+            Admission::Admitted(admitted) => self.proceed(*admitted, body).await,
         }
     }
 
@@ -436,7 +436,7 @@ where
         claim.replay_of = Some(event_id.to_owned());
         match self.claim(event, claim, None).await {
             Admission::Answer(outcome) => *outcome,
-            Admission::Admitted(admitted) => self.proceed(admitted, body).await,
+            Admission::Admitted(admitted) => self.proceed(*admitted, body).await,
         }
     }
 
@@ -510,13 +510,13 @@ where
             Ok(Claimed::Proceed {
                 event_id,
                 reprocess,
-            }) => Admission::Admitted(Admitted {
+            }) => Admission::Admitted(Box::new(Admitted {
                 event,
                 claim,
                 matched,
                 event_id,
                 reprocess,
-            }),
+            })),
         }
     }
 

@@ -305,7 +305,7 @@ fn a_gate_admits_before_the_origin_and_records_what_the_origin_refused() {
     }
     assert!(w.sink.events.borrow().is_empty());
     // The origin took it: the rest runs as in `handle`.
-    let out = block_on(w.pipeline(&ledger).proceed(admitted, raw.as_bytes()));
+    let out = block_on(w.pipeline(&ledger).proceed(*admitted, raw.as_bytes()));
     assert_eq!(out.status, 200);
     assert_eq!(
         ledger.commits.borrow().last().map(|c| c.attempt.settled),

@@ -52,7 +52,7 @@ pub async fn pass(
 ) -> Result<Response> {
     let admitted = match admit(env, ctx, &settings, &body, &headers).await {
         Admission::Answer(outcome) => return answer(&outcome),
-        Admission::Admitted(admitted) => admitted,
+        Admission::Admitted(admitted) => *admitted,
     };
     let url = origin_url(origin, path, query);
     let sent = origin_headers(&headers, admitted.event_id.as_deref(), WorkerClock.now_ms());
