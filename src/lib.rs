@@ -27,6 +27,7 @@ pub mod settings;
 pub mod signature;
 pub mod sql;
 pub mod sql_store;
+pub mod standard_webhooks;
 
 #[cfg(feature = "node")]
 pub mod node;
