@@ -258,9 +258,26 @@ pub fn verify<K: AsRef<[u8]>>(
 
 /// Produces a header value for `body`, signed with `key` at Unix time `timestamp`.
 pub fn sign(body: &[u8], key: &[u8], timestamp: i64, mac: &impl MacProvider) -> String {
+    sign_with_keys(body, &[key], timestamp, mac)
+}
+
+/// A header value with one `v1` per key, in order (`t=<ts>,v1=<hex>,v1=<hex>`): a key
+/// rotation. [`verify`] accepts any of them; Eka's SDK reads only the last.
+pub fn sign_with_keys<K: AsRef<[u8]>>(
+    body: &[u8],
+    keys: &[K],
+    timestamp: i64,
+    mac: &impl MacProvider,
+) -> String {
     let t = timestamp.to_string();
-    let digest = mac.hmac_sha256(key, &[signed_prefix(&t).as_bytes(), body]);
-    format!("t={t},v1={}", hex::encode(digest))
+    let prefix = signed_prefix(&t);
+    let mut value = format!("t={t}");
+    for key in keys {
+        let digest = mac.hmac_sha256(key.as_ref(), &[prefix.as_bytes(), body]);
+        value.push_str(",v1=");
+        value.push_str(&hex::encode(digest));
+    }
+    value
 }
 
 fn signed_prefix(timestamp: &str) -> String {

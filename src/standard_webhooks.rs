@@ -32,19 +32,31 @@ pub enum StandardError {
     OutsideTolerance,
     /// No `v1,` signature matches.
     NoMatch,
+    /// Verification was asked for with no secret.
+    NoSecret,
+}
+
+impl StandardError {
+    /// A stable reason, worded as [`crate::signature::SignatureError::reason`] where the two
+    /// schemes fail alike (`Invalid signature`, `Timestamp outside the tolerance window`,
+    /// `Signing key is not configured`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StandardError::BadSecret => "Invalid secret: expected whsec_ followed by base64",
+            StandardError::MissingHeader(ID_HEADER) => "Missing webhook-id header",
+            StandardError::MissingHeader(TIMESTAMP_HEADER) => "Missing webhook-timestamp header",
+            StandardError::MissingHeader(_) => "Missing webhook-signature header",
+            StandardError::BadTimestamp => "Invalid webhook-timestamp: not a Unix timestamp",
+            StandardError::OutsideTolerance => "Timestamp outside the tolerance window",
+            StandardError::NoMatch => "Invalid signature",
+            StandardError::NoSecret => "Signing key is not configured",
+        }
+    }
 }
 
 impl std::fmt::Display for StandardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StandardError::BadSecret => f.write_str("the secret must be whsec_ followed by base64"),
-            StandardError::MissingHeader(name) => write!(f, "{name} is missing"),
-            StandardError::BadTimestamp => f.write_str("webhook-timestamp must be whole seconds"),
-            StandardError::OutsideTolerance => {
-                f.write_str("webhook-timestamp is outside the tolerance window")
-            }
-            StandardError::NoMatch => f.write_str("no signature matches"),
-        }
+        f.write_str(self.reason())
     }
 }
 
@@ -114,6 +126,9 @@ pub struct Signed<'a> {
 
 /// Verifies a Standard Webhooks message against any of `secrets`, with the timestamp within
 /// `tolerance_secs` of `now_secs` (0 disables the window). Comparison is constant-time.
+/// Empty secrets are skipped; none left is [`StandardError::NoSecret`]; a secret that is not
+/// base64 is [`StandardError::BadSecret`] (a configuration error, reported whatever the
+/// message).
 pub fn verify(
     signed: Signed<'_>,
     secrets: &[&str],
@@ -121,6 +136,10 @@ pub fn verify(
     tolerance_secs: u64,
     mac: &impl MacProvider,
 ) -> Result<(), StandardError> {
+    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    if secrets.is_empty() {
+        return Err(StandardError::NoSecret);
+    }
     let id = required(ID_HEADER, signed.id)?;
     let ts_text = required(TIMESTAMP_HEADER, signed.timestamp)?;
     let signature = required(SIGNATURE_HEADER, signed.signature)?;
@@ -132,7 +151,7 @@ pub fn verify(
         .split(' ')
         .filter_map(|s| s.strip_prefix("v1,"))
         .collect();
-    for secret in secrets {
+    for secret in &secrets {
         let expected = sign(secret, id, ts, signed.body, mac)?;
         let expected = expected.trim_start_matches("v1,");
         if candidates
@@ -253,6 +272,50 @@ mod tests {
         );
         assert_eq!(secret_key("whsec_***"), Err(StandardError::BadSecret));
         assert_eq!(secret_key("whsec_"), Err(StandardError::BadSecret));
+    }
+
+    #[test]
+    fn reasons_are_stable_and_shared_with_the_eka_scheme_where_they_mean_the_same() {
+        use crate::signature::SignatureError;
+        assert_eq!(
+            StandardError::NoMatch.reason(),
+            SignatureError::Mismatch.reason()
+        );
+        assert_eq!(
+            StandardError::OutsideTolerance.reason(),
+            SignatureError::TimestampOutsideTolerance.reason()
+        );
+        assert_eq!(
+            StandardError::NoSecret.reason(),
+            SignatureError::NoSigningKey.reason()
+        );
+        let missing = [ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER]
+            .map(|h| StandardError::MissingHeader(h).to_string());
+        assert_eq!(
+            missing,
+            [
+                "Missing webhook-id header",
+                "Missing webhook-timestamp header",
+                "Missing webhook-signature header"
+            ]
+        );
+        let ts = TS.to_string();
+        let none: [&str; 0] = [];
+        assert_eq!(
+            verify(signed(EXPECTED, &ts, BODY), &none, TS, 300, &RustMac),
+            Err(StandardError::NoSecret)
+        );
+        // An empty secret beside a good one is skipped.
+        assert_eq!(
+            verify(
+                signed(EXPECTED, &ts, BODY),
+                &["", SECRET],
+                TS,
+                300,
+                &RustMac
+            ),
+            Ok(())
+        );
     }
 
     #[test]
