@@ -65,8 +65,8 @@ pub const MAX_ATTEMPTS: u32 = DELIVERY_SCHEDULE_MS.len() as u32;
 /// A receiver's `Retry-After` never delays the next attempt beyond this: 10 hours, the
 /// schedule's longest step.
 pub const RETRY_AFTER_MAX_MS: u64 = 36_000_000;
-/// Consecutive failed attempts that pause a destination, unless configured otherwise.
-pub const DEFAULT_PAUSE_AFTER: u32 = 20;
+/// Consecutive failed attempts that pause a destination (`DESTINATION_PAUSE_AFTER`, 5).
+pub const DEFAULT_PAUSE_AFTER: u32 = 5;
 /// How much of a destination's answer an [`AttemptRecord`] keeps: 2 KB.
 pub const RESPONSE_BODY_LIMIT: usize = 2048;
 /// The `paused_reason` a `410 Gone` sets.

@@ -1058,7 +1058,7 @@ fn one_message_failing_every_attempt_runs_the_whole_schedule() {
             attempt,
             &answered(500),
             health,
-            DEFAULT_PAUSE_AFTER,
+            0, // the pause rule off: the schedule alone
             at,
             0.5,
         );
