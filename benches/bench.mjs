@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorker, sendSigned, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../tests/worker/harness.mjs';
+import { startWorker, startOrigin, sendSigned, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../tests/worker/harness.mjs';
 import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../tests/support/fake-eka.mjs';
 import { signHeader } from '../tests/support/eka-signature.mjs';
 import { ekaPayload2k } from './bench-payload.mjs';
@@ -182,10 +182,8 @@ say();
 
 // 6. The gate: the latency it adds in front of an origin, against calling the origin directly.
 {
-  const http = await import('node:http');
-  const originServer = http.createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"ok":true}'); }); });
-  await new Promise((r) => originServer.listen(0, '127.0.0.1', r));
-  const originUrl = `http://127.0.0.1:${originServer.address().port}/hook`;
+  const originServer = await startOrigin();
+  const originUrl = originServer.url;
   const gateEka = await startFakeEka();
   const gate = await startWorker({ ekaUrl: gateEka.url, bindings: { EKA_SIGNING_KEY: KEY, DEBUG: 'false', ORIGIN_URL: originUrl } });
   try {
@@ -218,7 +216,7 @@ say();
   } finally {
     await gate.dispose();
     await gateEka.close();
-    originServer.close();
+    await originServer.close();
   }
 }
 say();

@@ -45,6 +45,7 @@ use serde_json::{Map, Value};
 
 use crate::event_log::new_event_id;
 use crate::http::{HttpError, HttpRequest, HttpResponse, Method};
+use crate::pipeline::header;
 use crate::retry::{clamp_retry_after, delivery_delay_ms, DELIVERY_SCHEDULE_MS};
 use crate::signature::{self, MacProvider};
 use crate::standard_webhooks;
@@ -700,17 +701,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Reads an HTTP result. `retry_after`: the response's `Retry-After` header, if any (the
-    /// core's [`HttpResponse`] carries no headers), read with [`parse_retry_after`].
-    pub fn from_http(
-        result: &Result<HttpResponse, HttpError>,
-        retry_after: Option<&str>,
-        now_ms: i64,
-    ) -> Outcome {
+    /// Reads an HTTP result, with its `Retry-After` header read by [`parse_retry_after`].
+    pub fn from_http(result: &Result<HttpResponse, HttpError>, now_ms: i64) -> Outcome {
         match result {
             Ok(response) => Outcome::Answered {
                 status: response.status,
-                retry_after_secs: retry_after.and_then(|v| parse_retry_after(v, now_ms)),
+                retry_after_secs: header(&response.headers, "Retry-After")
+                    .and_then(|v| parse_retry_after(v, now_ms)),
             },
             Err(HttpError::Timeout) => Outcome::TimedOut,
             Err(HttpError::Network(_)) => Outcome::Unreachable,
@@ -948,7 +945,7 @@ impl AttemptRecord {
         duration_ms: u64,
         at_ms: i64,
     ) -> AttemptRecord {
-        let outcome = Outcome::from_http(result, None, at_ms);
+        let outcome = Outcome::from_http(result, at_ms);
         AttemptRecord {
             event_id: event_id.to_owned(),
             destination_id: destination_id.to_owned(),

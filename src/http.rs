@@ -40,6 +40,9 @@ pub struct HttpRequest {
 pub struct HttpResponse {
     /// The status the server answered (any, 2xx or not: callers decide).
     pub status: u16,
+    /// Response headers as the runtime gives them (the Worker's `fetch`: lowercase names,
+    /// repeated ones joined); the Node adapter passes none.
+    pub headers: Vec<(String, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
 }

@@ -162,6 +162,19 @@ pub struct Attempt {
     pub amends: bool,
 }
 
+impl Attempt {
+    /// How an attempt ended (`amends` false: it is the attempt's own outcome).
+    pub fn ended(settled: Settled, http_status: u16, error: Option<&str>, reprocess: bool) -> Self {
+        Attempt {
+            settled,
+            http_status,
+            error: error.map(str::to_owned),
+            reprocess,
+            amends: false,
+        }
+    }
+}
+
 /// Schedule writes and the reminder operations that follow from them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

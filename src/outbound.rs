@@ -127,11 +127,13 @@ mod tests {
     fn answers_are_read_alike_for_every_receiver() {
         let ok = Ok(HttpResponse {
             status: 204,
+            headers: Vec::new(),
             body: b"secret".to_vec(),
         });
         assert_eq!(outcome_of("origin", &ok), Ok(()));
         let refused = Ok(HttpResponse {
             status: 503,
+            headers: Vec::new(),
             body: b"patient Asha".to_vec(),
         });
         let refused = outcome_of("origin", &refused).unwrap_err();

@@ -357,7 +357,13 @@ where
 {
     /// Handles one webhook: the raw body bytes as received and the request headers.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
-        match self.admit(body, headers).await {
+        let admission = self.admit(body, headers).await;
+        self.carry_on(admission, body).await
+    }
+
+    /// The answer of an admission that stops, or the rest of the pipeline.
+    async fn carry_on(&self, admission: Admission, body: &[u8]) -> Outcome {
+        match admission {
             Admission::Answer(outcome) => *outcome,
             Admission::Admitted(admitted) => self.proceed(*admitted, body).await,
         }
@@ -409,13 +415,12 @@ where
         let failed = Commit {
             event_id: admitted.event_id.as_deref(),
             claim: &admitted.claim,
-            attempt: Attempt {
-                settled: Settled::Failed,
-                http_status: status.unwrap_or(502),
-                error: Some(code.to_owned()),
-                reprocess: admitted.reprocess,
-                amends: false,
-            },
+            attempt: Attempt::ended(
+                Settled::Failed,
+                status.unwrap_or(502),
+                Some(code),
+                admitted.reprocess,
+            ),
             effects: &Effects::default(),
             body,
         };
@@ -434,10 +439,8 @@ where
         };
         let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
         claim.replay_of = Some(event_id.to_owned());
-        match self.claim(event, claim, None).await {
-            Admission::Answer(outcome) => *outcome,
-            Admission::Admitted(admitted) => self.proceed(*admitted, body).await,
-        }
+        let admission = self.claim(event, claim, None).await;
+        self.carry_on(admission, body).await
     }
 
     fn now_ms(&self) -> i64 {
@@ -475,9 +478,10 @@ where
         Ok((event, matched))
     }
 
-    /// Claims the delivery: claim, then enrich, decide, commit, deliver — in that order, so
-    /// that nothing leaves before its effects are durable, and a copy of a processed event
-    /// does nothing at all.
+    /// Claims the delivery before any work: a duplicate or a copy in flight is answered
+    /// here and does nothing at all; a claimed one goes on to [`proceed`](Self::proceed)
+    /// (enrich, decide, commit, deliver, in that order, so nothing leaves before its effects
+    /// are durable).
     async fn claim(
         &self,
         event: WebhookEvent,
@@ -531,13 +535,7 @@ where
         let commit = |settled, http_status, error: Option<&str>, effects| Commit {
             event_id: event_id.as_deref(),
             claim,
-            attempt: Attempt {
-                settled,
-                http_status,
-                error: error.map(str::to_owned),
-                reprocess,
-                amends: false,
-            },
+            attempt: Attempt::ended(settled, http_status, error, reprocess),
             effects,
             body,
         };

@@ -787,31 +787,33 @@ fn answered(status: u16) -> Outcome {
 fn outcomes_are_read_from_http_results() {
     let ok: Result<HttpResponse, HttpError> = Ok(HttpResponse {
         status: 204,
+        headers: Vec::new(),
         body: vec![],
     });
     let busy: Result<HttpResponse, HttpError> = Ok(HttpResponse {
         status: 503,
+        headers: vec![("retry-after".into(), " 120 ".into())],
         body: vec![],
     });
-    assert_eq!(Outcome::from_http(&ok, None, NOW_MS), answered(204));
+    assert_eq!(Outcome::from_http(&ok, NOW_MS), answered(204));
     assert!(answered(204).is_success() && answered(299).is_success());
     for status in [100, 199, 301, 304, 400, 410, 429, 500] {
         assert!(!answered(status).is_success(), "{status}");
         assert_eq!(answered(status).error_code(), Some("http_status"));
     }
     assert_eq!(
-        Outcome::from_http(&busy, Some(" 120 "), NOW_MS),
+        Outcome::from_http(&busy, NOW_MS),
         Outcome::Answered {
             status: 503,
             retry_after_secs: Some(120)
         }
     );
     assert_eq!(
-        Outcome::from_http(&Err(HttpError::Timeout), Some("5"), NOW_MS),
+        Outcome::from_http(&Err(HttpError::Timeout), NOW_MS),
         Outcome::TimedOut
     );
     assert_eq!(
-        Outcome::from_http(&Err(HttpError::Network("refused".into())), None, NOW_MS),
+        Outcome::from_http(&Err(HttpError::Network("refused".into())), NOW_MS),
         Outcome::Unreachable
     );
     assert_eq!(Outcome::TimedOut.error_code(), Some("timeout"));
@@ -1109,7 +1111,11 @@ fn intake_skips_disabled_or_unsubscribed_and_holds_when_paused() {
 #[test]
 fn attempt_records_keep_two_kilobytes_of_the_answer() {
     let body = "x".repeat(5000).into_bytes();
-    let result = Ok(HttpResponse { status: 500, body });
+    let result = Ok(HttpResponse {
+        status: 500,
+        headers: Vec::new(),
+        body,
+    });
     let record = AttemptRecord::new("evt_1", "dst_1", 3, &result, 42, NOW_MS);
     assert_eq!(
         record,
@@ -1130,6 +1136,7 @@ fn attempt_records_keep_two_kilobytes_of_the_answer() {
         1,
         &Ok(HttpResponse {
             status: 200,
+            headers: Vec::new(),
             body: b"ok".to_vec(),
         }),
         7,

@@ -43,6 +43,22 @@ impl ScriptedLedger {
         }
     }
 
+    /// How each commit settled: (settled, status answered, error code, writes carried).
+    fn settled(&self) -> Vec<(Settled, u16, Option<String>, usize)> {
+        self.commits
+            .borrow()
+            .iter()
+            .map(|c| {
+                (
+                    c.attempt.settled,
+                    c.attempt.http_status,
+                    c.attempt.error.clone(),
+                    c.writes.len(),
+                )
+            })
+            .collect()
+    }
+
     fn proceeding() -> Self {
         Self::answering(Ok(Claimed::Proceed {
             event_id: Some("evt_1".into()),
@@ -188,39 +204,28 @@ fn failures_after_the_claim_are_committed_as_failed_with_stable_codes() {
     );
     let out = w.send_with(&ledger, &created("apt-9"));
     assert_eq!(out.status, 502);
-    {
-        let commits = ledger.commits.borrow();
-        assert_eq!(commits.len(), 1);
-        assert_eq!(
-            (
-                commits[0].attempt.settled,
-                commits[0].attempt.http_status,
-                commits[0].attempt.error.as_deref()
-            ),
-            (Settled::Failed, 502, Some("appointment_fetch_failed"))
-        );
-        assert!(commits[0].writes.is_empty());
-    }
+    assert_eq!(
+        ledger.settled(),
+        [(
+            Settled::Failed,
+            502,
+            Some("appointment_fetch_failed".into()),
+            0
+        )]
+    );
     let ledger = ScriptedLedger::proceeding();
     w.sink.fail.set(true);
     let out = w.send_with(&ledger, &created("apt-1"));
     assert_eq!(out.status, 500);
-    let commits = ledger.commits.borrow();
-    let settled: Vec<_> = commits
-        .iter()
-        .map(|c| {
-            (
-                c.attempt.settled,
-                c.attempt.http_status,
-                c.attempt.error.as_deref(),
-            )
-        })
-        .collect();
     assert_eq!(
-        settled,
+        ledger
+            .settled()
+            .into_iter()
+            .map(|(settled, status, error, _)| (settled, status, error))
+            .collect::<Vec<_>>(),
         [
             (Settled::Processed, 200, None),
-            (Settled::Failed, 500, Some("forward_failed"))
+            (Settled::Failed, 500, Some("forward_failed".into()))
         ]
     );
 }
@@ -282,27 +287,13 @@ fn a_gate_admits_before_the_origin_and_records_what_the_origin_refused() {
             .origin_failed(&admitted, raw.as_bytes(), None),
     )
     .expect("recorded");
-    {
-        let commits = ledger.commits.borrow();
-        let got: Vec<_> = commits
-            .iter()
-            .map(|c| {
-                (
-                    c.attempt.settled,
-                    c.attempt.http_status,
-                    c.attempt.error.as_deref(),
-                    c.writes.len(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (Settled::Failed, 503, Some("origin_status"), 0),
-                (Settled::Failed, 502, Some("origin_unreachable"), 0)
-            ]
-        );
-    }
+    assert_eq!(
+        ledger.settled(),
+        [
+            (Settled::Failed, 503, Some("origin_status".into()), 0),
+            (Settled::Failed, 502, Some("origin_unreachable".into()), 0)
+        ]
+    );
     assert!(w.sink.events.borrow().is_empty());
     // The origin took it: the rest runs as in `handle`.
     let out = block_on(w.pipeline(&ledger).proceed(*admitted, raw.as_bytes()));

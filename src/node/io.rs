@@ -90,6 +90,8 @@ impl HttpClient for JsFetch {
             .unwrap_or_default();
         Ok(HttpResponse {
             status: status as u16,
+            // The Node adapter reads no response headers: nothing in Node needs them.
+            headers: Vec::new(),
             body,
         })
     }

@@ -35,11 +35,16 @@ impl HttpClient for FetchClient {
                 .await
                 .map_err(|_| HttpError::Network("fetch failed".into()))?;
             let status = response.status_code();
+            let headers = response.headers().entries().collect();
             let body = response
                 .bytes()
                 .await
                 .map_err(|_| HttpError::Network("reading the response failed".into()))?;
-            Ok(HttpResponse { status, body })
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
         };
         let exchange = pin!(exchange);
         let timeout = pin!(timeout);

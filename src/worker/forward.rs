@@ -5,6 +5,7 @@
 
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::respond::EVENT_ID_HEADER;
+use crate::destination::IDEMPOTENCY_KEY_HEADER;
 use crate::http::{Clock, HttpClient};
 use crate::outbound::{outcome_of, signed_post, DeliveryError};
 use crate::pipeline::{EnrichedEvent, EventSink};
@@ -48,7 +49,7 @@ impl EventSink for Forward<'_> {
                 .push((EVENT_ID_HEADER.to_owned(), id.clone()));
             request
                 .headers
-                .push(("Idempotency-Key".to_owned(), id.clone()));
+                .push((IDEMPOTENCY_KEY_HEADER.to_owned(), id.clone()));
         }
         outcome_of("origin", &FetchClient.send(request).await)
     }

@@ -3,38 +3,18 @@
 //! schedule, reminders, forward) after that answer with `waitUntil`. The rules are in
 //! [`crate::gate`]; a refusal, a duplicate or a copy in flight never reaches the origin.
 
-use std::pin::pin;
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures::future::{select, Either};
-use serde_json::json;
-use worker::{
-    AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response,
-    Result,
-};
+use worker::{Context, Env, Headers, Response, Result};
 
-use super::fetch_client::WorkerClock;
+use super::fetch_client::{FetchClient, WorkerClock};
 use super::log;
 use super::object_ledger::{admit, finish};
 use super::respond::error;
 use crate::gate::{origin_headers, origin_url, response_headers, ORIGIN_TIMEOUT_MS};
-use crate::http::Clock;
+use crate::http::{Clock, HttpClient, HttpError, HttpRequest, Method};
 use crate::pipeline::{Admission, Outcome};
 use crate::settings::Settings;
-
-/// What the origin answered.
-struct OriginAnswer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// Why the origin gave no answer.
-enum OriginError {
-    Timeout,
-    Unreachable,
-}
 
 /// Handles a webhook in front of `origin`. `answer` turns a pipeline outcome that stops here
 /// (a refusal, a duplicate, a copy in flight) into the response, with its logging.
@@ -54,24 +34,20 @@ pub async fn pass(
         Admission::Answer(outcome) => return answer(&outcome),
         Admission::Admitted(admitted) => *admitted,
     };
-    let url = origin_url(origin, path, query);
-    let sent = origin_headers(&headers, admitted.event_id.as_deref(), WorkerClock.now_ms());
-    let reply = send(&url, sent, &body).await;
+    let request = HttpRequest {
+        method: Method::Post,
+        url: origin_url(origin, path, query),
+        headers: origin_headers(&headers, admitted.event_id.as_deref(), WorkerClock.now_ms()),
+        body: Some(body.clone()),
+        timeout_ms: ORIGIN_TIMEOUT_MS,
+    };
+    let reply = FetchClient.send(request).await;
     let status = reply.as_ref().ok().map(|r| r.status);
     let env = env.clone();
     let later = Rc::clone(&settings);
     ctx.wait_until(async move {
         if let Some(outcome) = finish(&env, &later, admitted, &body, status).await {
-            for warning in &outcome.warnings {
-                log::warn(later.debug, warning, json!({ "eventId": outcome.event_id }));
-            }
-            if let Some(e) = &outcome.error {
-                log::warn(
-                    later.debug,
-                    &e.to_string(),
-                    json!({ "status": outcome.status, "eventId": outcome.event_id }),
-                );
-            }
+            log::outcome(later.debug, &outcome);
         }
     });
     match reply {
@@ -84,52 +60,7 @@ pub async fn pass(
                 .with_status(answer.status)
                 .with_headers(out))
         }
-        Err(OriginError::Timeout) => error(504, "The origin did not answer in time"),
-        Err(OriginError::Unreachable) => error(502, "The origin could not be reached"),
-    }
-}
-
-/// POSTs the exact bytes to the origin with a timeout that aborts the request.
-async fn send(
-    url: &str,
-    headers: Vec<(String, String)>,
-    body: &[u8],
-) -> std::result::Result<OriginAnswer, OriginError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let exchange = async move {
-        let out = Headers::new();
-        for (name, value) in &headers {
-            out.append(name, value)
-                .map_err(|_| OriginError::Unreachable)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(out)
-            .with_body(Some(js_sys::Uint8Array::from(body).into()));
-        let request = Request::new_with_init(url, &init).map_err(|_| OriginError::Unreachable)?;
-        let mut response = Fetch::Request(request)
-            .send_with_signal(&signal)
-            .await
-            .map_err(|_| OriginError::Unreachable)?;
-        let status = response.status_code();
-        let headers = response.headers().entries().collect();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| OriginError::Unreachable)?;
-        Ok(OriginAnswer {
-            status,
-            headers,
-            body,
-        })
-    };
-    let timeout = Delay::from(Duration::from_millis(u64::from(ORIGIN_TIMEOUT_MS)));
-    match select(pin!(exchange), pin!(timeout)).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => {
-            controller.abort();
-            Err(OriginError::Timeout)
-        }
+        Err(HttpError::Timeout) => error(504, "The origin did not answer in time"),
+        Err(HttpError::Network(_)) => error(502, "The origin could not be reached"),
     }
 }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::pipeline::Outcome;
 use crate::settings::SERVICE;
 
 /// Logs one line `{"level":"warn","service":"eka-webhook-edge",…fields}`.
@@ -15,4 +16,19 @@ pub fn warn(debug: bool, message: &str, fields: Value) {
         out.extend(extra);
     }
     worker::console_log!("{}", line);
+}
+
+/// Logs what a pipeline run reports: its warnings, and its error with the status answered.
+pub fn outcome(debug: bool, outcome: &Outcome) {
+    let event_type = outcome.event.as_ref().map(|e| e.event_type.as_str());
+    for warning in &outcome.warnings {
+        warn(debug, warning, json!({ "event": event_type }));
+    }
+    if let Some(e) = &outcome.error {
+        warn(
+            debug,
+            &e.to_string(),
+            json!({ "status": outcome.status, "eventId": outcome.event_id }),
+        );
+    }
 }

@@ -205,16 +205,8 @@ fn answer(
     settings: &Settings,
     now: i64,
 ) -> Result<Response> {
-    let event_type = outcome.event.as_ref().map(|e| e.event_type.clone());
-    for warning in &outcome.warnings {
-        log::warn(settings.debug, warning, json!({ "event": event_type }));
-    }
+    log::outcome(settings.debug, outcome);
     if let Some(e) = &outcome.error {
-        log::warn(
-            settings.debug,
-            &e.to_string(),
-            json!({ "status": outcome.status, "eventId": outcome.event_id }),
-        );
         if let Some(reason) = refusal_reason(e) {
             events_api::count_refusal(ctx, env, reason, now, settings.debug);
         }

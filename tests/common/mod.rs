@@ -206,6 +206,7 @@ impl FakeEka {
 fn reply(status: u16, body: Value) -> HttpResponse {
     HttpResponse {
         status,
+        headers: Vec::new(),
         body: body.to_string().into_bytes(),
     }
 }
