@@ -46,7 +46,7 @@ use serde_json::{Map, Value};
 use crate::event_log::new_event_id;
 use crate::http::{HttpError, HttpRequest, HttpResponse, Method};
 use crate::pipeline::header;
-use crate::retry::{clamp_retry_after, delivery_delay_ms, DELIVERY_SCHEDULE_MS};
+use crate::retry::{clamp_retry_after, jitter, DELIVERY_SCHEDULE_MS};
 use crate::signature::{self, MacProvider};
 use crate::standard_webhooks;
 
@@ -854,12 +854,37 @@ pub fn next_step(
     now_ms: i64,
     random01: f64,
 ) -> Next {
+    next_step_on(
+        &DELIVERY_SCHEDULE_MS,
+        attempt,
+        outcome,
+        health,
+        now_ms,
+        random01,
+    )
+}
+
+/// [`next_step`] on another schedule (`schedule[n]`: the delay before attempt n + 1, 0-based;
+/// its length is the number of attempts): `DELIVERY_RETRY_SCHEDULE_MS` shortens it for tests
+/// and development.
+pub fn next_step_on(
+    schedule: &[u64],
+    attempt: u32,
+    outcome: &Outcome,
+    health: &DestinationHealth,
+    now_ms: i64,
+    random01: f64,
+) -> Next {
     if outcome.is_success() {
         return Next::Delivered;
     }
-    // `delivery_delay_ms(n)` is the delay before attempt n + 1 (0-based n): after attempt
-    // `attempt` (1-based) the next one is index `attempt`.
-    let Some(scheduled) = delivery_delay_ms(attempt.max(1), random01) else {
+    // `schedule[n]` is the delay before attempt n + 1 (0-based n): after attempt `attempt`
+    // (1-based) the next one is index `attempt`.
+    let Some(scheduled) = usize::try_from(attempt.max(1))
+        .ok()
+        .and_then(|i| schedule.get(i))
+        .map(|delay| jitter(*delay, random01))
+    else {
         return Next::Failed;
     };
     if health.is_paused() {

@@ -229,6 +229,9 @@ pub struct Commit<'a> {
     pub effects: &'a Effects,
     /// The exact body, for replay (the ledger keeps it only sealed, and only if it can).
     pub body: &'a [u8],
+    /// What a processed event delivers to destinations (the enriched event): a ledger that
+    /// delivers asynchronously keeps it, sealed, with the commit, so nothing accepted is lost.
+    pub outgoing: Option<&'a serde_json::Value>,
 }
 
 /// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.

@@ -8,6 +8,7 @@
 
 pub mod canonical;
 pub mod cron_time;
+pub mod delivery_log;
 pub mod destination;
 pub mod eka_api;
 pub mod enrich;

@@ -423,6 +423,7 @@ where
             ),
             effects: &Effects::default(),
             body,
+            outgoing: None,
         };
         self.ledger.commit(&failed).await
     }
@@ -538,6 +539,7 @@ where
             attempt: Attempt::ended(settled, http_status, error, reprocess),
             effects,
             body,
+            outgoing: None,
         };
         let mut warnings = Vec::new();
         let mut writes = Vec::new();
@@ -591,7 +593,9 @@ where
             reminder_ops: ops_for_writes(&writes),
             writes,
         };
-        let processed = commit(Settled::Processed, 200, None, &effects);
+        let outgoing = accepted.to_json();
+        let mut processed = commit(Settled::Processed, 200, None, &effects);
+        processed.outgoing = Some(&outgoing);
         if let Err(e) = self.ledger.commit(&processed).await {
             // Decided before acting: nothing is delivered, and Eka's retry delivers once.
             warnings.push(format!("persistence failed: {e}"));

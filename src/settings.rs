@@ -95,6 +95,8 @@ pub struct Settings {
     pub reminders: ReminderSettings,
     /// The event log: dedup window, retention, the replay key.
     pub events: EventLogSettings,
+    /// Destinations: the pause rule, the retry schedule, `http://` for development.
+    pub delivery: DeliverySettings,
     /// What is missing or malformed, by variable name. Non-empty means the webhook answers 500.
     pub problems: Vec<String>,
 }
@@ -201,6 +203,7 @@ impl Settings {
             ));
         }
         let events = EventLogSettings::from_lookup(&get, &mut problems);
+        let delivery = DeliverySettings::from_lookup(&get, &mut problems);
         let list = |name: &str| -> Vec<String> {
             get(name)
                 .map(|v| {
@@ -241,6 +244,7 @@ impl Settings {
                 offsets,
             },
             events,
+            delivery,
             problems,
         }
     }
@@ -266,7 +270,72 @@ impl Settings {
             "remindersSigned": self.reminders.callback_url.is_some() && self.reminders.signing_key.is_some(),
             "reminderOffsets": self.reminders.offsets.iter().map(|o| o.label.as_str()).collect::<Vec<_>>(),
             "reminderMaxAttempts": self.reminders.max_attempts,
+            "destinations": self.events.keys.is_some(),
+            "destinationPauseAfter": self.delivery.pause_after,
         })
+    }
+}
+
+/// How destinations are delivered to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// `DESTINATION_PAUSE_AFTER` (default 5; 0 never pauses, except on a 410).
+    pub pause_after: u32,
+    /// `ALLOW_HTTP_DESTINATIONS=true`: `http://127.0.0.1` and `http://localhost` are accepted
+    /// (development and tests).
+    pub allow_http: bool,
+    /// `DELIVERY_RETRY_SCHEDULE_MS` (comma-separated ms, the first normally 0): replaces
+    /// Svix's schedule, for tests and development. Its length is the number of attempts.
+    pub schedule_ms: Vec<u64>,
+}
+
+impl DeliverySettings {
+    /// Reads the settings through `get`; problems name the variable, never its value.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
+        let pause_after = match get("DESTINATION_PAUSE_AFTER") {
+            None => crate::destination::DEFAULT_PAUSE_AFTER,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 1000)
+                .unwrap_or_else(|| {
+                    problems.push(
+                        "DESTINATION_PAUSE_AFTER must be a whole number from 0 to 1000".into(),
+                    );
+                    crate::destination::DEFAULT_PAUSE_AFTER
+                }),
+        };
+        let default_schedule = crate::retry::DELIVERY_SCHEDULE_MS.to_vec();
+        let schedule_ms = match get("DELIVERY_RETRY_SCHEDULE_MS") {
+            None => default_schedule,
+            Some(text) => {
+                let parsed: Option<Vec<u64>> = text
+                    .split(',')
+                    .map(|part| {
+                        part.trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|ms| *ms <= 86_400_000)
+                    })
+                    .collect();
+                match parsed {
+                    Some(list) if (1..=20).contains(&list.len()) => list,
+                    _ => {
+                        problems.push(
+                            "DELIVERY_RETRY_SCHEDULE_MS must be 1 to 20 comma-separated delays in ms, each at most a day"
+                                .into(),
+                        );
+                        default_schedule
+                    }
+                }
+            }
+        };
+        DeliverySettings {
+            pause_after,
+            allow_http: get("ALLOW_HTTP_DESTINATIONS")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+            schedule_ms,
+        }
     }
 }
 
@@ -309,6 +378,37 @@ mod tests {
         assert_eq!(s.webhook_path, "/");
         assert_eq!(s.find_concurrency, 6);
         assert!(s.admin_token.is_none() && s.forward_url.is_none() && !s.debug);
+    }
+
+    #[test]
+    fn delivery_settings_default_to_svix_and_five_and_name_bad_values() {
+        let s = settings(&CREDS);
+        assert_eq!(s.delivery.pause_after, 5);
+        assert!(!s.delivery.allow_http);
+        assert_eq!(
+            s.delivery.schedule_ms,
+            crate::retry::DELIVERY_SCHEDULE_MS.to_vec()
+        );
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("DESTINATION_PAUSE_AFTER", "0"),
+            ("ALLOW_HTTP_DESTINATIONS", "true"),
+            ("DELIVERY_RETRY_SCHEDULE_MS", "0, 100,200"),
+        ]);
+        let s = settings(&pairs);
+        assert_eq!(s.delivery.pause_after, 0);
+        assert!(s.delivery.allow_http);
+        assert_eq!(s.delivery.schedule_ms, vec![0, 100, 200]);
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("DESTINATION_PAUSE_AFTER", "-1"),
+            ("DELIVERY_RETRY_SCHEDULE_MS", "0,soon"),
+        ]);
+        let s = settings(&pairs);
+        assert_eq!(s.problems.len(), 2, "{:?}", s.problems);
+        assert!(s.problems[0].starts_with("DESTINATION_PAUSE_AFTER"));
+        assert!(s.problems[1].starts_with("DELIVERY_RETRY_SCHEDULE_MS"));
+        assert_eq!(s.delivery.pause_after, 5);
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
         return Ok(());
     }
     ensure_schedule_table(executor, Dialect::Sqlite).await?;
-    for statement in event_log::create_tables() {
+    for statement in event_log::create_tables()
+        .into_iter()
+        .chain(crate::delivery_log::create_tables())
+    {
         executor.query(&statement).await?;
     }
     TABLE_READY.with(|ready| ready.set(true));

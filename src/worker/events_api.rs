@@ -231,8 +231,10 @@ pub async fn purge(env: &Env, settings: &Settings) -> Result<()> {
     let cutoffs = settings.events.cutoffs(crate::http::Clock::now_ms(
         &super::fetch_client::WorkerClock,
     ));
-    for statement in event_log::purge(&cutoffs) {
-        query(&executor, &statement).await?;
+    // Finished messages and attempts go with the events they belong to.
+    let deliveries = crate::delivery_log::purge(cutoffs.events_before_ms);
+    for statement in event_log::purge(&cutoffs).iter().chain(&deliveries) {
+        query(&executor, statement).await?;
     }
     Ok(())
 }

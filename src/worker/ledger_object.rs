@@ -28,9 +28,11 @@ use super::fetch_client::{FetchClient, WorkerClock};
 use super::log;
 use super::protocol::{
     call, from_json_text, index_shard, ledger_stub, read_command, Ack, CommitRecord, IndexReply,
-    LedgerCommand, PendingStatus, PlanReply, RemindersReply,
+    LedgerCommand, PendingStatus, PlanReply, RemindersReply, RetryReply,
 };
 use super::storage::{count, texts};
+
+mod delivery;
 use crate::enrich::enrich;
 use crate::event_log::{
     self, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
@@ -160,7 +162,7 @@ impl DurableObject for AppointmentLedger {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         // Errors here surface on first use, where they are answered as 500s.
-        for ddl in SCHEMA {
+        for ddl in SCHEMA.iter().chain(delivery::SCHEMA.iter()) {
             let _ = sql.exec(ddl, None);
         }
         AppointmentLedger { state, env }
@@ -254,6 +256,33 @@ impl DurableObject for AppointmentLedger {
                     )?;
                 }
                 json_response(200, &Ack::default())
+            }
+            LedgerCommand::Release { destination_id } => {
+                let settings = settings(&self.env);
+                let queued = self.release(&destination_id, &settings).await?;
+                self.arm_next().await?;
+                json_response(200, &Ack { queued })
+            }
+            LedgerCommand::RetryDelivery { id } => {
+                let settings = settings(&self.env);
+                let Some(message) = self.message(&id)? else {
+                    return refuse(404, "Delivery not found (delivered messages are not kept)");
+                };
+                if message.status != crate::delivery_log::DeliveryStatus::Failed {
+                    return refuse(409, "Only a failed delivery can be retried by hand");
+                }
+                let result = self.attempt(message, &settings, true).await;
+                self.arm_next().await?;
+                match result {
+                    Ok((delivery, attempt)) => json_response(
+                        200,
+                        &RetryReply {
+                            delivery: delivery.to_json(),
+                            attempt,
+                        },
+                    ),
+                    Err(why) => refuse(503, &why),
+                }
             }
             LedgerCommand::IndexList => {
                 let owners = texts(
@@ -404,6 +433,9 @@ impl AppointmentLedger {
             event_log::commit_statements(&record.event_id, claim, &record.attempt, now_ms());
         if let Some(sealed) = &record.sealed_body {
             statements.push(event_log::store_body(&record.event_id, sealed, now_ms()));
+        }
+        if let Some(outgoing) = &record.outgoing {
+            self.keep_outgoing(&record.event_id, outgoing)?;
         }
         // This object's part goes to D1 with the event row; writes for other appointments (a
         // reschedule's previous one) go to their owner, in that object's order, and wait here
@@ -620,6 +652,7 @@ impl AppointmentLedger {
             self.drain().await?;
         }
         self.fire_due(&settings).await?;
+        self.deliver(&settings).await?;
         self.state.storage().sql().exec_raw(
             "DELETE FROM claims WHERE claimed_at < ?",
             vec![num(now - settings.events.dedup_window_ms)],
@@ -637,7 +670,7 @@ impl AppointmentLedger {
             "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
              (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) AS n",
         )?;
-        Ok(n == 0.0)
+        Ok(n == 0.0 && self.delivery_rows()? == 0.0)
     }
 
     /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's
@@ -664,10 +697,12 @@ impl AppointmentLedger {
         } else {
             None
         };
+        let deliveries = self.delivery_wake(&settings(&self.env))?;
         let wake = [
             next.reminder.map(|t| t as i64),
             next.claim.map(|t| t as i64 + window),
             retry,
+            deliveries,
         ]
         .into_iter()
         .flatten()

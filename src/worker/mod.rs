@@ -4,6 +4,8 @@
 //! translates between workers-rs and the core; the rules live in the core.
 
 mod d1_store;
+mod destinations;
+mod destinations_api;
 mod env;
 mod events_api;
 mod fetch_client;

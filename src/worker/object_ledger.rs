@@ -10,7 +10,7 @@ use super::env::{client_for, Client};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::forward::{forward_sink, Forward};
 use super::log;
-use super::protocol::{call, ledger_stub, CommitRecord, LedgerCommand};
+use super::protocol::{call, ledger_stub, outgoing_aad, CommitRecord, LedgerCommand, Outgoing};
 use crate::entropy::random_bytes;
 use crate::event_log;
 use crate::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
@@ -112,12 +112,25 @@ impl EventLedger for ObjectLedger<'_> {
             }
             _ => None,
         };
+        // With the key, destinations (and FORWARD_URL) are delivered by the owning object
+        // after the commit: the enriched event goes with it, sealed.
+        let outgoing = match (self.keys, commit.outgoing) {
+            (Some(keys), Some(value)) => {
+                let nonce = random_bytes::<12>().map_err(unavailable)?;
+                Some(Outgoing {
+                    event: commit.claim.facts.event.clone(),
+                    sealed: keys.seal(value.to_string().as_bytes(), &outgoing_aad(event_id), nonce),
+                })
+            }
+            _ => None,
+        };
         let record = CommitRecord {
             event_id: event_id.to_owned(),
             claim: commit.claim.clone(),
             attempt: commit.attempt.clone(),
             effects: commit.effects.clone(),
             sealed_body,
+            outgoing,
         };
         let stub = ledger_stub(self.env, &commit.claim.owner).map_err(unavailable)?;
         let _: IgnoredAny = call(
@@ -206,11 +219,14 @@ pub async fn finish(
 
 type Parts<'a> = (Client, ObjectLedger<'a>, Option<Forward<'a>>);
 
+/// Without `EVENT_ENCRYPTION_KEY` nothing can be kept for later delivery, so `FORWARD_URL`
+/// is still sent during the webhook, as in 0.1.0; with it, the owning object delivers.
 fn parts<'a>(env: &'a Env, ctx: Option<&'a Context>, settings: &'a Settings) -> Parts<'a> {
+    let keys = settings.events.keys.as_ref();
     (
         client_for(&settings.api),
-        ObjectLedger::new(env, ctx, settings.events.keys.as_ref(), settings.debug),
-        forward_sink(settings),
+        ObjectLedger::new(env, ctx, keys, settings.debug),
+        keys.map_or_else(|| forward_sink(settings), |_| None),
     )
 }
 

@@ -36,6 +36,25 @@ pub struct CommitRecord {
     pub effects: Effects,
     /// The body sealed with `EVENT_ENCRYPTION_KEY`, kept for replay.
     pub sealed_body: Option<String>,
+    /// What a processed event delivers to destinations, sealed (see [`Outgoing`]).
+    pub outgoing: Option<Outgoing>,
+}
+
+/// An enriched event to deliver: the object keeps it with the commit and fans it out to
+/// the matching destinations on its alarm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outgoing {
+    /// The event type (destinations subscribe by it).
+    pub event: String,
+    /// The JSON sent, sealed with `EVENT_ENCRYPTION_KEY` ([`outgoing_aad`]).
+    pub sealed: String,
+}
+
+/// The associated data an outgoing body is sealed with: its event id, marked so that it
+/// cannot be mistaken for the stored webhook body.
+pub fn outgoing_aad(event_id: &str) -> Vec<u8> {
+    format!("{event_id}:outgoing").into_bytes()
 }
 
 /// Commands of `AppointmentLedger` objects.
@@ -91,6 +110,28 @@ pub enum LedgerCommand {
     },
     /// Index shards: the owners registered → `IndexReply`.
     IndexList,
+    /// The destination resumed: its held messages here are due now → `Ack` (`queued`: how
+    /// many were released).
+    Release {
+        /// The destination.
+        destination_id: String,
+    },
+    /// An operator retries a failed message: one attempt now → `RetryReply` (404 unknown,
+    /// 409 not failed).
+    RetryDelivery {
+        /// `msg_…`.
+        id: String,
+    },
+}
+
+/// A manual retry's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryReply {
+    /// The message after the attempt.
+    pub delivery: serde_json::Value,
+    /// The attempt (none when the message was held instead: its destination is paused).
+    pub attempt: Option<serde_json::Value>,
 }
 
 /// Commands of the previous release's `ScheduleWriteQueue`, now drain-only.

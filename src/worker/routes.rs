@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use worker::{Context, Env, Method, Request, Response, Result, Url};
 
 use super::d1_store::d1_store;
+use super::destinations_api::{self, Action};
 use super::env::{client_for, settings};
 use super::events_api;
 use super::fetch_client::WorkerClock;
@@ -20,6 +21,7 @@ use super::protocol::{
 };
 use super::reminder_api;
 use super::respond::{error, json, method_not_allowed, outcome_response};
+use crate::delivery_log::ListKind;
 use crate::event_log::RefusalReason;
 use crate::find::find_appointments_between;
 use crate::http::Clock;
@@ -37,6 +39,12 @@ enum Admin<'p> {
     Event(&'p str),
     EventReplay(&'p str),
     Stats,
+    Destinations,
+    Destination(&'p str),
+    DestinationAction(&'p str, Action),
+    Deliveries,
+    DeliveryRetry(&'p str),
+    Attempts,
 }
 
 impl<'p> Admin<'p> {
@@ -53,6 +61,14 @@ impl<'p> Admin<'p> {
             ["events", id] if !id.is_empty() => Admin::Event(id),
             ["events", id, "replay"] if !id.is_empty() => Admin::EventReplay(id),
             ["stats"] => Admin::Stats,
+            ["destinations"] => Admin::Destinations,
+            ["destinations", id] if !id.is_empty() => Admin::Destination(id),
+            ["destinations", id, action] if !id.is_empty() => {
+                Admin::DestinationAction(id, Action::parse(action)?)
+            }
+            ["deliveries"] => Admin::Deliveries,
+            ["deliveries", id, "retry"] if !id.is_empty() => Admin::DeliveryRetry(id),
+            ["attempts"] => Admin::Attempts,
             _ => return None,
         })
     }
@@ -62,7 +78,11 @@ impl<'p> Admin<'p> {
         match self {
             Admin::Reminders => "GET, POST",
             Admin::Reminder(_) => "DELETE",
-            Admin::EventsReplay | Admin::EventReplay(_) => "POST",
+            Admin::EventsReplay | Admin::EventReplay(_) | Admin::DeliveryRetry(_) => "POST",
+            Admin::Destinations => "GET, POST",
+            Admin::Destination(_) => "GET, PUT, DELETE",
+            Admin::DestinationAction(_, Action::Stats) => "GET",
+            Admin::DestinationAction(..) => "POST",
             _ => "GET",
         }
     }
@@ -107,6 +127,32 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         (Method::Post, Admin::EventReplay(id)) => events_api::replay_one(id, &env, &settings).await,
         (Method::Post, Admin::EventsReplay) => events_api::replay_batch(req, &env, &settings).await,
         (Method::Get, Admin::Stats) => events_api::stats(&req, &env, WorkerClock.now_ms()).await,
+        (Method::Get, Admin::Destinations) => destinations_api::list(&env, &settings).await,
+        (Method::Post, Admin::Destinations) => destinations_api::create(req, &env, &settings).await,
+        (Method::Get, Admin::Destination(id)) => destinations_api::get(id, &env).await,
+        (Method::Put, Admin::Destination(id)) => {
+            destinations_api::replace(id, req, &env, &settings).await
+        }
+        (Method::Delete, Admin::Destination(id)) => destinations_api::delete(id, &env).await,
+        (Method::Post, Admin::DestinationAction(id, Action::Toggle)) => {
+            destinations_api::toggle(id, &env).await
+        }
+        (Method::Post, Admin::DestinationAction(id, Action::Test)) => {
+            destinations_api::test(id, &env, &settings).await
+        }
+        (Method::Post, Admin::DestinationAction(id, Action::RotateSecret)) => {
+            destinations_api::rotate(id, &env, &settings).await
+        }
+        (Method::Get, Admin::DestinationAction(id, Action::Stats)) => {
+            destinations_api::stats(id, &env).await
+        }
+        (Method::Get, Admin::Deliveries) => {
+            destinations_api::page(&req, &env, ListKind::Deliveries).await
+        }
+        (Method::Post, Admin::DeliveryRetry(id)) => destinations_api::retry(id, &env).await,
+        (Method::Get, Admin::Attempts) => {
+            destinations_api::page(&req, &env, ListKind::Attempts).await
+        }
         (_, route) => method_not_allowed(route.allow()),
     }
 }
