@@ -77,9 +77,10 @@ async function render() {
   document.title = `${label} · Eka webhook console`;
   const view = h('div', { class: 'page' });
   main.replaceChildren(view);
+  // Focus moves to the new page before it loads, so a keyboard user is never moved mid-way.
+  main.focus({ preventScroll: true });
   view.isCurrent = () => run === generation;
   await pages[page](view, route);
-  if (run === generation) main.focus({ preventScroll: true });
 }
 
 // Only "#/…" hashes are routes; "#main" (the skip link) just moves focus.

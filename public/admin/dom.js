@@ -1,4 +1,5 @@
-// DOM building without innerHTML: every piece of text from the API goes in as a text node.
+// DOM building from nodes, never from HTML strings: every piece of text from the API goes in
+// as a text node.
 import { formatTime, utcTitle, formatRelative } from './lib.js';
 import { ApiError } from './api.js';
 
