@@ -18,6 +18,7 @@ receiver=$!
 trap 'kill $fake $receiver 2>/dev/null || true' EXIT INT TERM
 echo
 echo "Worker: http://127.0.0.1:8787  — send a signed test webhook with: npm run send-webhook"
+echo "Console: http://127.0.0.1:8787/admin/  (ADMIN_TOKEN from .dev.vars)"
 echo "Schedule a reminder: npm run schedule-reminder -- --id <appointment id> --in 10"
 echo
 npx wrangler dev --ip 127.0.0.1 --port 8787 --local --show-interactive-dev-session=false

@@ -3,7 +3,7 @@
 // API on 127.0.0.1. Also a tiny origin server that records what the Worker forwards.
 import http from 'node:http';
 import path from 'node:path';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
 import { startFakeEka, CLIENT_ID, CLIENT_SECRET } from '../support/fake-eka.mjs';
@@ -66,6 +66,11 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
       ...durableObjects,
     },
     bindings: vars,
+    // Workers Static Assets as wrangler.toml's [assets] serves them (public/, its _headers):
+    // files that exist are served without the Worker, everything else reaches it.
+    ...(existsSync(path.join(root, 'public'))
+      ? { assets: { directory: path.join(root, 'public'), routerConfig: { has_user_worker: true } } }
+      : {}),
     // Miniflare 5 persists every resource under one root (the v4 per-plugin options are gone).
     ...(persistTo ? { resourcePersistencePath: persistTo } : {}),
     handleStructuredLogs: (log) => logs.push(log),

@@ -1,0 +1,60 @@
+// The admin API, same origin only. The token lives in sessionStorage (this tab, until it
+// closes); any 401 forgets it and sends the operator back to sign-in.
+import { queryString } from './lib.js';
+
+const TOKEN_KEY = 'eka-admin-token';
+
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN_KEY),
+  set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+/** An answer other than 2xx: `status`, the API's `error` message and `field` when given. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error ?? `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+    this.field = body?.field ?? null;
+  }
+}
+
+let unauthorized = () => {};
+/** Sets what happens on a 401 (the app shows sign-in). */
+export function onUnauthorized(handler) {
+  unauthorized = handler;
+}
+
+/** Calls `path` (with `query`) and returns the JSON body; throws ApiError for non-2xx. */
+export async function api(path, { method = 'GET', query, body } = {}) {
+  const bearer = token.get();
+  if (!bearer) {
+    unauthorized('Sign in with the admin token.');
+    throw new ApiError(401, { error: 'Not signed in' });
+  }
+  const headers = { authorization: `Bearer ${bearer}`, accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path + queryString(query), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit',
+    referrerPolicy: 'no-referrer',
+  });
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: text.slice(0, 200) };
+  }
+  if (res.status === 401) {
+    token.clear();
+    unauthorized('The admin token was refused (401). Sign in again.');
+    throw new ApiError(401, data);
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}

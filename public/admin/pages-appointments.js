@@ -1,0 +1,127 @@
+// Appointments: the range query (GET /admin/appointments, epoch seconds) with patient, doctor
+// and clinic; per appointment its reminders: list, create, cancel.
+import { api, ApiError } from './api.js';
+import { appointmentRows, toLocalInput, fromLocalInput } from './lib.js';
+import { h, time, badge, section, fill, field, button, flash, table, errorText } from './dom.js';
+
+const DAY = 86_400_000;
+const SHOW = 50;
+
+function reminderPanel(appointmentId) {
+  const list = h('div');
+  const at = h('input', { type: 'datetime-local', required: true, value: toLocalInput(Date.now() + 3_600_000) });
+  const error = h('p', { role: 'alert', class: 'form-error' });
+  const load = async () => {
+    const { reminders } = await api('/admin/reminders', { query: { appointmentId } });
+    return table([
+      { label: 'Sends at', cell: (r) => time(r.fireAt, { relative: true }) },
+      { label: 'Source', cell: (r) => r.source },
+      { label: 'State', cell: (r) => badge(r.state) },
+      { label: 'Attempts', cell: (r) => String(r.attempts) },
+      { label: 'Last error', cell: (r) => r.lastError ?? '—' },
+      {
+        label: 'Actions',
+        cell: (r) => (r.state === 'pending'
+          ? button('Cancel', async () => {
+            await api(`/admin/reminders/${encodeURIComponent(r.id)}`, { method: 'DELETE' });
+            flash(`Cancelled the reminder at ${new Date(r.fireAt).toLocaleString()}.`, 'ok');
+            await fill(list, load);
+          }, { kind: 'danger', 'aria-label': `Cancel the reminder at ${new Date(r.fireAt).toLocaleString()}`, class: 'cancel-reminder' })
+          : null),
+      },
+    ], (reminders ?? []).sort((a, b) => a.fireAt - b.fireAt), { empty: 'No reminders.', className: 'reminders' });
+  };
+  const form = h('form', { class: 'row add-reminder', 'aria-label': `New reminder for ${appointmentId}` },
+    field('Send at (your time zone)', at), h('button', { type: 'submit' }, 'Add reminder'), error);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    const ms = fromLocalInput(at.value);
+    if (ms === null) {
+      error.textContent = 'Pick a date and time.';
+      return;
+    }
+    try {
+      await api('/admin/reminders', { method: 'POST', body: { appointmentId, cronTime: new Date(ms).toISOString() } });
+      flash(`Reminder added for ${new Date(ms).toLocaleString()}.`, 'ok');
+      await fill(list, load);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) error.textContent = errorText(e);
+    }
+  });
+  const panel = h('div', { class: 'reminder-panel', id: `rem-${appointmentId.replace(/[^A-Za-z0-9_-]/g, '_')}` },
+    h('h3', 'Reminders of ', h('code', appointmentId)), list, form);
+  fill(list, load);
+  return panel;
+}
+
+export async function appointmentsPage(view, route) {
+  const now = Date.now();
+  const startMs = Number(route.params.get('start')) || now - DAY;
+  const endMs = Number(route.params.get('end')) || now + 7 * DAY;
+  const open = route.params.get('open');
+  const from = h('input', { type: 'datetime-local', required: true, value: toLocalInput(startMs) });
+  const to = h('input', { type: 'datetime-local', required: true, value: toLocalInput(endMs) });
+  const form = h('form', { class: 'card filters', role: 'search', 'aria-label': 'Appointments between' },
+    field('From', from, 'your time zone'), field('To', to, 'your time zone'),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const s = fromLocalInput(from.value);
+    const e = fromLocalInput(to.value);
+    if (s === null || e === null || s > e) {
+      flash('Pick a From before To.', 'error');
+      return;
+    }
+    location.hash = `#/appointments?start=${s}&end=${e}`;
+  });
+  const results = h('div');
+  view.append(h('h1', 'Appointments'), form, section('Bookings and follow-ups', results));
+  await fill(results, async () => {
+    const found = await api('/admin/appointments', { query: { start: Math.floor(startMs / 1000), end: Math.floor(endMs / 1000) } });
+    const rows = appointmentRows(found);
+    let shown = 0;
+    const t = table([
+      { label: 'Starts', cell: (r) => time(r.startMs) },
+      { label: 'Patient', cell: (r) => r.patient ?? '—' },
+      { label: 'Doctor', cell: (r) => r.doctor ?? '—' },
+      { label: 'Clinic', cell: (r) => r.clinic ?? '—' },
+      { label: 'Status', cell: (r) => [r.status ? badge(r.status, 'info') : '—', ' ', h('small', { class: 'muted' }, r.kind)] },
+      { label: 'Appointment', cell: (r) => h('code', r.id) },
+      {
+        label: 'Reminders',
+        cell: (r) => {
+          const btn = h('button', { type: 'button', class: 'btn-secondary show-reminders', 'aria-expanded': 'false', 'aria-label': `Reminders of ${r.id}` }, 'Reminders');
+          btn.addEventListener('click', () => {
+            const row = btn.closest('tr');
+            const next = row.nextElementSibling;
+            if (next?.classList.contains('reminder-row')) {
+              next.remove();
+              btn.setAttribute('aria-expanded', 'false');
+              return;
+            }
+            const panel = reminderPanel(r.id);
+            row.after(h('tr', { class: 'reminder-row' }, h('td', { colspan: '7' }, panel)));
+            btn.setAttribute('aria-expanded', 'true');
+            btn.setAttribute('aria-controls', panel.id);
+          });
+          if (open && open === r.id) queueMicrotask(() => btn.click());
+          return btn;
+        },
+      },
+    ], [], { empty: 'No bookings or follow-ups start in this range.', className: 'appointments' });
+    const more = button('More', () => {
+      t.addRows(rows.slice(shown, shown + SHOW));
+      shown = Math.min(rows.length, shown + SHOW);
+      more.hidden = shown >= rows.length;
+    }, { class: 'more' });
+    t.addRows(rows.slice(0, SHOW));
+    shown = Math.min(rows.length, SHOW);
+    more.hidden = shown >= rows.length;
+    return [
+      h('p', { class: 'muted' }, `${rows.length} between `, time(startMs), ' and ', time(endMs), '.'),
+      t, more,
+      found.failed?.length ? h('p', { class: 'notice notice-error' }, `Could not fetch from Eka: ${found.failed.join(', ')}`) : null,
+    ];
+  });
+}

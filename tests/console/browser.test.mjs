@@ -1,0 +1,237 @@
+// The console in Debian's chromium (playwright-core, no browser download) against the Worker
+// in workerd (the harness: real local D1, the fake Eka API, the console served by Workers
+// Static Assets). Screenshots of each page go to target/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+import {
+  startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT,
+} from '../worker/harness.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'target', 'screenshots');
+const DESTINATION_STEPS = [
+  'create a destination and see its secret once',
+  'a test send shows an attempt in its log',
+  'pause and resume it',
+];
+
+let eka;
+let callback;
+let receiver;
+let worker;
+let browser;
+let page;
+const requests = [];
+const failures = [];
+const problems = [];
+
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const shot = (name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const go = async (hash) => {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+};
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run sh scripts/install-chromium.sh (make test-console does)`);
+  mkdirSync(SHOTS, { recursive: true });
+  eka = await startFakeEka();
+  callback = await startOrigin();
+  receiver = await startOrigin();
+  worker = await startWorker({
+    ekaUrl: eka.url,
+    bindings: {
+      EVENT_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      REMINDER_CALLBACK_URL: callback.url,
+      ALLOW_HTTP_DESTINATIONS: 'true',
+    },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Kolkata', locale: 'en-GB' });
+  page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('response', (r) => { if (r.status() >= 400) failures.push(`${r.status()} ${new URL(r.url()).pathname}`); });
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('dialog', (d) => d.accept());
+});
+
+after(async () => {
+  await browser?.close();
+  await worker?.dispose();
+  await eka?.close();
+  await callback?.close();
+  await receiver?.close();
+});
+
+test('sign in: the token goes to sessionStorage only, and the overview draws its chart', async () => {
+  await page.goto(`${worker.url}/admin/`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await page.locator('#nav').isHidden(), true);
+  await shot('signin');
+  await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  await page.locator('svg.chart').nth(1).waitFor();
+  assert.equal(await page.locator('svg.chart').count(), 2);
+  await page.getByText('Writes waiting for D1').waitFor();
+  await page.getByText(/No failed reminders|failed reminders across/).first().waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('eka-admin-token')), ADMIN_TOKEN);
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
+  assert.equal(await page.evaluate(() => document.cookie), '');
+  await shot('overview');
+});
+
+test('a signed webhook appears on Events; its detail shows the body; replay raises replays', async () => {
+  eka.setAppointment('con-1', bookingFor('con-1'));
+  const res = await sendSigned(worker, appointmentEvent('con-1'));
+  assert.equal(res.status, 200, await res.clone().text());
+  const eventId = res.headers.get('x-eka-event-id');
+  await go('#/events');
+  const row = page.locator('table.events tbody tr', { hasText: 'con-1' });
+  await row.waitFor();
+  assert.match(await row.textContent(), /appointment\.created/);
+  assert.match(await row.locator('time').first().getAttribute('title'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/, 'UTC on hover');
+  await shot('events');
+  await row.getByRole('link', { name: eventId }).click();
+  await page.getByRole('heading', { name: `Event ${eventId}` }).waitFor();
+  assert.equal(await page.locator('#replays').textContent(), '0');
+  assert.match(await page.locator('pre.json').textContent(), /"appointment_id": "con-1"/);
+  await page.getByRole('button', { name: 'Replay this event' }).click();
+  await page.locator('#replays', { hasText: '1' }).waitFor();
+  assert.match(await page.locator('#replay-result').textContent(), /Replayed/);
+  await shot('event');
+  // The filter: failed only → not listed.
+  await go('#/events?status=failed');
+  await page.getByText('No events match.').waitFor();
+});
+
+test('appointments list the booking with patient, doctor and clinic; a reminder is added and cancelled', async () => {
+  await go('#/appointments');
+  const row = page.locator('table.appointments tbody tr', { hasText: 'con-1' });
+  await row.waitFor();
+  const text = await row.textContent();
+  assert.match(text, /Raj Sharma/);
+  assert.match(text, /Dr\. Rahul Kumar/);
+  assert.match(text, /DIABETES AND ENDOCRINE CLINIC/);
+  await page.getByRole('button', { name: 'Reminders of con-1' }).click();
+  const panel = page.locator('.reminder-panel');
+  await panel.getByText('No reminders.').waitFor();
+  const at = new Date(Date.now() + 2 * 3_600_000);
+  const local = await page.evaluate((ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+  }, at.getTime());
+  await panel.getByLabel('Send at (your time zone)').fill(local);
+  await panel.getByRole('button', { name: 'Add reminder' }).click();
+  const reminder = panel.locator('table.reminders tbody tr', { hasText: 'manual' });
+  await reminder.locator('.badge', { hasText: 'pending' }).waitFor();
+  await shot('appointments');
+  await reminder.getByRole('button', { name: /^Cancel the reminder/ }).click();
+  await reminder.locator('.badge', { hasText: 'cancelled' }).waitFor();
+  const { reminders } = await (await worker.request('/admin/reminders?appointmentId=con-1', { headers: auth })).json();
+  assert.deepEqual(reminders.map((r) => r.state), ['cancelled']);
+});
+
+test('destinations: create (secret once), test send, pause and resume', async (t) => {
+  const probe = await worker.request('/admin/destinations', { headers: auth });
+  await go('#/destinations');
+  await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+  if (probe.status === 404) {
+    await page.getByText('The destinations API is not on this Worker yet').waitFor();
+    await shot('destinations');
+    t.skip(`GET /admin/destinations answered 404 (the destinations API is on another branch); skipped until it is merged: ${DESTINATION_STEPS.join('; ')}`);
+    return;
+  }
+  assert.equal(probe.status, 200);
+  await page.getByLabel('URL').fill(receiver.url);
+  await page.getByLabel('Description').fill('console test');
+  await page.getByRole('button', { name: 'Create destination' }).click();
+  const secret = page.locator('.secret-panel input.secret');
+  await secret.waitFor();
+  assert.match(await secret.inputValue(), /^whsec_/);
+  const card = page.locator('article.destination', { hasText: receiver.url });
+  await card.waitFor();
+  await shot('destinations');
+  // Shown once: a reload has no secret anywhere.
+  await page.reload();
+  await page.locator('article.destination', { hasText: receiver.url }).waitFor();
+  assert.equal(await page.locator('.secret-panel').count(), 0);
+  const again = page.locator('article.destination', { hasText: receiver.url });
+  await again.getByRole('button', { name: `Send a test to ${receiver.url}` }).click();
+  await page.locator('#flash', { hasText: `Test to ${receiver.url}` }).waitFor();
+  await again.getByRole('button', { name: `Pause ${receiver.url}` }).click();
+  await again.getByRole('button', { name: `Resume ${receiver.url}` }).waitFor();
+  await again.getByRole('button', { name: `Resume ${receiver.url}` }).click();
+  await again.getByRole('button', { name: `Pause ${receiver.url}` }).waitFor();
+  await again.getByRole('link', { name: receiver.url }).click();
+  await page.getByRole('heading', { name: 'Attempt log' }).waitFor();
+  await page.locator('section', { hasText: 'Attempt log' }).locator('tbody tr').first().waitFor();
+  await shot('destination');
+});
+
+test('phone-sized screen: the pages fit and stay usable', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const [hash, name] of [['#/overview', 'overview-phone'], ['#/events', 'events-phone'], ['#/appointments', 'appointments-phone']]) {
+    await go(hash);
+    await page.locator('main h1').waitFor();
+    await page.waitForLoadState('networkidle');
+    await page.getByText('Loading…').first().waitFor({ state: 'detached' });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 1, `${name}: the page scrolls sideways by ${overflow}px (tables scroll inside their wrapper)`);
+    await shot(name);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('by keyboard: the nav links and buttons are reachable with Tab and show focus', async () => {
+  await go('#/overview');
+  await page.locator('main h1').waitFor();
+  await page.waitForLoadState('networkidle');
+  await page.locator('a.skip').focus();
+  const seen = [];
+  for (let i = 0; i < 8; i += 1) {
+    await page.keyboard.press('Tab');
+    seen.push(await page.evaluate(() => {
+      const el = document.activeElement;
+      return `${el.tagName.toLowerCase()}:${el.textContent.trim()}:${getComputedStyle(el).outlineStyle}`;
+    }));
+  }
+  assert.ok(seen.some((s) => s.startsWith('a:Events:solid')), seen.join(' | '));
+  assert.ok(seen.some((s) => s.startsWith('button:Sign out:solid')), seen.join(' | '));
+});
+
+test('a wrong token lands back on sign-in', async () => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('eka-admin-token')), null);
+  await page.getByLabel('Admin token').fill('not-the-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'refused (401)' }).waitFor();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('eka-admin-token')), null);
+  await shot('signin-refused');
+});
+
+test('no request left 127.0.0.1, and the CSP refused nothing', () => {
+  assert.ok(requests.length > 10, `recorded ${requests.length} requests`);
+  const elsewhere = requests.filter((u) => {
+    const url = new URL(u);
+    return url.protocol !== 'data:' && url.hostname !== '127.0.0.1';
+  });
+  assert.deepEqual(elsewhere, []);
+  // Failed answers: the wrong-token step's 401, and 404 from the destinations API while it is
+  // not merged; nothing else.
+  const expected = /^(401 \/admin\/|404 \/admin\/(destinations|deliveries|attempts)$)/;
+  assert.deepEqual(failures.filter((f) => !expected.test(f)), []);
+  // The browser logs each failed answer as an error; anything else (a CSP refusal, a script
+  // error) is a problem.
+  const unexpected = problems.filter((p) => !/^Failed to load resource: the server responded with a status of (401|404)/.test(p));
+  assert.deepEqual(unexpected, []);
+});
