@@ -18,10 +18,10 @@ TEST_LOG := target/test-results.log
 # per-appointment object need ~362 after trimming (README, "Tests"), so the budget is 375.
 BUNDLE_BUDGET_KIB := 375
 
-.PHONY: test deps lint unit wasm worker test-worker load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
-test: deps lint unit wasm test-worker load-small deploy-check test-npm
+test: deps lint unit wasm test-worker load-small deploy-check test-npm test-openapi
 	@awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^(# |ℹ )pass [0-9]+$$/ { p += $$3 } /^(# |ℹ )fail [0-9]+$$/ { f += $$3 } \
 	     /^load: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
@@ -64,6 +64,12 @@ worker: deps
 ## test-worker: the Worker in workerd (Miniflare) with local D1 and the fake Eka API.
 test-worker: worker npm
 	set -o pipefail; npm run --silent test:worker 2>&1 | tee -a $(TEST_LOG)
+
+## test-openapi: public/openapi.json is valid OpenAPI 3.1 (@readme/openapi-parser) and matches
+## the router both ways: every route in src/worker/routes.rs is documented, and every documented
+## operation answers (no 404/405 from the router) on the Worker in workerd.
+test-openapi: worker
+	set -o pipefail; npm run --silent test:openapi 2>&1 | tee -a $(TEST_LOG)
 
 ## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent, 4 bursts, one
 ## SIGKILL of workerd); part of make test.
