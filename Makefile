@@ -18,10 +18,10 @@ TEST_LOG := target/test-results.log
 # per-appointment object need ~362 after trimming (README, "Tests"), so the budget is 375.
 BUNDLE_BUDGET_KIB := 375
 
-.PHONY: test deps lint unit wasm worker test-worker test-console load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
-test: deps lint unit wasm test-worker test-console load-small deploy-check test-npm
+test: deps lint unit wasm test-worker test-openapi test-console load-small deploy-check test-npm
 	@awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^(# |ℹ )pass [0-9]+$$/ { p += $$3 } /^(# |ℹ )fail [0-9]+$$/ { f += $$3 } \
 	     /^load: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
@@ -71,6 +71,12 @@ test-worker: worker npm
 test-console: worker
 	sh scripts/install-chromium.sh
 	set -o pipefail; npm run --silent test:console 2>&1 | tee -a $(TEST_LOG)
+
+## test-openapi: public/openapi.json is valid OpenAPI 3.1 (@readme/openapi-parser) and matches
+## the router both ways: every route in src/worker/routes.rs is documented, and every documented
+## operation answers (no 404/405 from the router) on the Worker in workerd.
+test-openapi: worker
+	set -o pipefail; npm run --silent test:openapi 2>&1 | tee -a $(TEST_LOG)
 
 ## load-small: the load-and-faults test, small (200 webhooks, 20 concurrent, 4 bursts, one
 ## SIGKILL of workerd); part of make test.
