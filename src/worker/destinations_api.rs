@@ -22,32 +22,6 @@ use crate::http::Clock;
 use crate::seal::KeyRing;
 use crate::settings::Settings;
 
-/// What the admin API does to one destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// `POST …/toggle`.
-    Toggle,
-    /// `POST …/test`.
-    Test,
-    /// `POST …/rotate-secret`.
-    RotateSecret,
-    /// `GET …/stats`.
-    Stats,
-}
-
-impl Action {
-    /// From the path's last segment.
-    pub fn parse(segment: &str) -> Option<Action> {
-        Some(match segment {
-            "toggle" => Action::Toggle,
-            "test" => Action::Test,
-            "rotate-secret" => Action::RotateSecret,
-            "stats" => Action::Stats,
-            _ => return None,
-        })
-    }
-}
-
 fn internal(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
 }

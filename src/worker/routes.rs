@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use worker::{Context, Env, Method, Request, Response, Result, Url};
 
 use super::d1_store::d1_store;
-use super::destinations_api::{self, Action};
+use super::destinations_api;
 use super::env::{client_for, settings};
 use super::events_api;
 use super::fetch_client::WorkerClock;
@@ -41,7 +41,10 @@ enum Admin<'p> {
     Stats,
     Destinations,
     Destination(&'p str),
-    DestinationAction(&'p str, Action),
+    DestinationToggle(&'p str),
+    DestinationTest(&'p str),
+    DestinationRotate(&'p str),
+    DestinationStats(&'p str),
     Deliveries,
     DeliveryRetry(&'p str),
     Attempts,
@@ -63,9 +66,10 @@ impl<'p> Admin<'p> {
             ["stats"] => Admin::Stats,
             ["destinations"] => Admin::Destinations,
             ["destinations", id] if !id.is_empty() => Admin::Destination(id),
-            ["destinations", id, action] if !id.is_empty() => {
-                Admin::DestinationAction(id, Action::parse(action)?)
-            }
+            ["destinations", id, "toggle"] if !id.is_empty() => Admin::DestinationToggle(id),
+            ["destinations", id, "test"] if !id.is_empty() => Admin::DestinationTest(id),
+            ["destinations", id, "rotate-secret"] if !id.is_empty() => Admin::DestinationRotate(id),
+            ["destinations", id, "stats"] if !id.is_empty() => Admin::DestinationStats(id),
             ["deliveries"] => Admin::Deliveries,
             ["deliveries", id, "retry"] if !id.is_empty() => Admin::DeliveryRetry(id),
             ["attempts"] => Admin::Attempts,
@@ -81,8 +85,9 @@ impl<'p> Admin<'p> {
             Admin::EventsReplay | Admin::EventReplay(_) | Admin::DeliveryRetry(_) => "POST",
             Admin::Destinations => "GET, POST",
             Admin::Destination(_) => "GET, PUT, DELETE",
-            Admin::DestinationAction(_, Action::Stats) => "GET",
-            Admin::DestinationAction(..) => "POST",
+            Admin::DestinationToggle(_) => "POST",
+            Admin::DestinationTest(_) => "POST",
+            Admin::DestinationRotate(_) => "POST",
             _ => "GET",
         }
     }
@@ -134,18 +139,14 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
             destinations_api::replace(id, req, &env, &settings).await
         }
         (Method::Delete, Admin::Destination(id)) => destinations_api::delete(id, &env).await,
-        (Method::Post, Admin::DestinationAction(id, Action::Toggle)) => {
-            destinations_api::toggle(id, &env).await
-        }
-        (Method::Post, Admin::DestinationAction(id, Action::Test)) => {
+        (Method::Post, Admin::DestinationToggle(id)) => destinations_api::toggle(id, &env).await,
+        (Method::Post, Admin::DestinationTest(id)) => {
             destinations_api::test(id, &env, &settings).await
         }
-        (Method::Post, Admin::DestinationAction(id, Action::RotateSecret)) => {
+        (Method::Post, Admin::DestinationRotate(id)) => {
             destinations_api::rotate(id, &env, &settings).await
         }
-        (Method::Get, Admin::DestinationAction(id, Action::Stats)) => {
-            destinations_api::stats(id, &env).await
-        }
+        (Method::Get, Admin::DestinationStats(id)) => destinations_api::stats(id, &env).await,
         (Method::Get, Admin::Deliveries) => {
             destinations_api::page(&req, &env, ListKind::Deliveries).await
         }

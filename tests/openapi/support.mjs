@@ -121,12 +121,18 @@ export function workerRoutes(root = ROOT) {
     for (const method of allow) add(method, template, allow, `Admin::${variant}`);
   }
 
-  // Static assets: every file under public/ answers GET.
+  // Static assets: every file under public/ answers GET, except `_headers` (the assets
+  // layer's configuration, not served) and the console's files (public/admin/: a web page,
+  // not API operations; tests/console checks what it serves).
   const publicDir = path.join(root, 'public');
   const walk = (dir) => readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name);
     return statSync(full).isDirectory() ? walk(full) : [full];
   });
-  for (const file of walk(publicDir)) add('GET', `/${path.relative(publicDir, file).split(path.sep).join('/')}`, ['GET'], 'public/');
+  for (const file of walk(publicDir)) {
+    const served = `/${path.relative(publicDir, file).split(path.sep).join('/')}`;
+    if (served === '/_headers' || served.startsWith('/admin/')) continue;
+    add('GET', served, ['GET'], 'public/');
+  }
   return routes;
 }
