@@ -14,9 +14,11 @@ WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 # Every suite appends its runner's output here; `make test` ends with the totals.
 TEST_LOG := target/test-results.log
-# Budget for the Worker upload, gzip (KiB). 0.1.0 fit 350; 0.2.0's event log, AES-GCM and the
-# per-appointment object need ~362 after trimming (README, "Tests"), so the budget is 375.
-BUNDLE_BUDGET_KIB := 375
+# Budget for the Worker upload, gzip (KiB): 350, the size the Worker must fit.
+# 0.2.0 measured ~368 until the size pass (no url crate, no core float parser, ryu-js's small
+# tables, no RequestInit cf serialisation, ScheduleWrite without Content buffering) brought it
+# to ~314, leaving ~36 KiB for features such as destination delivery.
+BUNDLE_BUDGET_KIB := 350
 
 .PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
 

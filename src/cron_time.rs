@@ -110,8 +110,11 @@ pub fn next_fire(time: &CronTime, now_ms: i64) -> Result<NextFire, TimingError> 
                 return once(dt.timestamp_millis(), now_ms);
             }
             if is_integer_text(text) {
-                let value: f64 = text.parse().map_err(|_| TimingError::OutOfRange)?;
-                return once(epoch_to_millis(value)?, now_ms);
+                // Beyond i64 is far beyond epoch_to_millis's range, as the f64 would be;
+                // `as f64` rounds as parsing the text would (and keeps core's float parser
+                // out of the Worker).
+                let value = text.parse::<i64>().map_err(|_| TimingError::OutOfRange)?;
+                return once(epoch_to_millis(value as f64)?, now_ms);
             }
             if text.split_whitespace().count() > 1 {
                 return next_cron(text, now_ms).map(|at_ms| NextFire {

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod outbound;
 pub mod pipeline;
 pub mod reminder;
+pub mod request_url;
 pub mod retry;
 pub mod schedule;
 pub mod seal;

@@ -43,7 +43,7 @@ pub struct ScheduleRecord {
 }
 
 /// One write, as data, so a store can batch it and an adapter can keep it for retry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ScheduleWrite {
     /// Insert, or on conflict update everything but `created_at` (and `p_aid` when null).
@@ -66,6 +66,67 @@ pub enum ScheduleWrite {
         /// Epoch seconds.
         at: i64,
     },
+}
+
+/// The fields of [`ScheduleWrite::UpdateStatus`], for its decoding.
+#[derive(Deserialize)]
+struct UpdateStatusFields {
+    appointment_id: String,
+    status: String,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+}
+
+/// The fields of [`ScheduleWrite::MarkReminderSent`], for its decoding.
+#[derive(Deserialize)]
+struct MarkReminderSentFields {
+    appointment_id: String,
+    at: i64,
+}
+
+/// The derive's format (`{"op": "upsert", …the record's fields}`), decoded through a
+/// `serde_json::Value`: the derived decoder of an internally tagged enum buffers its input in
+/// serde's `Content` and cost the Worker upload ~12 KB.
+impl<'de> Deserialize<'de> for ScheduleWrite {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        const VARIANTS: &[&str] = &["upsert", "update_status", "mark_reminder_sent"];
+        let mut value = Value::deserialize(deserializer)?;
+        let op = match value.as_object_mut() {
+            Some(map) => map.shift_remove("op"),
+            None => {
+                return Err(D::Error::custom(
+                    "invalid type: expected a schedule write map",
+                ))
+            }
+        };
+        let op = match op {
+            Some(Value::String(op)) => op,
+            Some(_) => return Err(D::Error::custom("invalid type: `op` must be a string")),
+            None => return Err(D::Error::missing_field("op")),
+        };
+        let write = match op.as_str() {
+            "upsert" => serde_json::from_value(value).map(ScheduleWrite::Upsert),
+            "update_status" => serde_json::from_value(value).map(|f: UpdateStatusFields| {
+                ScheduleWrite::UpdateStatus {
+                    appointment_id: f.appointment_id,
+                    status: f.status,
+                    start_time: f.start_time,
+                    end_time: f.end_time,
+                }
+            }),
+            "mark_reminder_sent" => {
+                serde_json::from_value(value).map(|f: MarkReminderSentFields| {
+                    ScheduleWrite::MarkReminderSent {
+                        appointment_id: f.appointment_id,
+                        at: f.at,
+                    }
+                })
+            }
+            other => return Err(D::Error::unknown_variant(other, VARIANTS)),
+        };
+        write.map_err(D::Error::custom)
+    }
 }
 
 impl ScheduleWrite {
@@ -503,6 +564,56 @@ mod tests {
             r#"{"op":"update_status","appointment_id":"a","status":"RES","start_time":null,"end_time":null}"#
         );
         assert_eq!(serde_json::from_str::<ScheduleWrite>(&text).unwrap(), w);
+    }
+
+    #[test]
+    fn every_write_decodes_from_its_tagged_json() {
+        let writes = [
+            ScheduleWrite::Upsert(ScheduleRecord {
+                appointment_id: "a".into(),
+                start_time: 1,
+                end_time: 2,
+                status: "BK".into(),
+                visit_type: "".into(),
+                created_at: 3,
+                p_aid: Some("p".into()),
+            }),
+            ScheduleWrite::UpdateStatus {
+                appointment_id: "a".into(),
+                status: "BK".into(),
+                start_time: Some(5),
+                end_time: Some(6),
+            },
+            ScheduleWrite::MarkReminderSent {
+                appointment_id: "a".into(),
+                at: 7,
+            },
+        ];
+        for w in writes {
+            let value = serde_json::to_value(&w).unwrap();
+            assert_eq!(serde_json::from_value::<ScheduleWrite>(value).unwrap(), w);
+        }
+        // The tag anywhere in the map; absent optional fields are None.
+        let w: ScheduleWrite =
+            serde_json::from_str(r#"{"appointment_id":"a","status":"RES","op":"update_status"}"#)
+                .unwrap();
+        assert_eq!(
+            w,
+            ScheduleWrite::UpdateStatus {
+                appointment_id: "a".into(),
+                status: "RES".into(),
+                start_time: None,
+                end_time: None,
+            }
+        );
+        for bad in [
+            r#"{"appointment_id":"a","at":1}"#,
+            r#"{"op":"delete","appointment_id":"a"}"#,
+            r#"{"op":"mark_reminder_sent","appointment_id":"a"}"#,
+            r#"["mark_reminder_sent"]"#,
+        ] {
+            assert!(serde_json::from_str::<ScheduleWrite>(bad).is_err(), "{bad}");
+        }
     }
 
     fn row(id: &str, start: i64, status: &str, visit: &str) -> ScheduleRow {

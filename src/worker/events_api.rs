@@ -33,11 +33,7 @@ async fn query(executor: &D1Executor, statement: &crate::sql::Statement) -> Resu
 }
 
 fn pairs(req: &Request) -> Result<Vec<(String, String)>> {
-    Ok(req
-        .url()?
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+    Ok(crate::request_url::query_pairs(&req.inner().url()))
 }
 
 /// `GET /admin/events?status=&event=&appointmentId=&since=&until=&limit=&cursor=`.

@@ -5,7 +5,8 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use worker::{AbortController, Date, Delay, Fetch, Headers, Method, Request, RequestInit};
+use wasm_bindgen::JsValue;
+use worker::{web_sys, AbortController, Date, Delay, Fetch, Headers, Request};
 
 use crate::http::{self, Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
 
@@ -63,14 +64,42 @@ fn build(request: &HttpRequest) -> worker::Result<Request> {
     for (name, value) in &request.headers {
         headers.set(name, value)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(match request.method {
-        http::Method::Get => Method::Get,
-        http::Method::Post => Method::Post,
-    })
-    .with_headers(headers);
-    if let Some(body) = &request.body {
-        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    let body = request
+        .body
+        .as_ref()
+        .map(|body| JsValue::from(js_sys::Uint8Array::from(body.as_slice())));
+    let method = match request.method {
+        http::Method::Get => "GET",
+        http::Method::Post => "POST",
+    };
+    new_request(&request.url, method, &headers, body.as_ref())
+}
+
+/// `Request::new_with_init` without workers-rs's `RequestInit`, whose conversion carries the
+/// serialisation of every `cf` option (none of which we set) into the Worker upload. Sets what
+/// that conversion sets for our requests: method, headers when there are any, redirect
+/// "follow", body.
+pub(crate) fn new_request(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+) -> worker::Result<Request> {
+    let init = web_sys::RequestInit::new();
+    if !headers.is_empty() {
+        init.set_headers(&headers.0);
     }
-    Request::new_with_init(&request.url, &init)
+    init.set_method(method);
+    init.set_redirect(web_sys::RequestRedirect::Follow);
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
 }

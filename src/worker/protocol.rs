@@ -6,8 +6,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Headers, Request, Stub};
 
+use super::fetch_client::new_request;
 use crate::ledger::{Attempt, Claim, Effects};
 use crate::reminder::Reminder;
 
@@ -276,11 +277,13 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
 /// The untyped half of [`call`], written once rather than per message type (the generic
 /// copies cost the Worker upload more than the work they do).
 async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
     // The host is only a label: the stub routes the request.
-    let request = Request::new_with_init("https://object/", &init)?;
+    let request = new_request(
+        "https://object/",
+        "POST",
+        &Headers::new(),
+        Some(&JsValue::from_str(&body)),
+    )?;
     let mut response = stub.fetch_with_request(request).await?;
     let status = response.status_code();
     let text = response.text().await?;

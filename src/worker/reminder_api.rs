@@ -90,9 +90,8 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
 
 /// `GET /admin/reminders?appointmentId=…` → `{"reminders":[…]}`.
 pub async fn list(req: &Request, env: &Env) -> Result<Response> {
-    let url = req.url()?;
-    let Some(id) = url
-        .query_pairs()
+    let Some(id) = crate::request_url::query_pairs(&req.inner().url())
+        .into_iter()
         .find(|(k, _)| k == "appointmentId")
         .map(|(_, v)| v.trim().to_owned())
         .filter(|v| !v.is_empty())

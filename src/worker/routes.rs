@@ -5,7 +5,7 @@ use std::rc::Rc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use worker::{Context, Env, Method, Request, Response, Result, Url};
+use worker::{Context, Env, Method, Request, Response, Result};
 
 use super::d1_store::d1_store;
 use super::destinations_api;
@@ -26,6 +26,7 @@ use crate::event_log::RefusalReason;
 use crate::find::find_appointments_between;
 use crate::http::Clock;
 use crate::pipeline::{Outcome, WebhookError};
+use crate::request_url::{path_and_query, query_pairs};
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 
 /// The admin routes, by path.
@@ -221,12 +222,12 @@ async fn webhook(
     let body = req.bytes().await?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
     if let Some(origin) = settings.origin_url.as_deref() {
-        let url = req.url()?;
+        let (path, query) = path_and_query(&req.inner().url());
         let answer = |outcome: &Outcome| answer(outcome, ctx, env, &settings, now);
         return gate::pass(
             origin,
-            url.path(),
-            url.query(),
+            &path,
+            query.as_deref(),
             body,
             headers,
             env,
@@ -320,9 +321,10 @@ async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<R
     if let Some(response) = misconfigured(settings) {
         return response;
     }
-    let url: Url = req.url()?;
+    let pairs = query_pairs(&req.inner().url());
     let param = |name: &str| -> Option<i64> {
-        url.query_pairs()
+        pairs
+            .iter()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.trim().parse::<i64>().ok())
     };
