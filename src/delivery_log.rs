@@ -8,7 +8,7 @@
 //! list messages and the Worker can find the objects that hold messages for a destination
 //! (held while it is paused, released when it resumes).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::destination::{AttemptRecord, DestinationHealth, DestinationSpec, Format};
@@ -339,7 +339,7 @@ pub fn health_before_failure(after: &DestinationHealth) -> DestinationHealth {
 // ---- messages -------------------------------------------------------------------------------
 
 /// Where a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for its next attempt.
@@ -377,7 +377,7 @@ impl DeliveryStatus {
 
 /// A message, as the owning object keeps it and D1 mirrors it; its JSON (camelCase) is the
 /// admin API's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRow {
     /// `msg_…`.

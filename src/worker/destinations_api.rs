@@ -317,11 +317,7 @@ pub async fn stats(id: &str, env: &Env) -> Result<Response> {
 
 /// `GET /admin/deliveries?…` and `GET /admin/attempts?…`: newest first, keyset pages.
 pub async fn page(req: &Request, env: &Env, kind: ListKind) -> Result<Response> {
-    let pairs: Vec<(String, String)> = req
-        .url()?
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let pairs = crate::request_url::query_pairs(&req.inner().url());
     let q = match delivery_log::parse_list_query(kind, &pairs) {
         Ok(q) => q,
         Err(why) => return error(400, &why),

@@ -12,8 +12,7 @@
 //!   no message needs it; a failed message keeps it for a manual retry until
 //!   `EVENT_BODY_RETENTION_DAYS`.
 
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::Result;
 
@@ -42,45 +41,18 @@ pub const SCHEMA: [&str; 2] = [
 
 const MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, attempts, next_at, \
      last_error, last_status, created_at, updated_at";
+/// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
+const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
+     attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
 
-#[derive(Deserialize)]
-struct MessageRow {
-    id: String,
-    event_id: String,
-    destination_id: String,
-    event: String,
-    status: String,
-    attempts: f64,
-    next_at: Option<f64>,
-    last_error: Option<String>,
-    last_status: Option<f64>,
-    created_at: f64,
-    updated_at: f64,
+/// Rows of the object's own SQLite as JSON (one decoder for every read here, which keeps
+/// the Worker upload small).
+fn json_rows(cursor: worker::SqlCursor) -> Result<Vec<Value>> {
+    cursor.to_array::<Value>()
 }
 
-impl MessageRow {
-    fn into_delivery(self, owner: &str) -> DeliveryRow {
-        DeliveryRow {
-            id: self.id,
-            event_id: self.event_id,
-            destination_id: self.destination_id,
-            event: self.event,
-            owner: owner.to_owned(),
-            status: DeliveryStatus::parse(&self.status).unwrap_or(DeliveryStatus::Failed),
-            attempts: self.attempts.max(0.0) as u32,
-            next_attempt_at: self.next_at.map(|t| t as i64),
-            last_error: self.last_error,
-            last_status: self.last_status.map(|s| s as u16),
-            created_at: self.created_at as i64,
-            updated_at: self.updated_at as i64,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct OutgoingRow {
-    event_id: String,
-    event: String,
+fn field<'v>(row: &'v Value, key: &str) -> Option<&'v Value> {
+    row.get(key).filter(|v| !v.is_null())
 }
 
 fn opt_num(n: Option<i64>) -> JsValue {
@@ -112,28 +84,22 @@ impl AppointmentLedger {
     /// When the delivery work wants the alarm: at once for a fan-out, else the earliest
     /// pending message, else (for failed messages' bodies) the body retention.
     pub(super) fn delivery_wake(&self, settings: &Settings) -> Result<Option<i64>> {
-        #[derive(Deserialize)]
-        struct Next {
-            fanout: Option<f64>,
-            pending: Option<f64>,
-            stored: Option<f64>,
-        }
-        let next: Next = self
-            .state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fanout, \
-                 (SELECT MIN(next_at) FROM messages WHERE status = 'pending') AS pending, \
-                 (SELECT MIN(stored_at) FROM outgoing) AS stored",
-                None,
-            )?
-            .one()?;
+        let rows = json_rows(self.state.storage().sql().exec(
+            "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fanout, \
+             (SELECT MIN(next_at) FROM messages WHERE status = 'pending') AS pending, \
+             (SELECT MIN(stored_at) FROM outgoing) AS stored",
+            None,
+        )?)?;
+        let at = |key: &str| {
+            rows.first()
+                .and_then(|r| field(r, key))
+                .and_then(Value::as_f64)
+                .map(|t| t as i64)
+        };
         Ok([
-            next.fanout.map(|_| 0),
-            next.pending.map(|t| t as i64),
-            next.stored
-                .map(|t| t as i64 + settings.events.body_retention_ms),
+            at("fanout").map(|_| 0),
+            at("pending"),
+            at("stored").map(|t| t + settings.events.body_retention_ms),
         ]
         .into_iter()
         .flatten()
@@ -192,28 +158,31 @@ impl AppointmentLedger {
 
     fn messages(&self, filter: &str, params: Vec<JsValue>) -> Result<Vec<DeliveryRow>> {
         let owner = self.owner()?.unwrap_or_default();
-        let rows: Vec<MessageRow> = self
-            .state
-            .storage()
-            .sql()
-            .exec_raw(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {filter}"),
-                params,
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().map(|r| r.into_delivery(&owner)).collect())
+        let mut bound = vec![JsValue::from_str(&owner)];
+        bound.extend(params);
+        let rows = json_rows(self.state.storage().sql().exec_raw(
+            &format!("SELECT {MESSAGE_AS_DELIVERY} FROM messages WHERE {filter}"),
+            bound,
+        )?)?;
+        Ok(rows.iter().filter_map(DeliveryRow::from_row).collect())
     }
 
     /// One message for each matching destination of each new outgoing event.
     async fn fan_out(&self, settings: &Settings) -> std::result::Result<(), String> {
         let sql = self.state.storage().sql();
-        let new: Vec<OutgoingRow> = sql
+        let new: Vec<(String, String)> = sql
             .exec(
                 "SELECT event_id, event FROM outgoing WHERE fanout = 1",
                 None,
             )
-            .and_then(|c| c.to_array())
-            .map_err(|e| e.to_string())?;
+            .and_then(json_rows)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|r| {
+                let text = |k: &str| field(r, k).and_then(Value::as_str).map(str::to_owned);
+                Some((text("event_id")?, text("event")?))
+            })
+            .collect();
         if new.is_empty() {
             return Ok(());
         }
@@ -222,9 +191,9 @@ impl AppointmentLedger {
         let owner = self.owner().map_err(|e| e.to_string())?.unwrap_or_default();
         let now = now_ms();
         let mut created = Vec::new();
-        for out in &new {
+        for (event_id, event) in &new {
             for d in &all {
-                let status = match intake(&d.spec, &d.health, &out.event) {
+                let status = match intake(&d.spec, &d.health, event) {
                     Intake::Skip => continue,
                     Intake::Send => DeliveryStatus::Pending,
                     Intake::Hold => DeliveryStatus::Held,
@@ -232,9 +201,9 @@ impl AppointmentLedger {
                 let random = crate::entropy::random_bytes::<10>()?;
                 created.push(DeliveryRow {
                     id: delivery_log::new_id("msg", now, random),
-                    event_id: out.event_id.clone(),
+                    event_id: event_id.clone(),
                     destination_id: d.id.clone(),
-                    event: out.event.clone(),
+                    event: event.clone(),
                     owner: owner.clone(),
                     status,
                     attempts: 0,
@@ -250,15 +219,15 @@ impl AppointmentLedger {
         for m in &created {
             self.store_message(m).map_err(|e| e.to_string())?;
         }
-        for out in &new {
-            let matched = created.iter().any(|m| m.event_id == out.event_id);
+        for (event_id, _) in &new {
+            let matched = created.iter().any(|m| &m.event_id == event_id);
             let statement = if matched {
                 "UPDATE outgoing SET fanout = 0 WHERE event_id = ?"
             } else {
                 // No destination wants it: nothing to keep.
                 "DELETE FROM outgoing WHERE event_id = ?"
             };
-            sql.exec_raw(statement, vec![out.event_id.as_str().into()])
+            sql.exec_raw(statement, vec![event_id.as_str().into()])
                 .map_err(|e| e.to_string())?;
         }
         self.mirror(&created, settings).await;
@@ -365,11 +334,7 @@ impl AppointmentLedger {
             .keys
             .as_ref()
             .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
-        #[derive(Deserialize)]
-        struct Sealed {
-            sealed: String,
-        }
-        let sealed: Option<Sealed> = self
+        let sealed: Option<String> = self
             .state
             .storage()
             .sql()
@@ -377,10 +342,12 @@ impl AppointmentLedger {
                 "SELECT sealed FROM outgoing WHERE event_id = ?",
                 vec![m.event_id.as_str().into()],
             )
-            .and_then(|c| c.to_array())
+            .and_then(json_rows)
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .next();
+            .first()
+            .and_then(|r| field(r, "sealed"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let Some(sealed) = sealed else {
             m.status = DeliveryStatus::Failed;
             m.next_attempt_at = None;
@@ -389,7 +356,7 @@ impl AppointmentLedger {
             return Ok((m, None));
         };
         let body = keys
-            .open(&sealed.sealed, &outgoing_aad(&m.event_id))
+            .open(&sealed, &outgoing_aad(&m.event_id))
             .map_err(|_| "the event cannot be decrypted with EVENT_ENCRYPTION_KEY".to_owned())?;
         let sent = destinations::send(settings, &d, &m.event_id, body).await?;
         let attempt_no = m.attempts.saturating_add(1);
