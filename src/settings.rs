@@ -270,8 +270,6 @@ impl Settings {
             "remindersSigned": self.reminders.callback_url.is_some() && self.reminders.signing_key.is_some(),
             "reminderOffsets": self.reminders.offsets.iter().map(|o| o.label.as_str()).collect::<Vec<_>>(),
             "reminderMaxAttempts": self.reminders.max_attempts,
-            "destinations": self.events.keys.is_some(),
-            "destinationPauseAfter": self.delivery.pause_after,
         })
     }
 }

@@ -166,6 +166,9 @@ fn health(settings: &Settings) -> Result<Response> {
     body["replay"] = json!(settings.events.keys.is_some());
     body["dedupWindowHours"] = json!(settings.events.dedup_window_ms / 3_600_000);
     body["gate"] = json!(settings.origin_url.is_some());
+    // Destinations keep their secrets and waiting events sealed: they need the key.
+    body["destinations"] = json!(settings.events.keys.is_some());
+    body["destinationPauseAfter"] = json!(settings.delivery.pause_after);
     let status = if settings.problems.is_empty() {
         200
     } else {
