@@ -52,6 +52,8 @@ use crate::sql::{self, Dialect, Statement};
 use crate::sql_store::SqlExecutor;
 
 const CALLBACK_TIMEOUT_MS: u32 = 15_000;
+/// When the object dies during a D1 call, its alarm sends the kept statements this much later.
+const CRASH_RECOVERY_MS: i64 = 2_000;
 /// When processing itself fails, try again this much later.
 const RECOVERY_DELAY_MS: i64 = 60_000;
 
@@ -462,24 +464,57 @@ impl AppointmentLedger {
         Ok(Ack { queued })
     }
 
-    /// Sends D1 statements now when nothing is pending, else (or on failure) queues them.
-    /// Returns how many entries were queued (0 or 1).
+    /// Keeps D1 statements in the outbox first (in the same storage transaction as what the
+    /// caller wrote before, so a crash during the D1 call loses nothing: the alarm, armed
+    /// before the call, sends them), then sends them now when nothing else is pending.
+    /// Returns how many entries stay queued (0 or 1).
     async fn to_d1(&self, statements: Vec<Statement>) -> Result<usize> {
         if statements.is_empty() {
             return Ok(0);
         }
-        if self.pending_count()? == 0 {
-            match self.apply_d1(&statements).await {
-                Ok(()) => return Ok(0),
-                Err(e) => {
-                    self.enqueue(&OutboxEntry::D1 { statements }).await?;
-                    self.record_failure(&e).await?;
-                    return Ok(1);
-                }
+        let was_empty = self.pending_count()? == 0;
+        let entry = OutboxEntry::D1 { statements };
+        let inserted: Vec<serde_json::Value> = self
+            .state
+            .storage()
+            .sql()
+            .exec_raw(
+                "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?) RETURNING seq",
+                vec![serde_json::to_string(&entry)?.into(), num(now_ms())],
+            )?
+            .to_array()?;
+        let seq = inserted
+            .first()
+            .and_then(|r| r.get("seq"))
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(-1.0);
+        if !was_empty {
+            return Ok(1);
+        }
+        // Should the object die during the call, its alarm finds the entry.
+        self.set_retry(0, None, now_ms() + CRASH_RECOVERY_MS)?;
+        self.state
+            .storage()
+            .set_alarm(Duration::from_millis(CRASH_RECOVERY_MS as u64))
+            .await?;
+        let OutboxEntry::D1 { statements } = &entry else {
+            return Ok(1);
+        };
+        match self.apply_d1(statements).await {
+            Ok(()) => {
+                self.state
+                    .storage()
+                    .sql()
+                    .exec_raw("DELETE FROM outbox WHERE seq = ?", vec![seq.into()])?;
+                self.set_retry(0, None, now_ms())?;
+                Ok(0)
+            }
+            Err(e) => {
+                self.record_failure(&e).await?;
+                self.register(true).await;
+                Ok(1)
             }
         }
-        self.enqueue(&OutboxEntry::D1 { statements }).await?;
-        Ok(1)
     }
 
     async fn relay(&self, entry: OutboxEntry) -> Result<usize> {
