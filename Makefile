@@ -18,7 +18,7 @@ TEST_LOG := target/test-results.log
 # per-appointment object need ~362 after trimming (README, "Tests"), so the budget is 375.
 BUNDLE_BUDGET_KIB := 375
 
-.PHONY: test deps lint unit wasm worker test-worker load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker load-small deploy-check test-npm
@@ -101,10 +101,16 @@ bench-npm: npm
 	node benches/bench-npm.mjs
 
 ## bench: every benchmark in one run (verify vs Python SDK and JS reference, Worker CPU,
-## enriched latency and webhooks/s against the previous release, range query, bundle);
+## enriched latency and webhooks/s against the previous release, range query, bundle,
+## delivery throughput);
 ## prints Markdown. Not part of make test.
 bench: worker npm previous-release
 	node_modules/.bin/node benches/bench.mjs
+
+## bench-delivery: messages/s delivered to one healthy destination (500 webhooks), end to
+## end and from a held backlog; part of make bench.
+bench-delivery: worker
+	node_modules/.bin/node benches/bench-delivery.mjs
 
 ## previous-release: the 0.1.0 Worker built in target/previous-release, for comparisons.
 previous-release: deps
