@@ -227,4 +227,16 @@ say();
 say('```');
 say(run('sh', ['scripts/load-compare.sh']).trim().split('\n').filter((l) => l.startsWith('round') || l.startsWith('best')).join('\n'));
 say('```');
+say();
+
+// 8. Delivery throughput to one healthy destination (benches/bench-delivery.mjs).
+{
+  const d = result(await runAsync(process.execPath, ['benches/bench-delivery.mjs', '--messages', '500', '--concurrency', '20']));
+  say(`## 8. Delivery throughput: ${d.endToEnd.messages} webhooks, one healthy destination for '*'`);
+  say();
+  say('| | messages/s | time |');
+  say('|---|---:|---:|');
+  say(`| end to end: first webhook sent (${d.concurrency} at a time) → all ${d.endToEnd.messages} \`delivered\` in D1 | **${fmt(d.endToEnd.perSecond, 1)}** | ${fmt(d.endToEnd.seconds, 1)} s (intake ${fmt(d.endToEnd.intakeSeconds, 1)} s, last delivery ${fmt(d.endToEnd.lagAfterLastWebhookMs)} ms after the last 200) |`);
+  say(`| backlog: ${d.backlog.released} held messages, destination toggled on → all \`delivered\` | **${fmt(d.backlog.perSecond, 1)}** | ${fmt(d.backlog.seconds, 1)} s (the toggle's release: ${fmt(d.backlog.toggleMs)} ms) |`);
+}
 writeFileSync(path.join(OUT, 'BENCHMARKS.generated.md'), `${lines.join('\n')}\n`);

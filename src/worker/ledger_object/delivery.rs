@@ -260,25 +260,21 @@ impl AppointmentLedger {
         Ok(())
     }
 
-    /// D1's copy of these messages, for the admin API and for finding held ones; best effort
-    /// (the next change of each message writes it again).
+    /// D1's copy of these messages, for the admin API and for finding held ones. Callers
+    /// write the messages here first, with no await in between: the statements join them in
+    /// the outbox in the same storage transaction, so a crash during the D1 call loses no
+    /// copy (a held message D1 never heard of would never be released; a delivered one would
+    /// stay pending there), and a D1 outage keeps them in order with the commits' writes.
     async fn mirror(&self, messages: &[DeliveryRow], settings: &Settings) {
         if messages.is_empty() {
             return;
         }
         let statements: Vec<_> = messages.iter().map(delivery_log::upsert_delivery).collect();
-        let result = match db(&self.env).await {
-            Ok(executor) => {
-                use crate::sql_store::SqlExecutor;
-                executor.batch(&statements).await.map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
+        if let Err(e) = self.to_d1(statements).await {
             log::warn(
                 settings.debug,
                 "delivery record not mirrored to D1",
-                json!({ "error": e }),
+                json!({ "error": e.to_string() }),
             );
         }
     }
