@@ -32,18 +32,7 @@ const MIGRATION: &str = include_str!("../migrations/0003_destinations.sql");
 
 /// The tables (the migration's statements).
 pub fn create_tables() -> Vec<Statement> {
-    MIGRATION
-        .split(';')
-        .map(|s| {
-            s.lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .map(|s| Statement::new(s, Vec::new()))
-        .collect()
+    crate::sql::migration_statements(MIGRATION)
 }
 
 // ---- ids ------------------------------------------------------------------------------------

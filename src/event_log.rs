@@ -370,18 +370,7 @@ pub fn purge(c: &Cutoffs) -> Vec<Statement> {
 
 /// The event log's tables (`migrations/0002_event_log.sql` holds the same).
 pub fn create_tables() -> Vec<Statement> {
-    MIGRATION
-        .split(';')
-        .map(|s| {
-            s.lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .map(|s| Statement::new(s, Vec::new()))
-        .collect()
+    crate::sql::migration_statements(MIGRATION)
 }
 
 const MIGRATION: &str = include_str!("../migrations/0002_event_log.sql");

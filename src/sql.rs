@@ -157,6 +157,21 @@ impl Column {
     }
 }
 
+/// The statements of a migration file (SQLite, as D1 runs it): `--` comment lines dropped
+/// first, so a `;` in a comment does not split a statement, then split on `;`.
+pub fn migration_statements(migration: &str) -> Vec<Statement> {
+    migration
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Statement::new(s, Vec::new()))
+        .collect()
+}
+
 /// `CREATE TABLE IF NOT EXISTS` (and, in SQLite, the index).
 pub fn create_table(dialect: Dialect) -> Vec<Statement> {
     let t = SCHEDULE_TABLE_NAME;
@@ -357,6 +372,16 @@ pub(crate) const COLUMNS_0_1_0: [&str; 6] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_migration_splits_on_semicolons_outside_comments() {
+        let statements = migration_statements(
+            "-- one; two\nCREATE TABLE a (x INT);\n-- three;\nCREATE INDEX i ON a (x);\n",
+        );
+        let sql: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(sql, ["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]);
+        assert!(statements.iter().all(|s| s.params.is_empty()));
+    }
     use crate::schedule::ScheduleRecord;
     use serde_json::json;
 
