@@ -6,7 +6,7 @@
 use serde_json::Value;
 use worker::Env;
 
-use super::d1_store::{d1_executor, ensure_tables, D1Executor};
+use super::d1_store::{self, D1Executor};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::respond::EVENT_ID_HEADER;
 use crate::delivery_log::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
@@ -20,21 +20,20 @@ use crate::seal::KeyRing;
 use crate::settings::Settings;
 use crate::signature::RustMac;
 use crate::sql::Statement;
-use crate::sql_store::SqlExecutor;
 
 /// Why a send could not be attempted (the text names no secret and no patient data).
 pub type SendError = String;
 
 /// D1, with every table ensured.
 pub async fn db(env: &Env) -> Result<D1Executor, String> {
-    let executor = d1_executor(env).map_err(|e| e.to_string())?;
-    ensure_tables(&executor).await.map_err(|e| e.to_string())?;
-    Ok(executor)
+    d1_store::ready(env).await.map_err(|e| e.to_string())
 }
 
 /// Rows of `statement`.
 pub async fn rows(executor: &D1Executor, statement: &Statement) -> Result<Vec<Value>, String> {
-    executor.query(statement).await.map_err(|e| e.to_string())
+    d1_store::query(executor, statement)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// One destination.

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
 use super::d1_store::D1Executor;
-use super::destinations::{self, db, load, open_secrets, rows, seal_secrets};
+use super::d1_store::{query, ready};
+use super::destinations::{self, load, open_secrets, seal_secrets};
 use super::fetch_client::WorkerClock;
 use super::protocol::{call, ledger_stub, Ack, CallError, LedgerCommand, RetryReply};
 use super::respond::{error, json};
@@ -24,10 +25,6 @@ use crate::settings::Settings;
 
 fn internal(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
-}
-
-async fn d1(env: &Env) -> Result<D1Executor> {
-    db(env).await.map_err(internal)
 }
 
 fn now() -> i64 {
@@ -79,7 +76,7 @@ fn read_only() -> Result<Response> {
 
 /// `GET /admin/destinations`.
 pub async fn list(env: &Env, settings: &Settings) -> Result<Response> {
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let all = destinations::load_all(&executor, settings)
         .await
         .map_err(internal)?;
@@ -110,10 +107,8 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
         created_at: now,
         updated_at: now,
     };
-    let executor = d1(env).await?;
-    rows(&executor, &delivery_log::insert_destination(&record))
-        .await
-        .map_err(internal)?;
+    let executor = ready(env).await?;
+    query(&executor, &delivery_log::insert_destination(&record)).await?;
     let mut shown = record.to_json();
     shown["secret"] = secret.into();
     json(201, &shown)
@@ -121,7 +116,7 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
 
 /// `GET /admin/destinations/{id}`.
 pub async fn get(id: &str, env: &Env) -> Result<Response> {
-    match find(&d1(env).await?, id).await? {
+    match find(&ready(env).await?, id).await? {
         Some(d) => json(200, &d.to_json()),
         None => not_found(),
     }
@@ -134,7 +129,7 @@ pub async fn replace(
     env: &Env,
     settings: &Settings,
 ) -> Result<Response> {
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
@@ -145,34 +140,20 @@ pub async fn replace(
         Ok(spec) => spec,
         Err(e) => return invalid(&e),
     };
-    rows(&executor, &delivery_log::replace_spec(id, &spec, now()))
-        .await
-        .map_err(internal)?;
-    let Some(updated) = find(&executor, id).await? else {
-        return not_found();
-    };
-    let released = if updated.holds() {
-        0
-    } else {
-        release_held(env, &executor, id).await?
-    };
-    let mut shown = updated.to_json();
-    shown["released"] = released.into();
-    json(200, &shown)
+    query(&executor, &delivery_log::replace_spec(id, &spec, now())).await?;
+    changed(env, &executor, id).await
 }
 
 /// `DELETE /admin/destinations/{id}`: its held messages fail at once (`destination_deleted`).
 pub async fn delete(id: &str, env: &Env) -> Result<Response> {
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
     if d.source == Source::Config {
         return read_only();
     }
-    rows(&executor, &delivery_log::delete_destination(id))
-        .await
-        .map_err(internal)?;
+    query(&executor, &delivery_log::delete_destination(id)).await?;
     // Released, they find the destination gone and fail, on record.
     release_held(env, &executor, id).await?;
     json(200, &json!({ "deleted": true, "id": id }))
@@ -181,7 +162,7 @@ pub async fn delete(id: &str, env: &Env) -> Result<Response> {
 /// `POST /admin/destinations/{id}/toggle`: a paused destination resumes (its held messages
 /// are sent); otherwise `enabled` flips.
 pub async fn toggle(id: &str, env: &Env) -> Result<Response> {
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
@@ -190,19 +171,24 @@ pub async fn toggle(id: &str, env: &Env) -> Result<Response> {
     } else {
         (!d.spec.enabled, d.health.clone())
     };
-    rows(
+    query(
         &executor,
         &delivery_log::set_enabled(id, enabled, &health, now()),
     )
-    .await
-    .map_err(internal)?;
-    let Some(updated) = find(&executor, id).await? else {
+    .await?;
+    changed(env, &executor, id).await
+}
+
+/// The answer to a change of a destination (PUT, toggle): the destination as it now is, and
+/// `released`, its held messages sent now that it no longer holds them.
+async fn changed(env: &Env, executor: &D1Executor, id: &str) -> Result<Response> {
+    let Some(updated) = find(executor, id).await? else {
         return not_found();
     };
     let released = if updated.holds() {
         0
     } else {
-        release_held(env, &executor, id).await?
+        release_held(env, executor, id).await?
     };
     let mut shown = updated.to_json();
     shown["released"] = released.into();
@@ -211,12 +197,11 @@ pub async fn toggle(id: &str, env: &Env) -> Result<Response> {
 
 /// Tells every object holding messages for `destination_id` to send them now.
 async fn release_held(env: &Env, executor: &D1Executor, destination_id: &str) -> Result<usize> {
-    let owners = rows(
+    let owners = query(
         executor,
         &delivery_log::owners_with(destination_id, DeliveryStatus::Held),
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut released = 0;
     for owner in owners
         .iter()
@@ -235,7 +220,7 @@ async fn release_held(env: &Env, executor: &D1Executor, destination_id: &str) ->
 /// `POST /admin/destinations/{id}/test`: a signed `destination.test` event, sent now; the
 /// answer is the attempt (logged, not counted toward the pause).
 pub async fn test(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
@@ -267,7 +252,7 @@ pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> Result<Response
         Ok(k) => k,
         Err(response) => return response,
     };
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
@@ -282,9 +267,7 @@ pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> Result<Response
     let secret = generate_secret(&random_bytes::<24>().map_err(internal)?);
     let rotated = secrets.rotate(secret.clone(), now);
     let sealed = seal_secrets(keys, id, &rotated).map_err(internal)?;
-    rows(&executor, &delivery_log::set_secrets(id, &sealed, now))
-        .await
-        .map_err(internal)?;
+    query(&executor, &delivery_log::set_secrets(id, &sealed, now)).await?;
     json(
         200,
         &json!({ "id": id, "secret": secret, "previousSecretExpiresAt": rotated.previous_until_ms }),
@@ -293,13 +276,11 @@ pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> Result<Response
 
 /// `GET /admin/destinations/{id}/stats`.
 pub async fn stats(id: &str, env: &Env) -> Result<Response> {
-    let executor = d1(env).await?;
+    let executor = ready(env).await?;
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
-    let counts = rows(&executor, &delivery_log::delivery_counts(id))
-        .await
-        .map_err(internal)?;
+    let counts = query(&executor, &delivery_log::delivery_counts(id)).await?;
     json(
         200,
         &json!({
@@ -322,18 +303,14 @@ pub async fn page(req: &Request, env: &Env, kind: ListKind) -> Result<Response> 
         Ok(q) => q,
         Err(why) => return error(400, &why),
     };
-    let found = rows(&d1(env).await?, &delivery_log::list_statement(&q))
-        .await
-        .map_err(internal)?;
+    let found = query(&ready(env).await?, &delivery_log::list_statement(&q)).await?;
     json(200, &delivery_log::page_json(&q, &found))
 }
 
 /// `POST /admin/deliveries/{id}/retry`: one attempt of a failed message, now.
 pub async fn retry(id: &str, env: &Env) -> Result<Response> {
-    let executor = d1(env).await?;
-    let found = rows(&executor, &delivery_log::get_delivery(id))
-        .await
-        .map_err(internal)?;
+    let executor = ready(env).await?;
+    let found = query(&executor, &delivery_log::get_delivery(id)).await?;
     let Some(delivery) = found.iter().find_map(DeliveryRow::from_row) else {
         return error(404, "Delivery not found");
     };

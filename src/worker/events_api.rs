@@ -5,32 +5,16 @@
 use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response, Result};
 
-use super::d1_store::{d1_executor, ensure_tables, D1Executor};
+use super::d1_store::{query, ready as db, D1Executor};
 use super::log;
 use super::object_ledger::{run, Job};
 use super::respond::{error, json, outcome_response};
 use crate::event_log::{self, EventRow};
 use crate::pipeline::Outcome;
 use crate::settings::Settings;
-use crate::sql_store::SqlExecutor;
 
 /// Most events one batch replay runs.
 const REPLAY_BATCH: usize = 100;
-
-async fn db(env: &Env) -> Result<D1Executor> {
-    let executor = d1_executor(env)?;
-    ensure_tables(&executor)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    Ok(executor)
-}
-
-async fn query(executor: &D1Executor, statement: &crate::sql::Statement) -> Result<Vec<Value>> {
-    executor
-        .query(statement)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))
-}
 
 fn pairs(req: &Request) -> Result<Vec<(String, String)>> {
     Ok(crate::request_url::query_pairs(&req.inner().url()))
