@@ -49,16 +49,30 @@ pub async fn load_all(
     executor: &D1Executor,
     settings: &Settings,
 ) -> Result<Vec<DestinationRecord>, String> {
-    if let Some(url) = &settings.forward_url {
-        let upsert = delivery_log::upsert_config_destination(url, WorkerClock.now_ms());
-        rows(executor, &upsert).await?;
-    }
-    Ok(rows(executor, &delivery_log::list_destinations())
-        .await?
+    let list = || async {
+        Ok::<_, String>(
+            rows(executor, &delivery_log::list_destinations())
+                .await?
+                .iter()
+                .filter_map(DestinationRecord::from_row)
+                .filter(|d| d.source == Source::Admin || settings.forward_url.is_some())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let all = list().await?;
+    let Some(url) = &settings.forward_url else {
+        return Ok(all);
+    };
+    // FORWARD_URL's row is written only when it is missing or the setting changed.
+    if all
         .iter()
-        .filter_map(DestinationRecord::from_row)
-        .filter(|d| d.source == Source::Admin || settings.forward_url.is_some())
-        .collect())
+        .any(|d| d.id == CONFIG_DESTINATION_ID && d.spec.url == *url)
+    {
+        return Ok(all);
+    }
+    let upsert = delivery_log::upsert_config_destination(url, WorkerClock.now_ms());
+    rows(executor, &upsert).await?;
+    list().await
 }
 
 /// Seals `secrets` for storage (the destination id as associated data).

@@ -97,7 +97,8 @@ impl AppointmentLedger {
                 .map(|t| t as i64)
         };
         Ok([
-            at("fanout").map(|_| 0),
+            // Due when kept (at once), or later when an outage deferred it.
+            at("fanout"),
             at("pending"),
             at("stored").map(|t| t + settings.events.body_retention_ms),
         ]
