@@ -10,10 +10,9 @@
 //     `delivered` is delivery alone.
 // Prints a `RESULT {json}` line (benches/bench.mjs reads it).
 //   node benches/bench-delivery.mjs [--messages 500] [--concurrency 20]
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { startWorker, sendSigned, appointmentEvent, ADMIN_TOKEN } from '../tests/worker/harness.mjs';
+import { startWorker, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN } from '../tests/worker/harness.mjs';
 import { startFakeEka } from '../tests/support/fake-eka.mjs';
 
 const arg = (name, fallback) => {
@@ -25,24 +24,8 @@ const CONCURRENCY = arg('concurrency', 20);
 const TIMEOUT_MS = 300_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function receiver() {
-  const r = { status: 200, count: 0 };
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      r.count += 1;
-      res.writeHead(r.status, { 'content-type': 'text/plain' });
-      res.end('ok');
-    });
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  r.url = `http://127.0.0.1:${server.address().port}/in`;
-  r.close = () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); });
-  return r;
-}
-
 async function run(eka, { backlog }) {
-  const sink = await receiver();
+  const sink = await startOrigin();
   const worker = await startWorker({
     ekaUrl: eka.url,
     bindings: {
@@ -86,19 +69,19 @@ async function run(eka, { backlog }) {
       const done = await until(async () => (await count('delivered')) >= MESSAGES);
       return {
         messages: MESSAGES, seconds: (done - t0) / 1000, perSecond: MESSAGES / ((done - t0) / 1000),
-        intakeSeconds: (accepted - t0) / 1000, lagAfterLastWebhookMs: done - accepted, requests: sink.count,
+        intakeSeconds: (accepted - t0) / 1000, lagAfterLastWebhookMs: done - accepted, requests: sink.received.length,
       };
     }
     await until(async () => (await count('held')) >= MESSAGES);
     sink.status = 200;
-    const requestsBefore = sink.count;
+    const requestsBefore = sink.received.length;
     const t1 = performance.now();
     const toggled = await admin(`/admin/destinations/${d.id}/toggle`, { method: 'POST' });
     const released = performance.now();
     const done = await until(async () => (await count('delivered')) >= MESSAGES);
     return {
       messages: MESSAGES, released: toggled.released, seconds: (done - t1) / 1000, perSecond: MESSAGES / ((done - t1) / 1000),
-      toggleMs: released - t1, requests: sink.count - requestsBefore,
+      toggleMs: released - t1, requests: sink.received.length - requestsBefore,
     };
   } finally {
     await worker.dispose();

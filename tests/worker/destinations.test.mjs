@@ -7,7 +7,6 @@
 // sends, and FORWARD_URL as a read-only configured destination.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -26,24 +25,8 @@ let eka;
 let forward;
 let worker;
 
-/** A receiver that answers `status` (changeable), records every request with its time. */
-async function startReceiver() {
-  const r = { status: 200, received: [] };
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => { raw += c; });
-    req.on('end', () => {
-      r.received.push({ headers: req.headers, body: raw, at: Date.now(), status: r.status });
-      res.writeHead(r.status, { 'content-type': 'text/plain' });
-      res.end(`answer ${r.status}`);
-    });
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  r.url = `http://127.0.0.1:${server.address().port}/in`;
-  r.close = () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); });
-  r.ok = () => r.received.filter((x) => x.status >= 200 && x.status < 300);
-  return r;
-}
+/** A receiver that answers `answer <status>` as text (the attempt log keeps it). */
+const startReceiver = () => startOrigin({ answer: (status) => `answer ${status}`, contentType: 'text/plain' });
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const admin = async (p, init = {}) => {

@@ -105,19 +105,23 @@ export async function rows(db, where = '1=1', ...params) {
   return results;
 }
 
-/** A server that records POSTs and answers `status` (changeable). */
-export async function startOrigin() {
+/**
+ * A server that records POSTs (headers, body, arrival time, the status it answered) and
+ * answers `status` (changeable) with `answer(status)`; `ok()` lists the requests it took.
+ */
+export async function startOrigin({ answer = () => '{}', contentType = 'application/json' } = {}) {
   const received = [];
   const origin = { status: 200, received };
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (c) => { raw += c; });
     req.on('end', () => {
-      received.push({ headers: req.headers, body: raw });
-      res.writeHead(origin.status, { 'content-type': 'application/json' });
-      res.end('{}');
+      received.push({ headers: req.headers, body: raw, at: Date.now(), status: origin.status });
+      res.writeHead(origin.status, { 'content-type': contentType });
+      res.end(answer(origin.status));
     });
   });
+  origin.ok = () => received.filter((x) => x.status >= 200 && x.status < 300);
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   origin.url = `http://127.0.0.1:${server.address().port}/hook`;
   origin.close = () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); });
