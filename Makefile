@@ -19,7 +19,7 @@ TEST_LOG := target/test-results.log
 # the upload is ~358 and the budget 365 until it is trimmed again (README, "Tests").
 BUNDLE_BUDGET_KIB := 365
 
-.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery bench-gate fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker test-openapi test-console load-small deploy-check test-npm
@@ -125,6 +125,11 @@ bench: worker npm previous-release
 ## end and from a held backlog; part of make bench.
 bench-delivery: worker
 	node_modules/.bin/node benches/bench-delivery.mjs
+
+## bench-gate: the gate's added latency against Node straight to the origin and a bare
+## pass-through Worker in the same workerd; part of make bench.
+bench-gate: worker
+	node_modules/.bin/node benches/bench-gate.mjs
 
 ## previous-release: the 0.1.0 Worker built in target/previous-release, for comparisons.
 previous-release: deps

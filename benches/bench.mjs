@@ -9,10 +9,11 @@ import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorker, startOrigin, sendSigned, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../tests/worker/harness.mjs';
+import { startWorker, sendSigned, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../tests/worker/harness.mjs';
 import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../tests/support/fake-eka.mjs';
 import { signHeader } from '../tests/support/eka-signature.mjs';
 import { ekaPayload2k } from './bench-payload.mjs';
+import { benchGate } from './bench-gate.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, 'target', 'bench');
@@ -180,45 +181,9 @@ say(`- npm package wasm: ${fmt(npm.wasmRaw / 1024, 1)} KiB raw, ${fmt(npm.wasmGz
 say(`- Worker wasm (${fmt(workerWasm.length / 1024, 1)} KiB) in Node ${process.version}: compile ${compileMs.toFixed(1)} ms, instantiate ${instantiateMs.toFixed(1)} ms (best of 5).`);
 say();
 
-// 6. The gate: the latency it adds in front of an origin, against calling the origin directly.
-{
-  const originServer = await startOrigin();
-  const originUrl = originServer.url;
-  const gateEka = await startFakeEka();
-  const gate = await startWorker({ ekaUrl: gateEka.url, bindings: { EKA_SIGNING_KEY: KEY, DEBUG: 'false', ORIGIN_URL: originUrl } });
-  try {
-    const post = async (url, i, tag) => {
-      const b = JSON.stringify({ event: 'prescription.created', data: { prescription_id: `gate-${tag}-${i}` } });
-      const s = performance.now();
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'Eka-Webhook-Signature': signHeader(b, KEY) }, body: b });
-      await res.text();
-      if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
-      return performance.now() - s;
-    };
-    for (let i = 0; i < 20; i++) { await post(gate.url + '/', i, 'warm'); await post(originUrl, i, 'warm'); }
-    const direct = [];
-    const gated = [];
-    for (let i = 0; i < 200; i++) {
-      direct.push(await post(originUrl, i, 'd'));
-      gated.push(await post(gate.url + '/', i, 'g'));
-    }
-    direct.sort((a, b) => a - b);
-    gated.sort((a, b) => a - b);
-    const p = (xs, q) => xs[Math.floor(q * xs.length)];
-    say('## 6. The gate (`ORIGIN_URL`): latency added in front of an origin (200 webhooks each, alternating)');
-    say();
-    say('| path | p50 | p90 |');
-    say('|---|---:|---:|');
-    say(`| straight to the origin (Node on 127.0.0.1) | ${p(direct, 0.5).toFixed(2)} ms | ${p(direct, 0.9).toFixed(2)} ms |`);
-    say(`| through the gate (workerd via Miniflare: verify, claim on the object, pass on) | ${p(gated, 0.5).toFixed(2)} ms | ${p(gated, 0.9).toFixed(2)} ms |`);
-    say();
-    say(`Added at p50: **${(p(gated, 0.5) - p(direct, 0.5)).toFixed(2)} ms** (goal < 1 ms). It includes the request's own hop into workerd and the claim (one object call, which a duplicate must be answered from), both counted; the enrichment and commit run after the answer.`);
-  } finally {
-    await gate.dispose();
-    await gateEka.close();
-    await originServer.close();
-  }
-}
+// 6. The gate: the latency it adds in front of an origin, against Node straight to the
+// origin and a bare pass-through Worker (benches/bench-gate.mjs, also `make bench-gate`).
+await benchGate(say);
 say();
 
 // 7. Throughput under make load's traffic: this checkout against the previous release.

@@ -27,6 +27,9 @@ pub struct ObjectLedger<'a> {
     ctx: Option<&'a Context>,
     keys: Option<&'a KeyRing>,
     debug: bool,
+    /// The gate writes the `processing` row itself, after the origin answered, so that no
+    /// D1 write shares the thread with the origin call.
+    defer_processing_row: bool,
 }
 
 impl<'a> ObjectLedger<'a> {
@@ -43,6 +46,7 @@ impl<'a> ObjectLedger<'a> {
             ctx,
             keys,
             debug,
+            defer_processing_row: false,
         }
     }
 
@@ -52,22 +56,26 @@ impl<'a> ObjectLedger<'a> {
         let Some(ctx) = self.ctx else { return };
         let env = self.env.clone();
         let debug = self.debug;
-        ctx.wait_until(async move {
-            let result = match d1_executor(&env) {
-                Ok(executor) => match super::d1_store::ensure_tables(&executor).await {
-                    Ok(()) => executor.query(&statement).await.map(|_| ()),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(crate::schedule::StoreError::Backend(e.to_string())),
-            };
-            if let Err(e) = result {
-                log::warn(
-                    debug,
-                    "event log bookkeeping failed",
-                    serde_json::json!({ "error": e.to_string() }),
-                );
-            }
-        });
+        ctx.wait_until(async move { bookkeeping(&env, &statement, debug).await });
+    }
+}
+
+/// Runs one event-log statement on D1; a failure is logged, not raised: the commit carries
+/// the authoritative row.
+async fn bookkeeping(env: &Env, statement: &Statement, debug: bool) {
+    let result = match d1_executor(env) {
+        Ok(executor) => match super::d1_store::ensure_tables(&executor).await {
+            Ok(()) => executor.query(statement).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(crate::schedule::StoreError::Backend(e.to_string())),
+    };
+    if let Err(e) = result {
+        log::warn(
+            debug,
+            "event log bookkeeping failed",
+            serde_json::json!({ "error": e.to_string() }),
+        );
     }
 }
 
@@ -91,7 +99,9 @@ impl EventLedger for ObjectLedger<'_> {
             Claimed::Proceed {
                 event_id: Some(id),
                 reprocess: false,
-            } if claim.replay_of.is_none() => self.later(event_log::insert_processing(id, claim)),
+            } if claim.replay_of.is_none() && !self.defer_processing_row => {
+                self.later(event_log::insert_processing(id, claim))
+            }
             Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } => {
                 self.later(event_log::count_delivery(event_id, now));
             }
@@ -182,15 +192,17 @@ pub async fn admit(
     body: &[u8],
     headers: &[(String, String)],
 ) -> Admission {
-    let (client, ledger, sink) = parts(env, Some(ctx), settings);
+    let (client, mut ledger, sink) = parts(env, Some(ctx), settings);
+    ledger.defer_processing_row = true;
     pipeline(settings, &client, &ledger, &sink)
         .admit(body, headers)
         .await
 }
 
 /// The gate's second half, after the origin answered (`Some(status)`) or could not be
-/// reached (`None`): the rest of the pipeline if it took the delivery, else the failure on
-/// record. Runs after the response; what it reports is logged.
+/// reached (`None`): first the `processing` row [`admit`] left for now, then the rest of the
+/// pipeline if the origin took the delivery, else the failure on record. Runs after the
+/// response; what it reports is logged.
 pub async fn finish(
     env: &Env,
     settings: &Settings,
@@ -198,6 +210,14 @@ pub async fn finish(
     body: &[u8],
     origin: Option<u16>,
 ) -> Option<Outcome> {
+    if let (Some(id), false, None) = (
+        admitted.event_id.as_deref(),
+        admitted.reprocess,
+        &admitted.claim.replay_of,
+    ) {
+        let row = event_log::insert_processing(id, &admitted.claim);
+        bookkeeping(env, &row, settings.debug).await;
+    }
     let (client, ledger, sink) = parts(env, None, settings);
     let pipeline = pipeline(settings, &client, &ledger, &sink);
     match origin {
