@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::destination::{AttemptRecord, DestinationHealth, DestinationSpec, Format};
 use crate::event_log::new_event_id;
+use crate::seal::KeyRing;
 use crate::sql::{SqlValue, Statement};
 
 /// Destinations.
@@ -498,8 +499,24 @@ pub fn counts_json(rows: &[Value]) -> Value {
 
 // ---- attempts -------------------------------------------------------------------------------
 
-/// An attempt row: `id` (`att_…`) and the message it was for (none for a test send).
-pub fn insert_attempt(id: &str, delivery_id: Option<&str>, a: &AttemptRecord) -> Statement {
+/// What an attempt's answer is sealed with: the attempt's id, marked so that it cannot pass
+/// for another sealed value.
+pub fn response_aad(attempt_id: &str) -> Vec<u8> {
+    format!("{attempt_id}:response").into_bytes()
+}
+
+/// An attempt row: `id` (`att_…`) and the message it was for (none for a test send). The
+/// receiver's answer is kept only sealed with `EVENT_ENCRYPTION_KEY` (`sealing`: the keys
+/// and a fresh nonce; none: not kept): a receiver may echo what it was sent, patient data.
+pub fn insert_attempt(
+    id: &str,
+    delivery_id: Option<&str>,
+    a: &AttemptRecord,
+    sealing: Option<(&KeyRing, [u8; 12])>,
+) -> Statement {
+    let body = sealing
+        .filter(|_| !a.response_body.is_empty())
+        .map(|(keys, nonce)| keys.seal(a.response_body.as_bytes(), &response_aad(id), nonce));
     Statement::new(
         format!(
             "INSERT INTO {ATTEMPT_TABLE} (id, delivery_id, event_id, destination_id, attempt, status, \
@@ -515,7 +532,7 @@ pub fn insert_attempt(id: &str, delivery_id: Option<&str>, a: &AttemptRecord) ->
             i64::from(a.error.is_none()).into(),
             i64::try_from(a.duration_ms).unwrap_or(i64::MAX).into(),
             a.error.as_deref().into(),
-            Some(a.response_body.as_str()).filter(|b| !b.is_empty()).into(),
+            body.as_deref().into(),
             a.at_ms.into(),
         ],
     )
@@ -538,10 +555,16 @@ pub fn attempt_json(id: &str, delivery_id: Option<&str>, a: &AttemptRecord) -> V
     })
 }
 
-/// An attempt row from D1's JSON, as the admin API shows it.
-pub fn attempt_row_json(row: &Value) -> Option<Value> {
+/// An attempt row from D1's JSON, as the admin API shows it: the answer opened with `keys`
+/// (null when it was not kept or cannot be opened).
+pub fn attempt_row_json(row: &Value, keys: Option<&KeyRing>) -> Option<Value> {
+    let id = text(row, "id")?;
+    let body = text(row, "response_body")
+        .zip(keys)
+        .and_then(|(sealed, keys)| keys.open(&sealed, &response_aad(&id)).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
     Some(json!({
-        "id": text(row, "id")?,
+        "id": id,
         "eventId": text(row, "event_id")?,
         "destinationId": text(row, "destination_id")?,
         "deliveryId": text(row, "delivery_id"),
@@ -550,7 +573,7 @@ pub fn attempt_row_json(row: &Value) -> Option<Value> {
         "ok": int(row, "ok")? != 0,
         "durationMs": int(row, "duration_ms")?,
         "error": text(row, "error"),
-        "responseBody": text(row, "response_body"),
+        "responseBody": body,
         "at": int(row, "at")?,
     }))
 }
@@ -658,15 +681,16 @@ pub fn list_statement(q: &ListQuery) -> Statement {
     )
 }
 
-/// The page's JSON from its rows: `{"<key>": [...], "nextCursor": …}`.
-pub fn page_json(q: &ListQuery, rows: &[Value]) -> Value {
+/// The page's JSON from its rows: `{"<key>": [...], "nextCursor": …}`; `keys` open the
+/// attempts' answers.
+pub fn page_json(q: &ListQuery, rows: &[Value], keys: Option<&KeyRing>) -> Value {
     let more = rows.len() > q.limit;
     let items: Vec<Value> = rows
         .iter()
         .take(q.limit)
         .filter_map(|row| match q.kind {
             ListKind::Deliveries => DeliveryRow::from_row(row).map(|d| d.to_json()),
-            ListKind::Attempts => attempt_row_json(row),
+            ListKind::Attempts => attempt_row_json(row, keys),
         })
         .collect();
     let next = if more {
@@ -725,6 +749,40 @@ mod tests {
             format: Format::Standard,
             description: Some("front desk".into()),
         }
+    }
+
+    #[test]
+    fn an_attempts_answer_is_kept_only_sealed_and_opened_for_the_admin_api() {
+        use crate::http::HttpResponse;
+        let keys = KeyRing::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        let answer = Ok(HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: br#"{"echo":"Ravi Kumar"}"#.to_vec(),
+        });
+        let a = AttemptRecord::new("evt_1", "dst_1", 1, &answer, 12, 5);
+        let column = |s: &Statement| match &s.params[9] {
+            SqlValue::Text(t) => Some(t.clone()),
+            SqlValue::Null => None,
+            other => panic!("response_body bound as {other:?}"),
+        };
+        let sealed = column(&insert_attempt("att_1", None, &a, Some((&keys, [3; 12])))).unwrap();
+        assert!(!sealed.contains("Ravi"), "{sealed}");
+        let row = |body: Option<&str>| {
+            json!({"id": "att_1", "event_id": "evt_1", "destination_id": "dst_1", "attempt": 1,
+                   "status": 200, "ok": 1, "duration_ms": 12, "response_body": body, "at": 5})
+        };
+        let shown = attempt_row_json(&row(Some(&sealed)), Some(&keys)).unwrap();
+        assert_eq!(shown["responseBody"], r#"{"echo":"Ravi Kumar"}"#);
+        // Without the keys, for another attempt's id, or as stored before sealing: not shown.
+        assert!(attempt_row_json(&row(Some(&sealed)), None).unwrap()["responseBody"].is_null());
+        let mut other = row(Some(&sealed));
+        other["id"] = json!("att_2");
+        assert!(attempt_row_json(&other, Some(&keys)).unwrap()["responseBody"].is_null());
+        let plain = attempt_row_json(&row(Some("Ravi Kumar")), Some(&keys)).unwrap();
+        assert!(plain["responseBody"].is_null());
+        // Without the keys nothing is kept.
+        assert_eq!(column(&insert_attempt("att_1", None, &a, None)), None);
     }
 
     #[test]
@@ -849,12 +907,12 @@ mod tests {
             limit: 2,
             cursor: None,
         };
-        let page = page_json(&q, &[row("msg_c"), row("msg_b"), row("msg_a")]);
+        let page = page_json(&q, &[row("msg_c"), row("msg_b"), row("msg_a")], None);
         assert_eq!(page["deliveries"].as_array().unwrap().len(), 2);
         assert_eq!(page["nextCursor"], "msg_b");
         assert_eq!(page["deliveries"][0]["lastStatus"], 503);
         assert!(page["deliveries"][0].get("owner").is_none());
-        let last = page_json(&q, &[row("msg_a")]);
+        let last = page_json(&q, &[row("msg_a")], None);
         assert_eq!(last["nextCursor"], Value::Null);
     }
 

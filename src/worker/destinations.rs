@@ -154,17 +154,20 @@ pub async fn send(
     })
 }
 
-/// Logs an attempt in D1; returns its id and its JSON for the admin API.
+/// Logs an attempt in D1 (the receiver's answer sealed with `keys`); returns its JSON for
+/// the admin API.
 pub async fn log_attempt(
     executor: &D1Executor,
     delivery_id: Option<&str>,
     record: &AttemptRecord,
+    keys: Option<&KeyRing>,
 ) -> Result<Value, String> {
     let random = crate::entropy::random_bytes::<10>()?;
     let id = delivery_log::new_id("att", record.at_ms, random);
+    let nonce = crate::entropy::random_bytes::<12>()?;
     rows(
         executor,
-        &delivery_log::insert_attempt(&id, delivery_id, record),
+        &delivery_log::insert_attempt(&id, delivery_id, record, keys.map(|k| (k, nonce))),
     )
     .await?;
     Ok(delivery_log::attempt_json(&id, delivery_id, record))

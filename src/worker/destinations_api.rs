@@ -239,9 +239,10 @@ pub async fn test(id: &str, env: &Env, settings: &Settings) -> Result<Response> 
         Err(why) => return error(409, &why),
     };
     let record = AttemptRecord::new(&event_id, id, 1, &sent.result, sent.duration_ms, sent.at_ms);
-    let attempt = destinations::log_attempt(&executor, None, &record)
-        .await
-        .map_err(internal)?;
+    let attempt =
+        destinations::log_attempt(&executor, None, &record, settings.events.keys.as_ref())
+            .await
+            .map_err(internal)?;
     json(200, &json!({ "attempt": attempt }))
 }
 
@@ -297,14 +298,22 @@ pub async fn stats(id: &str, env: &Env) -> Result<Response> {
 }
 
 /// `GET /admin/deliveries?…` and `GET /admin/attempts?…`: newest first, keyset pages.
-pub async fn page(req: &Request, env: &Env, kind: ListKind) -> Result<Response> {
+pub async fn page(
+    req: &Request,
+    env: &Env,
+    settings: &Settings,
+    kind: ListKind,
+) -> Result<Response> {
     let pairs = crate::request_url::query_pairs(&req.inner().url());
     let q = match delivery_log::parse_list_query(kind, &pairs) {
         Ok(q) => q,
         Err(why) => return error(400, &why),
     };
     let found = query(&ready(env).await?, &delivery_log::list_statement(&q)).await?;
-    json(200, &delivery_log::page_json(&q, &found))
+    json(
+        200,
+        &delivery_log::page_json(&q, &found, settings.events.keys.as_ref()),
+    )
 }
 
 /// `POST /admin/deliveries/{id}/retry`: one attempt of a failed message, now.

@@ -149,11 +149,11 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
         (Method::Get, Admin::DestinationStats(id)) => destinations_api::stats(id, &env).await,
         (Method::Get, Admin::Deliveries) => {
-            destinations_api::page(&req, &env, ListKind::Deliveries).await
+            destinations_api::page(&req, &env, &settings, ListKind::Deliveries).await
         }
         (Method::Post, Admin::DeliveryRetry(id)) => destinations_api::retry(id, &env).await,
         (Method::Get, Admin::Attempts) => {
-            destinations_api::page(&req, &env, ListKind::Attempts).await
+            destinations_api::page(&req, &env, &settings, ListKind::Attempts).await
         }
         (_, route) => method_not_allowed(route.allow()),
     }

@@ -146,6 +146,9 @@ test('events reach only the destinations subscribed to them, signed in each form
     assert.equal(attempt.ok, true);
     assert.equal(attempt.responseBody, 'answer 200');
     assert.equal(attempt.deliveryId, logged[0].id);
+    // At rest the receiver's answer is sealed (a receiver may echo patient data back).
+    const [stored] = (await worker.db.prepare('SELECT response_body FROM eka_webhook_delivery_attempt WHERE id = ?').bind(attempt.id).all()).results;
+    assert.ok(stored.response_body && !stored.response_body.includes('answer'), stored.response_body);
 
     // Replay delivers again, with the same event id.
     const replay = await admin(`/admin/events/${createdId}/replay`, { method: 'POST' });

@@ -366,7 +366,8 @@ impl AppointmentLedger {
             sent.at_ms,
         );
         let outcome = Outcome::from_http(&sent.result, sent.at_ms);
-        let attempt = match destinations::log_attempt(&executor, Some(&m.id), &record).await {
+        let logged = destinations::log_attempt(&executor, Some(&m.id), &record, Some(keys)).await;
+        let attempt = match logged {
             Ok(json) => Some(json),
             Err(e) => {
                 log::warn(settings.debug, "attempt not logged", json!({ "error": e }));
