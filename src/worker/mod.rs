@@ -30,12 +30,23 @@ pub use write_queue::ScheduleWriteQueue;
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-/// The Worker's fetch handler. Every refusal is a JSON response; only a failure to build a
-/// response at all (a JS error) propagates.
+/// The Worker's fetch handler. Every answer is JSON: an unexpected failure (D1 or an object
+/// unreachable, a JS error) is a 500 `{"error": …}` that names no internals; the detail is
+/// logged when `DEBUG=true`.
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    routes::handle(req, env, ctx).await
+    let debug = env::settings(&env).debug;
+    match routes::handle(req, env, ctx).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            log::warn(debug, "request failed", json!({ "error": e.to_string() }));
+            respond::error(500, INTERNAL_ERROR)
+        }
+    }
 }
+
+/// The body of an unexpected failure's 500.
+const INTERNAL_ERROR: &str = "Internal error: storage or a Durable Object failed; try again";
 
 /// The Cron Trigger (see `wrangler.toml`): the reminder sweep, the event log's retention,
 /// and a nudge to the previous release's queue while it still holds writes.

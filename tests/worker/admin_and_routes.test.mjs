@@ -103,6 +103,21 @@ test('without ADMIN_TOKEN the admin routes do not exist', async () => {
   }
 });
 
+test('an unexpected failure (no Durable Object binding) is a JSON 500 naming no internals', async () => {
+  const broken = await startWorker({ ekaUrl: eka.url, objects: {} });
+  try {
+    const res = await broken.request('/admin/pending-writes', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 500);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body), ['error']);
+    assert.match(body.error, /^Internal error/);
+    assert.doesNotMatch(body.error, /APPOINTMENTS|binding|undefined/);
+  } finally {
+    await broken.dispose();
+  }
+});
+
 test('missing credentials: the webhook answers 500 naming the variable and health says so', async () => {
   const broken = await startWorker({ ekaUrl: eka.url, bindings: { EKA_CLIENT_SECRET: null } });
   try {
