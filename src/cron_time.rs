@@ -4,17 +4,15 @@
 //! of digits; magnitudes from 10^11 up are milliseconds); a 5-field (`min hour dom month dow`)
 //! or 6-field (`sec min hour dom month dow`) cron expression with node-schedule semantics,
 //! evaluated in UTC:
-//! - day of week 0 and 7 are Sunday (the `cron` crate numbers 1 = Sunday … 7 = Saturday; we
-//!   translate the field to day names so the numbering cannot slip);
+//! - day of week 0 and 7 are Sunday (we translate the field to day names, so the numbering of
+//!   the library, `croner`, cannot slip);
 //! - when both day of month and day of week are restricted, either may match (classic cron and
-//!   cron-parser; the `cron` crate requires both).
+//!   cron-parser): the earlier of the two schedules, each with the other day field `*`.
 //!
 //! Unlike the SDKs, a past datetime is an error, not a silently dropped reminder.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, SecondsFormat, Utc};
-use cron::Schedule;
+use croner::parser::{CronParser, Seconds, Year};
 
 /// Epoch values at or above this magnitude are milliseconds (10^11 s is the year 5138).
 const MILLIS_THRESHOLD: f64 = 1e11;
@@ -169,20 +167,38 @@ fn next_cron(expression: &str, now_ms: i64) -> Result<i64, TimingError> {
         _ => return Err(TimingError::FieldCount),
     };
     for field in &fields {
-        if field.contains(['L', 'W', '#']) && !field.chars().any(|c| c.is_ascii_lowercase()) {
+        // `L`, `W`, `LW` (any case: the parser upper-cases) and `#`; names like WED are fine.
+        let special = |word: &str| matches!(word.to_ascii_uppercase().as_str(), "L" | "W" | "LW");
+        if field.contains('#') || field.split(|c: char| !c.is_ascii_alphabetic()).any(special) {
             return Err(TimingError::InvalidExpression(format!(
                 "'{field}': L, W and # are not supported"
+            )));
+        }
+        if field
+            .split(',')
+            .any(|item| item.is_empty() || item.starts_with('/'))
+        {
+            return Err(TimingError::InvalidExpression(format!(
+                "'{field}': an empty list item or a step without a start"
             )));
         }
     }
     let [minute, hour, dom, month, dow] = [rest[0], rest[1], rest[2], rest[3], rest[4]];
     let days = day_names(dow)?;
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms).ok_or(TimingError::OutOfRange)?;
+    let parser = CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Disallowed)
+        // `0/5` (from 0, every 5), as cron-parser (node-schedule) reads it.
+        .sloppy_ranges(true)
+        .build();
     let next_of = |dom: &str, dow: &str| -> Result<Option<DateTime<Utc>>, TimingError> {
         let expr = format!("{second} {minute} {hour} {dom} {month} {dow}");
-        let schedule =
-            Schedule::from_str(&expr).map_err(|e| TimingError::InvalidExpression(e.to_string()))?;
-        Ok(schedule.after(&now).next())
+        let schedule = parser
+            .parse(&expr)
+            .map_err(|e| TimingError::InvalidExpression(e.to_string()))?;
+        // No occurrence within croner's search limit (years ahead): it never fires.
+        Ok(schedule.find_next_occurrence(&now, false).ok())
     };
     let dom_restricted = !matches!(dom, "*" | "?");
     let dow_restricted = days.is_some();
@@ -411,7 +427,14 @@ mod tests {
             "* * * * */0",
             "a b c d e",
             "0 0 L * *",
+            "0 0 l * *",
+            "0 0 15w * *",
+            "0 0 LW * *",
+            "0 0 * * 5L",
             "0 0 * * 5#3",
+            "0 0 * * 0/0",
+            "0 0 1,, * *",
+            "/5 * * * *",
         ] {
             assert!(
                 matches!(next(bad), Err(TimingError::InvalidExpression(_))),
@@ -438,6 +461,7 @@ mod tests {
             Err(TimingError::InvalidExpression(_))
         ));
         assert_eq!(next("0 8 * * tuesday"), Ok(at("2026-11-24T08:00:00Z")));
+        assert_eq!(next("0 8 * * WED"), Ok(at("2026-11-25T08:00:00Z")));
     }
 
     #[test]
