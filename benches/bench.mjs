@@ -176,7 +176,8 @@ for (let r = 0; r < 5; r++) {
 }
 say('## 5. Bundle and cold start');
 say();
-say(`- Worker upload (\`wrangler deploy --dry-run\`): ${upload.replace('Total Upload: ', '')} (budget 375 KiB gzip).`);
+const budget = readFileSync(path.join(ROOT, 'Makefile'), 'utf8').match(/BUNDLE_BUDGET_KIB := (\d+)/)?.[1];
+say(`- Worker upload (\`wrangler deploy --dry-run\`): ${upload.replace('Total Upload: ', '')} (budget ${budget} KiB gzip).`);
 say(`- npm package wasm: ${fmt(npm.wasmRaw / 1024, 1)} KiB raw, ${fmt(npm.wasmGzip / 1024, 1)} KiB gzip.`);
 say(`- Worker wasm (${fmt(workerWasm.length / 1024, 1)} KiB) in Node ${process.version}: compile ${compileMs.toFixed(1)} ms, instantiate ${instantiateMs.toFixed(1)} ms (best of 5).`);
 say();
