@@ -66,7 +66,7 @@ test-worker: worker npm
 
 ## test-console: the operator's console (public/admin): its helpers and size under Node, and its
 ## pages in Debian's chromium (playwright-core; installed once by scripts/install-chromium.sh)
-## against the Worker in workerd; screenshots in target/screenshots/.
+## against the Worker under wrangler dev with local D1; screenshots in target/screenshots/.
 test-console: worker
 	sh scripts/install-chromium.sh
 	set -o pipefail; npm run --silent test:console 2>&1 | tee -a $(TEST_LOG)

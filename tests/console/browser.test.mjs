@@ -1,6 +1,7 @@
 // The console in Debian's chromium (playwright-core, no browser download) against the Worker
-// in workerd (the harness: real local D1, the fake Eka API, the console served by Workers
-// Static Assets). Screenshots of each page go to target/screenshots/.
+// under `wrangler dev` (local D1 migrated with wrangler, the fake Eka API, the console served
+// by Workers Static Assets as wrangler.toml configures them). Screenshots of each page go to
+// target/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -8,9 +9,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import {
-  startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT,
+  startFakeEka, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT, SIGNING_KEY,
 } from '../worker/harness.mjs';
-import { bookingFor } from '../support/fake-eka.mjs';
+import { bookingFor, CLIENT_ID, CLIENT_SECRET } from '../support/fake-eka.mjs';
+import { startWranglerDev } from '../support/wrangler-dev.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'target', 'screenshots');
@@ -42,9 +44,13 @@ before(async () => {
   eka = await startFakeEka();
   callback = await startOrigin();
   receiver = await startOrigin();
-  worker = await startWorker({
-    ekaUrl: eka.url,
-    bindings: {
+  worker = await startWranglerDev({
+    vars: {
+      EKA_CLIENT_ID: CLIENT_ID,
+      EKA_CLIENT_SECRET: CLIENT_SECRET,
+      EKA_API_BASE_URL: eka.url,
+      EKA_SIGNING_KEY: SIGNING_KEY,
+      ADMIN_TOKEN,
       EVENT_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       REMINDER_CALLBACK_URL: callback.url,
       ALLOW_HTTP_DESTINATIONS: 'true',
