@@ -1,7 +1,9 @@
 // Health, routing (404/405), configuration errors and the admin range query, in workerd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
 let eka;
@@ -32,6 +34,12 @@ test('health reports features and no secrets', async () => {
   assert.equal(body.forward, false);
   assert.equal(body.webhookPath, '/hooks/eka');
   assert.equal(body.persistence, 'd1');
+  // One version everywhere: the crate, the npm package and the OpenAPI document.
+  const read = (p) => readFileSync(path.join(ROOT, p), 'utf8');
+  const crate = read('Cargo.toml').match(/^version = "([^"]+)"/m)[1];
+  assert.equal(body.version, crate);
+  assert.equal(JSON.parse(read('npm/package.json')).version, crate);
+  assert.equal(JSON.parse(read('public/openapi.json')).info.version, crate);
 });
 
 test('the webhook lives on WEBHOOK_PATH; other paths 404 and wrong methods 405 with Allow', async () => {
