@@ -55,11 +55,11 @@ export async function benchGate(say = console.log) {
     const times = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     for (let i = 0; i < 20; i++) for (const f of Object.values(paths)) await f(`warm-${i}`);
     for (let i = 0; i < N; i++) for (const [k, f] of Object.entries(paths)) times[k].push(await f(i));
-    const row = (label, xs) => say(`| ${label} | ${p(xs, 0.5).toFixed(2)} ms | ${p(xs, 0.9).toFixed(2)} ms |`);
+    const row = (label, xs) => say(`| ${label} | ${p(xs, 0.5).toFixed(2)} ms | ${p(xs, 0.9).toFixed(2)} ms | ${p(xs, 0.99).toFixed(2)} ms |`);
     say(`## 6. The gate (\`ORIGIN_URL\`): latency added in front of an origin (${N} webhooks each, interleaved)`);
     say();
-    say('| path | p50 | p90 |');
-    say('|---|---:|---:|');
+    say('| path | p50 | p90 | p99 |');
+    say('|---|---:|---:|---:|');
     row('straight to the origin (Node on 127.0.0.1)', times.direct);
     row('a bare pass-through Worker in workerd (Miniflare): the hop any Worker adds here', times.proxy);
     row('the gate, back to back (the previous webhook\'s enrichment and commit still running)', times.gate);
