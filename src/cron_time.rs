@@ -184,6 +184,43 @@ fn next_cron(expression: &str, now_ms: i64) -> Result<i64, TimingError> {
         }
     }
     let [minute, hour, dom, month, dow] = [rest[0], rest[1], rest[2], rest[3], rest[4]];
+    // croner reads names anywhere in the expression and any step; node-schedule does not. The
+    // day of week is checked (and named) by `day_names`.
+    for (field, max, names) in [
+        (second, 59, &[][..]),
+        (minute, 59, &[][..]),
+        (hour, 23, &[][..]),
+        (dom, 31, &[][..]),
+        (month, 12, &MONTH_NAMES[..]),
+    ] {
+        check_field(field, max, names)?;
+    }
+    // A bare `*` inside a list is its whole range (croner refuses it there; the other items are
+    // still checked). Whether the day of month is restricted is read from the field as written.
+    // (`?` is a wildcard in the day of month only.)
+    let whole = |f: &str, range: &str| -> String {
+        if f.contains(',') {
+            f.split(',')
+                .map(|i| {
+                    if i == "*" || (i == "?" && range == "1-31") {
+                        range
+                    } else {
+                        i
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            f.to_owned()
+        }
+    };
+    let (second, minute, hour, month) = (
+        whole(second, "0-59"),
+        whole(minute, "0-59"),
+        whole(hour, "0-23"),
+        whole(month, "1-12"),
+    );
+    let dom_listed = whole(dom, "1-31");
     let days = day_names(dow)?;
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms).ok_or(TimingError::OutOfRange)?;
     let parser = CronParser::builder()
@@ -205,14 +242,37 @@ fn next_cron(expression: &str, now_ms: i64) -> Result<i64, TimingError> {
     let days = days.unwrap_or_else(|| "*".to_owned());
     let next = if dom_restricted && dow_restricted {
         // Either day field may match: the earlier of the two schedules.
-        let by_dom = next_of(dom, "*")?;
+        let by_dom = next_of(&dom_listed, "*")?;
         let by_dow = next_of("*", &days)?;
         by_dom.into_iter().chain(by_dow).min()
     } else {
-        next_of(dom, &days)?
+        next_of(&dom_listed, &days)?
     };
     next.map(|dt| dt.timestamp_millis())
         .ok_or(TimingError::NeverFires)
+}
+
+/// Month names node-schedule accepts (any case).
+const MONTH_NAMES: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+
+/// A field other than day of week: its steps are 1 to `max` and its words are among `names`.
+fn check_field(field: &str, max: u64, names: &[&str]) -> Result<(), TimingError> {
+    let steps_fit = field.split(',').all(|item| match item.split_once('/') {
+        Some((_, step)) => step.parse::<u64>().is_ok_and(|n| (1..=max).contains(&n)),
+        None => true,
+    });
+    let words_fit = field
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .all(|w| w.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(w)));
+    if steps_fit && words_fit {
+        Ok(())
+    } else {
+        Err(TimingError::InvalidExpression(format!(
+            "'{field}': a step must be from 1 to {max}, and names are for months and days of week"
+        )))
+    }
 }
 
 /// The day-of-week field in node-schedule numbering (0–7, 0 and 7 = Sunday, names allowed),
@@ -368,6 +428,19 @@ mod tests {
     }
 
     #[test]
+    fn lists_with_a_wildcard_and_steps_from_a_start_read_as_node_schedule_does() {
+        // NOW is Monday 2026-11-23 12:00:00 UTC.
+        assert_eq!(next("*,5 * * * *"), Ok(at("2026-11-23T12:01:00Z")));
+        assert_eq!(next("0 13,* * * *"), Ok(at("2026-11-23T13:00:00Z")));
+        assert_eq!(next("0/20 * * * *"), Ok(at("2026-11-23T12:20:00Z")));
+        assert_eq!(next("5/20 * * * *"), Ok(at("2026-11-23T12:05:00Z")));
+        assert_eq!(next("0 0 1 1,* *"), Ok(at("2026-12-01T00:00:00Z")));
+        // A wildcard in a list does not hide a bad item beside it.
+        assert!(next("5/44,*,58-9 * * * *").is_err());
+        assert!(next("* * * 35,* *").is_err());
+    }
+
+    #[test]
     fn six_field_cron_has_seconds_first() {
         assert_eq!(next("15 0 12 * * *"), Ok(at("2026-11-23T12:00:15Z")));
     }
@@ -435,6 +508,15 @@ mod tests {
             "0 0 * * 0/0",
             "0 0 1,, * *",
             "/5 * * * *",
+            "*/60 * * * *",
+            "0 */24 * * *",
+            "0 0 */32 * *",
+            "0 0 1 */13 *",
+            "0 0 MON * *",
+            "0 tue * * *",
+            "0 0 1 MON *",
+            "0 0 1 JANUARY *",
+            "0 0 1 1-12/0 *",
         ] {
             assert!(
                 matches!(next(bad), Err(TimingError::InvalidExpression(_))),
