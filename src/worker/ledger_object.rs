@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -30,7 +31,7 @@ use super::protocol::{
     call, from_json_text, index_shard, ledger_stub, read_command, Ack, CommitRecord, IndexReply,
     LedgerCommand, PendingStatus, PlanReply, RemindersReply, RetryReply,
 };
-use super::storage::{count, texts};
+use super::storage::{count, number, rows, text, texts};
 
 mod delivery;
 use crate::enrich::enrich;
@@ -64,37 +65,17 @@ pub struct AppointmentLedger {
     env: Env,
 }
 
-#[derive(Deserialize)]
-struct ReminderRow {
-    id: String,
-    appointment_id: String,
-    fire_at: f64,
-    source: String,
-    state: String,
-    attempts: f64,
-    last_error: Option<String>,
-}
-
-impl ReminderRow {
-    fn reminder(self) -> Reminder {
-        Reminder {
-            id: self.id,
-            appointment_id: self.appointment_id,
-            fire_at: self.fire_at as i64,
-            source: self.source,
-            state: ReminderState::parse(&self.state).unwrap_or(ReminderState::Failed),
-            attempts: self.attempts.max(0.0) as u32,
-            last_error: self.last_error,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ClaimRow {
-    event_id: String,
-    status: String,
-    claimed_at: f64,
-    seen_at: f64,
+/// A `reminders` row as the core's `Reminder`.
+fn reminder_from_row(row: &Value) -> Option<Reminder> {
+    Some(Reminder {
+        id: text(row, "id")?,
+        appointment_id: text(row, "appointment_id")?,
+        fire_at: number(row, "fire_at")? as i64,
+        source: text(row, "source")?,
+        state: ReminderState::parse(&text(row, "state")?).unwrap_or(ReminderState::Failed),
+        attempts: number(row, "attempts").unwrap_or(0.0).max(0.0) as u32,
+        last_error: text(row, "last_error"),
+    })
 }
 
 /// What waits in the outbox, in order.
@@ -107,13 +88,6 @@ enum OutboxEntry {
     Relay { owner: String, effects: Effects },
 }
 
-#[derive(Deserialize)]
-struct OutboxRow {
-    seq: f64,
-    entry: String,
-}
-
-#[derive(Deserialize)]
 struct RetryRow {
     attempts: f64,
     last_error: Option<String>,
@@ -338,20 +312,17 @@ impl AppointmentLedger {
     // ---- claims -------------------------------------------------------------------------
 
     fn claim_record(&self, dedup_key: &str) -> Result<Option<ClaimRecord>> {
-        let rows: Vec<ClaimRow> = self
-            .state
-            .storage()
-            .sql()
-            .exec_raw(
-                "SELECT event_id, status, claimed_at, seen_at FROM claims WHERE dedup_key = ?",
-                vec![dedup_key.into()],
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|r| ClaimRecord {
-            event_id: r.event_id,
-            status: EventStatus::parse(&r.status).unwrap_or(EventStatus::Failed),
-            claimed_at_ms: r.claimed_at as i64,
-            seen_at_ms: r.seen_at as i64,
+        let found = rows(self.state.storage().sql().exec_raw(
+            "SELECT event_id, status, claimed_at, seen_at FROM claims WHERE dedup_key = ?",
+            vec![dedup_key.into()],
+        )?)?;
+        Ok(found.first().and_then(|r| {
+            Some(ClaimRecord {
+                event_id: text(r, "event_id")?,
+                status: EventStatus::parse(&text(r, "status")?).unwrap_or(EventStatus::Failed),
+                claimed_at_ms: number(r, "claimed_at")? as i64,
+                seen_at_ms: number(r, "seen_at")? as i64,
+            })
         }))
     }
 
@@ -474,19 +445,13 @@ impl AppointmentLedger {
         }
         let was_empty = self.pending_count()? == 0;
         let entry = OutboxEntry::D1 { statements };
-        let inserted: Vec<serde_json::Value> = self
-            .state
-            .storage()
-            .sql()
-            .exec_raw(
-                "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?) RETURNING seq",
-                vec![serde_json::to_string(&entry)?.into(), num(now_ms())],
-            )?
-            .to_array()?;
+        let inserted = rows(self.state.storage().sql().exec_raw(
+            "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?) RETURNING seq",
+            vec![serde_json::to_string(&entry)?.into(), num(now_ms())],
+        )?)?;
         let seq = inserted
             .first()
-            .and_then(|r| r.get("seq"))
-            .and_then(serde_json::Value::as_f64)
+            .and_then(|r| number(r, "seq"))
             .unwrap_or(-1.0);
         if !was_empty {
             return Ok(1);
@@ -586,20 +551,18 @@ impl AppointmentLedger {
     }
 
     fn retry(&self) -> Result<RetryRow> {
-        let rows: Vec<RetryRow> = self
-            .state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT attempts, last_error, next_at FROM retry_state WHERE id = 1",
-                None,
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().next().unwrap_or(RetryRow {
-            attempts: 0.0,
-            last_error: None,
-            next_at: None,
-        }))
+        let found = rows(self.state.storage().sql().exec(
+            "SELECT attempts, last_error, next_at FROM retry_state WHERE id = 1",
+            None,
+        )?)?;
+        Ok(RetryRow {
+            attempts: found
+                .first()
+                .and_then(|r| number(r, "attempts"))
+                .unwrap_or(0.0),
+            last_error: found.first().and_then(|r| text(r, "last_error")),
+            next_at: found.first().and_then(|r| number(r, "next_at")),
+        })
     }
 
     fn set_retry(&self, attempts: i64, last_error: Option<&str>, next_at: i64) -> Result<()> {
@@ -636,14 +599,18 @@ impl AppointmentLedger {
         let sql = self.state.storage().sql();
         let had_pending = self.pending_count()? > 0;
         loop {
-            let batch: Vec<OutboxRow> = sql
-                .exec("SELECT seq, entry FROM outbox ORDER BY seq LIMIT 50", None)?
-                .to_array()?;
+            let batch =
+                rows(sql.exec("SELECT seq, entry FROM outbox ORDER BY seq LIMIT 50", None)?)?;
             if batch.is_empty() {
                 break;
             }
             for row in batch {
-                let entry: OutboxEntry = from_json_text(&row.entry)?;
+                let (Some(seq), Some(text)) = (number(&row, "seq"), text(&row, "entry")) else {
+                    return Err(worker::Error::RustError(
+                        "an outbox row without its entry".into(),
+                    ));
+                };
+                let entry: OutboxEntry = from_json_text(&text)?;
                 let result = match &entry {
                     OutboxEntry::D1 { statements } => self.apply_d1(statements).await,
                     OutboxEntry::Relay { .. } => self.send_relay(&entry).await,
@@ -651,7 +618,7 @@ impl AppointmentLedger {
                 if let Err(e) = result {
                     return self.record_failure(&e).await;
                 }
-                sql.exec_raw("DELETE FROM outbox WHERE seq = ?", vec![row.seq.into()])?;
+                sql.exec_raw("DELETE FROM outbox WHERE seq = ?", vec![seq.into()])?;
             }
         }
         if had_pending {
@@ -711,21 +678,12 @@ impl AppointmentLedger {
     /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's
     /// next retry, the oldest claim's expiry. True if one is armed.
     async fn arm_next(&self) -> Result<bool> {
-        #[derive(Deserialize)]
-        struct Next {
-            reminder: Option<f64>,
-            claim: Option<f64>,
-        }
-        let next: Next = self
-            .state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') AS reminder, \
-                 (SELECT MIN(claimed_at) FROM claims) AS claim",
-                None,
-            )?
-            .one()?;
+        let found = rows(self.state.storage().sql().exec(
+            "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') AS reminder, \
+             (SELECT MIN(claimed_at) FROM claims) AS claim",
+            None,
+        )?)?;
+        let next = |key: &str| found.first().and_then(|r| number(r, key));
         let window = settings(&self.env).events.dedup_window_ms;
         let retry = if self.pending_count()? > 0 {
             Some(self.retry()?.next_at.unwrap_or(0.0) as i64)
@@ -734,8 +692,8 @@ impl AppointmentLedger {
         };
         let deliveries = self.delivery_wake(&settings(&self.env))?;
         let wake = [
-            next.reminder.map(|t| t as i64),
-            next.claim.map(|t| t as i64 + window),
+            next("reminder").map(|t| t as i64),
+            next("claim").map(|t| t as i64 + window),
             retry,
             deliveries,
         ]
@@ -759,19 +717,14 @@ impl AppointmentLedger {
     // ---- reminders ----------------------------------------------------------------------
 
     fn reminders(&self, filter: &str, params: Vec<JsValue>) -> Result<Vec<Reminder>> {
-        let rows: Vec<ReminderRow> = self
-            .state
-            .storage()
-            .sql()
-            .exec_raw(
-                &format!(
-                    "SELECT id, appointment_id, fire_at, source, state, attempts, last_error \
-                     FROM reminders WHERE {filter} ORDER BY fire_at, id"
-                ),
-                params,
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().map(ReminderRow::reminder).collect())
+        let found = rows(self.state.storage().sql().exec_raw(
+            &format!(
+                "SELECT id, appointment_id, fire_at, source, state, attempts, last_error \
+                 FROM reminders WHERE {filter} ORDER BY fire_at, id"
+            ),
+            params,
+        )?)?;
+        Ok(found.iter().filter_map(reminder_from_row).collect())
     }
 
     fn find_reminder(&self, id: &str) -> Result<Option<Reminder>> {

@@ -5,7 +5,6 @@
 //! Once `/admin/pending-writes` shows `legacyQueue.pending` at 0 on every deployment, a later
 //! release deletes the class (a `deleted_classes` migration); see README "Upgrading".
 
-use serde::Deserialize;
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -15,7 +14,7 @@ use super::log;
 use super::protocol::{
     from_json_text, read_command, LegacyQueueCommand, PendingStatus, LEGACY_QUEUE_NAME,
 };
-use super::storage::count;
+use super::storage::{count, number, rows, text};
 use crate::retry::WRITE_RETRY_BACKOFF;
 use crate::schedule::{ScheduleStore, ScheduleWrite};
 
@@ -26,13 +25,11 @@ pub struct ScheduleWriteQueue {
     env: Env,
 }
 
-#[derive(Deserialize)]
 struct Pending {
-    seq: i64,
+    seq: f64,
     write: String,
 }
 
-#[derive(Deserialize)]
 struct RetryState {
     attempts: i64,
     last_error: Option<String>,
@@ -80,11 +77,21 @@ impl ScheduleWriteQueue {
         if !self.has_tables()? {
             return Ok(Vec::new());
         }
-        self.state
-            .storage()
-            .sql()
-            .exec("SELECT seq, write FROM pending ORDER BY seq", None)?
-            .to_array()
+        let found = rows(
+            self.state
+                .storage()
+                .sql()
+                .exec("SELECT seq, write FROM pending ORDER BY seq", None)?,
+        )?;
+        Ok(found
+            .iter()
+            .filter_map(|r| {
+                Some(Pending {
+                    seq: number(r, "seq")?,
+                    write: text(r, "write")?,
+                })
+            })
+            .collect())
     }
 
     fn retry_state(&self) -> Result<RetryState> {
@@ -94,14 +101,17 @@ impl ScheduleWriteQueue {
                 last_error: None,
             });
         }
-        self.state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT attempts, last_error FROM retry_state WHERE id = 1",
-                None,
-            )?
-            .one()
+        let found = rows(self.state.storage().sql().exec(
+            "SELECT attempts, last_error FROM retry_state WHERE id = 1",
+            None,
+        )?)?;
+        Ok(RetryState {
+            attempts: found
+                .first()
+                .and_then(|r| number(r, "attempts"))
+                .unwrap_or(0.0) as i64,
+            last_error: found.first().and_then(|r| text(r, "last_error")),
+        })
     }
 
     async fn status(&self) -> Result<PendingStatus> {
@@ -128,10 +138,7 @@ impl ScheduleWriteQueue {
             if let Err(e) = store.apply(std::slice::from_ref(&write)).await {
                 return self.record_failure(&e.to_string()).await;
             }
-            sql.exec_raw(
-                "DELETE FROM pending WHERE seq = ?",
-                vec![(row.seq as f64).into()],
-            )?;
+            sql.exec_raw("DELETE FROM pending WHERE seq = ?", vec![row.seq.into()])?;
         }
         sql.exec(
             "UPDATE retry_state SET attempts = 0, last_error = NULL WHERE id = 1",

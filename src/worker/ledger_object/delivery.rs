@@ -23,6 +23,7 @@ use crate::settings::Settings;
 use crate::worker::destinations::{self, db};
 use crate::worker::log;
 use crate::worker::protocol::{outgoing_aad, Outgoing};
+use crate::worker::storage::rows;
 
 /// Messages attempted per alarm (the rest wait for the next one, armed at once).
 const ATTEMPTS_PER_WAKE: usize = 25;
@@ -44,12 +45,6 @@ const MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, atte
 /// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
 const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
      attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
-
-/// Rows of the object's own SQLite as JSON (one decoder for every read here, which keeps
-/// the Worker upload small).
-fn json_rows(cursor: worker::SqlCursor) -> Result<Vec<Value>> {
-    cursor.to_array::<Value>()
-}
 
 fn field<'v>(row: &'v Value, key: &str) -> Option<&'v Value> {
     row.get(key).filter(|v| !v.is_null())
@@ -84,7 +79,7 @@ impl AppointmentLedger {
     /// When the delivery work wants the alarm: at once for a fan-out, else the earliest
     /// pending message, else (for failed messages' bodies) the body retention.
     pub(super) fn delivery_wake(&self, settings: &Settings) -> Result<Option<i64>> {
-        let rows = json_rows(self.state.storage().sql().exec(
+        let rows = rows(self.state.storage().sql().exec(
             "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fanout, \
              (SELECT MIN(next_at) FROM messages WHERE status = 'pending') AS pending, \
              (SELECT MIN(stored_at) FROM outgoing) AS stored",
@@ -161,7 +156,7 @@ impl AppointmentLedger {
         let owner = self.owner()?.unwrap_or_default();
         let mut bound = vec![JsValue::from_str(&owner)];
         bound.extend(params);
-        let rows = json_rows(self.state.storage().sql().exec_raw(
+        let rows = rows(self.state.storage().sql().exec_raw(
             &format!("SELECT {MESSAGE_AS_DELIVERY} FROM messages WHERE {filter}"),
             bound,
         )?)?;
@@ -176,7 +171,7 @@ impl AppointmentLedger {
                 "SELECT event_id, event FROM outgoing WHERE fanout = 1",
                 None,
             )
-            .and_then(json_rows)
+            .and_then(rows)
             .map_err(|e| e.to_string())?
             .iter()
             .filter_map(|r| {
@@ -339,7 +334,7 @@ impl AppointmentLedger {
                 "SELECT sealed FROM outgoing WHERE event_id = ?",
                 vec![m.event_id.as_str().into()],
             )
-            .and_then(json_rows)
+            .and_then(rows)
             .map_err(|e| e.to_string())?
             .first()
             .and_then(|r| field(r, "sealed"))
