@@ -406,6 +406,15 @@ fn row_values(
     ]
 }
 
+/// The `processing` row a claim that went ahead calls for: only a first attempt's (a
+/// reprocessed event has its row, and a replay's commit updates the replayed one).
+pub fn processing_row(event_id: Option<&str>, reprocess: bool, claim: &Claim) -> Option<Statement> {
+    match event_id {
+        Some(id) if !reprocess && claim.replay_of.is_none() => Some(insert_processing(id, claim)),
+        _ => None,
+    }
+}
+
 /// The row of a first attempt while it runs. It never overwrites a row: when it lands after
 /// the attempt's commit (they race), the commit's state stands.
 pub fn insert_processing(id: &str, claim: &Claim) -> Statement {
@@ -1044,6 +1053,17 @@ mod tests {
             .unwrap_err()
             .contains("'status'"));
         assert!(parse_replay_batch(&json!("x")).is_err());
+    }
+
+    #[test]
+    fn only_a_first_attempt_gets_a_processing_row() {
+        let first = processing_row(Some("evt_1"), false, &claim()).unwrap();
+        assert_eq!(first.sql, insert_processing("evt_1", &claim()).sql);
+        assert!(processing_row(Some("evt_1"), true, &claim()).is_none());
+        assert!(processing_row(None, false, &claim()).is_none());
+        let mut replay = claim();
+        replay.replay_of = Some("evt_0".into());
+        assert!(processing_row(Some("evt_1"), false, &replay).is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde::de::IgnoredAny;
 use worker::{Context, Env};
 
-use super::d1_store::d1_executor;
+use super::d1_store::{query, ready};
 use super::env::{client_for, Client};
 use super::fetch_client::{FetchClient, WorkerClock};
 use super::forward::{forward_sink, Forward};
@@ -19,7 +19,6 @@ use crate::seal::KeyRing;
 use crate::settings::Settings;
 use crate::signature::RustMac;
 use crate::sql::Statement;
-use crate::sql_store::SqlExecutor;
 
 /// Claims and commits through the owning object.
 pub struct ObjectLedger<'a> {
@@ -63,12 +62,9 @@ impl<'a> ObjectLedger<'a> {
 /// Runs one event-log statement on D1; a failure is logged, not raised: the commit carries
 /// the authoritative row.
 async fn bookkeeping(env: &Env, statement: &Statement, debug: bool) {
-    let result = match d1_executor(env) {
-        Ok(executor) => match super::d1_store::ensure_tables(&executor).await {
-            Ok(()) => executor.query(statement).await.map(|_| ()),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(crate::schedule::StoreError::Backend(e.to_string())),
+    let result = match ready(env).await {
+        Ok(executor) => query(&executor, statement).await.map(|_| ()),
+        Err(e) => Err(e),
     };
     if let Err(e) = result {
         log::warn(
@@ -97,10 +93,13 @@ impl EventLedger for ObjectLedger<'_> {
         let now = claim.received_at_ms;
         match &claimed {
             Claimed::Proceed {
-                event_id: Some(id),
-                reprocess: false,
-            } if claim.replay_of.is_none() && !self.defer_processing_row => {
-                self.later(event_log::insert_processing(id, claim))
+                event_id,
+                reprocess,
+            } if !self.defer_processing_row => {
+                if let Some(row) = event_log::processing_row(event_id.as_deref(), *reprocess, claim)
+                {
+                    self.later(row);
+                }
             }
             Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } => {
                 self.later(event_log::count_delivery(event_id, now));
@@ -210,12 +209,12 @@ pub async fn finish(
     body: &[u8],
     origin: Option<u16>,
 ) -> Option<Outcome> {
-    if let (Some(id), false, None) = (
+    let row = event_log::processing_row(
         admitted.event_id.as_deref(),
         admitted.reprocess,
-        &admitted.claim.replay_of,
-    ) {
-        let row = event_log::insert_processing(id, &admitted.claim);
+        &admitted.claim,
+    );
+    if let Some(row) = row {
         bookkeeping(env, &row, settings.debug).await;
     }
     let (client, ledger, sink) = parts(env, None, settings);
