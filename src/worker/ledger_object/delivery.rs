@@ -12,7 +12,7 @@
 //!   no message needs it; a failed message keeps it for a manual retry until
 //!   `EVENT_BODY_RETENTION_DAYS`.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::Result;
 
@@ -23,7 +23,7 @@ use crate::settings::Settings;
 use crate::worker::destinations::{self, db};
 use crate::worker::log;
 use crate::worker::protocol::{outgoing_aad, Outgoing};
-use crate::worker::storage::rows;
+use crate::worker::storage::{number, rows, text};
 
 /// Messages attempted per alarm (the rest wait for the next one, armed at once).
 const ATTEMPTS_PER_WAKE: usize = 25;
@@ -45,10 +45,6 @@ const MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, atte
 /// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
 const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
      attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
-
-fn field<'v>(row: &'v Value, key: &str) -> Option<&'v Value> {
-    row.get(key).filter(|v| !v.is_null())
-}
 
 fn opt_num(n: Option<i64>) -> JsValue {
     n.map_or(JsValue::NULL, num)
@@ -85,12 +81,7 @@ impl AppointmentLedger {
              (SELECT MIN(stored_at) FROM outgoing) AS stored",
             None,
         )?)?;
-        let at = |key: &str| {
-            rows.first()
-                .and_then(|r| field(r, key))
-                .and_then(Value::as_f64)
-                .map(|t| t as i64)
-        };
+        let at = |key: &str| rows.first().and_then(|r| number(r, key)).map(|t| t as i64);
         Ok([
             // Due when kept (at once), or later when an outage deferred it.
             at("fanout"),
@@ -174,10 +165,7 @@ impl AppointmentLedger {
             .and_then(rows)
             .map_err(|e| e.to_string())?
             .iter()
-            .filter_map(|r| {
-                let text = |k: &str| field(r, k).and_then(Value::as_str).map(str::to_owned);
-                Some((text("event_id")?, text("event")?))
-            })
+            .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
             .collect();
         if new.is_empty() {
             return Ok(());
@@ -337,9 +325,7 @@ impl AppointmentLedger {
             .and_then(rows)
             .map_err(|e| e.to_string())?
             .first()
-            .and_then(|r| field(r, "sealed"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+            .and_then(|r| text(r, "sealed"));
         let Some(sealed) = sealed else {
             m.status = DeliveryStatus::Failed;
             m.next_attempt_at = None;
