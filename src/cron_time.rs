@@ -197,12 +197,12 @@ fn next_cron(expression: &str, now_ms: i64) -> Result<i64, TimingError> {
     }
     // A bare `*` inside a list is its whole range (croner refuses it there; the other items are
     // still checked). Whether the day of month is restricted is read from the field as written.
-    // (`?` is a wildcard in the day of month only.)
-    let whole = |f: &str, range: &str| -> String {
+    // `?` (`question`) is a wildcard in the day of month only.
+    let whole = |f: &str, range: &str, question: bool| -> String {
         if f.contains(',') {
             f.split(',')
                 .map(|i| {
-                    if i == "*" || (i == "?" && range == "1-31") {
+                    if i == "*" || (question && i == "?") {
                         range
                     } else {
                         i
@@ -215,12 +215,12 @@ fn next_cron(expression: &str, now_ms: i64) -> Result<i64, TimingError> {
         }
     };
     let (second, minute, hour, month) = (
-        whole(second, "0-59"),
-        whole(minute, "0-59"),
-        whole(hour, "0-23"),
-        whole(month, "1-12"),
+        whole(second, "0-59", false),
+        whole(minute, "0-59", false),
+        whole(hour, "0-23", false),
+        whole(month, "1-12", false),
     );
-    let dom_listed = whole(dom, "1-31");
+    let dom_listed = whole(dom, "1-31", true);
     let days = day_names(dow)?;
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms).ok_or(TimingError::OutOfRange)?;
     let parser = CronParser::builder()
