@@ -121,7 +121,7 @@ try {
   say(`| previous release 0.1.0 (global write-queue object, no event log) | ${prev.toFixed(0)} ms | ${(prev / 30).toFixed(2)} | ${local.prev.enriched0.toFixed(1)} ms | ${local.prev.rx.toFixed(1)} ms |`);
   say(`| Eka Python SDK 0.1.4 \`handle_request\` | ${py.median_ms.toFixed(0)} ms | ${(py.median_ms / 30).toFixed(2)} | | |`);
   say();
-  say('Both Workers run in workerd via Miniflare with local D1, one after the other against the same fake. The SDK is pointed at the same fake by replacing `EkaCareClient` inside `eka_webhook_sdk.eka_api` with a subclass that passes `base_url` (a monkeypatch in the benchmark process). Object calls per webhook: 2 for this Worker (claim, commit), from the code path (`src/worker/object_ledger.rs`); the "prescription" column is their cost with nothing else to do but the request itself.');
+  say('Both Workers run in workerd via Miniflare with local D1, one after the other against the same fake. The SDK is pointed at the same fake by replacing `EkaCareClient` inside `eka_webhook_sdk.eka_api` with a subclass that passes `base_url` (a monkeypatch in the benchmark process). Object calls per webhook: 2 for this Worker (claim, commit), from the code path (`src/worker/webhook.rs`); the "prescription" column is their cost with nothing else to do but the request itself.');
   say();
 
   // 4. find_appointments_between over 1,000 bookings, 20 ms per call.

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use eka_webhook_edge::signature::{sign, verify, Matched, RustMac, VerifyOptions};
+use eka_webhook_edge::signing::signature::{sign, verify, Matched, RustMac, VerifyOptions};
 use serde_json::{json, Value};
 
 const KEY: &[u8] = b"test_signing_key_do_not_use";

@@ -5,13 +5,13 @@
 
 use serde_json::{json, Value};
 
-use crate::eka_api::{EkaApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
-use crate::event::allowed_events;
+use crate::eka::api::{EkaApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
+use crate::eka::find::DEFAULT_FIND_CONCURRENCY;
 use crate::event_log::EventLogSettings;
-use crate::find::DEFAULT_FIND_CONCURRENCY;
-use crate::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
-use crate::reminder::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
-use crate::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
+use crate::reminders::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
+use crate::signing::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
+use crate::webhook::event::allowed_events;
+use crate::webhook::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
 
 /// The service's name, in health bodies and logs.
 pub const SERVICE: &str = "eka-webhook-edge";
@@ -83,7 +83,7 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Where accepted events are forwarded.
     pub forward_url: Option<String>,
-    /// `ORIGIN_URL`: the gate passes verified webhooks on to it untouched ([`crate::gate`]).
+    /// `ORIGIN_URL`: the gate passes verified webhooks on to it untouched ([`crate::webhook::gate`]).
     pub origin_url: Option<String>,
     /// Key that signs forwarded events.
     pub forward_signing_key: Option<String>,
@@ -291,7 +291,7 @@ impl DeliverySettings {
     /// Reads the settings through `get`; problems name the variable, never its value.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
         let pause_after = match get("DESTINATION_PAUSE_AFTER") {
-            None => crate::destination::DEFAULT_PAUSE_AFTER,
+            None => crate::destinations::DEFAULT_PAUSE_AFTER,
             Some(text) => text
                 .parse::<u32>()
                 .ok()
@@ -300,10 +300,10 @@ impl DeliverySettings {
                     problems.push(
                         "DESTINATION_PAUSE_AFTER must be a whole number from 0 to 1000".into(),
                     );
-                    crate::destination::DEFAULT_PAUSE_AFTER
+                    crate::destinations::DEFAULT_PAUSE_AFTER
                 }),
         };
-        let default_schedule = crate::retry::DELIVERY_SCHEDULE_MS.to_vec();
+        let default_schedule = crate::support::retry::DELIVERY_SCHEDULE_MS.to_vec();
         let schedule_ms = match get("DELIVERY_RETRY_SCHEDULE_MS") {
             None => default_schedule,
             Some(text) => {
@@ -385,7 +385,7 @@ mod tests {
         assert!(!s.delivery.allow_http);
         assert_eq!(
             s.delivery.schedule_ms,
-            crate::retry::DELIVERY_SCHEDULE_MS.to_vec()
+            crate::support::retry::DELIVERY_SCHEDULE_MS.to_vec()
         );
         let mut pairs = CREDS.to_vec();
         pairs.extend([

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use eka_webhook_edge::canonical::js_canonicalize;
+use eka_webhook_edge::signing::canonical::js_canonicalize;
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);

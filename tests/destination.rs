@@ -4,13 +4,13 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use eka_webhook_edge::destination::*;
-use eka_webhook_edge::event::SUPPORTED_EVENTS;
-use eka_webhook_edge::http::{HttpError, HttpResponse, Method};
-use eka_webhook_edge::signature::{
+use eka_webhook_edge::destinations::*;
+use eka_webhook_edge::signing::signature::{
     self, parse_header, Matched, RustMac, SignatureError, VerifyOptions,
 };
-use eka_webhook_edge::standard_webhooks::{self as sw, Signed, StandardError};
+use eka_webhook_edge::signing::standard_webhooks::{self as sw, Signed, StandardError};
+use eka_webhook_edge::support::http::{HttpError, HttpResponse, Method};
+use eka_webhook_edge::webhook::event::SUPPORTED_EVENTS;
 use hmac::{Hmac, Mac as _};
 use serde_json::json;
 use sha2::Sha256;

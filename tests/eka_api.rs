@@ -6,8 +6,8 @@ mod common;
 use std::rc::Rc;
 
 use common::*;
-use eka_webhook_edge::eka_api::{ApiError, EkaApi, Resource};
-use eka_webhook_edge::http::HttpError;
+use eka_webhook_edge::eka::api::{ApiError, EkaApi, Resource};
+use eka_webhook_edge::support::http::HttpError;
 use futures::executor::block_on;
 use serde_json::{json, Value};
 
@@ -18,7 +18,7 @@ fn setup() -> (std::rc::Rc<FakeEka>, ManualClock, Client) {
     (fake, clock, client)
 }
 
-fn header<'r>(r: &'r eka_webhook_edge::http::HttpRequest, name: &str) -> Option<&'r str> {
+fn header<'r>(r: &'r eka_webhook_edge::support::http::HttpRequest, name: &str) -> Option<&'r str> {
     r.headers
         .iter()
         .find(|(k, _)| k == name)
@@ -27,10 +27,10 @@ fn header<'r>(r: &'r eka_webhook_edge::http::HttpRequest, name: &str) -> Option<
 
 /// A client of the fake logging in as `client-1` with `secret` (and `api_key`).
 fn client_with(fake: &Rc<FakeEka>, secret: &str, api_key: Option<&str>) -> Client {
-    let mut config = eka_webhook_edge::eka_api::EkaApiConfig::new("client-1", secret);
+    let mut config = eka_webhook_edge::eka::api::EkaApiConfig::new("client-1", secret);
     config.base_url = BASE.into();
     config.api_key = api_key.map(str::to_owned);
-    eka_webhook_edge::eka_api::EkaClient::new(config, fake.clone(), ManualClock::at(NOW_MS))
+    eka_webhook_edge::eka::api::EkaClient::new(config, fake.clone(), ManualClock::at(NOW_MS))
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn bad_credentials_fail_login_and_errors_carry_no_upstream_text() {
 
 #[test]
 fn clients_sharing_a_token_cache_log_in_once_and_see_each_others_refresh() {
-    use eka_webhook_edge::eka_api::{EkaApiConfig, EkaClient, TokenCache};
+    use eka_webhook_edge::eka::api::{EkaApiConfig, EkaClient, TokenCache};
     let fake = FakeEka::documented();
     let clock = ManualClock::at(NOW_MS);
     let mut config = EkaApiConfig::new("client-1", "secret");

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use eka_webhook_edge::find::find_appointments_between;
+use eka_webhook_edge::eka::find::find_appointments_between;
 use eka_webhook_edge::schedule::{ScheduleRecord, ScheduleStore, ScheduleWrite};
 use futures::executor::block_on;
 use serde_json::json;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use eka_webhook_edge::signature::{sign, RustMac};
+use eka_webhook_edge::signing::signature::{sign, RustMac};
 
 const KEY: &str = "whsec-hostile";
 const T: i64 = NOW_MS / 1000;

@@ -6,12 +6,12 @@ mod common;
 use std::cell::{Cell, RefCell};
 
 use common::*;
-use eka_webhook_edge::ledger::{
+use eka_webhook_edge::reminders::ReminderOp;
+use eka_webhook_edge::schedule::ScheduleWrite;
+use eka_webhook_edge::signing::signature::{sign, RustMac};
+use eka_webhook_edge::webhook::ledger::{
     Attempt, Claim, Claimed, Commit, EventLedger, LedgerError, Settled,
 };
-use eka_webhook_edge::reminder::ReminderOp;
-use eka_webhook_edge::schedule::ScheduleWrite;
-use eka_webhook_edge::signature::{sign, RustMac};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 
@@ -251,7 +251,7 @@ fn a_replay_skips_the_signature_and_names_the_event_it_replays() {
 
 #[test]
 fn a_gate_admits_before_the_origin_and_records_what_the_origin_refused() {
-    use eka_webhook_edge::pipeline::Admission;
+    use eka_webhook_edge::webhook::pipeline::Admission;
     let w = World::new();
     let raw = created("apt-1").to_string();
     let header = sign(raw.as_bytes(), KEY.as_bytes(), NOW_MS / 1000, &RustMac);

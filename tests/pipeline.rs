@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use eka_webhook_edge::schedule::ScheduleWrite;
-use eka_webhook_edge::signature::{sign, Matched, RustMac};
+use eka_webhook_edge::signing::signature::{sign, Matched, RustMac};
 use serde_json::{json, Value};
 
 fn created(id: &str) -> Value {

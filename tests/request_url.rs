@@ -1,7 +1,7 @@
 //! `request_url` against the `url` crate (which the Worker used to parse its request URL):
 //! same path, query and query pairs for ordinary and awkward request URLs.
 
-use eka_webhook_edge::request_url::{path_and_query, query_pairs};
+use eka_webhook_edge::support::request_url::{path_and_query, query_pairs};
 use url::Url;
 
 fn corpus() -> Vec<String> {

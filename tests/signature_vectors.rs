@@ -2,8 +2,10 @@
 //! SDK 0.1.4), with the verdict we must give and why. Where we differ from the SDK the test
 //! name says so.
 
-use eka_webhook_edge::canonical::js_canonicalize;
-use eka_webhook_edge::signature::{verify, Matched, RustMac, SignatureError, VerifyOptions};
+use eka_webhook_edge::signing::canonical::js_canonicalize;
+use eka_webhook_edge::signing::signature::{
+    verify, Matched, RustMac, SignatureError, VerifyOptions,
+};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {

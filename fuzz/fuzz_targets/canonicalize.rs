@@ -2,7 +2,7 @@
 //! it again changes nothing); and when serde_json can read the output it is JSON of the same
 //! shape.
 #![no_main]
-use eka_webhook_edge::canonical::js_canonicalize;
+use eka_webhook_edge::signing::canonical::js_canonicalize;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

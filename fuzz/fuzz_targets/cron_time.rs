@@ -1,6 +1,6 @@
 //! The cron/datetime parser: no panic, and any answer is strictly after now.
 #![no_main]
-use eka_webhook_edge::cron_time::{next_fire, CronTime};
+use eka_webhook_edge::reminders::cron_time::{next_fire, CronTime};
 use libfuzzer_sys::fuzz_target;
 
 const NOW_MS: i64 = 1_795_435_200_000;

@@ -1,7 +1,7 @@
 //! The payload validator and the schedule decision on any JSON: no panic, and a refusal is
 //! always one of the contract's messages.
 #![no_main]
-use eka_webhook_edge::event::{allowed_events, validate};
+use eka_webhook_edge::webhook::event::{allowed_events, validate};
 use eka_webhook_edge::schedule::decide;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

@@ -5,13 +5,13 @@ use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
-use crate::outbound::DeliveryError;
-use crate::pipeline::{EnrichedEvent, EventSink};
+use crate::schedule::sql::Statement;
+use crate::schedule::store::{SqlExecutor, SqlStore};
 use crate::schedule::StoreError;
-use crate::signature::{MacProvider, RustMac};
-use crate::sql::Statement;
-use crate::sql_store::{SqlExecutor, SqlStore};
+use crate::signing::outbound::DeliveryError;
+use crate::signing::signature::{MacProvider, RustMac};
+use crate::support::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+use crate::webhook::pipeline::{EnrichedEvent, EventSink};
 
 /// `Date.now()`.
 pub struct JsClock;

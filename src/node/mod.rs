@@ -14,24 +14,24 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::cron_time::{next_fire, CronTime};
-use crate::destination::{sign_headers, DestinationError, Format};
-use crate::eka_api::{EkaApi, EkaClient, Resource};
-use crate::enrich::enrich;
-use crate::event::{APPOINTMENT_EVENTS, SUPPORTED_EVENTS};
-use crate::find::find_appointments_between;
-use crate::ledger::StoreLedger;
-use crate::pipeline::Pipeline;
-use crate::reminder::{context_json, decide_fire, FireDecision};
+use crate::destinations::{sign_headers, DestinationError, Format};
+use crate::eka::api::{EkaApi, EkaClient, Resource};
+use crate::eka::enrich::enrich;
+use crate::eka::find::find_appointments_between;
+use crate::reminders::cron_time::{next_fire, CronTime};
+use crate::reminders::{context_json, decide_fire, FireDecision};
+use crate::schedule::sql::Dialect;
+use crate::schedule::store::SqlStore;
 use crate::schedule::{ScheduleStore, SCHEDULE_TABLE_NAME};
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
-use crate::signature::{
+use crate::signing::signature::{
     canonical_alternative, prepare, sign, verify, Matched, RustMac, SignatureError, VerifyOptions,
     DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
-use crate::sql::Dialect;
-use crate::sql_store::SqlStore;
-use crate::standard_webhooks;
+use crate::signing::standard_webhooks;
+use crate::webhook::event::{APPOINTMENT_EVENTS, SUPPORTED_EVENTS};
+use crate::webhook::ledger::StoreLedger;
+use crate::webhook::pipeline::Pipeline;
 use io::{JsClock, JsFetch, JsMac, JsQuery, JsSink, NodeStore};
 use options::sdk_error;
 

@@ -3,14 +3,14 @@
 //! with this project's npm package or Eka's own SDK. It runs only after the event's effects
 //! were committed. It carries the event id as `X-Eka-Event-Id` and `Idempotency-Key`.
 
-use super::fetch_client::{FetchClient, WorkerClock};
-use super::respond::EVENT_ID_HEADER;
-use crate::destination::IDEMPOTENCY_KEY_HEADER;
-use crate::http::{Clock, HttpClient};
-use crate::outbound::{outcome_of, signed_post, DeliveryError};
-use crate::pipeline::{EnrichedEvent, EventSink};
+use crate::destinations::IDEMPOTENCY_KEY_HEADER;
 use crate::settings::Settings;
-use crate::signature::RustMac;
+use crate::signing::outbound::{outcome_of, signed_post, DeliveryError};
+use crate::signing::signature::RustMac;
+use crate::support::http::{Clock, HttpClient};
+use crate::webhook::pipeline::{EnrichedEvent, EventSink};
+use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
+use crate::worker::runtime::respond::EVENT_ID_HEADER;
 
 /// How long the origin has to answer.
 const FORWARD_TIMEOUT_MS: u32 = 15_000;

@@ -1,21 +1,21 @@
 //! The gate (`ORIGIN_URL`): verify and claim here, pass the request on to the origin
 //! untouched, answer Eka with the origin's answer, and run this Worker's own work (enrichment,
 //! schedule, reminders, forward) after that answer with `waitUntil`. The rules are in
-//! [`crate::gate`]; a refusal, a duplicate or a copy in flight never reaches the origin.
+//! [`crate::webhook::gate`]; a refusal, a duplicate or a copy in flight never reaches the origin.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use worker::{Context, Delay, Env, Headers, Response, Result};
 
-use super::fetch_client::{FetchClient, WorkerClock};
-use super::log;
-use super::object_ledger::{admit, finish};
-use super::respond::error;
-use crate::gate::{origin_headers, origin_url, response_headers, ORIGIN_TIMEOUT_MS};
-use crate::http::{Clock, HttpClient, HttpError, HttpRequest, Method};
-use crate::pipeline::{Admission, Outcome};
 use crate::settings::Settings;
+use crate::support::http::{Clock, HttpClient, HttpError, HttpRequest, Method};
+use crate::webhook::gate::{origin_headers, origin_url, response_headers, ORIGIN_TIMEOUT_MS};
+use crate::webhook::pipeline::{Admission, Outcome};
+use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
+use crate::worker::runtime::log;
+use crate::worker::runtime::respond::error;
+use crate::worker::webhook::{admit, finish};
 
 /// The Worker's own work waits this long after the origin's answer is handed back, so that
 /// the answer has left before that work takes the isolate's thread (started at once, it

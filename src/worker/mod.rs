@@ -3,29 +3,21 @@
 //! writes, reminders) and the previous release's `ScheduleWriteQueue`, kept to drain. It
 //! translates between workers-rs and the core; the rules live in the core.
 
-mod d1_store;
-mod destinations;
-mod destinations_api;
-mod env;
-mod events_api;
-mod fetch_client;
-mod forward;
-mod gate;
+mod admin;
 // `#[durable_object]` generates undocumented wasm-bindgen glue in these two modules.
 #[allow(missing_docs)]
-mod ledger_object;
-mod log;
-mod object_ledger;
-mod protocol;
-mod reminder_api;
-mod respond;
-mod routes;
-mod storage;
+mod appointment;
+mod delivery;
+mod forward;
+mod gate;
 #[allow(missing_docs)]
-mod write_queue;
+mod legacy_queue;
+mod routes;
+mod runtime;
+mod webhook;
 
-pub use ledger_object::AppointmentLedger;
-pub use write_queue::ScheduleWriteQueue;
+pub use appointment::AppointmentLedger;
+pub use legacy_queue::ScheduleWriteQueue;
 
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
@@ -35,12 +27,12 @@ use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, Sc
 /// logged when `DEBUG=true`.
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let debug = env::settings(&env).debug;
+    let debug = runtime::env::settings(&env).debug;
     match routes::handle(req, env, ctx).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            log::warn(debug, "request failed", json!({ "error": e.to_string() }));
-            respond::error(500, INTERNAL_ERROR)
+            runtime::log::warn(debug, "request failed", json!({ "error": e.to_string() }));
+            runtime::respond::error(500, INTERNAL_ERROR)
         }
     }
 }
@@ -52,10 +44,10 @@ const INTERNAL_ERROR: &str = "Internal error: storage or a Durable Object failed
 /// and a nudge to the previous release's queue while it still holds writes.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let settings = env::settings(&env);
+    let settings = runtime::env::settings(&env);
     // One after the other: each is a handful of calls, and a Cron Trigger has time.
-    let sweep = reminder_api::sweep(&env, &settings).await.map(|_| ());
-    let purge = events_api::purge(&env, &settings).await;
+    let sweep = admin::reminders::sweep(&env, &settings).await.map(|_| ());
+    let purge = admin::events::purge(&env, &settings).await;
     let legacy = drain_legacy_queue(&env).await;
     for (what, result) in [
         ("reminder sweep failed", sweep),
@@ -63,15 +55,18 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         ("legacy queue drain failed", legacy),
     ] {
         if let Err(e) = result {
-            log::warn(settings.debug, what, json!({ "error": e.to_string() }));
+            runtime::log::warn(settings.debug, what, json!({ "error": e.to_string() }));
         }
     }
 }
 
 async fn drain_legacy_queue(env: &Env) -> Result<()> {
-    let stub = protocol::legacy_queue_stub(env)?;
-    protocol::call::<_, protocol::PendingStatus>(&stub, &protocol::LegacyQueueCommand::Drain)
-        .await
-        .map(|_| ())
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+    let stub = appointment::protocol::legacy_queue_stub(env)?;
+    appointment::protocol::call::<_, appointment::protocol::PendingStatus>(
+        &stub,
+        &appointment::protocol::LegacyQueueCommand::Drain,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| worker::Error::RustError(e.to_string()))
 }

@@ -7,27 +7,27 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Context, Env, Method, Request, Response, Result};
 
-use super::d1_store::d1_store;
-use super::destinations_api;
-use super::env::{client_for, settings};
-use super::events_api;
-use super::fetch_client::WorkerClock;
-use super::gate;
-use super::log;
-use super::object_ledger::{run, Job};
-use super::protocol::{
+use crate::destinations::store::ListKind;
+use crate::eka::find::find_appointments_between;
+use crate::event_log::RefusalReason;
+use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
+use crate::support::http::Clock;
+use crate::support::request_url::{path_and_query, query_pairs};
+use crate::webhook::pipeline::{Outcome, WebhookError};
+use crate::worker::admin::destinations;
+use crate::worker::admin::events;
+use crate::worker::admin::reminders;
+use crate::worker::appointment::protocol::{
     call, ledger_stub, legacy_queue_stub, IndexReply, LedgerCommand, LegacyQueueCommand,
     PendingStatus, INDEX_SHARDS,
 };
-use super::reminder_api;
-use super::respond::{error, json, method_not_allowed, outcome_response};
-use crate::delivery_log::ListKind;
-use crate::event_log::RefusalReason;
-use crate::find::find_appointments_between;
-use crate::http::Clock;
-use crate::pipeline::{Outcome, WebhookError};
-use crate::request_url::{path_and_query, query_pairs};
-use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
+use crate::worker::gate;
+use crate::worker::runtime::d1::d1_store;
+use crate::worker::runtime::env::{client_for, settings};
+use crate::worker::runtime::fetch_client::WorkerClock;
+use crate::worker::runtime::log;
+use crate::worker::runtime::respond::{error, json, method_not_allowed, outcome_response};
+use crate::worker::webhook::{run, Job};
 
 /// The admin routes, by path.
 enum Admin<'p> {
@@ -125,35 +125,33 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     match (method, route) {
         (Method::Get, Admin::Appointments) => appointments(&req, &env, &settings).await,
         (Method::Get, Admin::PendingWrites) => pending_writes(&env).await,
-        (Method::Post, Admin::Reminders) => reminder_api::create(req, &env, &settings).await,
-        (Method::Get, Admin::Reminders) => reminder_api::list(&req, &env).await,
-        (Method::Delete, Admin::Reminder(id)) => reminder_api::cancel(id, &env).await,
-        (Method::Get, Admin::Events) => events_api::list(&req, &env).await,
-        (Method::Get, Admin::Event(id)) => events_api::get(id, &env, &settings).await,
-        (Method::Post, Admin::EventReplay(id)) => events_api::replay_one(id, &env, &settings).await,
-        (Method::Post, Admin::EventsReplay) => events_api::replay_batch(req, &env, &settings).await,
-        (Method::Get, Admin::Stats) => events_api::stats(&req, &env, WorkerClock.now_ms()).await,
-        (Method::Get, Admin::Destinations) => destinations_api::list(&env, &settings).await,
-        (Method::Post, Admin::Destinations) => destinations_api::create(req, &env, &settings).await,
-        (Method::Get, Admin::Destination(id)) => destinations_api::get(id, &env).await,
+        (Method::Post, Admin::Reminders) => reminders::create(req, &env, &settings).await,
+        (Method::Get, Admin::Reminders) => reminders::list(&req, &env).await,
+        (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, &env).await,
+        (Method::Get, Admin::Events) => events::list(&req, &env).await,
+        (Method::Get, Admin::Event(id)) => events::get(id, &env, &settings).await,
+        (Method::Post, Admin::EventReplay(id)) => events::replay_one(id, &env, &settings).await,
+        (Method::Post, Admin::EventsReplay) => events::replay_batch(req, &env, &settings).await,
+        (Method::Get, Admin::Stats) => events::stats(&req, &env, WorkerClock.now_ms()).await,
+        (Method::Get, Admin::Destinations) => destinations::list(&env, &settings).await,
+        (Method::Post, Admin::Destinations) => destinations::create(req, &env, &settings).await,
+        (Method::Get, Admin::Destination(id)) => destinations::get(id, &env).await,
         (Method::Put, Admin::Destination(id)) => {
-            destinations_api::replace(id, req, &env, &settings).await
+            destinations::replace(id, req, &env, &settings).await
         }
-        (Method::Delete, Admin::Destination(id)) => destinations_api::delete(id, &env).await,
-        (Method::Post, Admin::DestinationToggle(id)) => destinations_api::toggle(id, &env).await,
-        (Method::Post, Admin::DestinationTest(id)) => {
-            destinations_api::test(id, &env, &settings).await
-        }
+        (Method::Delete, Admin::Destination(id)) => destinations::delete(id, &env).await,
+        (Method::Post, Admin::DestinationToggle(id)) => destinations::toggle(id, &env).await,
+        (Method::Post, Admin::DestinationTest(id)) => destinations::test(id, &env, &settings).await,
         (Method::Post, Admin::DestinationRotate(id)) => {
-            destinations_api::rotate(id, &env, &settings).await
+            destinations::rotate(id, &env, &settings).await
         }
-        (Method::Get, Admin::DestinationStats(id)) => destinations_api::stats(id, &env).await,
+        (Method::Get, Admin::DestinationStats(id)) => destinations::stats(id, &env).await,
         (Method::Get, Admin::Deliveries) => {
-            destinations_api::page(&req, &env, &settings, ListKind::Deliveries).await
+            destinations::page(&req, &env, &settings, ListKind::Deliveries).await
         }
-        (Method::Post, Admin::DeliveryRetry(id)) => destinations_api::retry(id, &env).await,
+        (Method::Post, Admin::DeliveryRetry(id)) => destinations::retry(id, &env).await,
         (Method::Get, Admin::Attempts) => {
-            destinations_api::page(&req, &env, &settings, ListKind::Attempts).await
+            destinations::page(&req, &env, &settings, ListKind::Attempts).await
         }
         (_, route) => method_not_allowed(route.allow()),
     }
@@ -219,7 +217,7 @@ async fn webhook(
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > settings.webhook.max_body_bytes) {
-        events_api::count_refusal(ctx, env, RefusalReason::TooLarge, now, settings.debug);
+        events::count_refusal(ctx, env, RefusalReason::TooLarge, now, settings.debug);
         return error(413, "Request body too large");
     }
     let body = req.bytes().await?;
@@ -259,7 +257,7 @@ fn answer(
     log::outcome(settings.debug, outcome);
     if let Some(e) = &outcome.error {
         if let Some(reason) = refusal_reason(e) {
-            events_api::count_refusal(ctx, env, reason, now, settings.debug);
+            events::count_refusal(ctx, env, reason, now, settings.debug);
         }
     }
     outcome_response(outcome)

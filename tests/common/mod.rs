@@ -9,16 +9,16 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use eka_webhook_edge::eka_api::{EkaApiConfig, EkaClient};
-use eka_webhook_edge::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
-use eka_webhook_edge::ledger::{EventLedger, StoreLedger};
-use eka_webhook_edge::outbound::DeliveryError;
-use eka_webhook_edge::pipeline::{EnrichedEvent, EventSink};
-use eka_webhook_edge::pipeline::{Outcome, Pipeline, WebhookConfig};
+use eka_webhook_edge::eka::api::{EkaApiConfig, EkaClient};
 use eka_webhook_edge::schedule::{
     ScheduleRecord, ScheduleRow, ScheduleStore, ScheduleWrite, StoreError,
 };
-use eka_webhook_edge::signature::{sign, RustMac};
+use eka_webhook_edge::signing::outbound::DeliveryError;
+use eka_webhook_edge::signing::signature::{sign, RustMac};
+use eka_webhook_edge::support::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+use eka_webhook_edge::webhook::ledger::{EventLedger, StoreLedger};
+use eka_webhook_edge::webhook::pipeline::{EnrichedEvent, EventSink};
+use eka_webhook_edge::webhook::pipeline::{Outcome, Pipeline, WebhookConfig};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 

@@ -1,0 +1,144 @@
+//! Signed POSTs this service sends (the forward to `FORWARD_URL`, reminder callbacks): one
+//! request builder and one reading of the answer, so both sign and fail alike.
+
+use crate::signing::signature::{sign, MacProvider, SIGNATURE_HEADER};
+use crate::support::http::{HttpError, HttpRequest, HttpResponse, Method};
+
+/// A JSON POST of `body`, with `Eka-Webhook-Signature` made with `signing_key` at `now_ms`
+/// when one is set (verifiable with Eka's SDK or this project's npm package).
+pub fn signed_post(
+    url: &str,
+    body: Vec<u8>,
+    signing_key: Option<&str>,
+    now_ms: i64,
+    timeout_ms: u32,
+    mac: &impl MacProvider,
+) -> HttpRequest {
+    let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    if let Some(key) = signing_key {
+        headers.push((
+            SIGNATURE_HEADER.to_owned(),
+            sign(&body, key.as_bytes(), now_ms.div_euclid(1000), mac),
+        ));
+    }
+    HttpRequest {
+        method: Method::Post,
+        url: url.to_owned(),
+        headers,
+        body: Some(body),
+        timeout_ms,
+    }
+}
+
+/// Why a delivery failed. The text names the receiver and never carries a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The receiver answered non-2xx (`origin answered 503`).
+    Answered {
+        /// `origin`, `callback`, …
+        receiver: &'static str,
+        /// Its status.
+        status: u16,
+    },
+    /// No answer (`callback unreachable: timed out`).
+    Unreachable {
+        /// `origin`, `callback`, …
+        receiver: &'static str,
+        /// The transport failure.
+        error: HttpError,
+    },
+    /// The application's own handler refused the event (Node's `onEvent` threw).
+    Handler(String),
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::Answered { receiver, status } => {
+                write!(f, "{receiver} answered {status}")
+            }
+            DeliveryError::Unreachable { receiver, error } => {
+                write!(f, "{receiver} unreachable: {error}")
+            }
+            DeliveryError::Handler(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
+/// A 2xx is delivered; anything else is a [`DeliveryError`] naming `receiver`.
+pub fn outcome_of(
+    receiver: &'static str,
+    result: &Result<HttpResponse, HttpError>,
+) -> Result<(), DeliveryError> {
+    match result {
+        Ok(r) if (200..300).contains(&r.status) => Ok(()),
+        Ok(r) => Err(DeliveryError::Answered {
+            receiver,
+            status: r.status,
+        }),
+        Err(e) => Err(DeliveryError::Unreachable {
+            receiver,
+            error: e.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::signature::{verify, RustMac, VerifyOptions};
+
+    #[test]
+    fn a_keyed_post_carries_a_verifiable_signature() {
+        let body = br#"{"type":"appointment.created"}"#.to_vec();
+        let r = signed_post(
+            "https://o/h",
+            body.clone(),
+            Some("k1"),
+            1_700_000_000_500,
+            9,
+            &RustMac,
+        );
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.timeout_ms, 9);
+        let header = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == SIGNATURE_HEADER)
+            .map(|(_, v)| v.as_str());
+        assert!(header.is_some_and(|h| h.starts_with("t=1700000000,v1=")));
+        let options = VerifyOptions::at(1_700_000_000);
+        assert!(verify(header, &body, &["k1"], options, &RustMac).is_ok());
+        assert!(verify(header, &body, &["k2"], options, &RustMac).is_err());
+    }
+
+    #[test]
+    fn without_a_key_there_is_no_signature() {
+        let r = signed_post("https://o/h", b"{}".to_vec(), None, 0, 9, &RustMac);
+        assert_eq!(
+            r.headers,
+            [("Content-Type".to_owned(), "application/json".to_owned())]
+        );
+    }
+
+    #[test]
+    fn answers_are_read_alike_for_every_receiver() {
+        let ok = Ok(HttpResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: b"secret".to_vec(),
+        });
+        assert_eq!(outcome_of("origin", &ok), Ok(()));
+        let refused = Ok(HttpResponse {
+            status: 503,
+            headers: Vec::new(),
+            body: b"patient Asha".to_vec(),
+        });
+        let refused = outcome_of("origin", &refused).unwrap_err();
+        assert_eq!(refused.to_string(), "origin answered 503");
+        let down = outcome_of("callback", &Err(HttpError::Timeout)).unwrap_err();
+        assert_eq!(down.to_string(), "callback unreachable: timed out");
+    }
+}

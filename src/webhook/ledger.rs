@@ -1,0 +1,390 @@
+//! The event ledger: the port through which the pipeline records a delivery. It is asked
+//! twice on the common path: [`EventLedger::claim`] before any work (is this body a copy of
+//! one already processed, or still in flight?) and [`EventLedger::commit`] once the effects
+//! are decided and before anything leaves (the forward). A ledger that cannot take a commit
+//! fails the webhook with 500 *before* delivery, so Eka's retry delivers once.
+//!
+//! The Worker's ledger is the owning Durable Object (one per appointment; see
+//! [`owner_of`]); a store without an event log (Node, the core's tests) is wrapped in
+//! [`StoreLedger`], which claims everything and applies the writes on commit.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::reminders::ReminderOp;
+use crate::schedule::{ScheduleStore, ScheduleWrite, StoreError};
+use crate::webhook::event::{EventKind, WebhookEvent};
+
+/// What the event log keeps of a payload: its ids, never patient data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventFacts {
+    /// `event`.
+    pub event: String,
+    /// `transaction_id`, when a string.
+    pub transaction_id: Option<String>,
+    /// `data.appointment_id`, when present.
+    pub appointment_id: Option<String>,
+    /// `business_id`, when a string.
+    pub business_id: Option<String>,
+}
+
+/// A verified delivery, before any work is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claim {
+    /// SHA-256 of the exact body bytes, hex.
+    pub dedup_key: String,
+    /// Name of the object that owns the event ([`owner_of`]).
+    pub owner: String,
+    /// Its ids.
+    pub facts: EventFacts,
+    /// When the Worker received it, epoch ms.
+    pub received_at_ms: i64,
+    /// Set when an operator replays this stored event.
+    pub replay_of: Option<String>,
+}
+
+impl Claim {
+    /// The claim for a validated event whose body hashes to `dedup_key`.
+    pub fn for_event(event: &WebhookEvent, dedup_key: String, received_at_ms: i64) -> Claim {
+        let text = |key: &str| {
+            event
+                .payload
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Claim {
+            owner: owner_of(event, &dedup_key),
+            facts: EventFacts {
+                event: event.event_type.clone(),
+                transaction_id: text("transaction_id"),
+                appointment_id: event
+                    .data()
+                    .and_then(|d| d.get("appointment_id"))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+                business_id: text("business_id"),
+            },
+            received_at_ms,
+            dedup_key,
+            replay_of: None,
+        }
+    }
+}
+
+/// Which object owns an event: its appointment ([`appointment_owner`]), else its
+/// prescription (`rx:<id>`), else the delivery itself (`evt:<dedup key>`). Copies of one body
+/// always map to the same owner, so one object decides their duplicates.
+pub fn owner_of(event: &WebhookEvent, dedup_key: &str) -> String {
+    if let EventKind::Enrich { appointment_id } = &event.kind {
+        return appointment_owner(appointment_id);
+    }
+    let data = event.data();
+    let id_of = |key: &str| {
+        data.and_then(|d| d.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match id_of("appointment_id") {
+        Some(id) => appointment_owner(id),
+        None => match id_of("prescription_id").or_else(|| id_of("rx_id")) {
+            Some(id) => format!("rx:{id}"),
+            None => format!("evt:{dedup_key}"),
+        },
+    }
+}
+
+/// The object of an appointment is named by its bare id, as the previous release named its
+/// reminder objects, so their storage carries over. (A prefixed name of another kind that
+/// equals an appointment id would share that object, which is harmless: claims are keyed by
+/// body hash and reminders by appointment.)
+pub fn appointment_owner(appointment_id: &str) -> String {
+    appointment_id.to_owned()
+}
+
+/// What the ledger says of a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Externally tagged (`{"inFlight":{…}}`): serde decodes it without buffering, which keeps
+// the Worker upload small.
+#[serde(rename_all = "camelCase")]
+pub enum Claimed {
+    /// Do the work. `event_id` is none for ledgers without an event log.
+    #[serde(rename_all = "camelCase")]
+    Proceed {
+        /// The event's id in the log.
+        event_id: Option<String>,
+        /// A failed or abandoned attempt of the same body is being processed again.
+        reprocess: bool,
+    },
+    /// A copy of a processed event: answer 200 and do nothing else.
+    #[serde(rename_all = "camelCase")]
+    Duplicate {
+        /// The processed event.
+        event_id: String,
+    },
+    /// A copy of an event still being processed: answer 409 so Eka delivers it later.
+    #[serde(rename_all = "camelCase")]
+    InFlight {
+        /// The event in flight.
+        event_id: String,
+        /// Seconds until the first attempt's claim lapses.
+        retry_after_secs: u32,
+    },
+}
+
+/// How an attempt ended, as the log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Settled {
+    /// Effects committed (the forward may still fail; then a `Failed` commit follows).
+    Processed,
+    /// The attempt failed; a copy or a replay processes it again.
+    Failed,
+}
+
+/// How an attempt ended, as the event log records it (and as it travels to the object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// Processed or failed.
+    pub settled: Settled,
+    /// Status answered to Eka.
+    pub http_status: u16,
+    /// Stable error code when failed (never upstream text).
+    pub error: Option<String>,
+    /// From [`Claimed::Proceed`]: an earlier attempt of this body failed or was abandoned.
+    pub reprocess: bool,
+    /// This only records that the forward failed after this attempt's effects were
+    /// committed: nothing is counted again.
+    pub amends: bool,
+}
+
+impl Attempt {
+    /// How an attempt ended (`amends` false: it is the attempt's own outcome).
+    pub fn ended(settled: Settled, http_status: u16, error: Option<&str>, reprocess: bool) -> Self {
+        Attempt {
+            settled,
+            http_status,
+            error: error.map(str::to_owned),
+            reprocess,
+            amends: false,
+        }
+    }
+}
+
+/// Schedule writes and the reminder operations that follow from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Effects {
+    /// Schedule writes, in order (possibly for other appointments: a reschedule's `p_aid`).
+    pub writes: Vec<ScheduleWrite>,
+    /// Reminder operations that follow from the writes.
+    pub reminder_ops: Vec<ReminderOp>,
+}
+
+impl Effects {
+    /// The effects split by the object that owns each appointment ([`appointment_owner`]),
+    /// owners in first-seen order, each part in its original order: an object applies its
+    /// own part and hands the others to their owners.
+    pub fn by_owner(&self) -> Vec<(String, Effects)> {
+        let mut parts: Vec<(String, Effects)> = Vec::new();
+        let mut part_of = |appointment_id: &str| -> usize {
+            let owner = appointment_owner(appointment_id);
+            match parts.iter().position(|(o, _)| *o == owner) {
+                Some(i) => i,
+                None => {
+                    parts.push((owner, Effects::default()));
+                    parts.len() - 1
+                }
+            }
+        };
+        let mut split: Vec<(usize, Option<&ScheduleWrite>, Option<&ReminderOp>)> = Vec::new();
+        for w in &self.writes {
+            split.push((part_of(w.appointment_id()), Some(w), None));
+        }
+        for op in &self.reminder_ops {
+            split.push((part_of(op.appointment_id()), None, Some(op)));
+        }
+        for (i, w, op) in split {
+            parts[i].1.writes.extend(w.cloned());
+            parts[i].1.reminder_ops.extend(op.cloned());
+        }
+        parts
+    }
+}
+
+/// The effects of one attempt, handed to the ledger before anything leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit<'a> {
+    /// From [`Claimed::Proceed`].
+    pub event_id: Option<&'a str>,
+    /// The claim this settles.
+    pub claim: &'a Claim,
+    /// How it ended.
+    pub attempt: Attempt,
+    /// What it changes.
+    pub effects: &'a Effects,
+    /// The exact body, for replay (the ledger keeps it only sealed, and only if it can).
+    pub body: &'a [u8],
+    /// What a processed event delivers to destinations (the enriched event): a ledger that
+    /// delivers asynchronously keeps it, sealed, with the commit, so nothing accepted is lost.
+    pub outgoing: Option<&'a serde_json::Value>,
+}
+
+/// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerError {
+    /// The ledger (object) could not be reached or answered something unexpected.
+    Unavailable(String),
+    /// The store refused the writes and cannot keep them for retry.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerError::Unavailable(why) => write!(f, "event ledger unavailable: {why}"),
+            LedgerError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {}
+
+/// Records deliveries and their effects.
+#[allow(async_fn_in_trait)]
+pub trait EventLedger {
+    /// Claims a delivery before any work.
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError>;
+    /// Makes an attempt's effects durable (writes, reminder operations, the event's state).
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError>;
+}
+
+impl<T: EventLedger + ?Sized> EventLedger for &T {
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError> {
+        (**self).claim(claim).await
+    }
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
+        (**self).commit(commit).await
+    }
+}
+
+/// A ledger with no event log over a schedule store (or none: `StoreLedger(None::<S>)`):
+/// every delivery proceeds; a commit applies its writes, and a store failure is fatal.
+#[derive(Debug, Clone, Default)]
+pub struct StoreLedger<S>(pub S);
+
+impl<S: ScheduleStore> EventLedger for StoreLedger<S> {
+    async fn claim(&self, _claim: &Claim) -> Result<Claimed, LedgerError> {
+        Ok(Claimed::Proceed {
+            event_id: None,
+            reprocess: false,
+        })
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
+        if commit.effects.writes.is_empty() {
+            return Ok(());
+        }
+        self.0
+            .apply(&commit.effects.writes)
+            .await
+            .map_err(LedgerError::Store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::event::{allowed_events, validate};
+    use serde_json::json;
+
+    fn event(payload: Value) -> WebhookEvent {
+        let Value::Object(map) = payload else {
+            panic!("object")
+        };
+        validate(map, &allowed_events(&[])).expect("valid")
+    }
+
+    #[test]
+    fn owners_are_the_appointment_else_the_prescription_else_the_delivery() {
+        let apt = event(json!({"event":"appointment.created","data":{"appointment_id":"a1"}}));
+        assert_eq!(owner_of(&apt, "k"), "a1");
+        let rx = event(json!({"event":"prescription.created","data":{"prescription_id":"p9"}}));
+        assert_eq!(owner_of(&rx, "k"), "rx:p9");
+        let rx2 = event(json!({"event":"prescription.updated","data":{"rx_id":"r2"}}));
+        assert_eq!(owner_of(&rx2, "k"), "rx:r2");
+        let bare = event(json!({"event":"prescription.created","data":{}}));
+        assert_eq!(owner_of(&bare, "abc"), "evt:abc");
+        let with_apt = event(
+            json!({"event":"prescription.created","data":{"appointment_id":"a2","prescription_id":"p"}}),
+        );
+        assert_eq!(owner_of(&with_apt, "k"), "a2");
+    }
+
+    #[test]
+    fn a_claim_carries_ids_only() {
+        let e = event(json!({"event":"appointment.created","transaction_id":"t1",
+            "business_id":"b1","data":{"appointment_id":"a1","patient_name":"Asha"}}));
+        let c = Claim::for_event(&e, "key".into(), 5);
+        assert_eq!(c.facts.transaction_id.as_deref(), Some("t1"));
+        assert_eq!(c.facts.business_id.as_deref(), Some("b1"));
+        assert_eq!(c.facts.appointment_id.as_deref(), Some("a1"));
+        assert_eq!(c.owner, "a1");
+        assert!(!serde_json::to_string(&c).unwrap().contains("Asha"));
+    }
+
+    #[test]
+    fn effects_split_by_owner_keep_their_order() {
+        let status = |id: &str, status: &str| ScheduleWrite::UpdateStatus {
+            appointment_id: id.into(),
+            status: status.into(),
+            start_time: None,
+            end_time: None,
+        };
+        let cancel = |id: &str| ReminderOp::CancelPending {
+            appointment_id: id.into(),
+            reason: "r".into(),
+        };
+        let effects = Effects {
+            writes: vec![
+                status("old", "RES"),
+                status("new", "BK"),
+                status("new", "CN"),
+            ],
+            reminder_ops: vec![cancel("old"), cancel("new")],
+        };
+        let parts = effects.by_owner();
+        let owners: Vec<&str> = parts.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(owners, ["old", "new"]);
+        assert_eq!(parts[0].1.writes, [status("old", "RES")]);
+        assert_eq!(parts[0].1.reminder_ops, [cancel("old")]);
+        assert_eq!(
+            parts[1].1.writes,
+            [status("new", "BK"), status("new", "CN")]
+        );
+        assert_eq!(parts[1].1.reminder_ops, [cancel("new")]);
+        assert!(Effects::default().by_owner().is_empty());
+    }
+
+    #[test]
+    fn claimed_is_a_tagged_wire_type() {
+        let v = serde_json::to_value(Claimed::InFlight {
+            event_id: "e".into(),
+            retry_after_secs: 3,
+        })
+        .unwrap();
+        assert_eq!(v, json!({"inFlight":{"eventId":"e","retryAfterSecs":3}}));
+        let back: Claimed = serde_json::from_value(v).unwrap();
+        assert!(matches!(
+            back,
+            Claimed::InFlight {
+                retry_after_secs: 3,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,338 @@
+//! The destinations' admin API: create (the secret shown once), list, read, replace, delete,
+//! toggle (resuming a paused one releases its held messages), test, rotate the secret, stats;
+//! the messages (`/admin/deliveries`, with a manual retry of a failed one) and the attempt
+//! log (`/admin/attempts`). The rules are the core's `destination` and `delivery_log`.
+
+use serde_json::{json, Value};
+use worker::{Env, Request, Response, Result};
+
+use crate::destinations::store::{
+    self, DeliveryRow, DeliveryStatus, DestinationRecord, ListKind, Source,
+};
+use crate::destinations::{
+    generate_secret, new_destination_id, AttemptRecord, DestinationError, DestinationHealth,
+    DestinationSpec, Secrets, SpecRules,
+};
+use crate::event_log::new_event_id;
+use crate::settings::Settings;
+use crate::support::entropy::random_bytes;
+use crate::support::http::Clock;
+use crate::support::seal::KeyRing;
+use crate::worker::appointment::protocol::{
+    call, ledger_stub, Ack, CallError, LedgerCommand, RetryReply,
+};
+use crate::worker::delivery::{self, load, open_secrets, seal_secrets};
+use crate::worker::runtime::d1::D1Executor;
+use crate::worker::runtime::d1::{query, ready};
+use crate::worker::runtime::fetch_client::WorkerClock;
+use crate::worker::runtime::respond::{error, json};
+
+fn internal(e: impl std::fmt::Display) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+fn now() -> i64 {
+    WorkerClock.now_ms()
+}
+
+/// 409 naming the secret to set: secrets (and the events to deliver) are kept only sealed.
+fn keys(settings: &Settings) -> std::result::Result<&KeyRing, Result<Response>> {
+    settings.events.keys.as_ref().ok_or_else(|| {
+        error(
+            409,
+            "Destinations are off: set the secret EVENT_ENCRYPTION_KEY (their secrets and the events to deliver are kept encrypted with it)",
+        )
+    })
+}
+
+fn invalid(e: &DestinationError) -> Result<Response> {
+    json(400, &json!({ "error": e.to_string(), "field": e.field() }))
+}
+
+async fn spec_from(
+    req: &mut Request,
+    settings: &Settings,
+) -> Result<std::result::Result<DestinationSpec, DestinationError>> {
+    let body = req.bytes().await.unwrap_or_default();
+    Ok(DestinationSpec::parse(
+        &body,
+        SpecRules {
+            allowed_events: &settings.webhook.allowed_events,
+            allow_http: settings.delivery.allow_http,
+        },
+    ))
+}
+
+async fn find(executor: &D1Executor, id: &str) -> Result<Option<DestinationRecord>> {
+    load(executor, id).await.map_err(internal)
+}
+
+fn not_found() -> Result<Response> {
+    error(404, "Destination not found")
+}
+
+fn read_only() -> Result<Response> {
+    error(
+        409,
+        "This destination is defined by FORWARD_URL and FORWARD_SIGNING_KEY: change those settings instead",
+    )
+}
+
+/// `GET /admin/destinations`.
+pub async fn list(env: &Env, settings: &Settings) -> Result<Response> {
+    let executor = ready(env).await?;
+    let all = delivery::load_all(&executor, settings)
+        .await
+        .map_err(internal)?;
+    let shown: Vec<Value> = all.iter().map(DestinationRecord::to_json).collect();
+    json(200, &json!({ "destinations": shown }))
+}
+
+/// `POST /admin/destinations`: 201 with the secret, shown this once.
+pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+    let keys = match keys(settings) {
+        Ok(k) => k,
+        Err(response) => return response,
+    };
+    let spec = match spec_from(&mut req, settings).await? {
+        Ok(spec) => spec,
+        Err(e) => return invalid(&e),
+    };
+    let now = now();
+    let id = new_destination_id(now, random_bytes::<10>().map_err(internal)?);
+    let secret = generate_secret(&random_bytes::<24>().map_err(internal)?);
+    let sealed = seal_secrets(keys, &id, &Secrets::new(secret.clone())).map_err(internal)?;
+    let record = DestinationRecord {
+        id,
+        source: Source::Admin,
+        spec,
+        sealed_secrets: Some(sealed),
+        health: DestinationHealth::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let executor = ready(env).await?;
+    query(&executor, &store::insert_destination(&record)).await?;
+    let mut shown = record.to_json();
+    shown["secret"] = secret.into();
+    json(201, &shown)
+}
+
+/// `GET /admin/destinations/{id}`.
+pub async fn get(id: &str, env: &Env) -> Result<Response> {
+    match find(&ready(env).await?, id).await? {
+        Some(d) => json(200, &d.to_json()),
+        None => not_found(),
+    }
+}
+
+/// `PUT /admin/destinations/{id}`: a full replace of the spec (secret and health stay).
+pub async fn replace(
+    id: &str,
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+) -> Result<Response> {
+    let executor = ready(env).await?;
+    let Some(d) = find(&executor, id).await? else {
+        return not_found();
+    };
+    if d.source == Source::Config {
+        return read_only();
+    }
+    let spec = match spec_from(&mut req, settings).await? {
+        Ok(spec) => spec,
+        Err(e) => return invalid(&e),
+    };
+    query(&executor, &store::replace_spec(id, &spec, now())).await?;
+    changed(env, &executor, id).await
+}
+
+/// `DELETE /admin/destinations/{id}`: its held messages fail at once (`destination_deleted`).
+pub async fn delete(id: &str, env: &Env) -> Result<Response> {
+    let executor = ready(env).await?;
+    let Some(d) = find(&executor, id).await? else {
+        return not_found();
+    };
+    if d.source == Source::Config {
+        return read_only();
+    }
+    query(&executor, &store::delete_destination(id)).await?;
+    // Released, they find the destination gone and fail, on record.
+    release_held(env, &executor, id).await?;
+    json(200, &json!({ "deleted": true, "id": id }))
+}
+
+/// `POST /admin/destinations/{id}/toggle`: a paused destination resumes (its held messages
+/// are sent); otherwise `enabled` flips.
+pub async fn toggle(id: &str, env: &Env) -> Result<Response> {
+    let executor = ready(env).await?;
+    let Some(d) = find(&executor, id).await? else {
+        return not_found();
+    };
+    let (enabled, health) = if d.health.is_paused() {
+        (true, d.health.clone().resume())
+    } else {
+        (!d.spec.enabled, d.health.clone())
+    };
+    query(&executor, &store::set_enabled(id, enabled, &health, now())).await?;
+    changed(env, &executor, id).await
+}
+
+/// The answer to a change of a destination (PUT, toggle): the destination as it now is, and
+/// `released`, its held messages sent now that it no longer holds them.
+async fn changed(env: &Env, executor: &D1Executor, id: &str) -> Result<Response> {
+    let Some(updated) = find(executor, id).await? else {
+        return not_found();
+    };
+    let released = if updated.holds() {
+        0
+    } else {
+        release_held(env, executor, id).await?
+    };
+    let mut shown = updated.to_json();
+    shown["released"] = released.into();
+    json(200, &shown)
+}
+
+/// Tells every object holding messages for `destination_id` to send them now.
+async fn release_held(env: &Env, executor: &D1Executor, destination_id: &str) -> Result<usize> {
+    let owners = query(
+        executor,
+        &store::owners_with(destination_id, DeliveryStatus::Held),
+    )
+    .await?;
+    let mut released = 0;
+    for owner in owners
+        .iter()
+        .filter_map(|r| r.get("owner").and_then(Value::as_str))
+    {
+        let stub = ledger_stub(env, owner)?;
+        let command = LedgerCommand::Release {
+            destination_id: destination_id.to_owned(),
+        };
+        let ack: Ack = call(&stub, &command).await.map_err(internal)?;
+        released += ack.queued;
+    }
+    Ok(released)
+}
+
+/// `POST /admin/destinations/{id}/test`: a signed `destination.test` event, sent now; the
+/// answer is the attempt (logged, not counted toward the pause).
+pub async fn test(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    let executor = ready(env).await?;
+    let Some(d) = find(&executor, id).await? else {
+        return not_found();
+    };
+    if d.source == Source::Admin {
+        if let Err(response) = keys(settings) {
+            return response;
+        }
+    }
+    let now = now();
+    let event_id = new_event_id(now, random_bytes::<10>().map_err(internal)?);
+    let body = store::test_event(&event_id, id, now)
+        .to_string()
+        .into_bytes();
+    let sent = match delivery::send(settings, &d, &event_id, body).await {
+        Ok(sent) => sent,
+        Err(why) => return error(409, &why),
+    };
+    let record = AttemptRecord::new(&event_id, id, 1, &sent.result, sent.duration_ms, sent.at_ms);
+    let attempt = delivery::log_attempt(&executor, None, &record, settings.events.keys.as_ref())
+        .await
+        .map_err(internal)?;
+    json(200, &json!({ "attempt": attempt }))
+}
+
+/// `POST /admin/destinations/{id}/rotate-secret`: a new secret, shown this once; the old one
+/// keeps signing beside it for 24 h.
+pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    let keys = match keys(settings) {
+        Ok(k) => k,
+        Err(response) => return response,
+    };
+    let executor = ready(env).await?;
+    let Some(d) = find(&executor, id).await? else {
+        return not_found();
+    };
+    if d.source == Source::Config {
+        return read_only();
+    }
+    let secrets = match open_secrets(keys, &d) {
+        Ok(s) => s,
+        Err(why) => return error(409, &why),
+    };
+    let now = now();
+    let secret = generate_secret(&random_bytes::<24>().map_err(internal)?);
+    let rotated = secrets.rotate(secret.clone(), now);
+    let sealed = seal_secrets(keys, id, &rotated).map_err(internal)?;
+    query(&executor, &store::set_secrets(id, &sealed, now)).await?;
+    json(
+        200,
+        &json!({ "id": id, "secret": secret, "previousSecretExpiresAt": rotated.previous_until_ms }),
+    )
+}
+
+/// `GET /admin/destinations/{id}/stats`.
+pub async fn stats(id: &str, env: &Env) -> Result<Response> {
+    let executor = ready(env).await?;
+    let Some(d) = find(&executor, id).await? else {
+        return not_found();
+    };
+    let counts = query(&executor, &store::delivery_counts(id)).await?;
+    json(
+        200,
+        &json!({
+            "id": d.id,
+            "enabled": d.spec.enabled,
+            "consecutiveFailures": d.health.consecutive_failures,
+            "lastSuccessAt": d.health.last_success_ms,
+            "lastFailureAt": d.health.last_failure_ms,
+            "pausedReason": d.health.paused_reason,
+            "pausedAt": d.health.paused_at_ms,
+            "deliveries": store::counts_json(&counts),
+        }),
+    )
+}
+
+/// `GET /admin/deliveries?…` and `GET /admin/attempts?…`: newest first, keyset pages.
+pub async fn page(
+    req: &Request,
+    env: &Env,
+    settings: &Settings,
+    kind: ListKind,
+) -> Result<Response> {
+    let pairs = crate::support::request_url::query_pairs(&req.inner().url());
+    let q = match store::parse_list_query(kind, &pairs) {
+        Ok(q) => q,
+        Err(why) => return error(400, &why),
+    };
+    let found = query(&ready(env).await?, &store::list_statement(&q)).await?;
+    json(
+        200,
+        &store::page_json(&q, &found, settings.events.keys.as_ref()),
+    )
+}
+
+/// `POST /admin/deliveries/{id}/retry`: one attempt of a failed message, now.
+pub async fn retry(id: &str, env: &Env) -> Result<Response> {
+    let executor = ready(env).await?;
+    let found = query(&executor, &store::get_delivery(id)).await?;
+    let Some(delivery) = found.iter().find_map(DeliveryRow::from_row) else {
+        return error(404, "Delivery not found");
+    };
+    if delivery.status != DeliveryStatus::Failed {
+        return error(409, "Only a failed delivery can be retried by hand");
+    }
+    let stub = ledger_stub(env, &delivery.owner)?;
+    let command = LedgerCommand::RetryDelivery { id: id.to_owned() };
+    match call::<_, RetryReply>(&stub, &command).await {
+        Ok(reply) => json(
+            200,
+            &json!({ "delivery": reply.delivery, "attempt": reply.attempt }),
+        ),
+        Err(CallError::Refused(r)) => error(r.status, &r.message),
+        Err(e) => Err(internal(e)),
+    }
+}

@@ -1,0 +1,220 @@
+//! The event log's admin API: list, one event (with its body while kept), replay one,
+//! replay a failed range, and per-hour stats. The rules (query parsing, cursors, the SQL,
+//! sealing) are the core's `event_log`; this module reads D1 and runs the pipeline.
+
+use serde_json::{json, Value};
+use worker::{Context, Env, Request, Response, Result};
+
+use crate::event_log::{self, EventRow};
+use crate::settings::Settings;
+use crate::webhook::pipeline::Outcome;
+use crate::worker::runtime::d1::{query, ready as db, D1Executor};
+use crate::worker::runtime::log;
+use crate::worker::runtime::respond::{error, json, outcome_response};
+use crate::worker::webhook::{run, Job};
+
+/// Most events one batch replay runs.
+const REPLAY_BATCH: usize = 100;
+
+fn pairs(req: &Request) -> Result<Vec<(String, String)>> {
+    Ok(crate::support::request_url::query_pairs(&req.inner().url()))
+}
+
+/// `GET /admin/events?status=&event=&appointmentId=&since=&until=&limit=&cursor=`.
+pub async fn list(req: &Request, env: &Env) -> Result<Response> {
+    let q = match event_log::parse_event_query(&pairs(req)?) {
+        Ok(q) => q,
+        Err(why) => return error(400, &why),
+    };
+    let rows = query(&db(env).await?, &event_log::list_events(&q)).await?;
+    let mut events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
+    let next_cursor = if events.len() > q.limit {
+        events.truncate(q.limit);
+        events.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    json(200, &json!({ "events": events, "nextCursor": next_cursor }))
+}
+
+async fn find(executor: &D1Executor, id: &str) -> Result<Option<EventRow>> {
+    if !event_log::is_event_id(id) {
+        return Ok(None);
+    }
+    let rows = query(executor, &event_log::get_event(id)).await?;
+    Ok(rows.iter().find_map(event_log::row_from_json))
+}
+
+/// The stored body of `id`: `Ok(Some)` when kept and readable, `Err(status, why)` otherwise.
+async fn body_of(
+    executor: &D1Executor,
+    id: &str,
+    settings: &Settings,
+) -> Result<std::result::Result<Vec<u8>, (u16, String)>> {
+    let Some(keys) = settings.events.keys.as_ref() else {
+        return Ok(Err((
+            409,
+            "Replay is off: set the secret EVENT_ENCRYPTION_KEY to keep bodies for replay".into(),
+        )));
+    };
+    let rows = query(executor, &event_log::get_body(id)).await?;
+    let Some(sealed) = rows
+        .first()
+        .and_then(|r| r.get("sealed"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(Err((
+            410,
+            format!(
+                "The body of this event is no longer kept (bodies are kept {} days, and only while EVENT_ENCRYPTION_KEY is set)",
+                settings.events.body_retention_ms / 86_400_000
+            ),
+        )));
+    };
+    Ok(keys.open(sealed, id.as_bytes()).map_err(|_| {
+        (
+            410,
+            "The body of this event cannot be decrypted with the configured EVENT_ENCRYPTION_KEY keys".to_owned(),
+        )
+    }))
+}
+
+/// `GET /admin/events/{id}`: the row, and the body while it is kept.
+pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    let executor = db(env).await?;
+    let Some(row) = find(&executor, id).await? else {
+        return error(404, "Event not found");
+    };
+    let body = match body_of(&executor, id, settings).await? {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(_) => Value::Null,
+    };
+    json(200, &json!({ "event": row, "body": body }))
+}
+
+async fn run_replay(id: &str, body: &[u8], env: &Env, settings: &Settings) -> Outcome {
+    let outcome = run(env, None, settings, Job::Replay { id, body }).await;
+    if let Some(e) = &outcome.error {
+        log::warn(
+            settings.debug,
+            &e.to_string(),
+            json!({ "eventId": id, "replay": true }),
+        );
+    }
+    outcome
+}
+
+/// `POST /admin/events/{id}/replay`: runs the stored event again; answers what the pipeline
+/// answers.
+pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    let executor = db(env).await?;
+    if find(&executor, id).await?.is_none() {
+        return error(404, "Event not found");
+    }
+    let body = match body_of(&executor, id, settings).await? {
+        Ok(body) => body,
+        Err((status, why)) => return error(status, &why),
+    };
+    outcome_response(&run_replay(id, &body, env, settings).await)
+}
+
+/// `POST /admin/events/replay` `{"status":"failed","since":…,"until":…,"cursor":…}`: replays
+/// up to 100 matching events, oldest first, and returns a cursor for the rest.
+pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+    let input: Value = req.json().await.unwrap_or(Value::Null);
+    let batch = match event_log::parse_replay_batch(&input) {
+        Ok(b) => b,
+        Err(why) => return error(400, &why),
+    };
+    let executor = db(env).await?;
+    let rows = query(
+        &executor,
+        &event_log::replay_candidates(&batch, REPLAY_BATCH + 1),
+    )
+    .await?;
+    let mut events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
+    let more = events.len() > REPLAY_BATCH;
+    events.truncate(REPLAY_BATCH);
+    let mut results = Vec::with_capacity(events.len());
+    for event in &events {
+        let (status, why) = match body_of(&executor, &event.id, settings).await? {
+            Ok(body) => {
+                let outcome = run_replay(&event.id, &body, env, settings).await;
+                (outcome.status, outcome.error.map(|e| e.code().to_owned()))
+            }
+            Err((status, why)) => (status, Some(why)),
+        };
+        results.push(json!({ "id": event.id, "status": status, "error": why }));
+    }
+    let next_cursor = if more {
+        events.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    json(
+        200,
+        &json!({ "replayed": results, "nextCursor": next_cursor }),
+    )
+}
+
+/// `GET /admin/stats?hours=24`: per hour, events by status and refusals by reason.
+pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
+    let hours = match event_log::parse_stats_hours(&pairs(req)?) {
+        Ok(h) => h,
+        Err(why) => return error(400, &why),
+    };
+    let since = event_log::hour_bucket_ms(now_ms) - (i64::from(hours) - 1) * 3_600_000;
+    let executor = db(env).await?;
+    let (events, refusals) = event_log::stats(since);
+    let events = query(&executor, &events).await?;
+    let refusals = query(&executor, &refusals).await?;
+    json(
+        200,
+        &event_log::stats_json(since, hours, &events, &refusals),
+    )
+}
+
+/// Counts a refused request in its hour (after the response).
+pub fn count_refusal(
+    ctx: &Context,
+    env: &Env,
+    reason: event_log::RefusalReason,
+    now_ms: i64,
+    debug: bool,
+) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        let result = async {
+            let executor = db(&env).await?;
+            query(
+                &executor,
+                &event_log::refusal_increment(event_log::hour_bucket_ms(now_ms), reason),
+            )
+            .await
+            .map(|_| ())
+        }
+        .await;
+        if let Err(e) = result {
+            log::warn(
+                debug,
+                "refusal not counted",
+                json!({ "error": e.to_string() }),
+            );
+        }
+    });
+}
+
+/// The Cron Trigger's retention: bodies, dedup keys and rows past their time.
+pub async fn purge(env: &Env, settings: &Settings) -> Result<()> {
+    let executor = db(env).await?;
+    let cutoffs = settings.events.cutoffs(crate::support::http::Clock::now_ms(
+        &crate::worker::runtime::fetch_client::WorkerClock,
+    ));
+    // Finished messages and attempts go with the events they belong to.
+    let deliveries = crate::destinations::store::purge(cutoffs.events_before_ms);
+    for statement in event_log::purge(&cutoffs).iter().chain(&deliveries) {
+        query(&executor, statement).await?;
+    }
+    Ok(())
+}

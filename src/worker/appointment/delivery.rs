@@ -1,0 +1,424 @@
+//! The object's messages: an appointment's processed events delivered to the destinations on
+//! the object's alarm (Durable Object alarms, not Queues: the README says why).
+//!
+//! - A commit keeps the enriched event, sealed, in `outgoing` with `fanout = 1` (in the same
+//!   storage transaction as the claim it settles: nothing accepted is lost).
+//! - The alarm fans it out: one `messages` row per matching destination, pending (first
+//!   attempt at once) or held (the destination is paused), mirrored to D1's
+//!   `eka_webhook_delivery`.
+//! - Each due message is attempted: logged in D1, the destination's health updated, and the
+//!   message's next step decided by the core (`destination::next_step_on`).
+//! - A delivered message leaves the object (D1 keeps its record); the event's body goes when
+//!   no message needs it; a failed message keeps it for a manual retry until
+//!   `EVENT_BODY_RETENTION_DAYS`.
+
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::Result;
+
+use super::{now_ms, num, AppointmentLedger};
+use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
+use crate::destinations::{intake, next_step_on, AttemptRecord, Intake, Next, Outcome};
+use crate::settings::Settings;
+use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
+use crate::worker::appointment::storage::{number, rows, text};
+use crate::worker::delivery::{self, db};
+use crate::worker::runtime::log;
+
+/// Messages attempted per alarm (the rest wait for the next one, armed at once).
+const ATTEMPTS_PER_WAKE: usize = 25;
+/// When an attempt cannot even be made (D1 or the key unavailable), try again this much later.
+const UNREADY_DELAY_MS: i64 = 30_000;
+
+/// The object's tables for deliveries.
+pub const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS outgoing (event_id TEXT PRIMARY KEY, event TEXT NOT NULL, \
+     sealed TEXT NOT NULL, fanout INTEGER NOT NULL, stored_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
+     destination_id TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL, \
+     attempts INTEGER NOT NULL, next_at INTEGER, last_error TEXT, last_status INTEGER, \
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+];
+
+const MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, attempts, next_at, \
+     last_error, last_status, created_at, updated_at";
+/// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
+const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
+     attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
+
+fn opt_num(n: Option<i64>) -> JsValue {
+    n.map_or(JsValue::NULL, num)
+}
+
+fn opt_text(t: Option<&str>) -> JsValue {
+    t.map_or(JsValue::NULL, Into::into)
+}
+
+impl AppointmentLedger {
+    /// Keeps a commit's outgoing event for the fan-out (a replay's replaces the last one, and
+    /// is delivered again).
+    pub(super) fn keep_outgoing(&self, event_id: &str, outgoing: &Outgoing) -> Result<()> {
+        self.state.storage().sql().exec_raw(
+            "INSERT INTO outgoing (event_id, event, sealed, fanout, stored_at) VALUES (?, ?, ?, 1, ?) \
+             ON CONFLICT(event_id) DO UPDATE SET sealed = excluded.sealed, fanout = 1, \
+             stored_at = excluded.stored_at",
+            vec![
+                event_id.into(),
+                outgoing.event.as_str().into(),
+                outgoing.sealed.as_str().into(),
+                num(now_ms()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// When the delivery work wants the alarm: at once for a fan-out, else the earliest
+    /// pending message, else (for failed messages' bodies) the body retention.
+    pub(super) fn delivery_wake(&self, settings: &Settings) -> Result<Option<i64>> {
+        let rows = rows(self.state.storage().sql().exec(
+            "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fanout, \
+             (SELECT MIN(next_at) FROM messages WHERE status = 'pending') AS pending, \
+             (SELECT MIN(stored_at) FROM outgoing) AS stored",
+            None,
+        )?)?;
+        let at = |key: &str| rows.first().and_then(|r| number(r, key)).map(|t| t as i64);
+        Ok([
+            // Due when kept (at once), or later when an outage deferred it.
+            at("fanout"),
+            at("pending"),
+            at("stored").map(|t| t + settings.events.body_retention_ms),
+        ]
+        .into_iter()
+        .flatten()
+        .min())
+    }
+
+    /// Rows the object still keeps for deliveries.
+    pub(super) fn delivery_rows(&self) -> Result<f64> {
+        super::count(
+            &self.state.storage().sql(),
+            "SELECT (SELECT COUNT(*) FROM outgoing) + (SELECT COUNT(*) FROM messages) AS n",
+        )
+    }
+
+    /// The alarm's delivery work: fan out, attempt what is due, let go of old bodies. Errors
+    /// are logged; what could not be done stays due.
+    pub(super) async fn deliver(&self, settings: &Settings) -> Result<()> {
+        if let Err(e) = self.fan_out(settings).await {
+            log::warn(settings.debug, "fan-out deferred", json!({ "error": e }));
+            // Retried on the next alarm; do not spin on an outage.
+            self.state.storage().sql().exec_raw(
+                "UPDATE outgoing SET stored_at = ? WHERE fanout = 1",
+                vec![num(now_ms() + UNREADY_DELAY_MS)],
+            )?;
+        }
+        let due = self.messages(
+            "status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+            vec![num(now_ms()), num(ATTEMPTS_PER_WAKE as i64)],
+        )?;
+        for message in due {
+            if let Err(e) = self.attempt(message.clone(), settings, false).await {
+                log::warn(
+                    settings.debug,
+                    "delivery attempt deferred",
+                    json!({ "deliveryId": message.id, "error": e }),
+                );
+                self.state.storage().sql().exec_raw(
+                    "UPDATE messages SET next_at = ? WHERE id = ?",
+                    vec![num(now_ms() + UNREADY_DELAY_MS), message.id.as_str().into()],
+                )?;
+            }
+        }
+        // Bodies only failed messages still point to go after the retention.
+        self.state.storage().sql().exec_raw(
+            "DELETE FROM outgoing WHERE fanout = 0 AND stored_at < ? AND event_id NOT IN \
+             (SELECT event_id FROM messages WHERE status IN ('pending', 'held'))",
+            vec![num(now_ms() - settings.events.body_retention_ms)],
+        )?;
+        self.state.storage().sql().exec_raw(
+            "DELETE FROM messages WHERE status = 'failed' AND event_id NOT IN \
+             (SELECT event_id FROM outgoing)",
+            vec![],
+        )?;
+        Ok(())
+    }
+
+    fn messages(&self, filter: &str, params: Vec<JsValue>) -> Result<Vec<DeliveryRow>> {
+        let owner = self.owner()?.unwrap_or_default();
+        let mut bound = vec![JsValue::from_str(&owner)];
+        bound.extend(params);
+        let rows = rows(self.state.storage().sql().exec_raw(
+            &format!("SELECT {MESSAGE_AS_DELIVERY} FROM messages WHERE {filter}"),
+            bound,
+        )?)?;
+        Ok(rows.iter().filter_map(DeliveryRow::from_row).collect())
+    }
+
+    /// One message for each matching destination of each new outgoing event.
+    async fn fan_out(&self, settings: &Settings) -> std::result::Result<(), String> {
+        let sql = self.state.storage().sql();
+        let new: Vec<(String, String)> = sql
+            .exec(
+                "SELECT event_id, event FROM outgoing WHERE fanout = 1",
+                None,
+            )
+            .and_then(rows)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let executor = db(&self.env).await?;
+        let all = delivery::load_all(&executor, settings).await?;
+        let owner = self.owner().map_err(|e| e.to_string())?.unwrap_or_default();
+        let now = now_ms();
+        let mut created = Vec::new();
+        for (event_id, event) in &new {
+            for d in &all {
+                let status = match intake(&d.spec, &d.health, event) {
+                    Intake::Skip => continue,
+                    Intake::Send => DeliveryStatus::Pending,
+                    Intake::Hold => DeliveryStatus::Held,
+                };
+                let random = crate::support::entropy::random_bytes::<10>()?;
+                created.push(DeliveryRow {
+                    id: store::new_id("msg", now, random),
+                    event_id: event_id.clone(),
+                    destination_id: d.id.clone(),
+                    event: event.clone(),
+                    owner: owner.clone(),
+                    status,
+                    attempts: 0,
+                    next_attempt_at: (status == DeliveryStatus::Pending).then_some(now),
+                    last_error: None,
+                    last_status: None,
+                    created_at: now,
+                    updated_at: now,
+                });
+            }
+        }
+        // No await from here to the end of the writes: one storage transaction.
+        for m in &created {
+            self.store_message(m).map_err(|e| e.to_string())?;
+        }
+        for (event_id, _) in &new {
+            let matched = created.iter().any(|m| &m.event_id == event_id);
+            let statement = if matched {
+                "UPDATE outgoing SET fanout = 0 WHERE event_id = ?"
+            } else {
+                // No destination wants it: nothing to keep.
+                "DELETE FROM outgoing WHERE event_id = ?"
+            };
+            sql.exec_raw(statement, vec![event_id.as_str().into()])
+                .map_err(|e| e.to_string())?;
+        }
+        self.mirror(&created, settings).await;
+        Ok(())
+    }
+
+    fn store_message(&self, m: &DeliveryRow) -> Result<()> {
+        self.state.storage().sql().exec_raw(
+            &format!(
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
+                 attempts = excluded.attempts, next_at = excluded.next_at, \
+                 last_error = excluded.last_error, last_status = excluded.last_status, \
+                 updated_at = excluded.updated_at"
+            ),
+            vec![
+                m.id.as_str().into(),
+                m.event_id.as_str().into(),
+                m.destination_id.as_str().into(),
+                m.event.as_str().into(),
+                m.status.as_str().into(),
+                num(i64::from(m.attempts)),
+                opt_num(m.next_attempt_at),
+                opt_text(m.last_error.as_deref()),
+                opt_num(m.last_status.map(i64::from)),
+                num(m.created_at),
+                num(m.updated_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// D1's copy of these messages, for the admin API and for finding held ones. Callers
+    /// write the messages here first, with no await in between: the statements join them in
+    /// the outbox in the same storage transaction, so a crash during the D1 call loses no
+    /// copy (a held message D1 never heard of would never be released; a delivered one would
+    /// stay pending there), and a D1 outage keeps them in order with the commits' writes.
+    async fn mirror(&self, messages: &[DeliveryRow], settings: &Settings) {
+        if messages.is_empty() {
+            return;
+        }
+        let statements: Vec<_> = messages.iter().map(store::upsert_delivery).collect();
+        if let Err(e) = self.to_d1(statements).await {
+            log::warn(
+                settings.debug,
+                "delivery record not mirrored to D1",
+                json!({ "error": e.to_string() }),
+            );
+        }
+    }
+
+    /// Saves a message's new state here and in D1; a delivered one leaves the object, and
+    /// its event's body with it when no other message needs it.
+    async fn save(&self, m: &DeliveryRow, settings: &Settings) -> Result<()> {
+        let sql = self.state.storage().sql();
+        if m.status == DeliveryStatus::Delivered {
+            sql.exec_raw(
+                "DELETE FROM messages WHERE id = ?",
+                vec![m.id.as_str().into()],
+            )?;
+            sql.exec_raw(
+                "DELETE FROM outgoing WHERE event_id = ? AND fanout = 0 AND NOT EXISTS \
+                 (SELECT 1 FROM messages WHERE event_id = ?)",
+                vec![m.event_id.as_str().into(), m.event_id.as_str().into()],
+            )?;
+        } else {
+            self.store_message(m)?;
+        }
+        self.mirror(std::slice::from_ref(m), settings).await;
+        Ok(())
+    }
+
+    /// One attempt of `m`; `manual`: an operator's retry of a failed message (one attempt:
+    /// failed again unless it is delivered or held). Returns the attempt's JSON (none when the
+    /// message was held or failed without an attempt). `Err`: no attempt could be made now.
+    pub(super) async fn attempt(
+        &self,
+        mut m: DeliveryRow,
+        settings: &Settings,
+        manual: bool,
+    ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
+        let executor = db(&self.env).await?;
+        let now = now_ms();
+        m.updated_at = now;
+        let Some(d) = delivery::load(&executor, &m.destination_id).await? else {
+            m.status = DeliveryStatus::Failed;
+            m.next_attempt_at = None;
+            m.last_error = Some("destination_deleted".into());
+            self.save(&m, settings).await.map_err(|e| e.to_string())?;
+            return Ok((m, None));
+        };
+        if d.holds() {
+            m.status = DeliveryStatus::Held;
+            m.next_attempt_at = None;
+            self.save(&m, settings).await.map_err(|e| e.to_string())?;
+            return Ok((m, None));
+        }
+        let keys = settings
+            .events
+            .keys
+            .as_ref()
+            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+        let sealed: Option<String> = self
+            .state
+            .storage()
+            .sql()
+            .exec_raw(
+                "SELECT sealed FROM outgoing WHERE event_id = ?",
+                vec![m.event_id.as_str().into()],
+            )
+            .and_then(rows)
+            .map_err(|e| e.to_string())?
+            .first()
+            .and_then(|r| text(r, "sealed"));
+        let Some(sealed) = sealed else {
+            m.status = DeliveryStatus::Failed;
+            m.next_attempt_at = None;
+            m.last_error = Some("body_gone".into());
+            self.save(&m, settings).await.map_err(|e| e.to_string())?;
+            return Ok((m, None));
+        };
+        let body = keys
+            .open(&sealed, &outgoing_aad(&m.event_id))
+            .map_err(|_| "the event cannot be decrypted with EVENT_ENCRYPTION_KEY".to_owned())?;
+        let sent = delivery::send(settings, &d, &m.event_id, body).await?;
+        let attempt_no = m.attempts.saturating_add(1);
+        let record = AttemptRecord::new(
+            &m.event_id,
+            &d.id,
+            attempt_no,
+            &sent.result,
+            sent.duration_ms,
+            sent.at_ms,
+        );
+        let outcome = Outcome::from_http(&sent.result, sent.at_ms);
+        let logged = delivery::log_attempt(&executor, Some(&m.id), &record, Some(keys)).await;
+        let attempt = match logged {
+            Ok(json) => Some(json),
+            Err(e) => {
+                log::warn(settings.debug, "attempt not logged", json!({ "error": e }));
+                None
+            }
+        };
+        let health = delivery::update_health(
+            &executor,
+            &d,
+            &outcome,
+            settings.delivery.pause_after,
+            sent.at_ms,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            log::warn(
+                settings.debug,
+                "destination health not updated",
+                json!({ "error": e }),
+            );
+            d.health.clone()
+        });
+        let next = next_step_on(
+            &settings.delivery.schedule_ms,
+            attempt_no,
+            &outcome,
+            &health,
+            now_ms(),
+            js_sys::Math::random(),
+        );
+        m.attempts = attempt_no;
+        m.last_status = outcome.status();
+        m.last_error = outcome.error_code().map(str::to_owned);
+        m.updated_at = now_ms();
+        (m.status, m.next_attempt_at) = match next {
+            Next::Delivered => (DeliveryStatus::Delivered, None),
+            Next::RetryAt(_) if manual => (DeliveryStatus::Failed, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+            Next::Held => (DeliveryStatus::Held, None),
+        };
+        self.save(&m, settings).await.map_err(|e| e.to_string())?;
+        Ok((m, attempt))
+    }
+
+    /// The destination resumed: its held messages here are due now. Returns how many.
+    pub(super) async fn release(&self, destination_id: &str, settings: &Settings) -> Result<usize> {
+        let held = self.messages(
+            "status = 'held' AND destination_id = ?",
+            vec![destination_id.into()],
+        )?;
+        let now = now_ms();
+        let released: Vec<DeliveryRow> = held
+            .into_iter()
+            .map(|mut m| {
+                m.status = DeliveryStatus::Pending;
+                m.next_attempt_at = Some(now);
+                m.updated_at = now;
+                m
+            })
+            .collect();
+        for m in &released {
+            self.store_message(m)?;
+        }
+        self.mirror(&released, settings).await;
+        Ok(released.len())
+    }
+
+    /// A failed message, by id (for a manual retry).
+    pub(super) fn message(&self, id: &str) -> Result<Option<DeliveryRow>> {
+        Ok(self.messages("id = ?", vec![id.into()])?.into_iter().next())
+    }
+}

@@ -1,0 +1,317 @@
+//! The typed protocol between the Worker and its Durable Objects: one serde-tagged command
+//! enum per object class, sent as the JSON body of a POST, and typed replies. Caller and
+//! object share these types, so a field renamed on one side cannot be missed on the other.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{Env, Headers, Request, Stub};
+
+use crate::reminders::Reminder;
+use crate::webhook::ledger::{Attempt, Claim, Effects};
+use crate::worker::runtime::fetch_client::new_request;
+
+/// Binding of the per-appointment ledger objects.
+pub const LEDGER_BINDING: &str = "APPOINTMENTS";
+/// Binding of the previous release's single write queue, kept only to drain it.
+pub const LEGACY_QUEUE_BINDING: &str = "WRITE_QUEUE";
+/// Name of the previous release's single queue object.
+pub const LEGACY_QUEUE_NAME: &str = "schedule-writes";
+/// Objects that currently hold writes D1 refused register in one of this many index shards
+/// (named `index:<n>`), so `/admin/pending-writes` can find them without a global object.
+pub const INDEX_SHARDS: u32 = 8;
+
+/// A commit as it travels to the owning object: the core's `Commit`, owned, with the body
+/// already sealed by the Worker (or absent when no encryption key is set).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitRecord {
+    /// From the claim.
+    pub event_id: String,
+    /// The claim this settles.
+    pub claim: Claim,
+    /// How the attempt ended.
+    pub attempt: Attempt,
+    /// What it changes (this object's appointment, and maybe others).
+    pub effects: Effects,
+    /// The body sealed with `EVENT_ENCRYPTION_KEY`, kept for replay.
+    pub sealed_body: Option<String>,
+    /// What a processed event delivers to destinations, sealed (see [`Outgoing`]).
+    pub outgoing: Option<Outgoing>,
+}
+
+/// An enriched event to deliver: the object keeps it with the commit and fans it out to
+/// the matching destinations on its alarm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outgoing {
+    /// The event type (destinations subscribe by it).
+    pub event: String,
+    /// The JSON sent, sealed with `EVENT_ENCRYPTION_KEY` ([`outgoing_aad`]).
+    pub sealed: String,
+}
+
+/// The associated data an outgoing body is sealed with: its event id, marked so that it
+/// cannot be mistaken for the stored webhook body.
+pub fn outgoing_aad(event_id: &str) -> Vec<u8> {
+    format!("{event_id}:outgoing").into_bytes()
+}
+
+/// Commands of `AppointmentLedger` objects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+// Externally tagged (`{"claim":{…}}`): serde decodes it without buffering, which keeps the
+// Worker upload small.
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum LedgerCommand {
+    /// Claim a delivery before any work → `Claimed`.
+    Claim {
+        /// The delivery.
+        claim: Claim,
+    },
+    /// Make an attempt's effects durable → `Ack`.
+    Commit {
+        /// The attempt.
+        record: Box<CommitRecord>,
+    },
+    /// Writes and reminder operations another object decided for this appointment (the
+    /// previous appointment of a reschedule) → `Ack`.
+    Apply(Effects),
+    /// A one-shot reminder at `fire_at` (epoch ms) → the `Reminder`, 201.
+    ScheduleReminder {
+        /// Appointment.
+        appointment_id: String,
+        /// Epoch ms.
+        fire_at: i64,
+    },
+    /// Plan the automatic reminders (the sweep) → `PlanReply`.
+    PlanReminders {
+        /// Appointment.
+        appointment_id: String,
+        /// Epoch seconds.
+        start_time: i64,
+        /// Create reminders that do not exist yet.
+        create_missing: bool,
+    },
+    /// Cancel one reminder → the `Reminder` (404 unknown, 409 already sent or failed).
+    CancelReminder {
+        /// Reminder id.
+        id: String,
+    },
+    /// → `RemindersReply`.
+    ListReminders,
+    /// What this object holds that D1 has not taken yet → `PendingStatus`.
+    Status,
+    /// Index shards: an object started (`holding`) or stopped holding pending writes.
+    IndexSet {
+        /// The object's name.
+        owner: String,
+        /// True while it holds pending writes.
+        holding: bool,
+    },
+    /// Index shards: the owners registered → `IndexReply`.
+    IndexList,
+    /// The destination resumed: its held messages here are due now → `Ack` (`queued`: how
+    /// many were released).
+    Release {
+        /// The destination.
+        destination_id: String,
+    },
+    /// An operator retries a failed message: one attempt now → `RetryReply` (404 unknown,
+    /// 409 not failed).
+    RetryDelivery {
+        /// `msg_…`.
+        id: String,
+    },
+}
+
+/// A manual retry's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryReply {
+    /// The message after the attempt.
+    pub delivery: serde_json::Value,
+    /// The attempt (none when the message was held instead: its destination is paused).
+    pub attempt: Option<serde_json::Value>,
+}
+
+/// Commands of the previous release's `ScheduleWriteQueue`, now drain-only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LegacyQueueCommand {
+    /// Apply what is pending now → `PendingStatus`.
+    Drain,
+    /// → `PendingStatus`.
+    Status,
+}
+
+/// A command's plain acknowledgement.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    /// Entries kept for retry because D1 (or another object) refused them.
+    pub queued: usize,
+}
+
+/// Result of planning automatic reminders.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReply {
+    /// Reminders created.
+    pub created: usize,
+    /// Reminders cancelled (moved appointment).
+    pub cancelled: usize,
+    /// The alarm was missing and has been armed again.
+    pub rearmed: bool,
+}
+
+/// An appointment's reminders.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemindersReply {
+    /// In fire order.
+    pub reminders: Vec<Reminder>,
+}
+
+/// What an object (or the legacy queue) holds for D1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingStatus {
+    /// The object's name.
+    pub owner: String,
+    /// Entries waiting (one per commit, relay or legacy write).
+    pub pending: usize,
+    /// Failed attempts since the last success.
+    pub attempts: i64,
+    /// Why the last attempt failed (D1's words; no row values).
+    pub last_error: Option<String>,
+    /// When the next attempt is due, epoch ms.
+    pub next_attempt_at: Option<f64>,
+}
+
+/// Owners registered in an index shard.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexReply {
+    /// Object names.
+    pub owners: Vec<String>,
+}
+
+/// An object's refusal: status and `{"error": …}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status the object answered.
+    pub status: u16,
+    /// Its `error` text, or the status when the body had none.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status)
+    }
+}
+
+/// Why a call to an object failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The object answered non-2xx.
+    Refused(Refusal),
+    /// The runtime failed the call (unreachable, reset, bad reply).
+    Runtime(worker::Error),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Refused(r) => write!(f, "object refused: {r}"),
+            CallError::Runtime(e) => write!(f, "object call failed: {e}"),
+        }
+    }
+}
+
+impl From<worker::Error> for CallError {
+    fn from(e: worker::Error) -> Self {
+        CallError::Runtime(e)
+    }
+}
+
+impl From<serde_json::Error> for CallError {
+    fn from(e: serde_json::Error) -> Self {
+        CallError::Runtime(e.into())
+    }
+}
+
+/// The stub of the ledger object named `owner` (an appointment id, `rx:<id>`, `evt:<key>`,
+/// `index:<n>`).
+pub fn ledger_stub(env: &Env, owner: &str) -> worker::Result<Stub> {
+    env.durable_object(LEDGER_BINDING)?
+        .id_from_name(owner)?
+        .get_stub()
+}
+
+/// The previous release's queue object.
+pub fn legacy_queue_stub(env: &Env) -> worker::Result<Stub> {
+    env.durable_object(LEGACY_QUEUE_BINDING)?
+        .id_from_name(LEGACY_QUEUE_NAME)?
+        .get_stub()
+}
+
+/// The index shard an owner registers in (FNV-1a of its name).
+pub fn index_shard(owner: &str) -> String {
+    let hash = owner.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("index:{}", hash % INDEX_SHARDS)
+}
+
+/// Sends `command` to `stub`; a 2xx reply is decoded as `R`, anything else is a refusal.
+pub async fn call<C: Serialize, R: DeserializeOwned>(
+    stub: &Stub,
+    command: &C,
+) -> Result<R, CallError> {
+    let reply = exchange(stub, serde_json::to_string(command)?).await?;
+    Ok(serde_json::from_value(reply)?)
+}
+
+/// The untyped half of [`call`], written once rather than per message type (the generic
+/// copies cost the Worker upload more than the work they do).
+async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
+    // The host is only a label: the stub routes the request.
+    let request = new_request(
+        "https://object/",
+        "POST",
+        &Headers::new(),
+        Some(&JsValue::from_str(&body)),
+    )?;
+    let mut response = stub.fetch_with_request(request).await?;
+    let status = response.status_code();
+    let text = response.text().await?;
+    let value = parse_json(&text);
+    if (200..300).contains(&status) {
+        return Ok(value?);
+    }
+    let message = value
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| format!("status {status}"));
+    Err(CallError::Refused(Refusal { status, message }))
+}
+
+/// Reads a command from a request an object received.
+pub async fn read_command<C: DeserializeOwned>(req: &mut Request) -> Result<C, String> {
+    let text = req.text().await.map_err(|e| e.to_string())?;
+    from_json_text(&text).map_err(|e| format!("not a command: {e}"))
+}
+
+/// Decodes JSON text as `T` through `serde_json::Value`: one text parser for every type,
+/// and a small per-type decoder (this keeps the Worker upload within its budget).
+pub fn from_json_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_value(parse_json(text)?)
+}
+
+/// JSON text as a `Value` (not generic: one copy in the upload).
+#[inline(never)]
+fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(text)
+}

@@ -1,0 +1,205 @@
+//! Sending to a destination, shared by the owning objects (messages on their alarm, manual
+//! retries) and the admin API (test sends): the row read from D1, its secrets opened, the
+//! request the core builds, the attempt timed and logged, and the destination's health
+//! updated by the core's pause rule (`destination::after_attempt`).
+
+use serde_json::Value;
+use worker::Env;
+
+use crate::destinations::store::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
+use crate::destinations::{
+    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Outcome, Secrets,
+    DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER,
+};
+use crate::schedule::sql::Statement;
+use crate::settings::Settings;
+use crate::signing::outbound::signed_post;
+use crate::signing::signature::RustMac;
+use crate::support::http::{Clock, HttpClient, HttpError, HttpResponse};
+use crate::support::seal::KeyRing;
+use crate::worker::runtime::d1::{self, D1Executor};
+use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
+use crate::worker::runtime::respond::EVENT_ID_HEADER;
+
+/// Why a send could not be attempted (the text names no secret and no patient data).
+pub type SendError = String;
+
+/// D1, with every table ensured.
+pub async fn db(env: &Env) -> Result<D1Executor, String> {
+    d1::ready(env).await.map_err(|e| e.to_string())
+}
+
+/// Rows of `statement`.
+pub async fn rows(executor: &D1Executor, statement: &Statement) -> Result<Vec<Value>, String> {
+    d1::query(executor, statement)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// One destination.
+pub async fn load(executor: &D1Executor, id: &str) -> Result<Option<DestinationRecord>, String> {
+    Ok(rows(executor, &store::get_destination(id))
+        .await?
+        .iter()
+        .find_map(DestinationRecord::from_row))
+}
+
+/// Every destination, after making sure `FORWARD_URL`'s is among them.
+pub async fn load_all(
+    executor: &D1Executor,
+    settings: &Settings,
+) -> Result<Vec<DestinationRecord>, String> {
+    let list = || async {
+        Ok::<_, String>(
+            rows(executor, &store::list_destinations())
+                .await?
+                .iter()
+                .filter_map(DestinationRecord::from_row)
+                .filter(|d| d.source == Source::Admin || settings.forward_url.is_some())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let all = list().await?;
+    let Some(url) = &settings.forward_url else {
+        return Ok(all);
+    };
+    // FORWARD_URL's row is written only when it is missing or the setting changed.
+    if all
+        .iter()
+        .any(|d| d.id == CONFIG_DESTINATION_ID && d.spec.url == *url)
+    {
+        return Ok(all);
+    }
+    let upsert = store::upsert_config_destination(url, WorkerClock.now_ms());
+    rows(executor, &upsert).await?;
+    list().await
+}
+
+/// Seals `secrets` for storage (the destination id as associated data).
+pub fn seal_secrets(keys: &KeyRing, id: &str, secrets: &Secrets) -> Result<String, String> {
+    let nonce = crate::support::entropy::random_bytes::<12>()?;
+    let json = serde_json::to_vec(secrets).map_err(|e| e.to_string())?;
+    Ok(keys.seal(&json, id.as_bytes(), nonce))
+}
+
+/// Opens a destination's secrets.
+pub fn open_secrets(keys: &KeyRing, d: &DestinationRecord) -> Result<Secrets, String> {
+    let sealed = d
+        .sealed_secrets
+        .as_deref()
+        .ok_or("the destination has no secret")?;
+    let json = keys
+        .open(sealed, d.id.as_bytes())
+        .map_err(|_| "the destination's secret cannot be decrypted with EVENT_ENCRYPTION_KEY")?;
+    serde_json::from_slice(&json).map_err(|_| "the destination's secret is unreadable".to_owned())
+}
+
+/// One attempt: the answer (or why none came) and how long it took, ms.
+pub struct Sent {
+    /// The answer.
+    pub result: Result<HttpResponse, HttpError>,
+    /// When it began, epoch ms.
+    pub at_ms: i64,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// Sends `body` for `msg_id` (the event id) to `d`, signed in its format with its secrets;
+/// `FORWARD_URL`'s destination is signed with `FORWARD_SIGNING_KEY` (unsigned without it),
+/// as 0.1.0's forward was.
+pub async fn send(
+    settings: &Settings,
+    d: &DestinationRecord,
+    msg_id: &str,
+    body: Vec<u8>,
+) -> Result<Sent, SendError> {
+    let at_ms = WorkerClock.now_ms();
+    let request = if d.id == CONFIG_DESTINATION_ID && d.source == Source::Config {
+        let mut request = signed_post(
+            &d.spec.url,
+            body,
+            settings.forward_signing_key.as_deref(),
+            at_ms,
+            DELIVERY_TIMEOUT_MS,
+            &RustMac,
+        );
+        request
+            .headers
+            .push((EVENT_ID_HEADER.to_owned(), msg_id.to_owned()));
+        request
+            .headers
+            .push((IDEMPOTENCY_KEY_HEADER.to_owned(), msg_id.to_owned()));
+        request
+    } else {
+        let keys = settings
+            .events
+            .keys
+            .as_ref()
+            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+        let secrets = open_secrets(keys, d)?;
+        let signing = secrets.signing(at_ms);
+        let mut request = delivery_request(&d.spec, msg_id, at_ms, body, &signing, &RustMac)
+            .map_err(|e| e.to_string())?;
+        request
+            .headers
+            .push((EVENT_ID_HEADER.to_owned(), msg_id.to_owned()));
+        request
+    };
+    let result = FetchClient.send(request).await;
+    let duration_ms = u64::try_from(WorkerClock.now_ms().saturating_sub(at_ms)).unwrap_or(0);
+    Ok(Sent {
+        result,
+        at_ms,
+        duration_ms,
+    })
+}
+
+/// Logs an attempt in D1 (the receiver's answer sealed with `keys`); returns its JSON for
+/// the admin API.
+pub async fn log_attempt(
+    executor: &D1Executor,
+    delivery_id: Option<&str>,
+    record: &AttemptRecord,
+    keys: Option<&KeyRing>,
+) -> Result<Value, String> {
+    let random = crate::support::entropy::random_bytes::<10>()?;
+    let id = store::new_id("att", record.at_ms, random);
+    let nonce = crate::support::entropy::random_bytes::<12>()?;
+    rows(
+        executor,
+        &store::insert_attempt(&id, delivery_id, record, keys.map(|k| (k, nonce))),
+    )
+    .await?;
+    Ok(store::attempt_json(&id, delivery_id, record))
+}
+
+/// The destination's health after an attempt: counted atomically in D1 (several objects
+/// deliver to one destination at once), the pause decided by the core's rule.
+pub async fn update_health(
+    executor: &D1Executor,
+    d: &DestinationRecord,
+    outcome: &Outcome,
+    pause_after: u32,
+    now_ms: i64,
+) -> Result<DestinationHealth, String> {
+    if outcome.is_success() {
+        rows(executor, &store::record_success(&d.id, now_ms)).await?;
+        return Ok(after_attempt(
+            d.health.clone(),
+            outcome,
+            pause_after,
+            now_ms,
+        ));
+    }
+    let counted = rows(executor, &store::record_failure(&d.id, now_ms))
+        .await?
+        .iter()
+        .find_map(DestinationRecord::from_row)
+        .map_or_else(|| d.health.clone(), |row| row.health);
+    let before = store::health_before_failure(&counted);
+    let after = after_attempt(before, outcome, pause_after, now_ms);
+    if let (None, Some(reason)) = (&counted.paused_reason, &after.paused_reason) {
+        rows(executor, &store::pause(&d.id, reason, now_ms)).await?;
+    }
+    Ok(after)
+}

@@ -1,0 +1,128 @@
+//! D1 as an `SqlExecutor`: the schedule store of the Worker is the core's `SqlStore` over it,
+//! and the event log's statements run on it. The tables are ensured once per isolate (the
+//! migrations create them too; this covers a database nobody migrated). Epoch values are
+//! bound as JS numbers (D1's integer binding is i32).
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use worker::Env;
+
+use crate::event_log;
+use crate::schedule::sql::{Dialect, SqlValue, Statement};
+use crate::schedule::store::{ensure_schedule_table, SqlExecutor, SqlStore};
+use crate::schedule::StoreError;
+
+thread_local! {
+    /// Whether this isolate has ensured the schedule table.
+    static TABLE_READY: Rc<Cell<bool>> = Rc::new(Cell::new(false));
+    /// Whether this isolate has ensured every table (schedule and event log).
+    static ALL_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The `DB` binding as an executor.
+pub fn d1_executor(env: &Env) -> worker::Result<D1Executor> {
+    Ok(D1Executor { db: env.d1("DB")? })
+}
+
+/// Ensures the schedule table and the event log's tables, once per isolate.
+pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
+    if ALL_READY.with(Cell::get) {
+        return Ok(());
+    }
+    ensure_schedule_table(executor, Dialect::Sqlite).await?;
+    for statement in event_log::create_tables()
+        .into_iter()
+        .chain(crate::destinations::store::create_tables())
+    {
+        executor.query(&statement).await?;
+    }
+    TABLE_READY.with(|ready| ready.set(true));
+    ALL_READY.with(|ready| ready.set(true));
+    Ok(())
+}
+
+/// The `DB` binding with every table ensured, for the admin API (errors are the runtime's).
+pub async fn ready(env: &Env) -> worker::Result<D1Executor> {
+    let executor = d1_executor(env)?;
+    ensure_tables(&executor)
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(executor)
+}
+
+/// The rows of `statement` (errors are the runtime's).
+pub async fn query(executor: &D1Executor, statement: &Statement) -> worker::Result<Vec<Value>> {
+    executor
+        .query(statement)
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+/// The schedule store on D1.
+pub type D1Store = SqlStore<D1Executor>;
+
+/// A D1 binding.
+pub struct D1Executor {
+    db: D1Database,
+}
+
+/// The store on `db`, sharing this isolate's "table ensured" flag.
+pub fn d1_store(db: D1Database) -> D1Store {
+    SqlStore::new(
+        D1Executor { db },
+        Dialect::Sqlite,
+        TABLE_READY.with(Rc::clone),
+    )
+}
+
+impl D1Executor {
+    fn prepare(&self, statement: &Statement) -> Result<D1PreparedStatement, StoreError> {
+        let params: Vec<JsValue> = statement.params.iter().map(to_js).collect();
+        self.db
+            .prepare(&statement.sql)
+            .bind(&params)
+            .map_err(|e| d1_error("bind", &e))
+    }
+}
+
+impl SqlExecutor for D1Executor {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Value>, StoreError> {
+        self.prepare(statement)?
+            .all()
+            .await
+            .and_then(|r| r.results::<Value>())
+            .map_err(|e| d1_error("statement", &e))
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<(), StoreError> {
+        let prepared = statements
+            .iter()
+            .map(|s| self.prepare(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        // D1 runs a batch as one transaction.
+        self.db
+            .batch(prepared)
+            .await
+            .map_err(|e| d1_error("write", &e))?;
+        Ok(())
+    }
+}
+
+fn to_js(value: &SqlValue) -> JsValue {
+    match value {
+        SqlValue::Null => JsValue::NULL,
+        // Epoch seconds and the like are far inside 2^53: exact as a JS number.
+        SqlValue::Int(n) => JsValue::from_f64(*n as f64),
+        SqlValue::Text(s) => JsValue::from_str(s),
+    }
+}
+
+/// D1 error texts name the statement's failure, not bound values.
+fn d1_error(step: &str, e: &worker::Error) -> StoreError {
+    StoreError::Backend(format!("D1 {step} failed: {e}"))
+}

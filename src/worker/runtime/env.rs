@@ -1,0 +1,54 @@
+//! What every handler needs from the environment: settings, and an Eka client. Settings are
+//! parsed once per isolate (a deployment's variables do not change under a running isolate)
+//! and shared. A client is made per request (workerd forbids one request from waiting on
+//! another's I/O); the access token is shared by all requests of the isolate.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::Env;
+
+use crate::eka::api::{EkaApiConfig, EkaClient, TokenCache};
+use crate::settings::Settings;
+use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
+
+/// The Eka client over `fetch`.
+pub type Client = EkaClient<FetchClient, WorkerClock>;
+
+thread_local! {
+    static TOKENS: RefCell<Option<(EkaApiConfig, TokenCache)>> = const { RefCell::new(None) };
+    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
+}
+
+/// A client for this request, sharing the isolate's token for `config`.
+pub fn client_for(config: &EkaApiConfig) -> Client {
+    let tokens = TOKENS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_ref() {
+            Some((cached, tokens)) if cached == config => tokens.clone(),
+            _ => {
+                let tokens = TokenCache::default();
+                *slot = Some((config.clone(), tokens.clone()));
+                tokens
+            }
+        }
+    });
+    EkaClient::with_tokens(config.clone(), FetchClient, WorkerClock, tokens)
+}
+
+/// Settings from the env, plus a problem when the D1 binding is missing; parsed on the
+/// isolate's first use.
+pub fn settings(env: &Env) -> Rc<Settings> {
+    SETTINGS.with(|cell| {
+        Rc::clone(cell.borrow_mut().get_or_insert_with(|| {
+            let mut settings =
+                Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+            if env.d1("DB").is_err() {
+                settings
+                    .problems
+                    .push("the D1 binding DB is missing".to_owned());
+            }
+            Rc::new(settings)
+        }))
+    })
+}

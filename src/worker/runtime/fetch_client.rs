@@ -1,0 +1,105 @@
+//! The core's `HttpClient` over the Workers `fetch`, with a timeout that aborts the request,
+//! and the clock over `Date.now()`.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use wasm_bindgen::JsValue;
+use worker::{web_sys, AbortController, Date, Delay, Fetch, Headers, Request};
+
+use crate::support::http::{self, Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+
+/// `fetch`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchClient;
+
+/// `Date.now()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now_ms(&self) -> i64 {
+        i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+impl HttpClient for FetchClient {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let timeout = Delay::from(Duration::from_millis(u64::from(request.timeout_ms)));
+        let exchange = async move {
+            let req = build(&request).map_err(|_| HttpError::Network("invalid request".into()))?;
+            let mut response = Fetch::Request(req)
+                .send_with_signal(&signal)
+                .await
+                .map_err(|_| HttpError::Network("fetch failed".into()))?;
+            let status = response.status_code();
+            let headers = response.headers().entries().collect();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|_| HttpError::Network("reading the response failed".into()))?;
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
+        };
+        let exchange = pin!(exchange);
+        let timeout = pin!(timeout);
+        match select(exchange, timeout).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => {
+                controller.abort();
+                Err(HttpError::Timeout)
+            }
+        }
+    }
+}
+
+fn build(request: &HttpRequest) -> worker::Result<Request> {
+    let headers = Headers::new();
+    for (name, value) in &request.headers {
+        headers.set(name, value)?;
+    }
+    let body = request
+        .body
+        .as_ref()
+        .map(|body| JsValue::from(js_sys::Uint8Array::from(body.as_slice())));
+    let method = match request.method {
+        http::Method::Get => "GET",
+        http::Method::Post => "POST",
+    };
+    new_request(&request.url, method, &headers, body.as_ref())
+}
+
+/// `Request::new_with_init` without workers-rs's `RequestInit`, whose conversion carries the
+/// serialisation of every `cf` option (none of which we set) into the Worker upload. Sets what
+/// that conversion sets for our requests: method, headers when there are any, redirect
+/// "follow", body.
+pub(crate) fn new_request(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+) -> worker::Result<Request> {
+    let init = web_sys::RequestInit::new();
+    if !headers.is_empty() {
+        init.set_headers(&headers.0);
+    }
+    init.set_method(method);
+    init.set_redirect(web_sys::RequestRedirect::Follow);
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
+}

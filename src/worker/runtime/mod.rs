@@ -1,0 +1,8 @@
+//! What the Worker runs on: its settings from the environment, logging, JSON answers, the
+//! `fetch` HTTP client, and D1.
+
+pub mod d1;
+pub mod env;
+pub mod fetch_client;
+pub mod log;
+pub mod respond;
