@@ -40,7 +40,9 @@
 //! must switch keys when the overlap ends (or verify with this package, which takes several
 //! keys).
 
+pub mod secrets;
 pub mod store;
+pub mod wake;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
