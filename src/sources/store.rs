@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{webhook_path, SourceSecrets, SourceSpec, DEFAULT_SOURCE_ID};
-use crate::schedule::sql::{migration_statements, SqlValue, Statement};
 use crate::support::seal::{KeyRing, SealError};
+use crate::support::sql::{migration_statements, SqlValue, Statement};
 
 /// Sources.
 pub const SOURCE_TABLE: &str = "eka_webhook_source";
