@@ -6,7 +6,7 @@
 //! - a body that only failed messages point to (kept for a manual retry) is **purgeable**: it
 //!   goes at the retention, and with it those messages (D1 keeps their record);
 //! - a body a **held** message needs (its destination is paused) is kept until the retention
-//!   too; then the held message fails with [`BODY_GONE`], a dead letter on record, and the
+//!   too; then the held message fails with [`super::BODY_GONE`], a dead letter on record, and the
 //!   body is purgeable in the same wake;
 //! - a body a pending message needs stays until that message ends (its schedule is bounded);
 //! - the wake is the earliest of: an event still to fan out, a pending message's next
@@ -14,9 +14,6 @@
 //!   these is work that wake does, so a past time is never asked for twice in a row; and
 //!   should one be anyway after a wake that did nothing, it is put off by [`IDLE_REARM_MS`]
 //!   instead of re-arming at once (a loop billed per request, per appointment).
-
-/// The error a held message fails with when its body reached the retention.
-pub const BODY_GONE: &str = "body_gone";
 
 /// After a wake that did nothing, a delivery time at or before now is put off this long.
 pub const IDLE_REARM_MS: i64 = 60_000;

@@ -6,18 +6,17 @@
 use serde_json::Value;
 use worker::Env;
 
-use crate::destinations::secrets::{self, SecretsError};
+use crate::destinations::sealed_secrets::{self as secrets, SecretsError};
 use crate::destinations::store::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
 use crate::destinations::{
-    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Outcome, Secrets,
-    DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER,
+    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Secrets, SendOutcome,
 };
-use crate::schedule::sql::Statement;
 use crate::settings::Settings;
-use crate::signing::outbound::signed_post;
+use crate::signing::outbound::forward_request;
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient, HttpError, HttpResponse};
 use crate::support::seal::KeyRing;
+use crate::support::sql::Statement;
 use crate::worker::runtime::d1::{self, D1Executor};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 use crate::worker::runtime::respond::EVENT_ID_HEADER;
@@ -143,21 +142,14 @@ pub async fn send(
 ) -> Result<Sent, SendError> {
     let at_ms = WorkerClock.now_ms();
     let request = if d.id == CONFIG_DESTINATION_ID && d.source == Source::Config {
-        let mut request = signed_post(
+        forward_request(
             &d.spec.url,
             body,
             settings.forward_signing_key.as_deref(),
+            Some(msg_id),
             at_ms,
-            DELIVERY_TIMEOUT_MS,
             &RustMac,
-        );
-        request
-            .headers
-            .push((EVENT_ID_HEADER.to_owned(), msg_id.to_owned()));
-        request
-            .headers
-            .push((IDEMPOTENCY_KEY_HEADER.to_owned(), msg_id.to_owned()));
-        request
+        )
     } else {
         let keys = settings
             .events
@@ -206,7 +198,7 @@ pub async fn log_attempt(
 pub async fn update_health(
     executor: &D1Executor,
     d: &DestinationRecord,
-    outcome: &Outcome,
+    outcome: &SendOutcome,
     pause_after: u32,
     now_ms: i64,
 ) -> Result<DestinationHealth, String> {

@@ -18,10 +18,12 @@ use wasm_bindgen::JsValue;
 use worker::Result;
 
 use super::{now_ms, num, AppointmentLedger};
-use crate::destinations::secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
+use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
 use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
-use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes, BODY_GONE};
-use crate::destinations::{intake, next_step_on, AttemptRecord, Intake, Next, Outcome};
+use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
+use crate::destinations::{
+    before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome, Settle, BODY_GONE,
+};
 use crate::settings::Settings;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
 use crate::worker::appointment::storage::{number, rows, text};
@@ -171,13 +173,14 @@ impl AppointmentLedger {
             vec![num(cutoff)],
         )?;
         let now = now_ms();
+        let gone = Settle {
+            status: DeliveryStatus::Failed,
+            error: Some(BODY_GONE),
+        };
         let failed: Vec<DeliveryRow> = held
             .into_iter()
             .map(|mut m| {
-                m.status = DeliveryStatus::Failed;
-                m.next_attempt_at = None;
-                m.last_error = Some(BODY_GONE.into());
-                m.updated_at = now;
+                m.settle(gone, now);
                 m
             })
             .collect();
@@ -340,26 +343,7 @@ impl AppointmentLedger {
         manual: bool,
     ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
         let executor = db(&self.env).await?;
-        let now = now_ms();
-        m.updated_at = now;
-        let Some(d) = delivery::load(&executor, &m.destination_id).await? else {
-            m.status = DeliveryStatus::Failed;
-            m.next_attempt_at = None;
-            m.last_error = Some("destination_deleted".into());
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
-        };
-        if d.holds() {
-            m.status = DeliveryStatus::Held;
-            m.next_attempt_at = None;
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
-        }
-        let keys = settings
-            .events
-            .keys
-            .as_ref()
-            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+        let found = delivery::load(&executor, &m.destination_id).await?;
         let sealed: Option<String> = self
             .state
             .storage()
@@ -372,23 +356,35 @@ impl AppointmentLedger {
             .map_err(|e| e.to_string())?
             .first()
             .and_then(|r| text(r, "sealed"));
-        let Some(sealed) = sealed else {
-            m.status = DeliveryStatus::Failed;
-            m.next_attempt_at = None;
-            m.last_error = Some(BODY_GONE.into());
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
+        let (d, sealed) = match before_attempt(found, sealed) {
+            Ok(found) => found,
+            Err(settle) => return self.settle_unsent(m, settle, settings).await,
         };
+        let keys = settings
+            .events
+            .keys
+            .as_ref()
+            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
         // A body or a secret no configured key opens fails the message on record (retryable
         // by hand once the key is back): it is not deferred again and again.
+        let unreadable = |error| Settle {
+            status: DeliveryStatus::Failed,
+            error: Some(error),
+        };
         let sent = match keys.open(&sealed, &outgoing_aad(&m.event_id)) {
             Ok(body) => delivery::send(&executor, settings, &d, &m.event_id, body).await,
-            Err(_) => return self.fail_unsendable(m, BODY_UNREADABLE, settings).await,
+            Err(_) => {
+                return self
+                    .settle_unsent(m, unreadable(BODY_UNREADABLE), settings)
+                    .await
+            }
         };
         let sent = match sent {
             Ok(sent) => sent,
             Err(SendError::Secret(_)) => {
-                return self.fail_unsendable(m, SECRET_UNREADABLE, settings).await
+                return self
+                    .settle_unsent(m, unreadable(SECRET_UNREADABLE), settings)
+                    .await
             }
             Err(SendError::Unready(why)) => return Err(why),
         };
@@ -401,7 +397,7 @@ impl AppointmentLedger {
             sent.duration_ms,
             sent.at_ms,
         );
-        let outcome = Outcome::from_http(&sent.result, sent.at_ms);
+        let outcome = SendOutcome::from_http(&sent.result, sent.at_ms);
         let logged = delivery::log_attempt(&executor, Some(&m.id), &record, Some(keys)).await;
         let attempt = match logged {
             Ok(json) => Some(json),
@@ -434,32 +430,19 @@ impl AppointmentLedger {
             now_ms(),
             js_sys::Math::random(),
         );
-        m.attempts = attempt_no;
-        m.last_status = outcome.status();
-        m.last_error = outcome.error_code().map(str::to_owned);
-        m.updated_at = now_ms();
-        (m.status, m.next_attempt_at) = match next {
-            Next::Delivered => (DeliveryStatus::Delivered, None),
-            Next::RetryAt(_) if manual => (DeliveryStatus::Failed, None),
-            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            Next::Failed => (DeliveryStatus::Failed, None),
-            Next::Held => (DeliveryStatus::Held, None),
-        };
+        m.after_attempt(attempt_no, &outcome, next, manual, now_ms());
         self.save(&m, settings).await.map_err(|e| e.to_string())?;
         Ok((m, attempt))
     }
 
-    /// `m` fails without an attempt, on record, with `code`.
-    async fn fail_unsendable(
+    /// `m` settles without an attempt (held, or failed on record).
+    async fn settle_unsent(
         &self,
         mut m: DeliveryRow,
-        code: &str,
+        settle: Settle,
         settings: &Settings,
     ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
-        m.status = DeliveryStatus::Failed;
-        m.next_attempt_at = None;
-        m.last_error = Some(code.to_owned());
-        m.updated_at = now_ms();
+        m.settle(settle, now_ms());
         self.save(&m, settings).await.map_err(|e| e.to_string())?;
         Ok((m, None))
     }
@@ -474,9 +457,7 @@ impl AppointmentLedger {
         let released: Vec<DeliveryRow> = held
             .into_iter()
             .map(|mut m| {
-                m.status = DeliveryStatus::Pending;
-                m.next_attempt_at = Some(now);
-                m.updated_at = now;
+                m.release(now);
                 m
             })
             .collect();

@@ -44,7 +44,7 @@ use crate::reminders::{
     after_failure, cancel_transition, context_json, decide_fire, plan_auto, reconcile, reminder_id,
     CancelTransition, FireDecision, Reminder, ReminderOp, ReminderState,
 };
-use crate::schedule::sql::{self, Dialect, Statement};
+use crate::schedule::sql;
 use crate::schedule::store::SqlExecutor;
 use crate::schedule::ScheduleWrite;
 use crate::settings::Settings;
@@ -52,6 +52,7 @@ use crate::signing::outbound::{outcome_of, signed_post};
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient};
 use crate::support::retry::WRITE_RETRY_BACKOFF;
+use crate::support::sql::{Dialect, Statement};
 use crate::webhook::ledger::{Claim, Claimed, Effects, Settled};
 
 const CALLBACK_TIMEOUT_MS: u32 = 15_000;
@@ -246,8 +247,8 @@ impl DurableObject for AppointmentLedger {
                 let Some(message) = self.message(&id)? else {
                     return refuse(404, "Delivery not found (delivered messages are not kept)");
                 };
-                if message.status != crate::destinations::store::DeliveryStatus::Failed {
-                    return refuse(409, "Only a failed delivery can be retried by hand");
+                if let Err(e) = crate::destinations::check_manual_retry(message.status) {
+                    return refuse(409, &e.to_string());
                 }
                 let result = self.attempt(message, &settings, true).await;
                 self.arm_next().await?;
