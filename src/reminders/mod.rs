@@ -9,6 +9,7 @@
 
 pub mod cron_time;
 mod request;
+pub mod retention;
 
 pub use request::*;
 

@@ -167,3 +167,41 @@ test('an EVENT_ENCRYPTION_KEY rotation re-seals destination secrets, so the old 
     await receiver.close();
   }
 });
+
+test('finished reminders are deleted EVENT_RETENTION_DAYS after they finished', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eka-finished-'));
+  const callback = await startOrigin();
+  const reminderBindings = { REMINDER_CALLBACK_URL: callback.url, REMINDER_SIGNING_KEY: 'reminder-key-test' };
+  const schedule = (w, appointmentId, inMs) => admin(w, '/admin/reminders', {
+    method: 'POST', body: JSON.stringify({ appointmentId, cronTime: new Date(Date.now() + inMs).toISOString() }),
+  });
+  const list = async (w, appointmentId) => (await admin(w, `/admin/reminders?appointmentId=${appointmentId}`)).body.reminders;
+  eka.setAppointment('fin-1', bookingFor('fin-1'));
+  let worker = await startWorker({ ekaUrl: eka.url, persistTo: dir, bindings: reminderBindings });
+  let old;
+  try {
+    old = (await schedule(worker, 'fin-1', 1000)).body;
+    await waitFor(async () => (await list(worker, 'fin-1'))[0]?.state === 'sent');
+  } finally {
+    await worker.dispose();
+  }
+  // 31 days pass for the sent reminder (EVENT_RETENTION_DAYS is 30).
+  let moved = 0;
+  for (const file of objectFiles(dir)) {
+    const db = new DatabaseSync(file);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
+    if (tables.includes('reminders')) moved += db.prepare("UPDATE reminders SET updated_at = updated_at - ? WHERE state = 'sent'").run(31 * DAY).changes;
+    db.close();
+  }
+  assert.equal(moved, 1);
+  worker = await startWorker({ ekaUrl: eka.url, persistTo: dir, migrate: false, bindings: reminderBindings });
+  try {
+    const fresh = (await schedule(worker, 'fin-1', 1000)).body;
+    await waitFor(async () => (await list(worker, 'fin-1')).some((r) => r.id === fresh.id && r.state === 'sent'));
+    await waitFor(async () => !(await list(worker, 'fin-1')).some((r) => r.id === old.id));
+    assert.deepEqual((await list(worker, 'fin-1')).map((r) => r.id), [fresh.id], 'the recent one is kept');
+  } finally {
+    await worker.dispose();
+    await callback.close();
+  }
+});

@@ -35,6 +35,7 @@ use crate::worker::runtime::log;
 
 mod delivery;
 pub mod protocol;
+mod retention;
 pub mod storage;
 use crate::eka::enrich::enrich;
 use crate::event_log::{
@@ -658,6 +659,7 @@ impl AppointmentLedger {
         }
         self.fire_due(&settings).await?;
         let delivered = self.deliver(&settings).await?;
+        self.forget_finished_reminders(&settings)?;
         self.state.storage().sql().exec_raw(
             "DELETE FROM claims WHERE claimed_at < ?",
             vec![num(now - settings.events.dedup_window_ms)],
@@ -700,11 +702,13 @@ impl AppointmentLedger {
             None
         };
         let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
+        let finished = self.finished_reminders_wake(&settings(&self.env))?;
         let wake = [
             next("reminder").map(|t| t as i64),
             next("claim").map(|t| t as i64 + window),
             retry,
             deliveries,
+            finished,
         ]
         .into_iter()
         .flatten()
