@@ -48,7 +48,7 @@ use serde_json::{Map, Value};
 use crate::event_log::new_event_id;
 use crate::signing::signature::{self, MacProvider};
 use crate::signing::standard_webhooks;
-use crate::support::http::{HttpError, HttpRequest, HttpResponse, Method};
+use crate::support::http::{is_redirect, HttpError, HttpRequest, HttpResponse, Method};
 use crate::support::retry::{clamp_retry_after, jitter, DELIVERY_SCHEDULE_MS};
 use crate::webhook::pipeline::header;
 
@@ -71,7 +71,7 @@ pub const RETRY_AFTER_MAX_MS: u64 = 36_000_000;
 /// Consecutive failed attempts that pause a destination (`DESTINATION_PAUSE_AFTER`, 5).
 pub const DEFAULT_PAUSE_AFTER: u32 = 5;
 /// How much of a destination's answer an [`AttemptRecord`] keeps: 2 KB.
-pub const RESPONSE_BODY_LIMIT: usize = 2048;
+pub const RESPONSE_BODY_LIMIT: usize = crate::support::http::KEPT_RESPONSE_BYTES;
 /// The `paused_reason` a `410 Gone` sets.
 pub const GONE_REASON: &str = "410 Gone from the destination";
 /// The header carrying the message id (the event id) in both formats.
@@ -681,6 +681,7 @@ pub fn delivery_request(
         headers,
         body: Some(body),
         timeout_ms: DELIVERY_TIMEOUT_MS,
+        max_response_bytes: Some(RESPONSE_BODY_LIMIT),
     })
 }
 
@@ -729,10 +730,12 @@ impl Outcome {
         }
     }
 
-    /// A stable code for a failure: `http_status`, `timeout` or `network`; none for a 2xx.
+    /// A stable code for a failure: `redirect` (a 3xx, never followed), `http_status`,
+    /// `timeout` or `network`; none for a 2xx.
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             _ if self.is_success() => None,
+            Outcome::Answered { status, .. } if is_redirect(*status) => Some("redirect"),
             Outcome::Answered { .. } => Some("http_status"),
             Outcome::TimedOut => Some("timeout"),
             Outcome::Unreachable => Some("network"),
@@ -959,10 +962,11 @@ pub struct AttemptRecord {
     pub status: Option<u16>,
     /// From sending to the answer (or the failure), ms.
     pub duration_ms: u64,
-    /// [`Outcome::error_code`]: `http_status`, `timeout`, `network`, or none for a 2xx.
+    /// [`Outcome::error_code`]: `redirect`, `http_status`, `timeout`, `network`, or none for
+    /// a 2xx.
     pub error: Option<String>,
     /// The first [`RESPONSE_BODY_LIMIT`] bytes of the answer ([`truncate_body`]); empty when
-    /// there was none.
+    /// there was none. A redirect's starts with the line `Location: <where it pointed>`.
     pub response_body: String,
     /// When the attempt began, epoch ms.
     pub at_ms: i64,
@@ -987,6 +991,12 @@ impl AttemptRecord {
             duration_ms,
             error: outcome.error_code().map(str::to_owned),
             response_body: match result {
+                Ok(response) if response.is_redirect() => {
+                    let location = response.location().unwrap_or_default();
+                    let mut kept = format!("Location: {location}\n\n").into_bytes();
+                    kept.extend_from_slice(&response.body);
+                    truncate_body(&kept, RESPONSE_BODY_LIMIT)
+                }
                 Ok(response) => truncate_body(&response.body, RESPONSE_BODY_LIMIT),
                 Err(_) => String::new(),
             },

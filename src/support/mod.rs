@@ -1,6 +1,7 @@
-//! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, and URL
-//! reading.
+//! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, URL
+//! reading, and the admin API's bearer token.
 
+pub mod bearer;
 pub mod entropy;
 pub mod http;
 pub mod request_url;
