@@ -1,5 +1,5 @@
 //! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, URL
-//! reading, and the admin API's bearer token.
+//! reading, the SQL statement type every store runs, and the admin API's bearer token.
 
 pub mod bearer;
 pub mod entropy;
@@ -7,3 +7,4 @@ pub mod http;
 pub mod request_url;
 pub mod retry;
 pub mod seal;
+pub mod sql;

@@ -8,15 +8,15 @@ use worker::Env;
 
 use crate::destinations::store::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
 use crate::destinations::{
-    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Outcome, Secrets,
+    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Secrets, SendOutcome,
     DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER,
 };
-use crate::schedule::sql::Statement;
 use crate::settings::Settings;
 use crate::signing::outbound::signed_post;
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient, HttpError, HttpResponse};
 use crate::support::seal::KeyRing;
+use crate::support::sql::Statement;
 use crate::worker::runtime::d1::{self, D1Executor};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 use crate::worker::runtime::respond::EVENT_ID_HEADER;
@@ -178,7 +178,7 @@ pub async fn log_attempt(
 pub async fn update_health(
     executor: &D1Executor,
     d: &DestinationRecord,
-    outcome: &Outcome,
+    outcome: &SendOutcome,
     pause_after: u32,
     now_ms: i64,
 ) -> Result<DestinationHealth, String> {

@@ -18,7 +18,7 @@ use worker::Result;
 
 use super::{now_ms, num, AppointmentLedger};
 use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
-use crate::destinations::{intake, next_step_on, AttemptRecord, Intake, Next, Outcome};
+use crate::destinations::{intake, next_step_on, AttemptRecord, Intake, Next, SendOutcome};
 use crate::settings::Settings;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
 use crate::worker::appointment::storage::{number, rows, text};
@@ -346,7 +346,7 @@ impl AppointmentLedger {
             sent.duration_ms,
             sent.at_ms,
         );
-        let outcome = Outcome::from_http(&sent.result, sent.at_ms);
+        let outcome = SendOutcome::from_http(&sent.result, sent.at_ms);
         let logged = delivery::log_attempt(&executor, Some(&m.id), &record, Some(keys)).await;
         let attempt = match logged {
             Ok(json) => Some(json),

@@ -44,7 +44,7 @@ use crate::reminders::{
     after_failure, cancel_transition, context_json, decide_fire, plan_auto, reconcile, reminder_id,
     CancelTransition, FireDecision, Reminder, ReminderOp, ReminderState,
 };
-use crate::schedule::sql::{self, Dialect, Statement};
+use crate::schedule::sql;
 use crate::schedule::store::SqlExecutor;
 use crate::schedule::ScheduleWrite;
 use crate::settings::Settings;
@@ -52,6 +52,7 @@ use crate::signing::outbound::{outcome_of, signed_post};
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient};
 use crate::support::retry::WRITE_RETRY_BACKOFF;
+use crate::support::sql::{Dialect, Statement};
 use crate::webhook::ledger::{Claim, Claimed, Effects, Settled};
 
 const CALLBACK_TIMEOUT_MS: u32 = 15_000;
