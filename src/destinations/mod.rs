@@ -44,6 +44,7 @@ pub mod store;
 
 mod attempt;
 mod error;
+mod message;
 mod outcome;
 mod secrets;
 mod signing;
@@ -51,6 +52,7 @@ mod spec;
 
 pub use attempt::*;
 pub use error::*;
+pub use message::*;
 pub use outcome::*;
 pub use secrets::*;
 pub use signing::*;

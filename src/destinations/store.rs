@@ -170,7 +170,40 @@ impl DestinationRecord {
     pub fn holds(&self) -> bool {
         self.health.is_paused() || !self.spec.enabled
     }
+
+    /// Whether the admin API may change it (replace, delete, rotate its secret): not the
+    /// destination `FORWARD_URL` defines, which its settings change.
+    pub fn check_editable(&self) -> Result<(), ConfigReadOnly> {
+        match self.source {
+            Source::Admin => Ok(()),
+            Source::Config => Err(ConfigReadOnly),
+        }
+    }
+
+    /// The toggle: a paused destination resumes (enabled, its failure count back to 0);
+    /// otherwise `enabled` flips. Returns the new `enabled` and health.
+    pub fn toggled(&self) -> (bool, DestinationHealth) {
+        if self.health.is_paused() {
+            (true, self.health.clone().resume())
+        } else {
+            (!self.spec.enabled, self.health.clone())
+        }
+    }
 }
+
+/// The destination `FORWARD_URL` defines is changed through its settings, not the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigReadOnly;
+
+impl std::fmt::Display for ConfigReadOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "This destination is defined by FORWARD_URL and FORWARD_SIGNING_KEY: change those settings instead",
+        )
+    }
+}
+
+impl std::error::Error for ConfigReadOnly {}
 
 fn events_json(spec: &DestinationSpec) -> SqlValue {
     Value::from(spec.events.clone()).to_string().as_str().into()
@@ -351,6 +384,49 @@ mod tests {
             enabled: true,
             format: Format::Standard,
             description: Some("front desk".into()),
+        }
+    }
+
+    fn record(source: Source, enabled: bool, paused: bool) -> DestinationRecord {
+        DestinationRecord {
+            id: "dst_1".into(),
+            source,
+            spec: DestinationSpec { enabled, ..spec() },
+            sealed_secrets: None,
+            health: DestinationHealth {
+                consecutive_failures: if paused { 5 } else { 2 },
+                last_failure_ms: Some(40),
+                paused_reason: paused.then(|| "5 consecutive failed attempts".to_owned()),
+                paused_at_ms: paused.then_some(40),
+                ..DestinationHealth::default()
+            },
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn only_admin_destinations_are_editable() {
+        assert_eq!(record(Source::Admin, true, false).check_editable(), Ok(()));
+        let config = record(Source::Config, true, false);
+        assert_eq!(config.check_editable(), Err(ConfigReadOnly));
+        assert!(ConfigReadOnly.to_string().contains("FORWARD_URL"));
+    }
+
+    #[test]
+    fn the_toggle_resumes_a_paused_destination_and_otherwise_flips_enabled() {
+        let paused = record(Source::Admin, true, true);
+        let (enabled, health) = paused.toggled();
+        assert!(enabled);
+        assert!(!health.is_paused());
+        assert_eq!(health.consecutive_failures, 0);
+        assert_eq!(health.last_failure_ms, Some(40), "the times are kept");
+        // Paused and turned off: resuming turns it on too.
+        let (enabled, health) = record(Source::Admin, false, true).toggled();
+        assert!(enabled && !health.is_paused());
+        for on in [true, false] {
+            let d = record(Source::Admin, on, false);
+            assert_eq!(d.toggled(), (!on, d.health.clone()));
         }
     }
 

@@ -442,4 +442,32 @@ mod tests {
         assert!(all.contains(&format!("DELETE FROM {EVENT_TABLE} WHERE received_at < ?")));
         assert!(all.contains(&format!("DELETE FROM {REFUSAL_TABLE}")));
     }
+
+    #[test]
+    fn a_replay_needs_the_key_a_kept_body_and_one_that_opens() {
+        let none = |_: &str| None;
+        let off = EventLogSettings::from_lookup(&none, &mut Vec::new());
+        let refused = replay_body("evt_1", Some("sealed"), &off).unwrap_err();
+        assert_eq!((refused, refused.status()), (ReplayUnavailable::Off, 409));
+        assert!(refused.to_string().contains("EVENT_ENCRYPTION_KEY"));
+
+        let key = |name: &str| {
+            (name == "EVENT_ENCRYPTION_KEY")
+                .then(|| "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned())
+        };
+        let on = EventLogSettings::from_lookup(&key, &mut Vec::new());
+        let gone = replay_body("evt_1", None, &on).unwrap_err();
+        assert_eq!(gone, ReplayUnavailable::Gone { retention_days: 7 });
+        assert_eq!(gone.status(), 410);
+        assert!(gone.to_string().contains("kept 7 days"));
+
+        let sealed = on.keys.as_ref().unwrap().seal(b"{}", b"evt_1", [5; 12]);
+        assert_eq!(replay_body("evt_1", Some(&sealed), &on).unwrap(), b"{}");
+        // Sealed for another event (the id is the associated data): it does not open.
+        let other = replay_body("evt_2", Some(&sealed), &on).unwrap_err();
+        assert_eq!(
+            (other, other.status()),
+            (ReplayUnavailable::Unreadable, 410)
+        );
+    }
 }

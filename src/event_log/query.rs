@@ -5,7 +5,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::writes::COLUMNS;
-use super::{is_event_id, EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE, REFUSAL_TABLE};
+use super::{
+    is_event_id, EventLogSettings, EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE,
+    REFUSAL_TABLE,
+};
 use crate::support::sql::{SqlValue, Statement};
 
 /// An event row as the admin API shows it.
@@ -209,6 +212,64 @@ pub fn get_body(id: &str) -> Statement {
         format!("SELECT sealed FROM {BODY_TABLE} WHERE event_id = ?"),
         vec![id.into()],
     )
+}
+
+/// Why an event cannot be replayed (or its body shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayUnavailable {
+    /// `EVENT_ENCRYPTION_KEY` is not set: no body is kept (409).
+    Off,
+    /// The body is no longer kept: past `EVENT_BODY_RETENTION_DAYS`, or received while no
+    /// key was set (410).
+    Gone {
+        /// `EVENT_BODY_RETENTION_DAYS`.
+        retention_days: i64,
+    },
+    /// The kept body does not open with the configured keys (410).
+    Unreadable,
+}
+
+impl ReplayUnavailable {
+    /// The admin API's status: 409 while replay is off, else 410.
+    pub fn status(&self) -> u16 {
+        match self {
+            ReplayUnavailable::Off => 409,
+            ReplayUnavailable::Gone { .. } | ReplayUnavailable::Unreadable => 410,
+        }
+    }
+}
+
+impl std::fmt::Display for ReplayUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayUnavailable::Off => f.write_str(
+                "Replay is off: set the secret EVENT_ENCRYPTION_KEY to keep bodies for replay",
+            ),
+            ReplayUnavailable::Gone { retention_days } => write!(
+                f,
+                "The body of this event is no longer kept (bodies are kept {retention_days} days, and only while EVENT_ENCRYPTION_KEY is set)"
+            ),
+            ReplayUnavailable::Unreadable => f.write_str(
+                "The body of this event cannot be decrypted with the configured EVENT_ENCRYPTION_KEY keys",
+            ),
+        }
+    }
+}
+
+/// The body of event `id` for a replay (or for showing it): opened from `sealed` (its row in
+/// the body table, if any) with `keys` (`EVENT_ENCRYPTION_KEY`); `settings` give the
+/// retention the refusal names.
+pub fn replay_body(
+    id: &str,
+    sealed: Option<&str>,
+    settings: &EventLogSettings,
+) -> Result<Vec<u8>, ReplayUnavailable> {
+    let keys = settings.keys.as_ref().ok_or(ReplayUnavailable::Off)?;
+    let sealed = sealed.ok_or(ReplayUnavailable::Gone {
+        retention_days: settings.body_retention_ms / 86_400_000,
+    })?;
+    keys.open(sealed, id.as_bytes())
+        .map_err(|_| ReplayUnavailable::Unreadable)
 }
 
 /// `POST /admin/events/replay` input.

@@ -1,10 +1,12 @@
 //! Signed POSTs this service sends (the forward to `FORWARD_URL`, reminder callbacks): one
 //! request builder and one reading of the answer, so both sign and fail alike.
 
+use crate::destinations::{DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER};
 use crate::signing::signature::{sign, MacProvider, SIGNATURE_HEADER};
 use crate::support::http::{
     is_redirect, HttpError, HttpRequest, HttpResponse, Method, KEPT_RESPONSE_BYTES,
 };
+use crate::webhook::gate::EVENT_ID_HEADER;
 
 /// A JSON POST of `body`, with `Eka-Webhook-Signature` made with `signing_key` at `now_ms`
 /// when one is set (verifiable with Eka's SDK or this project's npm package).
@@ -31,6 +33,27 @@ pub fn signed_post(
         timeout_ms,
         max_response_bytes: Some(KEPT_RESPONSE_BYTES),
     }
+}
+
+/// The request to `FORWARD_URL`, for the forward and for the destination it defines alike:
+/// [`signed_post`] with `FORWARD_SIGNING_KEY` (unsigned without it), the destinations'
+/// timeout, and the event id, when there is one, as `X-Eka-Event-Id` and `Idempotency-Key`
+/// so the origin can drop a copy (a replay, a retry after a crash).
+pub fn forward_request(
+    url: &str,
+    body: Vec<u8>,
+    signing_key: Option<&str>,
+    event_id: Option<&str>,
+    now_ms: i64,
+    mac: &impl MacProvider,
+) -> HttpRequest {
+    let mut request = signed_post(url, body, signing_key, now_ms, DELIVERY_TIMEOUT_MS, mac);
+    if let Some(id) = event_id {
+        for name in [EVENT_ID_HEADER, IDEMPOTENCY_KEY_HEADER] {
+            request.headers.push((name.to_owned(), id.to_owned()));
+        }
+    }
+    request
 }
 
 /// Why a delivery failed. The text names the receiver and never carries a response body.
@@ -137,6 +160,45 @@ mod tests {
         let r = signed_post("https://o/h", b"{}".to_vec(), None, 0, 9, &RustMac);
         assert_eq!(
             r.headers,
+            [("Content-Type".to_owned(), "application/json".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_forward_request_is_signed_and_carries_the_event_id_twice() {
+        let body = br#"{"type":"appointment.created"}"#.to_vec();
+        let r = forward_request(
+            "https://origin/h",
+            body.clone(),
+            Some("k1"),
+            Some("evt_1"),
+            1_700_000_000_500,
+            &RustMac,
+        );
+        assert_eq!(
+            (r.method, r.url.as_str()),
+            (Method::Post, "https://origin/h")
+        );
+        assert_eq!(r.timeout_ms, DELIVERY_TIMEOUT_MS);
+        assert_eq!(r.body.as_deref(), Some(&body[..]));
+        let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Content-Type",
+                SIGNATURE_HEADER,
+                "X-Eka-Event-Id",
+                "Idempotency-Key"
+            ]
+        );
+        assert!(r.headers[2..].iter().all(|(_, v)| v == "evt_1"));
+        let header = Some(r.headers[1].1.as_str());
+        let options = VerifyOptions::at(1_700_000_000);
+        assert!(verify(header, &body, &["k1"], options, &RustMac).is_ok());
+        // No key: unsigned; no event id (a forward of an event the log did not number): no ids.
+        let bare = forward_request("https://origin/h", body, None, None, 0, &RustMac);
+        assert_eq!(
+            bare.headers,
             [("Content-Type".to_owned(), "application/json".to_owned())]
         );
     }

@@ -9,10 +9,9 @@ use worker::Env;
 use crate::destinations::store::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
 use crate::destinations::{
     after_attempt, delivery_request, AttemptRecord, DestinationHealth, Secrets, SendOutcome,
-    DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER,
 };
 use crate::settings::Settings;
-use crate::signing::outbound::signed_post;
+use crate::signing::outbound::forward_request;
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient, HttpError, HttpResponse};
 use crate::support::seal::KeyRing;
@@ -115,21 +114,14 @@ pub async fn send(
 ) -> Result<Sent, SendError> {
     let at_ms = WorkerClock.now_ms();
     let request = if d.id == CONFIG_DESTINATION_ID && d.source == Source::Config {
-        let mut request = signed_post(
+        forward_request(
             &d.spec.url,
             body,
             settings.forward_signing_key.as_deref(),
+            Some(msg_id),
             at_ms,
-            DELIVERY_TIMEOUT_MS,
             &RustMac,
-        );
-        request
-            .headers
-            .push((EVENT_ID_HEADER.to_owned(), msg_id.to_owned()));
-        request
-            .headers
-            .push((IDEMPOTENCY_KEY_HEADER.to_owned(), msg_id.to_owned()));
-        request
+        )
     } else {
         let keys = settings
             .events

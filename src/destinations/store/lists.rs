@@ -7,6 +7,7 @@ use super::{
     attempt_row_json, is_id, DeliveryRow, DeliveryStatus, ATTEMPT_TABLE, DEFAULT_LIMIT,
     DELIVERY_TABLE, MAX_LIMIT,
 };
+use crate::support::page::keyset_page;
 use crate::support::seal::KeyRing;
 use crate::support::sql::{SqlValue, Statement};
 
@@ -114,20 +115,15 @@ pub fn list_statement(q: &ListQuery) -> Statement {
 /// The page's JSON from its rows: `{"<key>": [...], "nextCursor": …}`; `keys` open the
 /// attempts' answers.
 pub fn page_json(q: &ListQuery, rows: &[Value], keys: Option<&KeyRing>) -> Value {
-    let more = rows.len() > q.limit;
+    let id = |row: &&Value| row.get("id").and_then(Value::as_str).map(str::to_owned);
+    let (rows, next) = keyset_page(rows.iter().collect(), q.limit, id);
     let items: Vec<Value> = rows
-        .iter()
-        .take(q.limit)
+        .into_iter()
         .filter_map(|row| match q.kind {
             ListKind::Deliveries => DeliveryRow::from_row(row).map(|d| d.to_json()),
             ListKind::Attempts => attempt_row_json(row, keys),
         })
         .collect();
-    let next = if more {
-        items.last().and_then(|i| i.get("id")).cloned()
-    } else {
-        None
-    };
     let key = match q.kind {
         ListKind::Deliveries => "deliveries",
         ListKind::Attempts => "attempts",

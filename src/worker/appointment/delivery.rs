@@ -18,7 +18,9 @@ use worker::Result;
 
 use super::{now_ms, num, AppointmentLedger};
 use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
-use crate::destinations::{intake, next_step_on, AttemptRecord, Intake, Next, SendOutcome};
+use crate::destinations::{
+    before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome,
+};
 use crate::settings::Settings;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
 use crate::worker::appointment::storage::{number, rows, text};
@@ -294,26 +296,7 @@ impl AppointmentLedger {
         manual: bool,
     ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
         let executor = db(&self.env).await?;
-        let now = now_ms();
-        m.updated_at = now;
-        let Some(d) = delivery::load(&executor, &m.destination_id).await? else {
-            m.status = DeliveryStatus::Failed;
-            m.next_attempt_at = None;
-            m.last_error = Some("destination_deleted".into());
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
-        };
-        if d.holds() {
-            m.status = DeliveryStatus::Held;
-            m.next_attempt_at = None;
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
-        }
-        let keys = settings
-            .events
-            .keys
-            .as_ref()
-            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+        let found = delivery::load(&executor, &m.destination_id).await?;
         let sealed: Option<String> = self
             .state
             .storage()
@@ -326,13 +309,19 @@ impl AppointmentLedger {
             .map_err(|e| e.to_string())?
             .first()
             .and_then(|r| text(r, "sealed"));
-        let Some(sealed) = sealed else {
-            m.status = DeliveryStatus::Failed;
-            m.next_attempt_at = None;
-            m.last_error = Some("body_gone".into());
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
+        let (d, sealed) = match before_attempt(found, sealed) {
+            Ok(found) => found,
+            Err(settle) => {
+                m.settle(settle, now_ms());
+                self.save(&m, settings).await.map_err(|e| e.to_string())?;
+                return Ok((m, None));
+            }
         };
+        let keys = settings
+            .events
+            .keys
+            .as_ref()
+            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
         let body = keys
             .open(&sealed, &outgoing_aad(&m.event_id))
             .map_err(|_| "the event cannot be decrypted with EVENT_ENCRYPTION_KEY".to_owned())?;
@@ -379,17 +368,7 @@ impl AppointmentLedger {
             now_ms(),
             js_sys::Math::random(),
         );
-        m.attempts = attempt_no;
-        m.last_status = outcome.status();
-        m.last_error = outcome.error_code().map(str::to_owned);
-        m.updated_at = now_ms();
-        (m.status, m.next_attempt_at) = match next {
-            Next::Delivered => (DeliveryStatus::Delivered, None),
-            Next::RetryAt(_) if manual => (DeliveryStatus::Failed, None),
-            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            Next::Failed => (DeliveryStatus::Failed, None),
-            Next::Held => (DeliveryStatus::Held, None),
-        };
+        m.after_attempt(attempt_no, &outcome, next, manual, now_ms());
         self.save(&m, settings).await.map_err(|e| e.to_string())?;
         Ok((m, attempt))
     }
@@ -404,9 +383,7 @@ impl AppointmentLedger {
         let released: Vec<DeliveryRow> = held
             .into_iter()
             .map(|mut m| {
-                m.status = DeliveryStatus::Pending;
-                m.next_attempt_at = Some(now);
-                m.updated_at = now;
+                m.release(now);
                 m
             })
             .collect();

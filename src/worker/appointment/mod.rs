@@ -247,8 +247,8 @@ impl DurableObject for AppointmentLedger {
                 let Some(message) = self.message(&id)? else {
                     return refuse(404, "Delivery not found (delivered messages are not kept)");
                 };
-                if message.status != crate::destinations::store::DeliveryStatus::Failed {
-                    return refuse(409, "Only a failed delivery can be retried by hand");
+                if let Err(e) = crate::destinations::check_manual_retry(message.status) {
+                    return refuse(409, &e.to_string());
                 }
                 let result = self.attempt(message, &settings, true).await;
                 self.arm_next().await?;
