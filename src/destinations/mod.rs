@@ -40,7 +40,9 @@
 //! must switch keys when the overlap ends (or verify with this package, which takes several
 //! keys).
 
+pub mod sealed_secrets;
 pub mod store;
+pub mod wake;
 
 mod attempt;
 mod error;

@@ -227,9 +227,9 @@ pub async fn test(id: &str, env: &Env, settings: &Settings) -> Result<Response> 
     let body = store::test_event(&event_id, id, now)
         .to_string()
         .into_bytes();
-    let sent = match delivery::send(settings, &d, &event_id, body).await {
+    let sent = match delivery::send(&executor, settings, &d, &event_id, body).await {
         Ok(sent) => sent,
-        Err(why) => return error(409, &why),
+        Err(why) => return error(409, &why.to_string()),
     };
     let record = AttemptRecord::new(&event_id, id, 1, &sent.result, sent.duration_ms, sent.at_ms);
     let attempt = delivery::log_attempt(&executor, None, &record, settings.events.keys.as_ref())

@@ -657,12 +657,12 @@ impl AppointmentLedger {
             self.drain().await?;
         }
         self.fire_due(&settings).await?;
-        self.deliver(&settings).await?;
+        let delivered = self.deliver(&settings).await?;
         self.state.storage().sql().exec_raw(
             "DELETE FROM claims WHERE claimed_at < ?",
             vec![num(now - settings.events.dedup_window_ms)],
         )?;
-        if !self.arm_next().await? && self.is_empty()? {
+        if !self.arm(!delivered).await? && self.is_empty()? {
             // Nothing left to keep: the object's storage goes with it.
             self.state.storage().delete_all().await?;
         }
@@ -679,8 +679,14 @@ impl AppointmentLedger {
     }
 
     /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's
-    /// next retry, the oldest claim's expiry. True if one is armed.
+    /// next retry, the oldest claim's expiry, the delivery work's wake. True if one is armed.
     async fn arm_next(&self) -> Result<bool> {
+        self.arm(false).await
+    }
+
+    /// [`Self::arm_next`]; `idle_delivery`: the wake that just ran had no delivery work to do
+    /// (then the delivery part is never re-armed at once: the core's `next_wake`).
+    async fn arm(&self, idle_delivery: bool) -> Result<bool> {
         let found = rows(self.state.storage().sql().exec(
             "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') AS reminder, \
              (SELECT MIN(claimed_at) FROM claims) AS claim",
@@ -693,7 +699,7 @@ impl AppointmentLedger {
         } else {
             None
         };
-        let deliveries = self.delivery_wake(&settings(&self.env))?;
+        let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
         let wake = [
             next("reminder").map(|t| t as i64),
             next("claim").map(|t| t as i64 + window),
