@@ -747,6 +747,8 @@ fn a_delivery_request_is_a_signed_json_post_with_the_idempotency_key() {
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "https://h.example/hook");
         assert_eq!(r.timeout_ms, DELIVERY_TIMEOUT_MS);
+        // At most what the attempt log keeps is read of the answer.
+        assert_eq!(r.max_response_bytes, Some(RESPONSE_BODY_LIMIT));
         assert_eq!(r.body.as_deref(), Some(BODY));
         assert_eq!(header(&r.headers, "Content-Type"), Some("application/json"));
         assert_eq!(header(&r.headers, "Idempotency-Key"), Some("evt_01ABC"));
@@ -797,9 +799,14 @@ fn outcomes_are_read_from_http_results() {
     });
     assert_eq!(SendOutcome::from_http(&ok, NOW_MS), answered(204));
     assert!(answered(204).is_success() && answered(299).is_success());
-    for status in [100, 199, 301, 304, 400, 410, 429, 500] {
+    for status in [100, 199, 400, 410, 429, 500] {
         assert!(!answered(status).is_success(), "{status}");
         assert_eq!(answered(status).error_code(), Some("http_status"));
+    }
+    // A redirect is never followed: a failure with its own code.
+    for status in [300, 301, 302, 304, 307, 308] {
+        assert!(!answered(status).is_success(), "{status}");
+        assert_eq!(answered(status).error_code(), Some("redirect"));
     }
     assert_eq!(
         SendOutcome::from_http(&busy, NOW_MS),
@@ -1164,6 +1171,33 @@ fn attempt_records_keep_two_kilobytes_of_the_answer() {
     );
     let text = serde_json::to_value(&ok).unwrap();
     assert_eq!(text["event_id"], "evt_1");
+}
+
+#[test]
+fn a_redirect_is_a_failed_attempt_kept_with_where_it_pointed() {
+    let result = Ok(HttpResponse {
+        status: 307,
+        headers: vec![("location".into(), "http://other.example/collect".into())],
+        body: b"Temporary Redirect".to_vec(),
+    });
+    let record = AttemptRecord::new("evt_1", "dst_1", 1, &result, 5, NOW_MS);
+    assert_eq!(record.status, Some(307));
+    assert_eq!(record.error.as_deref(), Some("redirect"));
+    assert_eq!(
+        record.response_body,
+        "Location: http://other.example/collect\n\nTemporary Redirect"
+    );
+    // The whole record stays within the 2 KB kept.
+    let long = Ok(HttpResponse {
+        status: 301,
+        headers: vec![("Location".into(), "https://x.example/".into())],
+        body: "y".repeat(5000).into_bytes(),
+    });
+    let record = AttemptRecord::new("evt_1", "dst_1", 1, &long, 5, NOW_MS);
+    assert_eq!(record.response_body.len(), RESPONSE_BODY_LIMIT);
+    assert!(record
+        .response_body
+        .starts_with("Location: https://x.example/\n\nyyy"));
 }
 
 #[test]

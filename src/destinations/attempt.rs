@@ -18,10 +18,11 @@ pub struct AttemptRecord {
     pub status: Option<u16>,
     /// From sending to the answer (or the failure), ms.
     pub duration_ms: u64,
-    /// [`SendOutcome::error_code`]: `http_status`, `timeout`, `network`, or none for a 2xx.
+    /// [`SendOutcome::error_code`]: `redirect`, `http_status`, `timeout`, `network`, or none
+    /// for a 2xx.
     pub error: Option<String>,
     /// The first [`RESPONSE_BODY_LIMIT`] bytes of the answer ([`truncate_body`]); empty when
-    /// there was none.
+    /// there was none. A redirect's starts with the line `Location: <where it pointed>`.
     pub response_body: String,
     /// When the attempt began, epoch ms.
     pub at_ms: i64,
@@ -46,6 +47,12 @@ impl AttemptRecord {
             duration_ms,
             error: outcome.error_code().map(str::to_owned),
             response_body: match result {
+                Ok(response) if response.is_redirect() => {
+                    let location = response.location().unwrap_or_default();
+                    let mut kept = format!("Location: {location}\n\n").into_bytes();
+                    kept.extend_from_slice(&response.body);
+                    truncate_body(&kept, RESPONSE_BODY_LIMIT)
+                }
                 Ok(response) => truncate_body(&response.body, RESPONSE_BODY_LIMIT),
                 Err(_) => String::new(),
             },

@@ -81,7 +81,7 @@ pub const RETRY_AFTER_MAX_MS: u64 = 36_000_000;
 /// Consecutive failed attempts that pause a destination (`DESTINATION_PAUSE_AFTER`, 5).
 pub const DEFAULT_PAUSE_AFTER: u32 = 5;
 /// How much of a destination's answer an [`AttemptRecord`] keeps: 2 KB.
-pub const RESPONSE_BODY_LIMIT: usize = 2048;
+pub const RESPONSE_BODY_LIMIT: usize = crate::support::http::KEPT_RESPONSE_BYTES;
 /// The `paused_reason` a `410 Gone` sets.
 pub const GONE_REASON: &str = "410 Gone from the destination";
 /// The header carrying the message id (the event id) in both formats.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{DestinationSpec, GONE_REASON, RETRY_AFTER_MAX_MS};
-use crate::support::http::{HttpError, HttpResponse};
+use crate::support::http::{is_redirect, HttpError, HttpResponse};
 use crate::support::retry::{clamp_retry_after, jitter, DELIVERY_SCHEDULE_MS};
 use crate::webhook::pipeline::header;
 
@@ -51,10 +51,12 @@ impl SendOutcome {
         }
     }
 
-    /// A stable code for a failure: `http_status`, `timeout` or `network`; none for a 2xx.
+    /// A stable code for a failure: `redirect` (a 3xx, never followed), `http_status`,
+    /// `timeout` or `network`; none for a 2xx.
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             _ if self.is_success() => None,
+            SendOutcome::Answered { status, .. } if is_redirect(*status) => Some("redirect"),
             SendOutcome::Answered { .. } => Some("http_status"),
             SendOutcome::TimedOut => Some("timeout"),
             SendOutcome::Unreachable => Some("network"),

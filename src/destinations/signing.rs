@@ -92,5 +92,6 @@ pub fn delivery_request(
         headers,
         body: Some(body),
         timeout_ms: DELIVERY_TIMEOUT_MS,
+        max_response_bytes: Some(super::RESPONSE_BODY_LIMIT),
     })
 }

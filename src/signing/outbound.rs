@@ -3,7 +3,9 @@
 
 use crate::destinations::{DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER};
 use crate::signing::signature::{sign, MacProvider, SIGNATURE_HEADER};
-use crate::support::http::{HttpError, HttpRequest, HttpResponse, Method};
+use crate::support::http::{
+    is_redirect, HttpError, HttpRequest, HttpResponse, Method, KEPT_RESPONSE_BYTES,
+};
 use crate::webhook::gate::EVENT_ID_HEADER;
 
 /// A JSON POST of `body`, with `Eka-Webhook-Signature` made with `signing_key` at `now_ms`
@@ -29,6 +31,7 @@ pub fn signed_post(
         headers,
         body: Some(body),
         timeout_ms,
+        max_response_bytes: Some(KEPT_RESPONSE_BYTES),
     }
 }
 
@@ -56,12 +59,16 @@ pub fn forward_request(
 /// Why a delivery failed. The text names the receiver and never carries a response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryError {
-    /// The receiver answered non-2xx (`origin answered 503`).
+    /// The receiver answered non-2xx (`origin answered 503`). A 3xx is not followed: it is
+    /// this failure, with where it pointed (`origin answered 301, a redirect to … (not
+    /// followed)`).
     Answered {
         /// `origin`, `callback`, …
         receiver: &'static str,
         /// Its status.
         status: u16,
+        /// A redirect's `Location`.
+        location: Option<String>,
     },
     /// No answer (`callback unreachable: timed out`).
     Unreachable {
@@ -77,8 +84,17 @@ pub enum DeliveryError {
 impl std::fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DeliveryError::Answered { receiver, status } => {
-                write!(f, "{receiver} answered {status}")
+            DeliveryError::Answered {
+                receiver,
+                status,
+                location,
+            } => {
+                write!(f, "{receiver} answered {status}")?;
+                if is_redirect(*status) {
+                    let to = location.as_deref().unwrap_or("nowhere");
+                    write!(f, ", a redirect to {to} (not followed)")?;
+                }
+                Ok(())
             }
             DeliveryError::Unreachable { receiver, error } => {
                 write!(f, "{receiver} unreachable: {error}")
@@ -90,7 +106,8 @@ impl std::fmt::Display for DeliveryError {
 
 impl std::error::Error for DeliveryError {}
 
-/// A 2xx is delivered; anything else is a [`DeliveryError`] naming `receiver`.
+/// A 2xx is delivered; anything else (a 3xx included: redirects are never followed) is a
+/// [`DeliveryError`] naming `receiver`.
 pub fn outcome_of(
     receiver: &'static str,
     result: &Result<HttpResponse, HttpError>,
@@ -100,6 +117,7 @@ pub fn outcome_of(
         Ok(r) => Err(DeliveryError::Answered {
             receiver,
             status: r.status,
+            location: r.location().filter(|_| r.is_redirect()),
         }),
         Err(e) => Err(DeliveryError::Unreachable {
             receiver,
@@ -202,5 +220,54 @@ mod tests {
         assert_eq!(refused.to_string(), "origin answered 503");
         let down = outcome_of("callback", &Err(HttpError::Timeout)).unwrap_err();
         assert_eq!(down.to_string(), "callback unreachable: timed out");
+    }
+
+    #[test]
+    fn a_redirect_is_a_failure_on_record_with_where_it_pointed() {
+        for status in [301, 302, 303, 307, 308] {
+            let moved = Ok(HttpResponse {
+                status,
+                headers: vec![("location".into(), " http://elsewhere.example/x ".into())],
+                body: b"moved".to_vec(),
+            });
+            let failed = outcome_of("callback", &moved).unwrap_err();
+            assert_eq!(
+                failed,
+                DeliveryError::Answered {
+                    receiver: "callback",
+                    status,
+                    location: Some("http://elsewhere.example/x".into()),
+                }
+            );
+            assert_eq!(
+                failed.to_string(),
+                format!(
+                    "callback answered {status}, a redirect to http://elsewhere.example/x (not followed)"
+                )
+            );
+        }
+        let bare = Ok(HttpResponse {
+            status: 302,
+            headers: Vec::new(),
+            body: Vec::new(),
+        });
+        assert_eq!(
+            outcome_of("origin", &bare).unwrap_err().to_string(),
+            "origin answered 302, a redirect to nowhere (not followed)"
+        );
+        // A Location on a non-redirect is not one.
+        let odd = Ok(HttpResponse {
+            status: 201,
+            headers: vec![("Location".into(), "/x".into())],
+            body: Vec::new(),
+        });
+        assert_eq!(outcome_of("origin", &odd), Ok(()));
+    }
+
+    #[test]
+    fn signed_posts_read_at_most_what_is_kept_of_an_answer() {
+        let r = signed_post("https://o/h", b"{}".to_vec(), None, 0, 9, &RustMac);
+        assert_eq!(r.max_response_bytes, Some(KEPT_RESPONSE_BYTES));
+        assert_eq!(KEPT_RESPONSE_BYTES, 2048);
     }
 }

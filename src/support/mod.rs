@@ -1,6 +1,8 @@
 //! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, URL
-//! reading, keyset paging, and the SQL statement type every store runs.
+//! reading, keyset paging, the SQL statement type every store runs, and the admin API's
+//! bearer token.
 
+pub mod bearer;
 pub mod entropy;
 pub mod http;
 pub mod page;
