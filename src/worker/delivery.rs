@@ -120,6 +120,26 @@ async fn secrets_for(
     Ok(opened.secrets)
 }
 
+/// Admin health's count of destinations whose secret is still sealed under another key than
+/// `EVENT_ENCRYPTION_KEY`'s first (an old key can be removed once it is 0): `null` without a
+/// key, or when D1 cannot be read.
+pub async fn secrets_under_other_keys(env: &Env, settings: &Settings) -> Value {
+    let Some(keys) = settings.events.keys.as_ref() else {
+        return Value::Null;
+    };
+    let Ok(executor) = db(env).await else {
+        return Value::Null;
+    };
+    match rows(&executor, &secrets::count_under_other_keys(keys)).await {
+        Ok(found) => found
+            .first()
+            .and_then(|r| r.get("n"))
+            .cloned()
+            .unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
 /// One attempt: the answer (or why none came) and how long it took, ms.
 pub struct Sent {
     /// The answer.

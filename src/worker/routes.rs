@@ -142,7 +142,7 @@ async fn admin(
         return Ok(response);
     }
     match (method, route) {
-        (Method::Get, Admin::Health) => admin_health(settings),
+        (Method::Get, Admin::Health) => admin_health(env, settings).await,
         (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
         (Method::Get, Admin::PendingWrites) => pending_writes(env).await,
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
@@ -192,7 +192,7 @@ fn health_status(settings: &Settings) -> u16 {
 
 /// `/admin/health`: what is on, the problems by name and the warnings; 503 while
 /// misconfigured, like the public one.
-fn admin_health(settings: &Settings) -> Result<Response> {
+async fn admin_health(env: &Env, settings: &Settings) -> Result<Response> {
     let mut body = settings.health(SERVICE, VERSION);
     body["persistence"] = json!("d1");
     body["eventLog"] = json!(true);
@@ -202,6 +202,8 @@ fn admin_health(settings: &Settings) -> Result<Response> {
     // Destinations keep their secrets and waiting events sealed: they need the key.
     body["destinations"] = json!(settings.events.keys.is_some());
     body["destinationPauseAfter"] = json!(settings.delivery.pause_after);
+    body["secretsUnderOldKeys"] =
+        crate::worker::delivery::secrets_under_other_keys(env, settings).await;
     json(health_status(settings), &body)
 }
 

@@ -140,10 +140,12 @@ test('an EVENT_ENCRYPTION_KEY rotation re-seals destination secrets, so the old 
   worker = await startWorker({ ekaUrl: eka.url, persistTo: dir, migrate: false, bindings: bindings(`${K2},${K1}`) });
   try {
     assert.ok((await secrets(worker, used.id)).startsWith(`v1.${fingerprint(K1)}.`));
+    assert.equal((await admin(worker, '/admin/health')).body.secretsUnderOldKeys, 2, 'admin health counts both');
     const first = await webhook(worker, 'keys-1');
     await waitFor(async () => (await delivery(worker, first, used.id))?.status === 'delivered');
     await waitFor(async () => (await secrets(worker, used.id)).startsWith(`v1.${fingerprint(K2)}.`));
     assert.ok((await secrets(worker, unused.id)).startsWith(`v1.${fingerprint(K1)}.`), 'not read, not re-sealed');
+    assert.equal((await admin(worker, '/admin/health')).body.secretsUnderOldKeys, 1);
   } finally {
     await worker.dispose();
   }
