@@ -121,6 +121,8 @@ async function fetchAdapter({ method, url, headers, body, timeoutMs }) {
     method,
     headers,
     body: body ?? undefined,
+    // Never follow a redirect: a 3xx is the core's to read (a failure), not a new request.
+    redirect: 'manual',
     signal: AbortSignal.timeout(timeoutMs),
   });
   return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };

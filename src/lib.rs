@@ -13,6 +13,7 @@ pub mod reminders;
 pub mod schedule;
 pub mod settings;
 pub mod signing;
+pub mod sources;
 pub mod support;
 pub mod webhook;
 

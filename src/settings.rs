@@ -10,6 +10,7 @@ use crate::eka::find::DEFAULT_FIND_CONCURRENCY;
 use crate::event_log::EventLogSettings;
 use crate::reminders::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
 use crate::signing::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
+use crate::support::bearer::MIN_ADMIN_TOKEN_CHARS;
 use crate::webhook::event::allowed_events;
 use crate::webhook::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
 
@@ -99,6 +100,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// What is missing or malformed, by variable name. Non-empty means the webhook answers 500.
     pub problems: Vec<String>,
+    /// What works but is weak (a short `ADMIN_TOKEN`): shown in admin health, no outage.
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -214,6 +217,17 @@ impl Settings {
                 })
                 .unwrap_or_default()
         };
+        let admin_token = get("ADMIN_TOKEN");
+        let mut warnings = Vec::new();
+        if admin_token
+            .as_deref()
+            .is_some_and(|t| t.chars().count() < MIN_ADMIN_TOKEN_CHARS)
+        {
+            warnings.push(format!(
+                "{} is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: use a long random token",
+                names.show("ADMIN_TOKEN")
+            ));
+        }
         Settings {
             webhook: WebhookConfig {
                 signing_keys: list("EKA_SIGNING_KEY"),
@@ -230,7 +244,7 @@ impl Settings {
                 timeout_ms: u32::try_from(timeout_ms).unwrap_or(DEFAULT_TIMEOUT_MS),
             },
             webhook_path: normalise_path(get("WEBHOOK_PATH").as_deref().unwrap_or("/")),
-            admin_token: get("ADMIN_TOKEN"),
+            admin_token,
             origin_url,
             forward_url,
             forward_signing_key: get("FORWARD_SIGNING_KEY"),
@@ -246,16 +260,33 @@ impl Settings {
             events,
             delivery,
             problems,
+            warnings,
         }
     }
 
-    /// The health body: which features are on, no secrets.
+    /// `ok`, or `misconfigured` while there are problems.
+    pub fn status(&self) -> &'static str {
+        if self.problems.is_empty() {
+            "ok"
+        } else {
+            "misconfigured"
+        }
+    }
+
+    /// The public health body: the status and the version, nothing else (the webhook path,
+    /// the checks and the features are for the admin's [`Settings::health`]).
+    pub fn public_health(&self, version: &str) -> Value {
+        json!({ "status": self.status(), "version": version })
+    }
+
+    /// The admin health body: which features are on, the problems and warnings, no secrets.
     pub fn health(&self, service: &str, version: &str) -> Value {
         json!({
-            "status": if self.problems.is_empty() { "ok" } else { "misconfigured" },
+            "status": self.status(),
             "service": service,
             "version": version,
             "problems": self.problems,
+            "warnings": self.warnings,
             "signatureVerification": self.webhook.verifies_signatures(),
             "signingKeys": self.webhook.signing_keys.len(),
             "toleranceSeconds": self.webhook.tolerance_secs,
@@ -504,6 +535,44 @@ mod tests {
         }
         assert!(h.contains("\"signatureVerification\":true"));
         assert!(h.contains("\"status\":\"ok\""));
+    }
+
+    #[test]
+    fn public_health_is_the_status_and_version_only() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([("EKA_SIGNING_KEY", "k"), ("WEBHOOK_PATH", "/secret-path")]);
+        let s = settings(&pairs);
+        assert_eq!(
+            s.public_health("1.2.3"),
+            json!({"status": "ok", "version": "1.2.3"})
+        );
+        let broken = settings(&[("EKA_CLIENT_ID", "id")]);
+        assert_eq!(
+            broken.public_health("1.2.3"),
+            json!({"status": "misconfigured", "version": "1.2.3"})
+        );
+        // The detail (and what is wrong) is the admin's.
+        let detail = broken.health("eka-webhook-edge", "1.2.3");
+        assert_eq!(detail["problems"], json!(["EKA_CLIENT_SECRET is not set"]));
+    }
+
+    #[test]
+    fn a_short_admin_token_is_a_warning_not_a_problem() {
+        let mut pairs = CREDS.to_vec();
+        pairs.push(("ADMIN_TOKEN", "short-token"));
+        let s = settings(&pairs);
+        assert!(s.problems.is_empty());
+        assert_eq!(
+            s.warnings,
+            ["ADMIN_TOKEN is shorter than 32 characters: use a long random token"]
+        );
+        assert_eq!(s.health("x", "1")["warnings"], json!(s.warnings));
+        assert_eq!(s.status(), "ok");
+        let long = "k".repeat(32);
+        pairs.push(("ADMIN_TOKEN", &long));
+        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        let s = Settings::from_lookup(|n| map.get(n).map(|v| v.to_string()));
+        assert!(s.warnings.is_empty());
     }
 
     #[test]

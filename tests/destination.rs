@@ -747,6 +747,8 @@ fn a_delivery_request_is_a_signed_json_post_with_the_idempotency_key() {
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "https://h.example/hook");
         assert_eq!(r.timeout_ms, DELIVERY_TIMEOUT_MS);
+        // At most what the attempt log keeps is read of the answer.
+        assert_eq!(r.max_response_bytes, Some(RESPONSE_BODY_LIMIT));
         assert_eq!(r.body.as_deref(), Some(BODY));
         assert_eq!(header(&r.headers, "Content-Type"), Some("application/json"));
         assert_eq!(header(&r.headers, "Idempotency-Key"), Some("evt_01ABC"));
@@ -776,8 +778,8 @@ fn a_delivery_request_is_a_signed_json_post_with_the_idempotency_key() {
 
 // ---- outcomes -------------------------------------------------------------------------------
 
-fn answered(status: u16) -> Outcome {
-    Outcome::Answered {
+fn answered(status: u16) -> SendOutcome {
+    SendOutcome::Answered {
         status,
         retry_after_secs: None,
     }
@@ -795,31 +797,36 @@ fn outcomes_are_read_from_http_results() {
         headers: vec![("retry-after".into(), " 120 ".into())],
         body: vec![],
     });
-    assert_eq!(Outcome::from_http(&ok, NOW_MS), answered(204));
+    assert_eq!(SendOutcome::from_http(&ok, NOW_MS), answered(204));
     assert!(answered(204).is_success() && answered(299).is_success());
-    for status in [100, 199, 301, 304, 400, 410, 429, 500] {
+    for status in [100, 199, 400, 410, 429, 500] {
         assert!(!answered(status).is_success(), "{status}");
         assert_eq!(answered(status).error_code(), Some("http_status"));
     }
+    // A redirect is never followed: a failure with its own code.
+    for status in [300, 301, 302, 304, 307, 308] {
+        assert!(!answered(status).is_success(), "{status}");
+        assert_eq!(answered(status).error_code(), Some("redirect"));
+    }
     assert_eq!(
-        Outcome::from_http(&busy, NOW_MS),
-        Outcome::Answered {
+        SendOutcome::from_http(&busy, NOW_MS),
+        SendOutcome::Answered {
             status: 503,
             retry_after_secs: Some(120)
         }
     );
     assert_eq!(
-        Outcome::from_http(&Err(HttpError::Timeout), NOW_MS),
-        Outcome::TimedOut
+        SendOutcome::from_http(&Err(HttpError::Timeout), NOW_MS),
+        SendOutcome::TimedOut
     );
     assert_eq!(
-        Outcome::from_http(&Err(HttpError::Network("refused".into())), NOW_MS),
-        Outcome::Unreachable
+        SendOutcome::from_http(&Err(HttpError::Network("refused".into())), NOW_MS),
+        SendOutcome::Unreachable
     );
-    assert_eq!(Outcome::TimedOut.error_code(), Some("timeout"));
-    assert_eq!(Outcome::Unreachable.error_code(), Some("network"));
+    assert_eq!(SendOutcome::TimedOut.error_code(), Some("timeout"));
+    assert_eq!(SendOutcome::Unreachable.error_code(), Some("network"));
     assert_eq!(answered(200).error_code(), None);
-    assert_eq!(Outcome::TimedOut.status(), None);
+    assert_eq!(SendOutcome::TimedOut.status(), None);
 }
 
 #[test]
@@ -864,7 +871,7 @@ fn consecutive_failures_pause_at_the_threshold_and_a_success_resets_the_count() 
     assert_eq!(reset.last_success_ms, Some(NOW_MS + 10));
     assert_eq!(reset.last_failure_ms, Some(NOW_MS + 4));
 
-    let paused = after_attempt(health, &Outcome::TimedOut, 5, NOW_MS + 20);
+    let paused = after_attempt(health, &SendOutcome::TimedOut, 5, NOW_MS + 20);
     assert_eq!(paused.consecutive_failures, 5);
     assert_eq!(
         paused.paused_reason.as_deref(),
@@ -906,7 +913,7 @@ fn gone_pauses_at_once_and_a_zero_threshold_never_pauses_otherwise() {
     assert!(gone.is_paused());
     let mut health = DestinationHealth::default();
     for _ in 0..1000 {
-        health = after_attempt(health, &Outcome::Unreachable, 0, NOW_MS);
+        health = after_attempt(health, &SendOutcome::Unreachable, 0, NOW_MS);
     }
     assert!(!health.is_paused());
     assert_eq!(health.consecutive_failures, 1000);
@@ -952,7 +959,7 @@ fn failures_follow_the_svix_schedule_then_dead_letter() {
         Next::Failed
     );
     assert_eq!(
-        next_step(9, &Outcome::TimedOut, &healthy, NOW_MS, 0.5),
+        next_step(9, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.5),
         Next::Failed
     );
     assert_eq!(
@@ -961,11 +968,11 @@ fn failures_follow_the_svix_schedule_then_dead_letter() {
     );
     // ±20 % jitter.
     assert_eq!(
-        next_step(1, &Outcome::TimedOut, &healthy, NOW_MS, 0.0),
+        next_step(1, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.0),
         Next::RetryAt(NOW_MS + 4_000)
     );
     assert_eq!(
-        next_step(1, &Outcome::Unreachable, &healthy, NOW_MS, 1.0),
+        next_step(1, &SendOutcome::Unreachable, &healthy, NOW_MS, 1.0),
         Next::RetryAt(NOW_MS + 6_000)
     );
     assert_eq!(
@@ -982,7 +989,7 @@ fn failures_follow_the_svix_schedule_then_dead_letter() {
 #[test]
 fn retry_after_postpones_up_to_ten_hours_and_never_hurries() {
     let healthy = DestinationHealth::default();
-    let asks = |secs| Outcome::Answered {
+    let asks = |secs| SendOutcome::Answered {
         status: 503,
         retry_after_secs: Some(secs),
     };
@@ -1026,7 +1033,7 @@ fn a_paused_destination_holds_its_messages() {
         consecutive_failures: 4,
         ..Default::default()
     };
-    let (health, next) = settle(2, &Outcome::TimedOut, near, 5, NOW_MS, 0.5);
+    let (health, next) = settle(2, &SendOutcome::TimedOut, near, 5, NOW_MS, 0.5);
     assert_eq!(
         health.paused_reason.as_deref(),
         Some("5 consecutive failed attempts")
@@ -1164,6 +1171,33 @@ fn attempt_records_keep_two_kilobytes_of_the_answer() {
     );
     let text = serde_json::to_value(&ok).unwrap();
     assert_eq!(text["event_id"], "evt_1");
+}
+
+#[test]
+fn a_redirect_is_a_failed_attempt_kept_with_where_it_pointed() {
+    let result = Ok(HttpResponse {
+        status: 307,
+        headers: vec![("location".into(), "http://other.example/collect".into())],
+        body: b"Temporary Redirect".to_vec(),
+    });
+    let record = AttemptRecord::new("evt_1", "dst_1", 1, &result, 5, NOW_MS);
+    assert_eq!(record.status, Some(307));
+    assert_eq!(record.error.as_deref(), Some("redirect"));
+    assert_eq!(
+        record.response_body,
+        "Location: http://other.example/collect\n\nTemporary Redirect"
+    );
+    // The whole record stays within the 2 KB kept.
+    let long = Ok(HttpResponse {
+        status: 301,
+        headers: vec![("Location".into(), "https://x.example/".into())],
+        body: "y".repeat(5000).into_bytes(),
+    });
+    let record = AttemptRecord::new("evt_1", "dst_1", 1, &long, 5, NOW_MS);
+    assert_eq!(record.response_body.len(), RESPONSE_BODY_LIMIT);
+    assert!(record
+        .response_body
+        .starts_with("Location: https://x.example/\n\nyyy"));
 }
 
 #[test]

@@ -8,13 +8,19 @@
 //! list messages and the Worker can find the objects that hold messages for a destination
 //! (held while it is paused, released when it resumes).
 
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::destinations::{AttemptRecord, DestinationHealth, DestinationSpec, Format};
+use crate::destinations::{DestinationHealth, DestinationSpec, Format};
 use crate::event_log::new_event_id;
-use crate::schedule::sql::{SqlValue, Statement};
-use crate::support::seal::KeyRing;
+use crate::support::sql::{SqlValue, Statement};
+
+mod attempts;
+mod lists;
+mod messages;
+
+pub use attempts::*;
+pub use lists::*;
+pub use messages::*;
 
 /// Destinations.
 pub const DESTINATION_TABLE: &str = "eka_webhook_destination";
@@ -33,7 +39,7 @@ const MIGRATION: &str = include_str!("../../migrations/0003_destinations.sql");
 
 /// The tables (the migration's statements).
 pub fn create_tables() -> Vec<Statement> {
-    crate::schedule::sql::migration_statements(MIGRATION)
+    crate::support::sql::migration_statements(MIGRATION)
 }
 
 // ---- ids ------------------------------------------------------------------------------------
@@ -96,11 +102,11 @@ const DESTINATION_COLUMNS: &str =
      consecutive_failures, last_success_at, last_failure_at, paused_reason, paused_at, \
      created_at, updated_at";
 
-fn text(row: &Value, key: &str) -> Option<String> {
+pub(super) fn text(row: &Value, key: &str) -> Option<String> {
     row.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn int(row: &Value, key: &str) -> Option<i64> {
+pub(super) fn int(row: &Value, key: &str) -> Option<i64> {
     row.get(key).and_then(Value::as_f64).map(|f| f as i64)
 }
 
@@ -164,7 +170,40 @@ impl DestinationRecord {
     pub fn holds(&self) -> bool {
         self.health.is_paused() || !self.spec.enabled
     }
+
+    /// Whether the admin API may change it (replace, delete, rotate its secret): not the
+    /// destination `FORWARD_URL` defines, which its settings change.
+    pub fn check_editable(&self) -> Result<(), ConfigReadOnly> {
+        match self.source {
+            Source::Admin => Ok(()),
+            Source::Config => Err(ConfigReadOnly),
+        }
+    }
+
+    /// The toggle: a paused destination resumes (enabled, its failure count back to 0);
+    /// otherwise `enabled` flips. Returns the new `enabled` and health.
+    pub fn toggled(&self) -> (bool, DestinationHealth) {
+        if self.health.is_paused() {
+            (true, self.health.clone().resume())
+        } else {
+            (!self.spec.enabled, self.health.clone())
+        }
+    }
 }
+
+/// The destination `FORWARD_URL` defines is changed through its settings, not the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigReadOnly;
+
+impl std::fmt::Display for ConfigReadOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "This destination is defined by FORWARD_URL and FORWARD_SIGNING_KEY: change those settings instead",
+        )
+    }
+}
+
+impl std::error::Error for ConfigReadOnly {}
 
 fn events_json(spec: &DestinationSpec) -> SqlValue {
     Value::from(spec.events.clone()).to_string().as_str().into()
@@ -326,414 +365,11 @@ pub fn health_before_failure(after: &DestinationHealth) -> DestinationHealth {
     }
 }
 
-// ---- messages -------------------------------------------------------------------------------
-
-/// Where a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt.
-    Pending,
-    /// Kept while its destination is paused or turned off; sent when it resumes.
-    Held,
-    /// A 2xx came back.
-    Delivered,
-    /// The schedule is used up (dead letter; retryable by hand).
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Held => "held",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(DeliveryStatus::Pending),
-            "held" => Some(DeliveryStatus::Held),
-            "delivered" => Some(DeliveryStatus::Delivered),
-            "failed" => Some(DeliveryStatus::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// A message, as the owning object keeps it and D1 mirrors it; its JSON (camelCase) is the
-/// admin API's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryRow {
-    /// `msg_…`.
-    pub id: String,
-    /// The event (the message id receivers see: `webhook-id` / `Idempotency-Key`).
-    pub event_id: String,
-    /// The destination.
-    pub destination_id: String,
-    /// The event type.
-    pub event: String,
-    /// The object that holds and delivers it.
-    pub owner: String,
-    /// Where it is.
-    pub status: DeliveryStatus,
-    /// Attempts made.
-    pub attempts: u32,
-    /// The next attempt, epoch ms (pending only).
-    pub next_attempt_at: Option<i64>,
-    /// The last failure's code.
-    pub last_error: Option<String>,
-    /// The last answer's status.
-    pub last_status: Option<u16>,
-    /// Epoch ms.
-    pub created_at: i64,
-    /// Epoch ms.
-    pub updated_at: i64,
-}
-
-const DELIVERY_COLUMNS: &str = "id, event_id, destination_id, event, owner, status, attempts, \
-     next_attempt_at, last_error, last_status, created_at, updated_at";
-
-impl DeliveryRow {
-    /// A row from D1's JSON.
-    pub fn from_row(row: &Value) -> Option<DeliveryRow> {
-        Some(DeliveryRow {
-            id: text(row, "id")?,
-            event_id: text(row, "event_id")?,
-            destination_id: text(row, "destination_id")?,
-            event: text(row, "event")?,
-            owner: text(row, "owner")?,
-            status: DeliveryStatus::parse(&text(row, "status")?)?,
-            attempts: u32::try_from(int(row, "attempts")?.max(0)).unwrap_or(u32::MAX),
-            next_attempt_at: int(row, "next_attempt_at"),
-            last_error: text(row, "last_error"),
-            last_status: int(row, "last_status").and_then(|s| u16::try_from(s).ok()),
-            created_at: int(row, "created_at")?,
-            updated_at: int(row, "updated_at")?,
-        })
-    }
-
-    /// The admin API's JSON (the owner is an internal name).
-    pub fn to_json(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Some(map) = value.as_object_mut() {
-            map.remove("owner");
-        }
-        value
-    }
-}
-
-/// Writes the mirror of `d` (insert, or the newer state over the older).
-pub fn upsert_delivery(d: &DeliveryRow) -> Statement {
-    Statement::new(
-        format!(
-            "INSERT INTO {DELIVERY_TABLE} ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
-             next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, \
-             last_status = excluded.last_status, updated_at = excluded.updated_at \
-             WHERE excluded.updated_at >= updated_at"
-        ),
-        vec![
-            d.id.as_str().into(),
-            d.event_id.as_str().into(),
-            d.destination_id.as_str().into(),
-            d.event.as_str().into(),
-            d.owner.as_str().into(),
-            d.status.as_str().into(),
-            i64::from(d.attempts).into(),
-            d.next_attempt_at.into(),
-            d.last_error.as_deref().into(),
-            d.last_status.map(i64::from).into(),
-            d.created_at.into(),
-            d.updated_at.into(),
-        ],
-    )
-}
-
-/// One message.
-pub fn get_delivery(id: &str) -> Statement {
-    Statement::new(
-        format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_TABLE} WHERE id = ?"),
-        vec![id.into()],
-    )
-}
-
-/// The objects holding messages for `destination_id` in `status` (to release or fail them).
-pub fn owners_with(destination_id: &str, status: DeliveryStatus) -> Statement {
-    Statement::new(
-        format!(
-            "SELECT DISTINCT owner FROM {DELIVERY_TABLE} WHERE destination_id = ? AND status = ?"
-        ),
-        vec![destination_id.into(), status.as_str().into()],
-    )
-}
-
-/// A destination's messages by status: rows `{status, n}`.
-pub fn delivery_counts(destination_id: &str) -> Statement {
-    Statement::new(
-        format!(
-            "SELECT status, COUNT(*) AS n FROM {DELIVERY_TABLE} WHERE destination_id = ? \
-             GROUP BY status"
-        ),
-        vec![destination_id.into()],
-    )
-}
-
-/// `{pending, held, delivered, failed}` from [`delivery_counts`]' rows.
-pub fn counts_json(rows: &[Value]) -> Value {
-    let mut out = json!({ "pending": 0, "held": 0, "delivered": 0, "failed": 0 });
-    for row in rows {
-        if let (Some(status), Some(n)) = (text(row, "status"), int(row, "n")) {
-            if DeliveryStatus::parse(&status).is_some() {
-                out[status.as_str()] = n.into();
-            }
-        }
-    }
-    out
-}
-
-// ---- attempts -------------------------------------------------------------------------------
-
-/// What an attempt's answer is sealed with: the attempt's id, marked so that it cannot pass
-/// for another sealed value.
-pub fn response_aad(attempt_id: &str) -> Vec<u8> {
-    format!("{attempt_id}:response").into_bytes()
-}
-
-/// An attempt row: `id` (`att_…`) and the message it was for (none for a test send). The
-/// receiver's answer is kept only sealed with `EVENT_ENCRYPTION_KEY` (`sealing`: the keys
-/// and a fresh nonce; none: not kept): a receiver may echo what it was sent, patient data.
-pub fn insert_attempt(
-    id: &str,
-    delivery_id: Option<&str>,
-    a: &AttemptRecord,
-    sealing: Option<(&KeyRing, [u8; 12])>,
-) -> Statement {
-    let body = sealing
-        .filter(|_| !a.response_body.is_empty())
-        .map(|(keys, nonce)| keys.seal(a.response_body.as_bytes(), &response_aad(id), nonce));
-    Statement::new(
-        format!(
-            "INSERT INTO {ATTEMPT_TABLE} (id, delivery_id, event_id, destination_id, attempt, status, \
-             ok, duration_ms, error, response_body, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ),
-        vec![
-            id.into(),
-            delivery_id.into(),
-            a.event_id.as_str().into(),
-            a.destination_id.as_str().into(),
-            i64::from(a.attempt).into(),
-            a.status.map(i64::from).into(),
-            i64::from(a.error.is_none()).into(),
-            i64::try_from(a.duration_ms).unwrap_or(i64::MAX).into(),
-            a.error.as_deref().into(),
-            body.as_deref().into(),
-            a.at_ms.into(),
-        ],
-    )
-}
-
-/// An attempt as the admin API shows it.
-pub fn attempt_json(id: &str, delivery_id: Option<&str>, a: &AttemptRecord) -> Value {
-    json!({
-        "id": id,
-        "eventId": a.event_id,
-        "destinationId": a.destination_id,
-        "deliveryId": delivery_id,
-        "attempt": a.attempt,
-        "status": a.status,
-        "ok": a.error.is_none(),
-        "durationMs": a.duration_ms,
-        "error": a.error,
-        "responseBody": Some(a.response_body.as_str()).filter(|b| !b.is_empty()),
-        "at": a.at_ms,
-    })
-}
-
-/// An attempt row from D1's JSON, as the admin API shows it: the answer opened with `keys`
-/// (null when it was not kept or cannot be opened).
-pub fn attempt_row_json(row: &Value, keys: Option<&KeyRing>) -> Option<Value> {
-    let id = text(row, "id")?;
-    let body = text(row, "response_body")
-        .zip(keys)
-        .and_then(|(sealed, keys)| keys.open(&sealed, &response_aad(&id)).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
-    Some(json!({
-        "id": id,
-        "eventId": text(row, "event_id")?,
-        "destinationId": text(row, "destination_id")?,
-        "deliveryId": text(row, "delivery_id"),
-        "attempt": int(row, "attempt")?,
-        "status": int(row, "status"),
-        "ok": int(row, "ok")? != 0,
-        "durationMs": int(row, "duration_ms")?,
-        "error": text(row, "error"),
-        "responseBody": body,
-        "at": int(row, "at")?,
-    }))
-}
-
-// ---- the admin lists ------------------------------------------------------------------------
-
-/// Which list a [`ListQuery`] is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListKind {
-    /// `GET /admin/deliveries`: `destinationId`, `eventId`, `status`.
-    Deliveries,
-    /// `GET /admin/attempts`: `destinationId`, `eventId`, `deliveryId`.
-    Attempts,
-}
-
-/// Filters of the admin lists, newest first, keyset-paged on the id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Which list.
-    pub kind: ListKind,
-    /// `(column, value)` equality filters.
-    pub filters: Vec<(&'static str, String)>,
-    /// Page size.
-    pub limit: usize,
-    /// The last id of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// Parses a list's query string; the error names the parameter (a 400).
-pub fn parse_list_query(kind: ListKind, pairs: &[(String, String)]) -> Result<ListQuery, String> {
-    let mut q = ListQuery {
-        kind,
-        filters: Vec::new(),
-        limit: DEFAULT_LIMIT,
-        cursor: None,
-    };
-    let prefix = match kind {
-        ListKind::Deliveries => "msg",
-        ListKind::Attempts => "att",
-    };
-    for (key, value) in pairs {
-        let column = match (kind, key.as_str()) {
-            (_, "destinationId") => "destination_id",
-            (_, "eventId") => "event_id",
-            (ListKind::Deliveries, "status") => {
-                if DeliveryStatus::parse(value).is_none() {
-                    return Err(
-                        "'status' must be one of pending, held, delivered, failed".to_owned()
-                    );
-                }
-                "status"
-            }
-            (ListKind::Attempts, "deliveryId") => "delivery_id",
-            (_, "limit") => {
-                q.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        format!("'limit' must be a whole number from 1 to {MAX_LIMIT}")
-                    })?;
-                continue;
-            }
-            (_, "cursor") => {
-                if !is_id(value, prefix) {
-                    return Err("'cursor' must be a nextCursor this API returned".to_owned());
-                }
-                q.cursor = Some(value.clone());
-                continue;
-            }
-            (_, other) => return Err(format!("unknown parameter '{other}'")),
-        };
-        if !value.is_empty() {
-            q.filters.push((column, value.clone()));
-        }
-    }
-    Ok(q)
-}
-
-/// One page, newest first, one row more than `limit` (a next page exists when it comes back).
-pub fn list_statement(q: &ListQuery) -> Statement {
-    let (table, columns) = match q.kind {
-        ListKind::Deliveries => (DELIVERY_TABLE, DELIVERY_COLUMNS),
-        ListKind::Attempts => (
-            ATTEMPT_TABLE,
-            "id, delivery_id, event_id, destination_id, attempt, status, ok, duration_ms, \
-             error, response_body, at",
-        ),
-    };
-    let mut clauses: Vec<String> = q.filters.iter().map(|(c, _)| format!("{c} = ?")).collect();
-    let mut params: Vec<SqlValue> = q.filters.iter().map(|(_, v)| v.as_str().into()).collect();
-    if let Some(cursor) = &q.cursor {
-        clauses.push("id < ?".to_owned());
-        params.push(cursor.as_str().into());
-    }
-    params.push(i64::try_from(q.limit + 1).unwrap_or(i64::MAX).into());
-    let clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-    Statement::new(
-        format!("SELECT {columns} FROM {table}{clause} ORDER BY id DESC LIMIT ?"),
-        params,
-    )
-}
-
-/// The page's JSON from its rows: `{"<key>": [...], "nextCursor": …}`; `keys` open the
-/// attempts' answers.
-pub fn page_json(q: &ListQuery, rows: &[Value], keys: Option<&KeyRing>) -> Value {
-    let more = rows.len() > q.limit;
-    let items: Vec<Value> = rows
-        .iter()
-        .take(q.limit)
-        .filter_map(|row| match q.kind {
-            ListKind::Deliveries => DeliveryRow::from_row(row).map(|d| d.to_json()),
-            ListKind::Attempts => attempt_row_json(row, keys),
-        })
-        .collect();
-    let next = if more {
-        items.last().and_then(|i| i.get("id")).cloned()
-    } else {
-        None
-    };
-    let key = match q.kind {
-        ListKind::Deliveries => "deliveries",
-        ListKind::Attempts => "attempts",
-    };
-    json!({ key: items, "nextCursor": next })
-}
-
-/// Retention (the Cron Trigger): finished messages and attempts older than `before_ms`.
-pub fn purge(before_ms: i64) -> Vec<Statement> {
-    vec![
-        Statement::new(
-            format!(
-                "DELETE FROM {DELIVERY_TABLE} WHERE updated_at < ? AND status IN ('delivered', 'failed')"
-            ),
-            vec![before_ms.into()],
-        ),
-        Statement::new(
-            format!("DELETE FROM {ATTEMPT_TABLE} WHERE at < ?"),
-            vec![before_ms.into()],
-        ),
-    ]
-}
-
-/// The body of a test send: a `destination.test` event with the test's id.
-pub fn test_event(event_id: &str, destination_id: &str, now_ms: i64) -> Value {
-    json!({
-        "type": "destination.test",
-        "eventId": event_id,
-        "payload": { "destinationId": destination_id, "sentAt": now_ms },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destinations::{after_attempt, Outcome};
+    use crate::destinations::{after_attempt, AttemptRecord, SendOutcome};
+    use crate::support::seal::KeyRing;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
@@ -748,6 +384,49 @@ mod tests {
             enabled: true,
             format: Format::Standard,
             description: Some("front desk".into()),
+        }
+    }
+
+    fn record(source: Source, enabled: bool, paused: bool) -> DestinationRecord {
+        DestinationRecord {
+            id: "dst_1".into(),
+            source,
+            spec: DestinationSpec { enabled, ..spec() },
+            sealed_secrets: None,
+            health: DestinationHealth {
+                consecutive_failures: if paused { 5 } else { 2 },
+                last_failure_ms: Some(40),
+                paused_reason: paused.then(|| "5 consecutive failed attempts".to_owned()),
+                paused_at_ms: paused.then_some(40),
+                ..DestinationHealth::default()
+            },
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn only_admin_destinations_are_editable() {
+        assert_eq!(record(Source::Admin, true, false).check_editable(), Ok(()));
+        let config = record(Source::Config, true, false);
+        assert_eq!(config.check_editable(), Err(ConfigReadOnly));
+        assert!(ConfigReadOnly.to_string().contains("FORWARD_URL"));
+    }
+
+    #[test]
+    fn the_toggle_resumes_a_paused_destination_and_otherwise_flips_enabled() {
+        let paused = record(Source::Admin, true, true);
+        let (enabled, health) = paused.toggled();
+        assert!(enabled);
+        assert!(!health.is_paused());
+        assert_eq!(health.consecutive_failures, 0);
+        assert_eq!(health.last_failure_ms, Some(40), "the times are kept");
+        // Paused and turned off: resuming turns it on too.
+        let (enabled, health) = record(Source::Admin, false, true).toggled();
+        assert!(enabled && !health.is_paused());
+        for on in [true, false] {
+            let d = record(Source::Admin, on, false);
+            assert_eq!(d.toggled(), (!on, d.health.clone()));
         }
     }
 
@@ -845,7 +524,7 @@ mod tests {
         };
         let before = health_before_failure(&after);
         assert_eq!(before.consecutive_failures, 4);
-        let outcome = Outcome::Answered {
+        let outcome = SendOutcome::Answered {
             status: 500,
             retry_after_secs: None,
         };

@@ -282,6 +282,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
             ],
             body: None,
             timeout_ms: self.config.timeout_ms,
+            max_response_bytes: None,
         }
     }
 
@@ -331,6 +332,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
             ],
             body: Some(body.to_string().into_bytes()),
             timeout_ms: self.config.timeout_ms,
+            max_response_bytes: None,
         };
         let response = send_with_retry(http, request).await?;
         if !(200..300).contains(&response.status) {

@@ -5,12 +5,12 @@ use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::schedule::sql::Statement;
 use crate::schedule::store::{SqlExecutor, SqlStore};
 use crate::schedule::StoreError;
 use crate::signing::outbound::DeliveryError;
 use crate::signing::signature::{MacProvider, RustMac};
 use crate::support::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse};
+use crate::support::sql::Statement;
 use crate::webhook::pipeline::{EnrichedEvent, EventSink};
 
 /// `Date.now()`.

@@ -20,7 +20,6 @@ use crate::eka::enrich::enrich;
 use crate::eka::find::find_appointments_between;
 use crate::reminders::cron_time::{next_fire, CronTime};
 use crate::reminders::{context_json, decide_fire, FireDecision};
-use crate::schedule::sql::Dialect;
 use crate::schedule::store::SqlStore;
 use crate::schedule::{ScheduleStore, SCHEDULE_TABLE_NAME};
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
@@ -29,6 +28,7 @@ use crate::signing::signature::{
     DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::signing::standard_webhooks;
+use crate::support::sql::Dialect;
 use crate::webhook::event::{APPOINTMENT_EVENTS, SUPPORTED_EVENTS};
 use crate::webhook::ledger::StoreLedger;
 use crate::webhook::pipeline::Pipeline;

@@ -8,6 +8,9 @@
 //! redelivered webhook or a sweep never creates a second one.
 
 pub mod cron_time;
+mod request;
+
+pub use request::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};

@@ -7,8 +7,9 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::schedule::sql::{self, Dialect, Statement};
+use crate::schedule::sql;
 use crate::schedule::{ScheduleRow, ScheduleStore, ScheduleWrite, StoreError};
+use crate::support::sql::{Dialect, Statement};
 
 /// Runs statements. Rows come back as JSON objects keyed by column name.
 #[allow(async_fn_in_trait)]

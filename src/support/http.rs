@@ -33,6 +33,9 @@ pub struct HttpRequest {
     pub body: Option<Vec<u8>>,
     /// Give up after this long.
     pub timeout_ms: u32,
+    /// Read at most this many bytes of the answer and cancel the rest of its body (what is
+    /// kept of a receiver's answer); none reads it whole (the Eka API's resources).
+    pub max_response_bytes: Option<usize>,
 }
 
 /// A response.
@@ -46,6 +49,41 @@ pub struct HttpResponse {
     /// Body bytes.
     pub body: Vec<u8>,
 }
+
+impl HttpResponse {
+    /// The first header named `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A redirect (3xx): never followed. It is a failed attempt, recorded with its status and
+    /// [`HttpResponse::location`].
+    pub fn is_redirect(&self) -> bool {
+        is_redirect(self.status)
+    }
+
+    /// Where a redirect pointed (`Location`), cut to [`LOCATION_KEPT_CHARS`] characters.
+    pub fn location(&self) -> Option<String> {
+        self.header("Location")
+            .map(|l| l.trim().chars().take(LOCATION_KEPT_CHARS).collect())
+    }
+}
+
+/// A 3xx status. Outgoing requests never follow redirects: a POST turned into a GET, or a
+/// signed body re-sent to another host, is never a delivery.
+pub fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status)
+}
+
+/// The most of a receiver's answer that is read (and kept on record): 2 KB. The rest of its
+/// body is cancelled, not read.
+pub const KEPT_RESPONSE_BYTES: usize = 2048;
+
+/// How much of a redirect's `Location` is kept on record.
+pub const LOCATION_KEPT_CHARS: usize = 512;
 
 /// A transport failure (no response).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,12 @@
-//! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, and URL
-//! reading.
+//! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, URL
+//! reading, keyset paging, the SQL statement type every store runs, and the admin API's
+//! bearer token.
 
+pub mod bearer;
 pub mod entropy;
 pub mod http;
+pub mod page;
 pub mod request_url;
 pub mod retry;
 pub mod seal;
+pub mod sql;

@@ -151,6 +151,17 @@ impl KeyRing {
         Err(SealError::Forged)
     }
 
+    /// The prefix of every text sealed under the first key (`v1.<fingerprint>.`): a text
+    /// without it was sealed under another key (or is not a sealed text).
+    pub fn primary_prefix(&self) -> String {
+        format!("{VERSION}.{}.", self.keys[0].1)
+    }
+
+    /// Whether `sealed` names the first key (the one that seals now).
+    pub fn is_primary(&self, sealed: &str) -> bool {
+        sealed.starts_with(&self.primary_prefix())
+    }
+
     /// How many keys open.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -200,6 +211,10 @@ mod tests {
             b"y"
         );
         assert_eq!(old.open(&sealed_new, b"e"), Err(SealError::UnknownKey));
+        assert!(!rotated.is_primary(&sealed_old));
+        assert!(rotated.is_primary(&sealed_new));
+        assert!(old.is_primary(&sealed_old));
+        assert_eq!(old.primary_prefix(), "v1.630dcd29.");
     }
 
     #[test]

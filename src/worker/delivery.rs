@@ -6,23 +6,38 @@
 use serde_json::Value;
 use worker::Env;
 
+use crate::destinations::sealed_secrets::{self as secrets, SecretsError};
 use crate::destinations::store::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
 use crate::destinations::{
-    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Outcome, Secrets,
-    DELIVERY_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER,
+    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Secrets, SendOutcome,
 };
-use crate::schedule::sql::Statement;
 use crate::settings::Settings;
-use crate::signing::outbound::signed_post;
+use crate::signing::outbound::forward_request;
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient, HttpError, HttpResponse};
 use crate::support::seal::KeyRing;
+use crate::support::sql::Statement;
 use crate::worker::runtime::d1::{self, D1Executor};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 use crate::worker::runtime::respond::EVENT_ID_HEADER;
 
 /// Why a send could not be attempted (the text names no secret and no patient data).
-pub type SendError = String;
+#[derive(Debug)]
+pub enum SendError {
+    /// Not now (D1, the key or randomness unavailable): try again later.
+    Unready(String),
+    /// The destination's secret cannot be opened: the message fails on record.
+    Secret(SecretsError),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Unready(why) => f.write_str(why),
+            SendError::Secret(e) => e.fmt(f),
+        }
+    }
+}
 
 /// D1, with every table ensured.
 pub async fn db(env: &Env) -> Result<D1Executor, String> {
@@ -75,23 +90,34 @@ pub async fn load_all(
     list().await
 }
 
-/// Seals `secrets` for storage (the destination id as associated data).
+/// Seals `secrets` for storage under the first key (the destination id as associated data).
 pub fn seal_secrets(keys: &KeyRing, id: &str, secrets: &Secrets) -> Result<String, String> {
     let nonce = crate::support::entropy::random_bytes::<12>()?;
-    let json = serde_json::to_vec(secrets).map_err(|e| e.to_string())?;
-    Ok(keys.seal(&json, id.as_bytes(), nonce))
+    Ok(secrets::seal(keys, id, secrets, nonce))
 }
 
-/// Opens a destination's secrets.
+/// Opens a destination's secrets (for a rotation, which seals them again anyway).
 pub fn open_secrets(keys: &KeyRing, d: &DestinationRecord) -> Result<Secrets, String> {
-    let sealed = d
-        .sealed_secrets
-        .as_deref()
-        .ok_or("the destination has no secret")?;
-    let json = keys
-        .open(sealed, d.id.as_bytes())
-        .map_err(|_| "the destination's secret cannot be decrypted with EVENT_ENCRYPTION_KEY")?;
-    serde_json::from_slice(&json).map_err(|_| "the destination's secret is unreadable".to_owned())
+    let nonce = crate::support::entropy::random_bytes::<12>()?;
+    secrets::open(keys, &d.id, d.sealed_secrets.as_deref(), nonce)
+        .map(|opened| opened.secrets)
+        .map_err(|e| e.to_string())
+}
+
+/// Opens a destination's secrets for a send; secrets another key than the first opened are
+/// stored again under the first (best effort: the next read tries again).
+async fn secrets_for(
+    executor: &D1Executor,
+    keys: &KeyRing,
+    d: &DestinationRecord,
+) -> Result<Secrets, SendError> {
+    let nonce = crate::support::entropy::random_bytes::<12>().map_err(SendError::Unready)?;
+    let opened = secrets::open(keys, &d.id, d.sealed_secrets.as_deref(), nonce)
+        .map_err(SendError::Secret)?;
+    if let (Some(resealed), Some(read)) = (&opened.resealed, d.sealed_secrets.as_deref()) {
+        let _ = rows(executor, &secrets::reseal(&d.id, read, resealed)).await;
+    }
+    Ok(opened.secrets)
 }
 
 /// One attempt: the answer (or why none came) and how long it took, ms.
@@ -108,6 +134,7 @@ pub struct Sent {
 /// `FORWARD_URL`'s destination is signed with `FORWARD_SIGNING_KEY` (unsigned without it),
 /// as 0.1.0's forward was.
 pub async fn send(
+    executor: &D1Executor,
     settings: &Settings,
     d: &DestinationRecord,
     msg_id: &str,
@@ -115,31 +142,24 @@ pub async fn send(
 ) -> Result<Sent, SendError> {
     let at_ms = WorkerClock.now_ms();
     let request = if d.id == CONFIG_DESTINATION_ID && d.source == Source::Config {
-        let mut request = signed_post(
+        forward_request(
             &d.spec.url,
             body,
             settings.forward_signing_key.as_deref(),
+            Some(msg_id),
             at_ms,
-            DELIVERY_TIMEOUT_MS,
             &RustMac,
-        );
-        request
-            .headers
-            .push((EVENT_ID_HEADER.to_owned(), msg_id.to_owned()));
-        request
-            .headers
-            .push((IDEMPOTENCY_KEY_HEADER.to_owned(), msg_id.to_owned()));
-        request
+        )
     } else {
         let keys = settings
             .events
             .keys
             .as_ref()
-            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
-        let secrets = open_secrets(keys, d)?;
+            .ok_or_else(|| SendError::Unready("EVENT_ENCRYPTION_KEY is not set".into()))?;
+        let secrets = secrets_for(executor, keys, d).await?;
         let signing = secrets.signing(at_ms);
         let mut request = delivery_request(&d.spec, msg_id, at_ms, body, &signing, &RustMac)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SendError::Unready(e.to_string()))?;
         request
             .headers
             .push((EVENT_ID_HEADER.to_owned(), msg_id.to_owned()));
@@ -178,7 +198,7 @@ pub async fn log_attempt(
 pub async fn update_health(
     executor: &D1Executor,
     d: &DestinationRecord,
-    outcome: &Outcome,
+    outcome: &SendOutcome,
     pause_after: u32,
     now_ms: i64,
 ) -> Result<DestinationHealth, String> {

@@ -3,17 +3,12 @@
 //! with this project's npm package or Eka's own SDK. It runs only after the event's effects
 //! were committed. It carries the event id as `X-Eka-Event-Id` and `Idempotency-Key`.
 
-use crate::destinations::IDEMPOTENCY_KEY_HEADER;
 use crate::settings::Settings;
-use crate::signing::outbound::{outcome_of, signed_post, DeliveryError};
+use crate::signing::outbound::{forward_request, outcome_of, DeliveryError};
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient};
 use crate::webhook::pipeline::{EnrichedEvent, EventSink};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
-use crate::worker::runtime::respond::EVENT_ID_HEADER;
-
-/// How long the origin has to answer.
-const FORWARD_TIMEOUT_MS: u32 = 15_000;
 
 /// POST to the origin.
 pub struct Forward<'a> {
@@ -34,23 +29,14 @@ pub fn forward_sink(settings: &Settings) -> Option<Forward<'_>> {
 impl EventSink for Forward<'_> {
     async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         let body = event.to_json().to_string().into_bytes();
-        let mut request = signed_post(
+        let request = forward_request(
             self.url,
             body,
             self.key,
+            event.event_id.as_deref(),
             WorkerClock.now_ms(),
-            FORWARD_TIMEOUT_MS,
             &RustMac,
         );
-        // The event id, so the origin can drop a copy (a replay, or a retry after a crash).
-        if let Some(id) = &event.event_id {
-            request
-                .headers
-                .push((EVENT_ID_HEADER.to_owned(), id.clone()));
-            request
-                .headers
-                .push((IDEMPOTENCY_KEY_HEADER.to_owned(), id.clone()));
-        }
         outcome_of("origin", &FetchClient.send(request).await)
     }
 }

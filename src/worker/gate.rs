@@ -47,6 +47,8 @@ pub async fn pass(
         headers: origin_headers(&headers, admitted.event_id.as_deref(), WorkerClock.now_ms()),
         body: Some(body.clone()),
         timeout_ms: ORIGIN_TIMEOUT_MS,
+        // The origin's answer is Eka's: passed back whole (a 3xx too, unchanged).
+        max_response_bytes: None,
     };
     let reply = FetchClient.send(request).await;
     let status = reply.as_ref().ok().map(|r| r.status);

@@ -3,14 +3,13 @@
 use std::rc::Rc;
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use worker::{Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
 use crate::eka::find::find_appointments_between;
 use crate::event_log::RefusalReason;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
+use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
 use crate::support::http::Clock;
 use crate::support::request_url::{path_and_query, query_pairs};
 use crate::webhook::pipeline::{Outcome, WebhookError};
@@ -31,6 +30,7 @@ use crate::worker::webhook::{run, Job};
 
 /// The admin routes, by path.
 enum Admin<'p> {
+    Health,
     Appointments,
     PendingWrites,
     Reminders,
@@ -56,6 +56,7 @@ impl<'p> Admin<'p> {
         let rest = path.strip_prefix("/admin/")?;
         let segments: Vec<&str> = rest.split('/').collect();
         Some(match segments.as_slice() {
+            ["health"] => Admin::Health,
             ["appointments"] => Admin::Appointments,
             ["pending-writes"] => Admin::PendingWrites,
             ["reminders"] => Admin::Reminders,
@@ -107,7 +108,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     if path == HEALTH_PATH {
         return match method {
-            Method::Get | Method::Head => health(&settings),
+            Method::Get | Method::Head => public_health(&settings),
             _ => method_not_allowed("GET"),
         };
     }
@@ -117,47 +118,81 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let Some(token) = settings.admin_token.as_deref() else {
         return error(404, "Not Found");
     };
-    if !authorised(&req, token) {
+    let mut response = admin(req, &env, &settings, method, route, token).await?;
+    // Admin answers carry patient data: no cache may keep them.
+    response
+        .headers_mut()
+        .set("Cache-Control", ADMIN_CACHE_CONTROL)?;
+    Ok(response)
+}
+
+/// An admin route, behind the token.
+async fn admin(
+    req: Request,
+    env: &Env,
+    settings: &Rc<Settings>,
+    method: Method,
+    route: Admin<'_>,
+    token: &str,
+) -> Result<Response> {
+    let presented = req.headers().get("Authorization").ok().flatten();
+    if !authorised(presented.as_deref(), token) {
         let mut response = error(401, "Unauthorized")?;
         response.headers_mut().set("WWW-Authenticate", "Bearer")?;
         return Ok(response);
     }
     match (method, route) {
-        (Method::Get, Admin::Appointments) => appointments(&req, &env, &settings).await,
-        (Method::Get, Admin::PendingWrites) => pending_writes(&env).await,
-        (Method::Post, Admin::Reminders) => reminders::create(req, &env, &settings).await,
-        (Method::Get, Admin::Reminders) => reminders::list(&req, &env).await,
-        (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, &env).await,
-        (Method::Get, Admin::Events) => events::list(&req, &env).await,
-        (Method::Get, Admin::Event(id)) => events::get(id, &env, &settings).await,
-        (Method::Post, Admin::EventReplay(id)) => events::replay_one(id, &env, &settings).await,
-        (Method::Post, Admin::EventsReplay) => events::replay_batch(req, &env, &settings).await,
-        (Method::Get, Admin::Stats) => events::stats(&req, &env, WorkerClock.now_ms()).await,
-        (Method::Get, Admin::Destinations) => destinations::list(&env, &settings).await,
-        (Method::Post, Admin::Destinations) => destinations::create(req, &env, &settings).await,
-        (Method::Get, Admin::Destination(id)) => destinations::get(id, &env).await,
+        (Method::Get, Admin::Health) => admin_health(settings),
+        (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
+        (Method::Get, Admin::PendingWrites) => pending_writes(env).await,
+        (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
+        (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,
+        (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, env).await,
+        (Method::Get, Admin::Events) => events::list(&req, env).await,
+        (Method::Get, Admin::Event(id)) => events::get(id, env, settings).await,
+        (Method::Post, Admin::EventReplay(id)) => events::replay_one(id, env, settings).await,
+        (Method::Post, Admin::EventsReplay) => events::replay_batch(req, env, settings).await,
+        (Method::Get, Admin::Stats) => events::stats(&req, env, WorkerClock.now_ms()).await,
+        (Method::Get, Admin::Destinations) => destinations::list(env, settings).await,
+        (Method::Post, Admin::Destinations) => destinations::create(req, env, settings).await,
+        (Method::Get, Admin::Destination(id)) => destinations::get(id, env).await,
         (Method::Put, Admin::Destination(id)) => {
-            destinations::replace(id, req, &env, &settings).await
+            destinations::replace(id, req, env, settings).await
         }
-        (Method::Delete, Admin::Destination(id)) => destinations::delete(id, &env).await,
-        (Method::Post, Admin::DestinationToggle(id)) => destinations::toggle(id, &env).await,
-        (Method::Post, Admin::DestinationTest(id)) => destinations::test(id, &env, &settings).await,
+        (Method::Delete, Admin::Destination(id)) => destinations::delete(id, env).await,
+        (Method::Post, Admin::DestinationToggle(id)) => destinations::toggle(id, env).await,
+        (Method::Post, Admin::DestinationTest(id)) => destinations::test(id, env, settings).await,
         (Method::Post, Admin::DestinationRotate(id)) => {
-            destinations::rotate(id, &env, &settings).await
+            destinations::rotate(id, env, settings).await
         }
-        (Method::Get, Admin::DestinationStats(id)) => destinations::stats(id, &env).await,
+        (Method::Get, Admin::DestinationStats(id)) => destinations::stats(id, env).await,
         (Method::Get, Admin::Deliveries) => {
-            destinations::page(&req, &env, &settings, ListKind::Deliveries).await
+            destinations::page(&req, env, settings, ListKind::Deliveries).await
         }
-        (Method::Post, Admin::DeliveryRetry(id)) => destinations::retry(id, &env).await,
+        (Method::Post, Admin::DeliveryRetry(id)) => destinations::retry(id, env).await,
         (Method::Get, Admin::Attempts) => {
-            destinations::page(&req, &env, &settings, ListKind::Attempts).await
+            destinations::page(&req, env, settings, ListKind::Attempts).await
         }
         (_, route) => method_not_allowed(route.allow()),
     }
 }
 
-fn health(settings: &Settings) -> Result<Response> {
+/// The public health: status and version only, 503 while misconfigured.
+fn public_health(settings: &Settings) -> Result<Response> {
+    json(health_status(settings), &settings.public_health(VERSION))
+}
+
+fn health_status(settings: &Settings) -> u16 {
+    if settings.problems.is_empty() {
+        200
+    } else {
+        503
+    }
+}
+
+/// `/admin/health`: what is on, the problems by name and the warnings; 503 while
+/// misconfigured, like the public one.
+fn admin_health(settings: &Settings) -> Result<Response> {
     let mut body = settings.health(SERVICE, VERSION);
     body["persistence"] = json!("d1");
     body["eventLog"] = json!(true);
@@ -167,38 +202,25 @@ fn health(settings: &Settings) -> Result<Response> {
     // Destinations keep their secrets and waiting events sealed: they need the key.
     body["destinations"] = json!(settings.events.keys.is_some());
     body["destinationPauseAfter"] = json!(settings.delivery.pause_after);
-    let status = if settings.problems.is_empty() {
-        200
-    } else {
-        503
-    };
-    json(status, &body)
+    json(health_status(settings), &body)
 }
 
-/// Constant-time comparison of the bearer token (digests hide the length too).
-fn authorised(req: &Request, token: &str) -> bool {
-    let header = req
-        .headers()
-        .get("Authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
-    let presented = Sha256::digest(presented.as_bytes());
-    let expected = Sha256::digest(token.as_bytes());
-    !token.is_empty() && bool::from(presented.ct_eq(&expected))
-}
-
-/// 500 naming the first configuration problem, if there is one.
+/// The answer to a request while the configuration has problems: a 500 that names nothing
+/// to the sender; the log (always, not only with `DEBUG`) and `/admin/health` name them.
 fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
-    let problem = settings.problems.first()?;
+    if settings.problems.is_empty() {
+        return None;
+    }
     log::warn(
-        settings.debug,
+        true,
         "misconfigured",
         json!({ "problems": settings.problems }),
     );
-    Some(error(500, &format!("Server misconfigured: {problem}")))
+    Some(error(500, MISCONFIGURED))
 }
+
+/// The body of a misconfigured deployment's 500.
+const MISCONFIGURED: &str = "Server misconfigured";
 
 async fn webhook(
     mut req: Request,

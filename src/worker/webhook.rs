@@ -6,11 +6,11 @@ use serde::de::IgnoredAny;
 use worker::{Context, Env};
 
 use crate::event_log;
-use crate::schedule::sql::Statement;
 use crate::settings::Settings;
 use crate::signing::signature::RustMac;
 use crate::support::entropy::random_bytes;
 use crate::support::seal::KeyRing;
+use crate::support::sql::Statement;
 use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
 use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
 use crate::worker::appointment::protocol::{

@@ -326,6 +326,7 @@ impl EventSink for RecordingSink {
             return Err(DeliveryError::Answered {
                 receiver: "origin",
                 status: 503,
+                location: None,
             });
         }
         self.events.borrow_mut().push(event.clone());

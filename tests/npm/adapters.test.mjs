@@ -87,6 +87,7 @@ test('listen(): webhook path, health, 404 and 405 with Allow', async () => {
       service: 'eka-webhook-edge',
       version: PACKAGE_VERSION,
       problems: [],
+      warnings: [],
       signatureVerification: true,
       signingKeys: 1,
       toleranceSeconds: 300,

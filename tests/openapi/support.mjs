@@ -102,9 +102,10 @@ export function workerRoutes(root = ROOT) {
     else for (const v of m[1].matchAll(/Admin::(\w+)/g)) allows.set(v[1], methods);
   }
 
-  // The dispatch: `(Method::Get, Admin::Appointments) => …`.
+  // The dispatch: `(Method::Get, Admin::Appointments) => …` (in `handle` or the admin
+  // dispatch it calls, behind the token).
   const dispatch = new Map();
-  for (const m of handle.matchAll(/\(Method::(\w+),\s*Admin::(\w+)/g)) {
+  for (const m of src.matchAll(/\(Method::(\w+),\s*Admin::(\w+)/g)) {
     dispatch.set(m[2], [...(dispatch.get(m[2]) ?? []), m[1].toUpperCase()]);
   }
 
@@ -113,7 +114,7 @@ export function workerRoutes(root = ROOT) {
     if (!allow) throw new Error(`routes.rs: Admin::${variant} has no allow() arm and there is no fallback`);
     // A variant dispatched by a handler that takes the method itself (`(method, Admin::X(id))`)
     // is trusted to answer what allow() says; one matched on `Method::…` must agree with it.
-    const byHandler = new RegExp(`\\(\\s*[a-z_]\\w*\\s*,\\s*Admin::${variant}\\b`).test(handle);
+    const byHandler = new RegExp(`\\(\\s*[a-z_]\\w*\\s*,\\s*Admin::${variant}\\b`).test(src);
     const answered = dispatch.get(variant) ?? [];
     if (!byHandler && [...answered].sort().join() !== [...allow].sort().join()) {
       throw new Error(`routes.rs: Admin::${variant} (${template}) is dispatched for ${answered.join(', ') || 'no method'} but allow() says ${allow.join(', ')}`);

@@ -23,10 +23,17 @@ after(async () => {
 const admin = (p, token = ADMIN_TOKEN) =>
   worker.request(p, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 
-test('health reports features and no secrets', async () => {
-  const res = await worker.request('/eka-webhook-health');
+test('public health is the status and the version only; the detail is /admin/health, behind the token', async () => {
+  const pub = await worker.request('/eka-webhook-health');
+  assert.equal(pub.status, 200);
+  const crateVersion = readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8').match(/^version = "([^"]+)"/m)[1];
+  // No webhook path, no checks, no allowed events: nothing a sender can use.
+  assert.deepEqual(await pub.json(), { status: 'ok', version: crateVersion });
+  assert.equal((await admin('/admin/health', null)).status, 401);
+  const res = await admin('/admin/health');
   const body = await res.json();
   assert.equal(res.status, 200);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
   assert.equal(body.status, 'ok');
   assert.equal(body.service, 'eka-webhook-edge');
   assert.equal(body.signatureVerification, true);
@@ -61,6 +68,42 @@ test('admin routes refuse a missing or wrong token', async () => {
     const res = await admin('/admin/appointments?start=0&end=1', token);
     assert.equal(res.status, 401, String(token));
     assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  }
+});
+
+test('the Authorization scheme is case-insensitive (RFC 9110); every admin answer is Cache-Control: no-store', async () => {
+  for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+    const res = await worker.request('/admin/events', { headers: { authorization: `${scheme} ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 200, scheme);
+    assert.equal(res.headers.get('cache-control'), 'no-store', scheme);
+  }
+  const basic = await worker.request('/admin/events', { headers: { authorization: `Basic ${ADMIN_TOKEN}` } });
+  assert.equal(basic.status, 401);
+  for (const p of ['/admin/appointments', '/admin/health', '/admin/stats', '/admin/destinations']) {
+    const res = await admin(p);
+    assert.equal(res.headers.get('cache-control'), 'no-store', p);
+  }
+  const wrongMethod = await worker.request('/admin/health', { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  assert.equal(wrongMethod.status, 405);
+  assert.equal(wrongMethod.headers.get('cache-control'), 'no-store');
+});
+
+test('an ADMIN_TOKEN under 32 characters is a warning in admin health, not an outage', async () => {
+  // The harness's token is 17 characters.
+  assert.ok(ADMIN_TOKEN.length < 32);
+  const res = await admin('/admin/health');
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.status, 'ok');
+  assert.deepEqual(body.warnings, ['ADMIN_TOKEN is shorter than 32 characters: use a long random token']);
+  const strongToken = 'x'.repeat(32);
+  const strong = await startWorker({ ekaUrl: eka.url, bindings: { ADMIN_TOKEN: strongToken } });
+  try {
+    const health = await strong.request('/admin/health', { headers: { authorization: `Bearer ${strongToken}` } });
+    assert.deepEqual((await health.json()).warnings, []);
+  } finally {
+    await strong.dispose();
   }
 });
 
@@ -126,17 +169,22 @@ test('an unexpected failure (no Durable Object binding) is a JSON 500 naming no 
   }
 });
 
-test('missing credentials: the webhook answers 500 naming the variable and health says so', async () => {
-  const broken = await startWorker({ ekaUrl: eka.url, bindings: { EKA_CLIENT_SECRET: null } });
+test('missing credentials: the webhook answers 500 naming nothing to the sender; admin health and the log name the variable', async () => {
+  const broken = await startWorker({ ekaUrl: eka.url, bindings: { EKA_CLIENT_SECRET: null, DEBUG: 'false' } });
   try {
     const res = await sendSigned(broken, appointmentEvent('r-x'));
     assert.equal(res.status, 500);
-    assert.deepEqual(await res.json(), { error: 'Server misconfigured: EKA_CLIENT_SECRET is not set' });
-    const health = await broken.request('/eka-webhook-health');
+    assert.deepEqual(await res.json(), { error: 'Server misconfigured' });
+    const pub = await broken.request('/eka-webhook-health');
+    assert.equal(pub.status, 503);
+    assert.equal((await pub.json()).status, 'misconfigured');
+    const health = await broken.request('/admin/health', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(health.status, 503);
     const body = await health.json();
     assert.equal(body.status, 'misconfigured');
     assert.deepEqual(body.problems, ['EKA_CLIENT_SECRET is not set']);
+    // Logged even without DEBUG: the operator must see it.
+    assert.ok(broken.logs.some((l) => JSON.stringify(l).includes('EKA_CLIENT_SECRET is not set')), JSON.stringify(broken.logs));
   } finally {
     await broken.dispose();
   }
@@ -148,7 +196,8 @@ test('without a signing key verification is off, and health says so', async () =
     eka.setAppointment('r-open', bookingFor('r-open'));
     const res = await sendSigned(open, appointmentEvent('r-open'), { header: null });
     assert.equal(res.status, 200);
-    assert.equal((await (await open.request('/eka-webhook-health')).json()).signatureVerification, false);
+    const health = await open.request('/admin/health', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal((await health.json()).signatureVerification, false);
   } finally {
     await open.dispose();
   }

@@ -7,6 +7,7 @@
 // sends, and FORWARD_URL as a read-only configured destination.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -303,6 +304,75 @@ test('a test send is signed, logged and answered with the attempt; it does not c
     assert.equal((await admin('/admin/destinations/dst_unknown/test', { method: 'POST' })).status, 404);
   } finally {
     await receiver.close();
+  }
+});
+
+/** A server answering every request with `answer(req, res)`; it records what it got. */
+async function startServer(answer) {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    received.push({ method: req.method, url: req.url, headers: req.headers });
+    answer(req, res);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    received,
+    url: `http://127.0.0.1:${server.address().port}/hook`,
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+  };
+}
+
+test('a redirect is never followed: a failed attempt kept with its status and Location; nothing reaches where it pointed', async () => {
+  const landing = await startReceiver();
+  const moved = await startServer((req, res) => {
+    req.resume();
+    const status = Number(new URL(req.url, 'http://x').searchParams.get('status') ?? 301);
+    res.writeHead(status, { location: landing.url, 'content-type': 'text/plain' });
+    res.end('moved');
+  });
+  try {
+    for (const status of [301, 302, 307, 308]) {
+      const d = (await create({ url: `${moved.url}?status=${status}`, events: ['appointment.updated'] })).body;
+      const sent = await admin(`/admin/destinations/${d.id}/test`, { method: 'POST' });
+      assert.equal(sent.status, 200, sent.text);
+      assert.equal(sent.body.attempt.ok, false, `${status} is not a delivery`);
+      assert.equal(sent.body.attempt.status, status);
+      assert.equal(sent.body.attempt.error, 'redirect');
+      assert.equal(sent.body.attempt.responseBody, `Location: ${landing.url}\n\nmoved`);
+      // A real delivery: retried on schedule, every attempt a redirect on record, then failed.
+      const eventId = await webhook(`d-moved-${status}`, 'appointment.updated');
+      await waitFor(async () => (await deliveries(`destinationId=${d.id}`)).some((m) => m.status === 'failed'));
+      const logged = (await attempts(`destinationId=${d.id}&eventId=${eventId}`));
+      assert.equal(logged.length, 3);
+      assert.ok(logged.every((a) => a.status === status && a.error === 'redirect' && !a.ok), JSON.stringify(logged));
+      await admin(`/admin/destinations/${d.id}`, { method: 'DELETE' });
+    }
+    assert.equal(landing.received.length, 0, 'nothing was sent where the redirect pointed');
+    assert.ok(moved.received.every((r) => r.method === 'POST'));
+  } finally {
+    await moved.close();
+    await landing.close();
+  }
+});
+
+test('only the 2 KB kept of an answer is read: an endless answer does not hold the attempt', async () => {
+  // 4 KB, then the body never ends. Read whole, the attempt would wait for its 15 s timeout.
+  const endless = await startServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('z'.repeat(4096));
+  });
+  try {
+    const d = (await create({ url: endless.url, events: ['appointment.updated'] })).body;
+    const started = Date.now();
+    const sent = await admin(`/admin/destinations/${d.id}/test`, { method: 'POST' });
+    assert.equal(sent.status, 200, sent.text);
+    assert.equal(sent.body.attempt.ok, true, JSON.stringify(sent.body.attempt));
+    assert.equal(sent.body.attempt.responseBody, 'z'.repeat(2048));
+    assert.ok(Date.now() - started < 10_000, 'the rest of the body was cancelled, not waited for');
+    await admin(`/admin/destinations/${d.id}`, { method: 'DELETE' });
+  } finally {
+    await endless.close();
   }
 });
 

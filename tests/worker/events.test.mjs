@@ -253,10 +253,10 @@ test('an update for an appointment with no row that is a booking inserts it and 
 });
 
 test('without EVENT_ENCRYPTION_KEY no body is kept: health says replay is off, and replay answers 409 naming the secret', async () => {
-  assert.equal((await (await worker.request('/eka-webhook-health')).json()).replay, true);
+  assert.equal((await (await worker.request('/admin/health', { headers: auth })).json()).replay, true);
   const plain = await startWorker({ ekaUrl: eka.url, bindings: { EVENT_ENCRYPTION_KEY: null } });
   try {
-    const health = await (await plain.request('/eka-webhook-health')).json();
+    const health = await (await plain.request('/admin/health', { headers: auth })).json();
     assert.equal(health.replay, false);
     eka.setAppointment('e-nokey', bookingFor('e-nokey'));
     const id = (await sendSigned(plain, appointmentEvent('e-nokey'))).headers.get('x-eka-event-id');

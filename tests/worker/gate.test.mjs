@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  ROOT, SIGNING_KEY, startWorker, startFakeEka, sendSigned, appointmentEvent, rows, waitFor,
+  ROOT, SIGNING_KEY, startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
 } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
@@ -29,7 +29,8 @@ async function startVerifyingOrigin() {
       const body = Buffer.concat(chunks);
       const verified = verifySignature(body, req.headers['eka-webhook-signature'], SIGNING_KEY);
       state.received.push({ method: req.method, url: req.url, headers: req.headers, body, verified });
-      res.writeHead(state.status, { 'content-type': 'text/plain', 'x-origin': 'yes', connection: 'close' });
+      const moved = state.location ? { location: state.location } : {};
+      res.writeHead(state.status, { 'content-type': 'text/plain', 'x-origin': 'yes', connection: 'close', ...moved });
       res.end(`origin says ${state.status}`);
     });
   });
@@ -56,8 +57,8 @@ after(async () => {
   await origin?.close();
 });
 
-test('health says the gate is on', async () => {
-  const health = await (await worker.request('/eka-webhook-health')).json();
+test('admin health says the gate is on', async () => {
+  const health = await (await worker.request('/admin/health', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
   assert.equal(health.gate, true);
 });
 
@@ -131,6 +132,33 @@ test("the origin's 5xx reaches Eka, the event is failed, and Eka's retry is pass
     await waitFor(async () => (await rows(worker.db, 'appointment_id = ?', 'g-5xx')).length === 1);
   } finally {
     origin.status = 200;
+  }
+});
+
+test('a redirect from the origin is not followed: Eka gets the 3xx unchanged and the event is not taken', async () => {
+  const landing = await startOrigin();
+  try {
+    for (const status of [301, 302, 307, 308]) {
+      const id = `g-moved-${status}`;
+      eka.setAppointment(id, bookingFor(id));
+      origin.status = status;
+      origin.location = landing.url;
+      const res = await sendSigned(worker, JSON.stringify(appointmentEvent(id)), { path: '/hooks/eka' });
+      assert.equal(res.status, status, 'the 3xx is handed back as it is');
+      assert.equal(res.headers.get('location'), landing.url);
+      assert.equal(await res.text(), `origin says ${status}`);
+      const eventId = origin.received.at(-1).headers['x-eka-event-id'];
+      await waitFor(async () => (await eventRow(eventId))?.status === 'failed');
+      const row = await eventRow(eventId);
+      assert.equal(row.http_status, status);
+      assert.equal(row.error, 'origin_status');
+      assert.equal((await rows(worker.db, 'appointment_id = ?', id)).length, 0, 'not taken: no schedule write');
+    }
+    assert.equal(landing.received.length, 0, 'nothing reached where the redirect pointed');
+  } finally {
+    origin.status = 200;
+    origin.location = undefined;
+    await landing.close();
   }
 });
 

@@ -96,7 +96,8 @@ export function sendSigned(worker, payload, { key = SIGNING_KEY, t, path: p = '/
   const headers = { 'content-type': 'application/json' };
   const value = header !== undefined ? header : signHeader(body, key, t ?? Math.floor(Date.now() / 1000));
   if (value !== null) headers['Eka-Webhook-Signature'] = value;
-  return worker.request(p, { method: 'POST', headers, body });
+  // As Eka: a 3xx from the Worker (the gate hands an origin's back) is an answer, not followed.
+  return worker.request(p, { method: 'POST', headers, body, redirect: 'manual' });
 }
 
 

@@ -230,6 +230,7 @@ test('no response carries a secret, token or upstream error text', async () => {
   eka.control({ failNext: { '/dr/v1/appointment/w-leak': [500, 500] } });
   bodies.push(await (await sendSigned(worker, appointmentEvent('w-leak'))).text());
   bodies.push(await (await worker.request('/eka-webhook-health')).text());
+  bodies.push(await (await worker.request('/admin/health', { headers: { authorization: 'Bearer admin-worker-test' } })).text());
   for (const text of bodies) {
     for (const secret of [SIGNING_KEY, 'dev-secret', 'fake-token', 'SERVER_ERROR', 'fwd-key', 'admin-worker-test']) {
       assert.ok(!text.includes(secret), `${text} contains ${secret}`);

@@ -10,8 +10,8 @@ use crate::destinations::store::{
     self, DeliveryRow, DeliveryStatus, DestinationRecord, ListKind, Source,
 };
 use crate::destinations::{
-    generate_secret, new_destination_id, AttemptRecord, DestinationError, DestinationHealth,
-    DestinationSpec, Secrets, SpecRules,
+    check_manual_retry, generate_secret, new_destination_id, AttemptRecord, DestinationError,
+    DestinationHealth, DestinationSpec, Secrets, SpecRules,
 };
 use crate::event_log::new_event_id;
 use crate::settings::Settings;
@@ -71,11 +71,8 @@ fn not_found() -> Result<Response> {
     error(404, "Destination not found")
 }
 
-fn read_only() -> Result<Response> {
-    error(
-        409,
-        "This destination is defined by FORWARD_URL and FORWARD_SIGNING_KEY: change those settings instead",
-    )
+fn conflict(e: impl std::fmt::Display) -> Result<Response> {
+    error(409, &e.to_string())
 }
 
 /// `GET /admin/destinations`.
@@ -137,8 +134,8 @@ pub async fn replace(
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
-    if d.source == Source::Config {
-        return read_only();
+    if let Err(e) = d.check_editable() {
+        return conflict(e);
     }
     let spec = match spec_from(&mut req, settings).await? {
         Ok(spec) => spec,
@@ -154,8 +151,8 @@ pub async fn delete(id: &str, env: &Env) -> Result<Response> {
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
-    if d.source == Source::Config {
-        return read_only();
+    if let Err(e) = d.check_editable() {
+        return conflict(e);
     }
     query(&executor, &store::delete_destination(id)).await?;
     // Released, they find the destination gone and fail, on record.
@@ -170,11 +167,7 @@ pub async fn toggle(id: &str, env: &Env) -> Result<Response> {
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
-    let (enabled, health) = if d.health.is_paused() {
-        (true, d.health.clone().resume())
-    } else {
-        (!d.spec.enabled, d.health.clone())
-    };
+    let (enabled, health) = d.toggled();
     query(&executor, &store::set_enabled(id, enabled, &health, now())).await?;
     changed(env, &executor, id).await
 }
@@ -234,9 +227,9 @@ pub async fn test(id: &str, env: &Env, settings: &Settings) -> Result<Response> 
     let body = store::test_event(&event_id, id, now)
         .to_string()
         .into_bytes();
-    let sent = match delivery::send(settings, &d, &event_id, body).await {
+    let sent = match delivery::send(&executor, settings, &d, &event_id, body).await {
         Ok(sent) => sent,
-        Err(why) => return error(409, &why),
+        Err(why) => return error(409, &why.to_string()),
     };
     let record = AttemptRecord::new(&event_id, id, 1, &sent.result, sent.duration_ms, sent.at_ms);
     let attempt = delivery::log_attempt(&executor, None, &record, settings.events.keys.as_ref())
@@ -256,8 +249,8 @@ pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> Result<Response
     let Some(d) = find(&executor, id).await? else {
         return not_found();
     };
-    if d.source == Source::Config {
-        return read_only();
+    if let Err(e) = d.check_editable() {
+        return conflict(e);
     }
     let secrets = match open_secrets(keys, &d) {
         Ok(s) => s,
@@ -322,8 +315,8 @@ pub async fn retry(id: &str, env: &Env) -> Result<Response> {
     let Some(delivery) = found.iter().find_map(DeliveryRow::from_row) else {
         return error(404, "Delivery not found");
     };
-    if delivery.status != DeliveryStatus::Failed {
-        return error(409, "Only a failed delivery can be retried by hand");
+    if let Err(e) = check_manual_retry(delivery.status) {
+        return conflict(e);
     }
     let stub = ledger_stub(env, &delivery.owner)?;
     let command = LedgerCommand::RetryDelivery { id: id.to_owned() };

@@ -5,8 +5,9 @@
 use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response, Result};
 
-use crate::event_log::{self, EventRow};
+use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
+use crate::support::page::keyset_page;
 use crate::webhook::pipeline::Outcome;
 use crate::worker::runtime::d1::{query, ready as db, D1Executor};
 use crate::worker::runtime::log;
@@ -27,13 +28,8 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
         Err(why) => return error(400, &why),
     };
     let rows = query(&db(env).await?, &event_log::list_events(&q)).await?;
-    let mut events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
-    let next_cursor = if events.len() > q.limit {
-        events.truncate(q.limit);
-        events.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
+    let events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
+    let (events, next_cursor) = keyset_page(events, q.limit, |e| Some(e.id.clone()));
     json(200, &json!({ "events": events, "nextCursor": next_cursor }))
 }
 
@@ -45,38 +41,21 @@ async fn find(executor: &D1Executor, id: &str) -> Result<Option<EventRow>> {
     Ok(rows.iter().find_map(event_log::row_from_json))
 }
 
-/// The stored body of `id`: `Ok(Some)` when kept and readable, `Err(status, why)` otherwise.
+/// The stored body of `id`, opened; or why it cannot be replayed.
 async fn body_of(
     executor: &D1Executor,
     id: &str,
     settings: &Settings,
-) -> Result<std::result::Result<Vec<u8>, (u16, String)>> {
-    let Some(keys) = settings.events.keys.as_ref() else {
-        return Ok(Err((
-            409,
-            "Replay is off: set the secret EVENT_ENCRYPTION_KEY to keep bodies for replay".into(),
-        )));
+) -> Result<std::result::Result<Vec<u8>, ReplayUnavailable>> {
+    let rows = match settings.events.keys {
+        Some(_) => query(executor, &event_log::get_body(id)).await?,
+        None => Vec::new(),
     };
-    let rows = query(executor, &event_log::get_body(id)).await?;
-    let Some(sealed) = rows
+    let sealed = rows
         .first()
         .and_then(|r| r.get("sealed"))
-        .and_then(Value::as_str)
-    else {
-        return Ok(Err((
-            410,
-            format!(
-                "The body of this event is no longer kept (bodies are kept {} days, and only while EVENT_ENCRYPTION_KEY is set)",
-                settings.events.body_retention_ms / 86_400_000
-            ),
-        )));
-    };
-    Ok(keys.open(sealed, id.as_bytes()).map_err(|_| {
-        (
-            410,
-            "The body of this event cannot be decrypted with the configured EVENT_ENCRYPTION_KEY keys".to_owned(),
-        )
-    }))
+        .and_then(Value::as_str);
+    Ok(event_log::replay_body(id, sealed, &settings.events))
 }
 
 /// `GET /admin/events/{id}`: the row, and the body while it is kept.
@@ -114,7 +93,7 @@ pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> Result<Resp
     }
     let body = match body_of(&executor, id, settings).await? {
         Ok(body) => body,
-        Err((status, why)) => return error(status, &why),
+        Err(why) => return error(why.status(), &why.to_string()),
     };
     outcome_response(&run_replay(id, &body, env, settings).await)
 }
@@ -133,9 +112,8 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
         &event_log::replay_candidates(&batch, REPLAY_BATCH + 1),
     )
     .await?;
-    let mut events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
-    let more = events.len() > REPLAY_BATCH;
-    events.truncate(REPLAY_BATCH);
+    let events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
+    let (events, next_cursor) = keyset_page(events, REPLAY_BATCH, |e| Some(e.id.clone()));
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
         let (status, why) = match body_of(&executor, &event.id, settings).await? {
@@ -143,15 +121,10 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
                 let outcome = run_replay(&event.id, &body, env, settings).await;
                 (outcome.status, outcome.error.map(|e| e.code().to_owned()))
             }
-            Err((status, why)) => (status, Some(why)),
+            Err(why) => (why.status(), Some(why.to_string())),
         };
         results.push(json!({ "id": event.id, "status": status, "error": why }));
     }
-    let next_cursor = if more {
-        events.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
     json(
         200,
         &json!({ "replayed": results, "nextCursor": next_cursor }),

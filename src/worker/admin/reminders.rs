@@ -6,8 +6,8 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
-use crate::reminders::appointment_of;
-use crate::reminders::cron_time::{next_fire, CronTime};
+use crate::reminders::cron_time::next_fire;
+use crate::reminders::{appointment_of, parse_list_request, parse_schedule_request, sweep_window};
 use crate::schedule::ScheduleStore;
 use crate::settings::Settings;
 use crate::support::http::Clock;
@@ -39,43 +39,11 @@ fn reply(status: u16, result: std::result::Result<Value, CallError>) -> Result<R
 
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
 pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
-    if settings.reminders.callback_url.is_none() {
-        return error(
-            500,
-            "Server misconfigured: REMINDER_CALLBACK_URL is not set",
-        );
-    }
-    let body: Value = match req.json().await {
-        Ok(v) => v,
-        Err(_) => {
-            return error(
-                400,
-                "Body must be JSON: {\"appointmentId\": …, \"cronTime\": …}",
-            )
-        }
-    };
-    let appointment_id = match body
-        .get("appointmentId")
-        .and_then(Value::as_str)
-        .map(str::trim)
-    {
-        Some(id) if !id.is_empty() && id.len() <= 255 => id.to_owned(),
-        _ => {
-            return error(
-                400,
-                "'appointmentId' must be a non-empty string of at most 255 characters",
-            )
-        }
-    };
-    let cron_time = match body.get("cronTime") {
-        Some(Value::String(s)) => CronTime::Text(s.clone()),
-        Some(Value::Number(n)) => CronTime::Epoch(n.as_f64().unwrap_or(f64::NAN)),
-        _ => {
-            return error(
-                400,
-                "'cronTime' must be an RFC 3339 datetime, an epoch, or a cron expression",
-            )
-        }
+    let body = req.bytes().await.unwrap_or_default();
+    let callback_set = settings.reminders.callback_url.is_some();
+    let (appointment_id, cron_time) = match parse_schedule_request(&body, callback_set) {
+        Ok(request) => request,
+        Err(e) => return error(e.status(), &e.to_string()),
     };
     let fire = match next_fire(&cron_time, WorkerClock.now_ms()) {
         Ok(fire) => fire,
@@ -90,13 +58,10 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
 
 /// `GET /admin/reminders?appointmentId=…` → `{"reminders":[…]}`.
 pub async fn list(req: &Request, env: &Env) -> Result<Response> {
-    let Some(id) = crate::support::request_url::query_pairs(&req.inner().url())
-        .into_iter()
-        .find(|(k, _)| k == "appointmentId")
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-    else {
-        return error(400, "Query parameter 'appointmentId' is required");
+    let pairs = crate::support::request_url::query_pairs(&req.inner().url());
+    let id = match parse_list_request(&pairs) {
+        Ok(id) => id,
+        Err(e) => return error(e.status(), &e.to_string()),
     };
     reply(
         200,
@@ -119,16 +84,13 @@ pub async fn cancel(reminder_id: &str, env: &Env) -> Result<Response> {
 /// The Cron Trigger sweep: every stored booking whose automatic reminders fall within the
 /// next offsets gets them planned again (idempotent) and its alarm re-armed if it was lost.
 pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
-    let offsets = &settings.reminders.offsets;
-    if settings.reminders.callback_url.is_none() || offsets.is_empty() {
-        return Ok(json!({ "checked": 0 }));
-    }
     let now = WorkerClock.now_ms().div_euclid(1000);
-    let max = offsets.iter().map(|o| o.ms / 1000).max().unwrap_or(0);
-    // Bookings not yet started whose reminders are due within the longest offset + an hour
-    // (overdue ones whose alarm was lost included: re-arming fires them at once).
+    let callback_set = settings.reminders.callback_url.is_some();
+    let Some((from, to)) = sweep_window(callback_set, &settings.reminders.offsets, now) else {
+        return Ok(json!({ "checked": 0 }));
+    };
     let rows = d1_store(env.d1("DB")?)
-        .find_between(now, now + max + 3600)
+        .find_between(from, to)
         .await
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let results: Vec<std::result::Result<Value, CallError>> = stream::iter(rows.iter())

@@ -10,19 +10,24 @@
 //!   message's next step decided by the core (`destination::next_step_on`).
 //! - A delivered message leaves the object (D1 keeps its record); the event's body goes when
 //!   no message needs it; a failed message keeps it for a manual retry until
-//!   `EVENT_BODY_RETENTION_DAYS`.
+//!   `EVENT_BODY_RETENTION_DAYS`; a held message whose body reaches that retention fails
+//!   (`body_gone`). The alarm's time is the core's `destinations::wake::next_wake`.
 
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::Result;
 
 use super::{now_ms, num, AppointmentLedger};
+use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
 use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
-use crate::destinations::{intake, next_step_on, AttemptRecord, Intake, Next, Outcome};
+use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
+use crate::destinations::{
+    before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome, Settle, BODY_GONE,
+};
 use crate::settings::Settings;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
 use crate::worker::appointment::storage::{number, rows, text};
-use crate::worker::delivery::{self, db};
+use crate::worker::delivery::{self, db, SendError};
 use crate::worker::runtime::log;
 
 /// Messages attempted per alarm (the rest wait for the next one, armed at once).
@@ -72,25 +77,32 @@ impl AppointmentLedger {
         Ok(())
     }
 
-    /// When the delivery work wants the alarm: at once for a fan-out, else the earliest
-    /// pending message, else (for failed messages' bodies) the body retention.
-    pub(super) fn delivery_wake(&self, settings: &Settings) -> Result<Option<i64>> {
+    /// When the delivery work wants the alarm (the core's `destinations::wake::next_wake`):
+    /// an event to fan out, a pending message's next attempt, the retention of a purgeable
+    /// body or of a held message's body. `idle`: the wake that just ran did nothing.
+    pub(super) fn delivery_wake(&self, settings: &Settings, idle: bool) -> Result<Option<i64>> {
         let rows = rows(self.state.storage().sql().exec(
-            "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fanout, \
+            "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fan_out, \
              (SELECT MIN(next_at) FROM messages WHERE status = 'pending') AS pending, \
-             (SELECT MIN(stored_at) FROM outgoing) AS stored",
+             (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 0 AND event_id NOT IN \
+              (SELECT event_id FROM messages WHERE status IN ('pending', 'held'))) AS purgeable, \
+             (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 0 AND event_id IN \
+              (SELECT event_id FROM messages WHERE status = 'held')) AS held",
             None,
         )?)?;
         let at = |key: &str| rows.first().and_then(|r| number(r, key)).map(|t| t as i64);
-        Ok([
-            // Due when kept (at once), or later when an outage deferred it.
-            at("fanout"),
-            at("pending"),
-            at("stored").map(|t| t + settings.events.body_retention_ms),
-        ]
-        .into_iter()
-        .flatten()
-        .min())
+        let times = DeliveryTimes {
+            fan_out: at("fan_out"),
+            pending: at("pending"),
+            purgeable_stored: at("purgeable"),
+            held_stored: at("held"),
+        };
+        Ok(next_wake(
+            &times,
+            settings.events.body_retention_ms,
+            now_ms(),
+            idle,
+        ))
     }
 
     /// Rows the object still keeps for deliveries.
@@ -101,21 +113,27 @@ impl AppointmentLedger {
         )
     }
 
-    /// The alarm's delivery work: fan out, attempt what is due, let go of old bodies. Errors
-    /// are logged; what could not be done stays due.
-    pub(super) async fn deliver(&self, settings: &Settings) -> Result<()> {
-        if let Err(e) = self.fan_out(settings).await {
-            log::warn(settings.debug, "fan-out deferred", json!({ "error": e }));
-            // Retried on the next alarm; do not spin on an outage.
-            self.state.storage().sql().exec_raw(
-                "UPDATE outgoing SET stored_at = ? WHERE fanout = 1",
-                vec![num(now_ms() + UNREADY_DELAY_MS)],
-            )?;
+    /// The alarm's delivery work: fan out, attempt what is due, fail held messages whose body
+    /// reached the retention, let go of old bodies. Errors are logged; what could not be done
+    /// stays due. True when it did anything (the core's wake rule needs to know).
+    pub(super) async fn deliver(&self, settings: &Settings) -> Result<bool> {
+        let mut did = false;
+        match self.fan_out(settings).await {
+            Ok(n) => did |= n > 0,
+            Err(e) => {
+                log::warn(settings.debug, "fan-out deferred", json!({ "error": e }));
+                // Retried on the next alarm; do not spin on an outage.
+                self.state.storage().sql().exec_raw(
+                    "UPDATE outgoing SET stored_at = ? WHERE fanout = 1",
+                    vec![num(now_ms() + UNREADY_DELAY_MS)],
+                )?;
+            }
         }
         let due = self.messages(
             "status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
             vec![num(now_ms()), num(ATTEMPTS_PER_WAKE as i64)],
         )?;
+        did |= !due.is_empty();
         for message in due {
             if let Err(e) = self.attempt(message.clone(), settings, false).await {
                 log::warn(
@@ -129,18 +147,48 @@ impl AppointmentLedger {
                 )?;
             }
         }
+        let cutoff = retention_cutoff(now_ms(), settings.events.body_retention_ms);
+        did |= self.expire_held(cutoff, settings).await? > 0;
         // Bodies only failed messages still point to go after the retention.
-        self.state.storage().sql().exec_raw(
-            "DELETE FROM outgoing WHERE fanout = 0 AND stored_at < ? AND event_id NOT IN \
-             (SELECT event_id FROM messages WHERE status IN ('pending', 'held'))",
-            vec![num(now_ms() - settings.events.body_retention_ms)],
-        )?;
+        let purged = rows(self.state.storage().sql().exec_raw(
+            "DELETE FROM outgoing WHERE fanout = 0 AND stored_at <= ? AND event_id NOT IN \
+             (SELECT event_id FROM messages WHERE status IN ('pending', 'held')) RETURNING event_id",
+            vec![num(cutoff)],
+        )?)?;
+        did |= !purged.is_empty();
         self.state.storage().sql().exec_raw(
             "DELETE FROM messages WHERE status = 'failed' AND event_id NOT IN \
              (SELECT event_id FROM outgoing)",
             vec![],
         )?;
-        Ok(())
+        Ok(did)
+    }
+
+    /// Held messages whose body was stored at or before `cutoff` fail with `body_gone` (a
+    /// dead letter, mirrored to D1): the body is not kept past the retention. Returns how many.
+    async fn expire_held(&self, cutoff: i64, settings: &Settings) -> Result<usize> {
+        let held = self.messages(
+            "status = 'held' AND event_id IN \
+             (SELECT event_id FROM outgoing WHERE fanout = 0 AND stored_at <= ?)",
+            vec![num(cutoff)],
+        )?;
+        let now = now_ms();
+        let gone = Settle {
+            status: DeliveryStatus::Failed,
+            error: Some(BODY_GONE),
+        };
+        let failed: Vec<DeliveryRow> = held
+            .into_iter()
+            .map(|mut m| {
+                m.settle(gone, now);
+                m
+            })
+            .collect();
+        for m in &failed {
+            self.store_message(m)?;
+        }
+        self.mirror(&failed, settings).await;
+        Ok(failed.len())
     }
 
     fn messages(&self, filter: &str, params: Vec<JsValue>) -> Result<Vec<DeliveryRow>> {
@@ -154,8 +202,9 @@ impl AppointmentLedger {
         Ok(rows.iter().filter_map(DeliveryRow::from_row).collect())
     }
 
-    /// One message for each matching destination of each new outgoing event.
-    async fn fan_out(&self, settings: &Settings) -> std::result::Result<(), String> {
+    /// One message for each matching destination of each new outgoing event. Returns how
+    /// many events it fanned out.
+    async fn fan_out(&self, settings: &Settings) -> std::result::Result<usize, String> {
         let sql = self.state.storage().sql();
         let new: Vec<(String, String)> = sql
             .exec(
@@ -168,7 +217,7 @@ impl AppointmentLedger {
             .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
             .collect();
         if new.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let executor = db(&self.env).await?;
         let all = delivery::load_all(&executor, settings).await?;
@@ -215,7 +264,7 @@ impl AppointmentLedger {
                 .map_err(|e| e.to_string())?;
         }
         self.mirror(&created, settings).await;
-        Ok(())
+        Ok(new.len())
     }
 
     fn store_message(&self, m: &DeliveryRow) -> Result<()> {
@@ -294,26 +343,7 @@ impl AppointmentLedger {
         manual: bool,
     ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
         let executor = db(&self.env).await?;
-        let now = now_ms();
-        m.updated_at = now;
-        let Some(d) = delivery::load(&executor, &m.destination_id).await? else {
-            m.status = DeliveryStatus::Failed;
-            m.next_attempt_at = None;
-            m.last_error = Some("destination_deleted".into());
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
-        };
-        if d.holds() {
-            m.status = DeliveryStatus::Held;
-            m.next_attempt_at = None;
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
-        }
-        let keys = settings
-            .events
-            .keys
-            .as_ref()
-            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+        let found = delivery::load(&executor, &m.destination_id).await?;
         let sealed: Option<String> = self
             .state
             .storage()
@@ -326,17 +356,38 @@ impl AppointmentLedger {
             .map_err(|e| e.to_string())?
             .first()
             .and_then(|r| text(r, "sealed"));
-        let Some(sealed) = sealed else {
-            m.status = DeliveryStatus::Failed;
-            m.next_attempt_at = None;
-            m.last_error = Some("body_gone".into());
-            self.save(&m, settings).await.map_err(|e| e.to_string())?;
-            return Ok((m, None));
+        let (d, sealed) = match before_attempt(found, sealed) {
+            Ok(found) => found,
+            Err(settle) => return self.settle_unsent(m, settle, settings).await,
         };
-        let body = keys
-            .open(&sealed, &outgoing_aad(&m.event_id))
-            .map_err(|_| "the event cannot be decrypted with EVENT_ENCRYPTION_KEY".to_owned())?;
-        let sent = delivery::send(settings, &d, &m.event_id, body).await?;
+        let keys = settings
+            .events
+            .keys
+            .as_ref()
+            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+        // A body or a secret no configured key opens fails the message on record (retryable
+        // by hand once the key is back): it is not deferred again and again.
+        let unreadable = |error| Settle {
+            status: DeliveryStatus::Failed,
+            error: Some(error),
+        };
+        let sent = match keys.open(&sealed, &outgoing_aad(&m.event_id)) {
+            Ok(body) => delivery::send(&executor, settings, &d, &m.event_id, body).await,
+            Err(_) => {
+                return self
+                    .settle_unsent(m, unreadable(BODY_UNREADABLE), settings)
+                    .await
+            }
+        };
+        let sent = match sent {
+            Ok(sent) => sent,
+            Err(SendError::Secret(_)) => {
+                return self
+                    .settle_unsent(m, unreadable(SECRET_UNREADABLE), settings)
+                    .await
+            }
+            Err(SendError::Unready(why)) => return Err(why),
+        };
         let attempt_no = m.attempts.saturating_add(1);
         let record = AttemptRecord::new(
             &m.event_id,
@@ -346,7 +397,7 @@ impl AppointmentLedger {
             sent.duration_ms,
             sent.at_ms,
         );
-        let outcome = Outcome::from_http(&sent.result, sent.at_ms);
+        let outcome = SendOutcome::from_http(&sent.result, sent.at_ms);
         let logged = delivery::log_attempt(&executor, Some(&m.id), &record, Some(keys)).await;
         let attempt = match logged {
             Ok(json) => Some(json),
@@ -379,19 +430,21 @@ impl AppointmentLedger {
             now_ms(),
             js_sys::Math::random(),
         );
-        m.attempts = attempt_no;
-        m.last_status = outcome.status();
-        m.last_error = outcome.error_code().map(str::to_owned);
-        m.updated_at = now_ms();
-        (m.status, m.next_attempt_at) = match next {
-            Next::Delivered => (DeliveryStatus::Delivered, None),
-            Next::RetryAt(_) if manual => (DeliveryStatus::Failed, None),
-            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            Next::Failed => (DeliveryStatus::Failed, None),
-            Next::Held => (DeliveryStatus::Held, None),
-        };
+        m.after_attempt(attempt_no, &outcome, next, manual, now_ms());
         self.save(&m, settings).await.map_err(|e| e.to_string())?;
         Ok((m, attempt))
+    }
+
+    /// `m` settles without an attempt (held, or failed on record).
+    async fn settle_unsent(
+        &self,
+        mut m: DeliveryRow,
+        settle: Settle,
+        settings: &Settings,
+    ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
+        m.settle(settle, now_ms());
+        self.save(&m, settings).await.map_err(|e| e.to_string())?;
+        Ok((m, None))
     }
 
     /// The destination resumed: its held messages here are due now. Returns how many.
@@ -404,9 +457,7 @@ impl AppointmentLedger {
         let released: Vec<DeliveryRow> = held
             .into_iter()
             .map(|mut m| {
-                m.status = DeliveryStatus::Pending;
-                m.next_attempt_at = Some(now);
-                m.updated_at = now;
+                m.release(now);
                 m
             })
             .collect();

@@ -44,7 +44,7 @@ use crate::reminders::{
     after_failure, cancel_transition, context_json, decide_fire, plan_auto, reconcile, reminder_id,
     CancelTransition, FireDecision, Reminder, ReminderOp, ReminderState,
 };
-use crate::schedule::sql::{self, Dialect, Statement};
+use crate::schedule::sql;
 use crate::schedule::store::SqlExecutor;
 use crate::schedule::ScheduleWrite;
 use crate::settings::Settings;
@@ -52,6 +52,7 @@ use crate::signing::outbound::{outcome_of, signed_post};
 use crate::signing::signature::RustMac;
 use crate::support::http::{Clock, HttpClient};
 use crate::support::retry::WRITE_RETRY_BACKOFF;
+use crate::support::sql::{Dialect, Statement};
 use crate::webhook::ledger::{Claim, Claimed, Effects, Settled};
 
 const CALLBACK_TIMEOUT_MS: u32 = 15_000;
@@ -246,8 +247,8 @@ impl DurableObject for AppointmentLedger {
                 let Some(message) = self.message(&id)? else {
                     return refuse(404, "Delivery not found (delivered messages are not kept)");
                 };
-                if message.status != crate::destinations::store::DeliveryStatus::Failed {
-                    return refuse(409, "Only a failed delivery can be retried by hand");
+                if let Err(e) = crate::destinations::check_manual_retry(message.status) {
+                    return refuse(409, &e.to_string());
                 }
                 let result = self.attempt(message, &settings, true).await;
                 self.arm_next().await?;
@@ -656,12 +657,12 @@ impl AppointmentLedger {
             self.drain().await?;
         }
         self.fire_due(&settings).await?;
-        self.deliver(&settings).await?;
+        let delivered = self.deliver(&settings).await?;
         self.state.storage().sql().exec_raw(
             "DELETE FROM claims WHERE claimed_at < ?",
             vec![num(now - settings.events.dedup_window_ms)],
         )?;
-        if !self.arm_next().await? && self.is_empty()? {
+        if !self.arm(!delivered).await? && self.is_empty()? {
             // Nothing left to keep: the object's storage goes with it.
             self.state.storage().delete_all().await?;
         }
@@ -678,8 +679,14 @@ impl AppointmentLedger {
     }
 
     /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's
-    /// next retry, the oldest claim's expiry. True if one is armed.
+    /// next retry, the oldest claim's expiry, the delivery work's wake. True if one is armed.
     async fn arm_next(&self) -> Result<bool> {
+        self.arm(false).await
+    }
+
+    /// [`Self::arm_next`]; `idle_delivery`: the wake that just ran had no delivery work to do
+    /// (then the delivery part is never re-armed at once: the core's `next_wake`).
+    async fn arm(&self, idle_delivery: bool) -> Result<bool> {
         let found = rows(self.state.storage().sql().exec(
             "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') AS reminder, \
              (SELECT MIN(claimed_at) FROM claims) AS claim",
@@ -692,7 +699,7 @@ impl AppointmentLedger {
         } else {
             None
         };
-        let deliveries = self.delivery_wake(&settings(&self.env))?;
+        let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
         let wake = [
             next("reminder").map(|t| t as i64),
             next("claim").map(|t| t as i64 + window),

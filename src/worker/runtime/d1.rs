@@ -13,9 +13,9 @@ use worker::{D1Database, D1PreparedStatement};
 use worker::Env;
 
 use crate::event_log;
-use crate::schedule::sql::{Dialect, SqlValue, Statement};
 use crate::schedule::store::{ensure_schedule_table, SqlExecutor, SqlStore};
 use crate::schedule::StoreError;
+use crate::support::sql::{Dialect, SqlValue, Statement};
 
 thread_local! {
     /// Whether this isolate has ensured the schedule table.

@@ -1,10 +1,13 @@
 //! The core's `HttpClient` over the Workers `fetch`, with a timeout that aborts the request,
-//! and the clock over `Date.now()`.
+//! and the clock over `Date.now()`. Redirects are never followed (`redirect: "manual"`): a
+//! 3xx is handed to the core as it is. An answer is read up to the request's
+//! `max_response_bytes` and the rest of its body cancelled.
 
 use std::pin::pin;
 use std::time::Duration;
 
 use futures::future::{select, Either};
+use futures::StreamExt;
 use wasm_bindgen::JsValue;
 use worker::{web_sys, AbortController, Date, Delay, Fetch, Headers, Request};
 
@@ -37,10 +40,11 @@ impl HttpClient for FetchClient {
                 .map_err(|_| HttpError::Network("fetch failed".into()))?;
             let status = response.status_code();
             let headers = response.headers().entries().collect();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|_| HttpError::Network("reading the response failed".into()))?;
+            let body = match request.max_response_bytes {
+                None => response.bytes().await,
+                Some(limit) => read_at_most(&mut response, limit).await,
+            }
+            .map_err(|_| HttpError::Network("reading the response failed".into()))?;
             Ok(HttpResponse {
                 status,
                 headers,
@@ -57,6 +61,29 @@ impl HttpClient for FetchClient {
             }
         }
     }
+}
+
+/// The first `limit` bytes of the body; the rest is cancelled (the stream is dropped) rather
+/// than read.
+async fn read_at_most(response: &mut worker::Response, limit: usize) -> worker::Result<Vec<u8>> {
+    let Ok(mut stream) = response.stream() else {
+        // No body (a 204, a HEAD).
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match stream.next().await {
+            Some(chunk) => {
+                let chunk = chunk?;
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
+    }
+    // Dropping the stream cancels what is left of it.
+    drop(stream);
+    Ok(body)
 }
 
 fn build(request: &HttpRequest) -> worker::Result<Request> {
@@ -76,9 +103,9 @@ fn build(request: &HttpRequest) -> worker::Result<Request> {
 }
 
 /// `Request::new_with_init` without workers-rs's `RequestInit`, whose conversion carries the
-/// serialisation of every `cf` option (none of which we set) into the Worker upload. Sets what
-/// that conversion sets for our requests: method, headers when there are any, redirect
-/// "follow", body.
+/// serialisation of every `cf` option (none of which we set) into the Worker upload. Sets
+/// method, headers when there are any, body, and redirect "manual": this Worker never follows
+/// a redirect.
 pub(crate) fn new_request(
     url: &str,
     method: &str,
@@ -90,7 +117,7 @@ pub(crate) fn new_request(
         init.set_headers(&headers.0);
     }
     init.set_method(method);
-    init.set_redirect(web_sys::RequestRedirect::Follow);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     if let Some(body) = body {
         init.set_body(body);
     }

@@ -1,0 +1,178 @@
+//! Messages (an event for a destination) as D1 mirrors them: their status, row, upsert and
+//! counts.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{int, text, DELIVERY_TABLE};
+use crate::support::sql::Statement;
+
+/// Where a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Kept while its destination is paused or turned off; sent when it resumes.
+    Held,
+    /// A 2xx came back.
+    Delivered,
+    /// The schedule is used up (dead letter; retryable by hand).
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Held => "held",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "held" => Some(DeliveryStatus::Held),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A message, as the owning object keeps it and D1 mirrors it; its JSON (camelCase) is the
+/// admin API's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRow {
+    /// `msg_…`.
+    pub id: String,
+    /// The event (the message id receivers see: `webhook-id` / `Idempotency-Key`).
+    pub event_id: String,
+    /// The destination.
+    pub destination_id: String,
+    /// The event type.
+    pub event: String,
+    /// The object that holds and delivers it.
+    pub owner: String,
+    /// Where it is.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The next attempt, epoch ms (pending only).
+    pub next_attempt_at: Option<i64>,
+    /// The last failure's code.
+    pub last_error: Option<String>,
+    /// The last answer's status.
+    pub last_status: Option<u16>,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Epoch ms.
+    pub updated_at: i64,
+}
+
+pub(super) const DELIVERY_COLUMNS: &str =
+    "id, event_id, destination_id, event, owner, status, attempts, \
+     next_attempt_at, last_error, last_status, created_at, updated_at";
+
+impl DeliveryRow {
+    /// A row from D1's JSON.
+    pub fn from_row(row: &Value) -> Option<DeliveryRow> {
+        Some(DeliveryRow {
+            id: text(row, "id")?,
+            event_id: text(row, "event_id")?,
+            destination_id: text(row, "destination_id")?,
+            event: text(row, "event")?,
+            owner: text(row, "owner")?,
+            status: DeliveryStatus::parse(&text(row, "status")?)?,
+            attempts: u32::try_from(int(row, "attempts")?.max(0)).unwrap_or(u32::MAX),
+            next_attempt_at: int(row, "next_attempt_at"),
+            last_error: text(row, "last_error"),
+            last_status: int(row, "last_status").and_then(|s| u16::try_from(s).ok()),
+            created_at: int(row, "created_at")?,
+            updated_at: int(row, "updated_at")?,
+        })
+    }
+
+    /// The admin API's JSON (the owner is an internal name).
+    pub fn to_json(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.remove("owner");
+        }
+        value
+    }
+}
+
+/// Writes the mirror of `d` (insert, or the newer state over the older).
+pub fn upsert_delivery(d: &DeliveryRow) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO {DELIVERY_TABLE} ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
+             next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, \
+             last_status = excluded.last_status, updated_at = excluded.updated_at \
+             WHERE excluded.updated_at >= updated_at"
+        ),
+        vec![
+            d.id.as_str().into(),
+            d.event_id.as_str().into(),
+            d.destination_id.as_str().into(),
+            d.event.as_str().into(),
+            d.owner.as_str().into(),
+            d.status.as_str().into(),
+            i64::from(d.attempts).into(),
+            d.next_attempt_at.into(),
+            d.last_error.as_deref().into(),
+            d.last_status.map(i64::from).into(),
+            d.created_at.into(),
+            d.updated_at.into(),
+        ],
+    )
+}
+
+/// One message.
+pub fn get_delivery(id: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_TABLE} WHERE id = ?"),
+        vec![id.into()],
+    )
+}
+
+/// The objects holding messages for `destination_id` in `status` (to release or fail them).
+pub fn owners_with(destination_id: &str, status: DeliveryStatus) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT DISTINCT owner FROM {DELIVERY_TABLE} WHERE destination_id = ? AND status = ?"
+        ),
+        vec![destination_id.into(), status.as_str().into()],
+    )
+}
+
+/// A destination's messages by status: rows `{status, n}`.
+pub fn delivery_counts(destination_id: &str) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT status, COUNT(*) AS n FROM {DELIVERY_TABLE} WHERE destination_id = ? \
+             GROUP BY status"
+        ),
+        vec![destination_id.into()],
+    )
+}
+
+/// `{pending, held, delivered, failed}` from [`delivery_counts`]' rows.
+pub fn counts_json(rows: &[Value]) -> Value {
+    let mut out = json!({ "pending": 0, "held": 0, "delivered": 0, "failed": 0 });
+    for row in rows {
+        if let (Some(status), Some(n)) = (text(row, "status"), int(row, "n")) {
+            if DeliveryStatus::parse(&status).is_some() {
+                out[status.as_str()] = n.into();
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,121 @@
+//! The event log's schema and its writes: the row of an attempt as it runs and as it settles,
+//! one more copy, a sealed body, one more refusal.
+
+use super::{EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE, REFUSAL_TABLE};
+use crate::support::sql::{SqlValue, Statement};
+use crate::webhook::ledger::{Attempt, Claim};
+
+/// The event log's tables (`migrations/0002_event_log.sql` holds the same).
+pub fn create_tables() -> Vec<Statement> {
+    crate::support::sql::migration_statements(MIGRATION)
+}
+
+const MIGRATION: &str = include_str!("../../migrations/0002_event_log.sql");
+
+fn opt(value: Option<&str>) -> SqlValue {
+    value.map_or(SqlValue::Null, SqlValue::from)
+}
+
+pub(super) const COLUMNS: &str =
+    "id, dedup_key, event, transaction_id, appointment_id, business_id, \
+     received_at, status, http_status, error, deliveries, replays, last_seen_at, owner";
+
+fn row_values(
+    id: &str,
+    claim: &Claim,
+    status: EventStatus,
+    http: Option<u16>,
+    error: Option<&str>,
+    seen: i64,
+) -> Vec<SqlValue> {
+    vec![
+        id.into(),
+        claim.dedup_key.as_str().into(),
+        claim.facts.event.as_str().into(),
+        opt(claim.facts.transaction_id.as_deref()),
+        opt(claim.facts.appointment_id.as_deref()),
+        opt(claim.facts.business_id.as_deref()),
+        claim.received_at_ms.into(),
+        status.as_str().into(),
+        http.map_or(SqlValue::Null, |s| SqlValue::Int(i64::from(s))),
+        opt(error),
+        seen.into(),
+        claim.owner.as_str().into(),
+    ]
+}
+
+/// The `processing` row a claim that went ahead calls for: only a first attempt's (a
+/// reprocessed event has its row, and a replay's commit updates the replayed one).
+pub fn processing_row(event_id: Option<&str>, reprocess: bool, claim: &Claim) -> Option<Statement> {
+    match event_id {
+        Some(id) if !reprocess && claim.replay_of.is_none() => Some(insert_processing(id, claim)),
+        _ => None,
+    }
+}
+
+/// The row of a first attempt while it runs. It never overwrites a row: when it lands after
+/// the attempt's commit (they race), the commit's state stands.
+pub fn insert_processing(id: &str, claim: &Claim) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) \
+             ON CONFLICT(id) DO NOTHING"
+        ),
+        row_values(id, claim, EventStatus::Processing, None, None, claim.received_at_ms),
+    )
+}
+
+/// The row as an attempt settles it (a replay counts a replay).
+pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt, now_ms: i64) -> Vec<Statement> {
+    let replay = claim.replay_of.is_some() && !a.amends;
+    let redelivery = a.reprocess && claim.replay_of.is_none() && !a.amends;
+    let mut values = row_values(
+        id,
+        claim,
+        a.settled.into(),
+        Some(a.http_status),
+        a.error.as_deref(),
+        now_ms,
+    );
+    values.extend([i64::from(redelivery).into(), i64::from(replay).into()]);
+    vec![Statement::new(
+        format!(
+            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
+             http_status = excluded.http_status, error = excluded.error, \
+             last_seen_at = MAX(last_seen_at, excluded.last_seen_at), \
+             deliveries = deliveries + ?, replays = replays + ?"
+        ),
+        values,
+    )]
+}
+
+/// One more copy received (a duplicate, or a copy answered 409).
+pub fn count_delivery(id: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        format!(
+            "UPDATE {EVENT_TABLE} SET deliveries = deliveries + 1, \
+             last_seen_at = MAX(last_seen_at, ?) WHERE id = ?"
+        ),
+        vec![now_ms.into(), id.into()],
+    )
+}
+
+/// Keeps a sealed body (a later attempt of the same event keeps the first).
+pub fn store_body(id: &str, sealed: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        format!("INSERT INTO {BODY_TABLE} (event_id, sealed, stored_at) VALUES (?, ?, ?) ON CONFLICT(event_id) DO NOTHING"),
+        vec![id.into(), sealed.into(), now_ms.into()],
+    )
+}
+
+/// One more refusal for `reason` in the hour starting `hour_ms`.
+pub fn refusal_increment(hour_ms: i64, reason: RefusalReason) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, 1) \
+             ON CONFLICT(hour, reason) DO UPDATE SET count = count + 1"
+        ),
+        vec![hour_ms.into(), reason.as_str().into()],
+    )
+}

@@ -1,0 +1,287 @@
+//! Which source a webhook is for, and the settings it runs with.
+//!
+//! - `/hooks/{sourceId}` is a source's own path; an unknown id answers 404, a disabled source
+//!   503 with `Retry-After` (Eka keeps the event and delivers it again later).
+//! - At the default path, a body whose top-level `business_id` belongs to exactly one source
+//!   may be routed to it; it is then verified with *that source's* keys only, so an unverified
+//!   field can pick a source but never a key that accepts a forgery.
+//! - A source runs with [`effective_settings`]: its own credentials, keys, events, origin,
+//!   reminder settings and duplicate window over the environment's defaults.
+//! - An isolate keeps the sources it read for [`CACHE_TTL_MS`] ([`cache_fresh`]): a change
+//!   made through another isolate takes effect within that bound.
+
+use super::store::SourceRecord;
+use super::{SourceSecrets, DEFAULT_SOURCE_ID};
+use crate::reminders::parse_offsets;
+use crate::settings::Settings;
+
+/// Where the sources' paths start.
+pub const HOOKS_PREFIX: &str = "/hooks/";
+/// How long an isolate trusts the sources it read: 5 seconds.
+pub const CACHE_TTL_MS: i64 = 5_000;
+/// `Retry-After` of a disabled source, in seconds.
+pub const DISABLED_RETRY_AFTER_SECS: u64 = 60;
+
+/// The source id in a normalised path `/hooks/{id}` (one non-empty segment).
+pub fn path_source_id(path: &str) -> Option<&str> {
+    path.strip_prefix(HOOKS_PREFIX)
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Whether sources read at `loaded_at_ms` may still be used at `now_ms`.
+pub fn cache_fresh(loaded_at_ms: i64, now_ms: i64) -> bool {
+    now_ms >= loaded_at_ms && now_ms - loaded_at_ms < CACHE_TTL_MS
+}
+
+/// The top-level `business_id` of a body, when it is a JSON object with a string there.
+pub fn body_business_id(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("business_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The source a default-path body is routed to: the one source whose business id it carries.
+pub fn route_by_business_id<'a>(
+    business_id: Option<&str>,
+    sources: &'a [SourceRecord],
+) -> Option<&'a SourceRecord> {
+    let business_id = business_id?;
+    let mut matching = sources
+        .iter()
+        .filter(|s| s.spec.business_id.as_deref() == Some(business_id));
+    let first = matching.next()?;
+    matching.next().is_none().then_some(first)
+}
+
+/// What a webhook at a path is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake<'a> {
+    /// The environment's account.
+    Default,
+    /// A source, enabled.
+    Source(&'a SourceRecord),
+    /// A source whose intake is paused: 503 with `Retry-After`.
+    Disabled,
+    /// No such source: 404.
+    Unknown,
+}
+
+/// The intake of `/hooks/{id}`.
+pub fn intake_at<'a>(id: &str, sources: &'a [SourceRecord]) -> Intake<'a> {
+    if id == DEFAULT_SOURCE_ID {
+        return Intake::Default;
+    }
+    match sources.iter().find(|s| s.id == id) {
+        None => Intake::Unknown,
+        Some(s) if !s.spec.enabled => Intake::Disabled,
+        Some(s) => Intake::Source(s),
+    }
+}
+
+/// The variables a source's own value replaces, so the environment's problems with them do
+/// not make the source misconfigured.
+fn overridden(spec: &super::SourceSpec, secrets: &SourceSecrets) -> Vec<&'static str> {
+    let mut names = vec!["EKA_CLIENT_ID", "EKA_CLIENT_SECRET", "EKA_SIGNING_KEY"];
+    let optional = [
+        (spec.api_base_url.is_some(), "EKA_API_BASE_URL"),
+        (spec.origin_url.is_some(), "ORIGIN_URL"),
+        (
+            spec.reminder_callback_url.is_some(),
+            "REMINDER_CALLBACK_URL",
+        ),
+        (spec.reminder_offsets.is_some(), "REMINDER_OFFSETS"),
+        (spec.dedup_window_hours.is_some(), "DEDUP_WINDOW_HOURS"),
+        (spec.allowed_events.is_some(), "ALLOWED_EVENTS"),
+        (secrets.api_key.is_some(), "EKA_API_KEY"),
+    ];
+    names.extend(optional.iter().filter(|(set, _)| *set).map(|(_, n)| *n));
+    names
+}
+
+/// The settings a source's webhooks run with: the environment's, with the source's own
+/// credentials, signing keys, base URL, allowed events, origin, reminder callback, key and
+/// offsets, and duplicate window where it sets them, and `/hooks/{id}` as the path.
+pub fn effective_settings(
+    base: &Settings,
+    record: &SourceRecord,
+    secrets: &SourceSecrets,
+) -> Settings {
+    let spec = &record.spec;
+    let mut s = base.clone();
+    s.webhook_path = super::webhook_path(&record.id);
+    s.webhook.signing_keys = secrets.signing_keys.clone();
+    if let Some(events) = &spec.allowed_events {
+        s.webhook.allowed_events = events.clone();
+    }
+    if let Some(url) = &spec.api_base_url {
+        s.api.base_url = url.trim_end_matches('/').to_owned();
+    }
+    s.api.client_id = secrets.client_id.clone();
+    s.api.client_secret = secrets.client_secret.clone();
+    s.api.api_key = secrets.api_key.clone().or(s.api.api_key);
+    if spec.origin_url.is_some() {
+        s.origin_url = spec.origin_url.clone();
+    }
+    if spec.reminder_callback_url.is_some() {
+        s.reminders.callback_url = spec.reminder_callback_url.clone();
+    }
+    if secrets.reminder_signing_key.is_some() {
+        s.reminders.signing_key = secrets.reminder_signing_key.clone();
+    }
+    if let Some(offsets) = &spec.reminder_offsets {
+        // Checked when the source was written; a row that no longer parses keeps none.
+        s.reminders.offsets = parse_offsets(offsets).unwrap_or_default();
+    }
+    if let Some(hours) = spec.dedup_window_hours {
+        s.events.dedup_window_ms = hours * 3_600_000;
+    }
+    let overridden = overridden(spec, secrets);
+    s.problems
+        .retain(|p| !overridden.iter().any(|name| p.starts_with(name)));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::SourceSpec;
+    use std::collections::HashMap;
+
+    fn record(id: &str, business: Option<&str>, enabled: bool) -> SourceRecord {
+        SourceRecord {
+            id: id.into(),
+            spec: SourceSpec {
+                name: id.into(),
+                enabled,
+                api_base_url: None,
+                allowed_events: None,
+                business_id: business.map(str::to_owned),
+                origin_url: None,
+                reminder_callback_url: None,
+                reminder_offsets: None,
+                dedup_window_hours: None,
+            },
+            sealed_secrets: "v1.x".into(),
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn secrets() -> SourceSecrets {
+        SourceSecrets {
+            client_id: "cid-a".into(),
+            client_secret: "csec-a".into(),
+            api_key: None,
+            signing_keys: vec!["key-a2".into(), "key-a1".into()],
+            reminder_signing_key: None,
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Settings {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn only_one_segment_under_hooks_is_a_source_path() {
+        assert_eq!(path_source_id("/hooks/src_1"), Some("src_1"));
+        assert_eq!(path_source_id("/hooks/default"), Some("default"));
+        assert_eq!(path_source_id("/hooks/"), None);
+        assert_eq!(path_source_id("/hooks/a/b"), None);
+        assert_eq!(path_source_id("/hooksx/a"), None);
+        assert_eq!(path_source_id("/"), None);
+    }
+
+    #[test]
+    fn intake_is_unknown_disabled_or_the_source() {
+        let sources = [record("src_a", None, true), record("src_b", None, false)];
+        assert_eq!(intake_at("src_a", &sources), Intake::Source(&sources[0]));
+        assert_eq!(intake_at("src_b", &sources), Intake::Disabled);
+        assert_eq!(intake_at("src_c", &sources), Intake::Unknown);
+        assert_eq!(intake_at("default", &sources), Intake::Default);
+    }
+
+    #[test]
+    fn a_business_id_routes_only_to_exactly_one_source() {
+        let sources = [
+            record("src_a", Some("biz-a"), true),
+            record("src_b", Some("biz-b"), true),
+        ];
+        let a = route_by_business_id(Some("biz-a"), &sources).map(|s| s.id.as_str());
+        assert_eq!(a, Some("src_a"));
+        assert!(route_by_business_id(Some("biz-x"), &sources).is_none());
+        assert!(route_by_business_id(None, &sources).is_none());
+        // Two rows with one business id (the unique index forbids it; a stale cache could
+        // hold it): ambiguous, so not routed.
+        let twice = [
+            record("src_a", Some("biz"), true),
+            record("src_b", Some("biz"), true),
+        ];
+        assert!(route_by_business_id(Some("biz"), &twice).is_none());
+        let body = br#"{"event":"appointment.created","business_id":"biz-b","data":{}}"#;
+        assert_eq!(body_business_id(body).as_deref(), Some("biz-b"));
+        assert_eq!(body_business_id(br#"{"business_id":7}"#), None);
+        assert_eq!(body_business_id(b"not json"), None);
+    }
+
+    #[test]
+    fn the_cache_is_trusted_for_the_ttl_only() {
+        assert!(cache_fresh(1_000, 1_000));
+        assert!(cache_fresh(1_000, 1_000 + CACHE_TTL_MS - 1));
+        assert!(!cache_fresh(1_000, 1_000 + CACHE_TTL_MS));
+        // A clock that went back does not keep a stale cache forever.
+        assert!(!cache_fresh(1_000, 999));
+    }
+
+    #[test]
+    fn a_source_runs_with_its_own_values_over_the_environment() {
+        let base = env(&[
+            ("EKA_CLIENT_ID", "env-id"),
+            ("EKA_CLIENT_SECRET", "env-secret"),
+            ("EKA_SIGNING_KEY", "env-key"),
+            ("ORIGIN_URL", "https://origin.example"),
+            ("DEDUP_WINDOW_HOURS", "10"),
+            ("REMINDER_CALLBACK_URL", "https://cb.example"),
+        ]);
+        let mut r = record("src_a", Some("biz-a"), true);
+        r.spec.api_base_url = Some("https://api.dev.eka.care/".into());
+        r.spec.dedup_window_hours = Some(2);
+        r.spec.reminder_offsets = Some("2h,15m".into());
+        r.spec.allowed_events = Some(vec!["appointment.created".into()]);
+        let s = effective_settings(&base, &r, &secrets());
+        assert_eq!(s.webhook_path, "/hooks/src_a");
+        assert_eq!(s.webhook.signing_keys, ["key-a2", "key-a1"]);
+        assert_eq!(s.webhook.allowed_events, ["appointment.created"]);
+        assert_eq!(s.api.base_url, "https://api.dev.eka.care");
+        assert_eq!(s.api.client_id, "cid-a");
+        assert_eq!(s.api.client_secret, "csec-a");
+        assert_eq!(s.events.dedup_window_ms, 2 * 3_600_000);
+        assert_eq!(s.reminders.offsets.len(), 2);
+        // Not set by the source: the environment's.
+        assert_eq!(s.origin_url.as_deref(), Some("https://origin.example"));
+        assert_eq!(
+            s.reminders.callback_url.as_deref(),
+            Some("https://cb.example")
+        );
+        // The environment's own account is untouched.
+        assert_eq!(base.api.client_id, "env-id");
+        assert_eq!(base.events.dedup_window_ms, 10 * 3_600_000);
+    }
+
+    #[test]
+    fn the_environments_missing_credentials_do_not_misconfigure_a_source() {
+        let base = env(&[("DEBUG", "1")]);
+        assert_eq!(base.problems.len(), 2, "{:?}", base.problems);
+        let s = effective_settings(&base, &record("src_a", None, true), &secrets());
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let bad = env(&[("SIGNATURE_TOLERANCE_SECONDS", "-1")]);
+        let s = effective_settings(&bad, &record("src_a", None, true), &secrets());
+        assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+        assert!(s.problems[0].starts_with("SIGNATURE_TOLERANCE_SECONDS"));
+    }
+}
