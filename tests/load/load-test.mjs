@@ -18,16 +18,16 @@
 //     configured destination too), three more are created through the admin API before
 //     sending: A, healthy, for '*'; B, Standard Webhooks format, for '*', answering 503 to
 //     30 % of attempts at random; C, for appointment.created, down for the first `--down-ms`
-//     of the run (connections refused for the first half, 503 for the second), then up. The
-//     retry schedule is shortened (12 attempts over ~45 s) and DESTINATION_PAUSE_AFTER is 15,
-//     so C gets paused while B (15 failures in a row at 30 %: ~1e-8) does not. Afterwards,
-//     once C is up, any paused destination is toggled back on, as an operator would, and the
-//     test waits (bounded) until every receiver has every processed event that matches it
-//     (distinct Idempotency-Key against D1's processed eka_webhook_event rows) and D1's
-//     eka_webhook_delivery has nothing pending or held. Fails on any event missing at a
-//     receiver, any unexpected one, any copy whose Idempotency-Key differs from its
-//     X-Eka-Event-Id (or webhook-id), or whose body names another appointment than the event
-//     row. Doubles (an event answered 2xx more than once at one receiver) are allowed — the
+//     of the run (connections reset at accept for the first half, its port kept bound, 503 for
+//     the second), then up. The retry schedule is shortened (12 attempts over ~45 s) and
+//     DESTINATION_PAUSE_AFTER is 15, so C gets paused while B (15 failures in a row at 30 %:
+//     ~1e-8) does not. Afterwards, once C is up, any paused destination is toggled back on, as
+//     an operator would, and the test waits (bounded) until every receiver has every processed
+//     event that matches it (distinct Idempotency-Key against D1's processed eka_webhook_event
+//     rows) and D1's eka_webhook_delivery has nothing pending or held. Fails on any event
+//     missing at a receiver, any unexpected one, any copy whose Idempotency-Key differs from
+//     its X-Eka-Event-Id (or webhook-id), or whose body names another appointment than the
+//     event row. Doubles (an event answered 2xx more than once at one receiver) are allowed — the
 //     delivery is at least once — and counted.
 // Exits 1 on any loss, duplicate or mismatch.
 //   node tests/load/load-test.mjs [--webhooks 2000] [--concurrency 50] [--error-rate 0.05]
@@ -128,12 +128,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A destination's receiver on 127.0.0.1: records every request (headers, body, the status it
- * answered, when) and answers `decide()`. `down()` closes it (connections refused) and `up()`
- * listens again on the same port.
+ * answered, when) and answers `decide()`. `down()` keeps the socket bound (a port given up can
+ * be taken by an outgoing connection meanwhile, so it is never re-bound) and resets every open
+ * connection and every new one at accept, which the sender sees as a connection refused or
+ * reset; `up()` takes connections again.
  */
 async function startReceiver(name, decide) {
-  const r = { name, received: [] };
+  const r = { name, received: [], listening: true, refused: 0 };
+  const refuse = (socket) => { r.refused += 1; socket.resetAndDestroy(); };
   const server = http.createServer((req, res) => {
+    // A request on a connection accepted just before `down()`.
+    if (!r.listening) { refuse(req.socket); return; }
     let raw = '';
     req.on('data', (c) => { raw += c; });
     req.on('end', () => {
@@ -143,17 +148,16 @@ async function startReceiver(name, decide) {
       res.end(`answer ${status}`);
     });
   });
-  const listen = (port) => new Promise((ok, fail) => {
+  // Registered after the HTTP server's own listener: the socket is refused before any byte is read.
+  server.on('connection', (socket) => { if (!r.listening) refuse(socket); });
+  await new Promise((ok, fail) => {
     server.once('error', fail);
-    server.listen(port, '127.0.0.1', () => { server.off('error', fail); ok(); });
+    server.listen(0, '127.0.0.1', () => { server.off('error', fail); ok(); });
   });
-  await listen(0);
-  const { port } = server.address();
-  r.url = `http://127.0.0.1:${port}/in`;
-  r.listening = true;
-  r.down = () => new Promise((ok) => { r.listening = false; server.closeAllConnections?.(); server.close(() => ok()); });
-  r.up = async () => { await listen(port); r.listening = true; };
-  r.close = () => (r.listening ? r.down() : Promise.resolve());
+  r.url = `http://127.0.0.1:${server.address().port}/in`;
+  r.down = async () => { r.listening = false; server.closeAllConnections(); };
+  r.up = async () => { r.listening = true; };
+  r.close = () => new Promise((ok) => { r.listening = false; server.closeAllConnections(); server.close(() => ok()); });
   return r;
 }
 
@@ -364,7 +368,7 @@ async function main() {
     const t0 = performance.now();
     sendingStartedAt = Date.now();
     const cBack = receivers.find((r) => r.name === 'C' && !r.listening);
-    cTimer = cBack ? setTimeout(() => cBack.up().catch((e) => { cBack.upError = e; }), DOWN_MS / 2) : null;
+    cTimer = cBack ? setTimeout(() => cBack.up(), DOWN_MS / 2) : null;
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
       while (next < chains.length) await runChain(chains[next++]);
     }));
@@ -457,13 +461,13 @@ async function main() {
         attemptsBy[name] = { ...attemptsBy[name], [row.outcome]: row.n };
       }
       delivery = {
-        complete, drainSeconds: Number(((performance.now() - waitStarted) / 1000).toFixed(1)),
+        // Connections C reset while down (none when the first attempt came after its down half).
+        complete, cConnectionsRefused: receivers.find((r) => r.name === 'C').refused, drainSeconds: Number(((performance.now() - waitStarted) / 1000).toFixed(1)),
         downMs: DOWN_MS, retryScheduleMs: RETRY_SCHEDULE_MS, pauseAfter: PAUSE_AFTER,
         paused: pausedSeen, resumedByToggle: resumed, receivers: perReceiver,
         lost: Object.values(perReceiver).reduce((n, r) => n + r.missing, 0),
         doubles: Object.fromEntries(Object.entries(perReceiver).map(([n, r]) => [n, r.doubles])),
         d1Deliveries: counts.byDestination, attempts: attemptsBy,
-        ...(receivers.find((r) => r.upError) ? { cUpError: String(receivers.find((r) => r.upError).upError) } : {}),
       };
       deliveryOk = complete && delivery.lost === 0 && Object.values(perReceiver).every((r) =>
         r.unexpected === 0 && r.idMismatch === 0 && r.appointmentMismatch === 0 && r.expected > 0);
