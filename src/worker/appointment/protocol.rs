@@ -18,9 +18,6 @@ pub const LEDGER_BINDING: &str = "APPOINTMENTS";
 pub const LEGACY_QUEUE_BINDING: &str = "WRITE_QUEUE";
 /// Name of the previous release's single queue object.
 pub const LEGACY_QUEUE_NAME: &str = "schedule-writes";
-/// Objects that currently hold writes D1 refused register in one of this many index shards
-/// (named `index:<n>`), so `/admin/pending-writes` can find them without a global object.
-pub const INDEX_SHARDS: u32 = 8;
 
 /// A commit as it travels to the owning object: the core's `Commit`, owned, with the body
 /// already sealed by the Worker (or absent when no encryption key is set).
@@ -255,14 +252,6 @@ pub fn legacy_queue_stub(env: &Env) -> worker::Result<Stub> {
     env.durable_object(LEGACY_QUEUE_BINDING)?
         .id_from_name(LEGACY_QUEUE_NAME)?
         .get_stub()
-}
-
-/// The index shard an owner registers in (FNV-1a of its name).
-pub fn index_shard(owner: &str) -> String {
-    let hash = owner.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("index:{}", hash % INDEX_SHARDS)
 }
 
 /// Sends `command` to `stub`; a 2xx reply is decoded as `R`, anything else is a refusal.
