@@ -103,7 +103,10 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let method = req.method();
     if path == settings.webhook_path {
         return match method {
-            Method::Post => webhook(req, &env, &ctx, settings).await,
+            Method::Post => {
+                let probe = crate::worker::runtime::probe::Probe::start(&env);
+                probe.finish(webhook(req, &env, &ctx, settings).await)
+            }
             _ => method_not_allowed("POST"),
         };
     }

@@ -5,7 +5,7 @@
 use worker::{Env, Stub};
 
 use crate::reminders::Reminder;
-use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects};
+use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects, IntakeMode};
 use crate::worker::appointment::protocol::{
     call, ledger_stub, Ack, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
     PlanReply, RemindersReply, RetryReply,
@@ -32,6 +32,38 @@ impl AppointmentClient {
     /// Claims a delivery before any work.
     pub async fn claim(&self, claim: Claim) -> Result<Claimed, CallError> {
         call(&self.stub, &LedgerCommand::Claim { claim }).await
+    }
+
+    /// Claims a delivery and keeps it (`mode`: how the rest is finished).
+    pub async fn intake(
+        &self,
+        claim: Claim,
+        body: String,
+        mode: IntakeMode,
+        outgoing: Option<serde_json::Value>,
+    ) -> Result<Claimed, CallError> {
+        let command = LedgerCommand::Intake {
+            claim,
+            body,
+            mode,
+            outgoing,
+        };
+        call(&self.stub, &command).await
+    }
+
+    /// A gate's origin answered `status` (none: unreachable).
+    pub async fn origin(
+        &self,
+        dedup_key: String,
+        event_id: String,
+        status: Option<u16>,
+    ) -> Result<Ack, CallError> {
+        let command = LedgerCommand::Origin {
+            dedup_key,
+            event_id,
+            status,
+        };
+        call(&self.stub, &command).await
     }
 
     /// Makes an attempt's effects durable.

@@ -92,6 +92,7 @@ impl D1Executor {
 
 impl SqlExecutor for D1Executor {
     async fn query(&self, statement: &Statement) -> Result<Vec<Value>, StoreError> {
+        super::probe::d1_call();
         self.prepare(statement)?
             .all()
             .await
@@ -104,6 +105,7 @@ impl SqlExecutor for D1Executor {
             .iter()
             .map(|s| self.prepare(s))
             .collect::<Result<Vec<_>, _>>()?;
+        super::probe::d1_call();
         // D1 runs a batch as one transaction.
         self.db
             .batch(prepared)

@@ -5,4 +5,5 @@ pub mod d1;
 pub mod env;
 pub mod fetch_client;
 pub mod log;
+pub mod probe;
 pub mod respond;
