@@ -3,7 +3,6 @@
 //! (docs/eka-compatibility.md#webhook-contract).
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::eka::api::{ApiError, EkaClient};
 use crate::eka::enrich::{enrich, Enrichment};
@@ -15,6 +14,7 @@ use crate::signing::signature::{
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::support::http::{Clock, HttpClient};
+pub use crate::webhook::claim_key::{claim_key, dedup_key};
 use crate::webhook::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::webhook::ledger::{
     Attempt, Claim, Claimed, Commit, Effects, EventLedger, LedgerError, Settled,
@@ -381,7 +381,8 @@ where
             Ok(accepted) => accepted,
             Err(outcome) => return Admission::Answer(outcome),
         };
-        let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let key = claim_key(body, matched, self.config.max_depth.min(MAX_DEPTH_LIMIT));
+        let claim = Claim::for_event(&event, key, self.now_ms());
         self.claim(event, claim, matched).await
     }
 
@@ -642,11 +643,6 @@ where
             warnings,
         }
     }
-}
-
-/// The deduplication key of a delivery: SHA-256 of the exact body bytes, hex.
-pub fn dedup_key(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
 }
 
 /// Parses the body as a JSON object, refusing deep nesting before serde_json recurses.
