@@ -202,6 +202,7 @@ async fn admin_health(env: &Env, settings: &Settings) -> Result<Response> {
     // Destinations keep their secrets and waiting events sealed: they need the key.
     body["destinations"] = json!(settings.events.keys.is_some());
     body["destinationPauseAfter"] = json!(settings.delivery.pause_after);
+    body["maxBodyBytes"] = json!(settings.webhook.max_body_bytes);
     body["secretsUnderOldKeys"] =
         crate::worker::delivery::secrets_under_other_keys(env, settings).await;
     json(health_status(settings), &body)
