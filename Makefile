@@ -141,10 +141,13 @@ previous-release: deps
 load-compare: worker previous-release
 	sh scripts/load-compare.sh
 
-## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
-## payload validator, cron/datetime parser; prints executions and crashes.
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60; `make fuzz FUZZ_SECONDS=300`) — header
+## parser, canonicaliser, payload validator, cron/datetime parser, destination/source and
+## request URLs, admin query parameters and cursors, Standard Webhooks headers, sealed-value
+## decoder; prints executions and crashes per target and the total.
+FUZZ_SECONDS ?= 60
 fuzz:
-	sh scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh
 
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:
