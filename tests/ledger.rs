@@ -199,6 +199,24 @@ fn the_claim_comes_first_and_the_commit_precedes_delivery() {
 }
 
 #[test]
+fn a_re_formatted_copy_is_claimed_under_the_key_of_the_bytes_the_signature_matched() {
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    let compact = created("apt-1").to_string();
+    let header = sign(compact.as_bytes(), KEY.as_bytes(), NOW_MS / 1000, &RustMac);
+    let headers = [("eka-webhook-signature".to_owned(), header)];
+    let pretty = serde_json::to_string_pretty(&created("apt-1")).unwrap();
+    for body in [compact.clone(), pretty, format!(" {compact}")] {
+        let out = block_on(w.pipeline(&ledger).handle(body.as_bytes(), &headers));
+        assert_eq!(out.status, 200, "{}", out.body);
+    }
+    let claims = ledger.claims.borrow();
+    let keys: Vec<&str> = claims.iter().map(|c| c.dedup_key.as_str()).collect();
+    let first = eka_webhook_edge::webhook::pipeline::dedup_key(compact.as_bytes());
+    assert_eq!(keys, [first.as_str(); 3], "one delivery, three formats");
+}
+
+#[test]
 fn a_duplicate_answers_200_and_does_nothing_else() {
     let w = World::new();
     let ledger = ScriptedLedger::answering(Ok(Claimed::Duplicate {

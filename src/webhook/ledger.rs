@@ -33,7 +33,7 @@ pub struct EventFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Claim {
-    /// SHA-256 of the exact body bytes, hex.
+    /// SHA-256 of the bytes the signature matched (`claim_key`), hex.
     pub dedup_key: String,
     /// Name of the object that owns the event ([`owner_of`]).
     pub owner: String,

@@ -3,7 +3,6 @@
 //! (docs/eka-compatibility.md#webhook-contract).
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::eka::api::{ApiError, EkaClient};
 use crate::eka::enrich::{enrich, Enrichment};
@@ -15,6 +14,7 @@ use crate::signing::signature::{
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::support::http::{Clock, HttpClient};
+pub use crate::webhook::claim_key::{claim_key, dedup_key};
 use crate::webhook::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::webhook::ledger::{
     Attempt, Claim, Claimed, Commit, Deferred, Effects, EventLedger, Intake, IntakeMode,
@@ -402,7 +402,7 @@ where
             Ok(accepted) => accepted,
             Err(outcome) => return *outcome,
         };
-        let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let claim = self.claim_for(&event, body, matched);
         let mut out = self.take_in(event, claim, body).await;
         out.matched = matched;
         out
@@ -490,8 +490,15 @@ where
             Ok(accepted) => accepted,
             Err(outcome) => return Admission::Answer(outcome),
         };
-        let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let claim = self.claim_for(&event, body, matched);
         self.claim(event, claim, matched, Some(body)).await
+    }
+
+    /// The claim of a verified delivery, keyed on the bytes its signature matched
+    /// ([`claim_key`]): a re-formatted copy is the same delivery.
+    fn claim_for(&self, event: &WebhookEvent, body: &[u8], matched: Option<Matched>) -> Claim {
+        let key = claim_key(body, matched, self.config.max_depth.min(MAX_DEPTH_LIMIT));
+        Claim::for_event(event, key, self.now_ms())
     }
 
     /// Enrich, decide, commit, deliver: the rest of an admitted delivery.
@@ -826,11 +833,6 @@ where
             deferred,
         }
     }
-}
-
-/// The deduplication key of a delivery: SHA-256 of the exact body bytes, hex.
-pub fn dedup_key(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
 }
 
 /// Parses the body as a JSON object, refusing deep nesting before serde_json recurses.
