@@ -38,6 +38,9 @@ pub struct WebhookConfig {
     pub max_body_bytes: usize,
     /// Deeper JSON gets 400 (at most [`MAX_DEPTH_LIMIT`]).
     pub max_depth: usize,
+    /// The source these webhooks arrive at (issue 21); none: the `default` source. Its
+    /// duplicate keys are its own ([`source_dedup_key`]).
+    pub source: Option<String>,
 }
 
 impl Default for WebhookConfig {
@@ -48,6 +51,7 @@ impl Default for WebhookConfig {
             allowed_events: allowed_events(&[]),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
+            source: None,
         }
     }
 }
@@ -381,7 +385,7 @@ where
             Ok(accepted) => accepted,
             Err(outcome) => return Admission::Answer(outcome),
         };
-        let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let claim = self.new_claim(&event, body);
         self.claim(event, claim, matched).await
     }
 
@@ -440,7 +444,7 @@ where
             Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
         };
-        let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let mut claim = self.new_claim(&event, body);
         claim.replay_of = Some(event_id.to_owned());
         let admission = self.claim(event, claim, None).await;
         self.carry_on(admission, body).await
@@ -448,6 +452,14 @@ where
 
     fn now_ms(&self) -> i64 {
         self.client.clock().now_ms()
+    }
+
+    /// The claim of `body` at this pipeline's source: the source's own duplicate key.
+    fn new_claim(&self, event: &WebhookEvent, body: &[u8]) -> Claim {
+        let source = self.config.source.as_deref();
+        let mut claim = Claim::for_event(event, source_dedup_key(source, body), self.now_ms());
+        claim.source = source.map(str::to_owned);
+        claim
     }
 
     /// Size, parse, verify, validate: everything decided from the request alone.
@@ -647,6 +659,22 @@ where
 /// The deduplication key of a delivery: SHA-256 of the exact body bytes, hex.
 pub fn dedup_key(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
+}
+
+/// The deduplication key of a delivery at a source: the `default` source's is
+/// [`dedup_key`] (as before sources existed); another source's is SHA-256 of its id, a NUL and
+/// the body, so the same body sent to two sources is two events.
+pub fn source_dedup_key(source: Option<&str>, body: &[u8]) -> String {
+    match source {
+        None => dedup_key(body),
+        Some(id) => {
+            let mut hash = Sha256::new();
+            hash.update(id.as_bytes());
+            hash.update([0u8]);
+            hash.update(body);
+            hex::encode(hash.finalize())
+        }
+    }
 }
 
 /// Parses the body as a JSON object, refusing deep nesting before serde_json recurses.
