@@ -32,6 +32,9 @@ deps:
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
+	  || rustup component add rust-src --toolchain nightly
 	@worker-build --version 2>/dev/null | grep -qx '$(WORKER_BUILD_VERSION)' \
 	  || cargo install worker-build --version $(WORKER_BUILD_VERSION)
 	@wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$' \
@@ -138,10 +141,13 @@ previous-release: deps
 load-compare: worker previous-release
 	sh scripts/load-compare.sh
 
-## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
-## payload validator, cron/datetime parser; prints executions and crashes.
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60; `make fuzz FUZZ_SECONDS=300`) — header
+## parser, canonicaliser, payload validator, cron/datetime parser, destination/source and
+## request URLs, admin query parameters and cursors, Standard Webhooks headers, sealed-value
+## decoder; prints executions and crashes per target and the total.
+FUZZ_SECONDS ?= 60
 fuzz:
-	sh scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh
 
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:
