@@ -21,9 +21,10 @@ use crate::worker::admin::destinations;
 use crate::worker::admin::events;
 use crate::worker::admin::reminders;
 use crate::worker::admin::sources;
+use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::index::index_shards;
 use crate::worker::appointment::protocol::{
-    call, ledger_stub, legacy_queue_stub, IndexReply, LedgerCommand, LegacyQueueCommand,
-    PendingStatus, INDEX_SHARDS,
+    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
 };
 use crate::worker::gate;
 use crate::worker::runtime::d1::ready;
@@ -376,38 +377,28 @@ fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
 }
 
-/// Sends `command` to each named ledger object in turn (an admin route: few objects hold
-/// pending writes at once); the first failure fails all.
-async fn call_each<R: serde::de::DeserializeOwned>(
-    env: &Env,
-    owners: &[String],
-    command: &LedgerCommand,
-) -> Result<Vec<R>> {
-    let mut replies = Vec::with_capacity(owners.len());
-    for owner in owners {
-        let stub = ledger_stub(env, owner)?;
-        let reply = call::<_, R>(&stub, command)
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        replies.push(reply);
-    }
-    Ok(replies)
-}
-
 /// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
 /// the index shards), and the previous release's queue while it still drains.
 async fn pending_writes(env: &Env) -> Result<Response> {
-    let shards: Vec<String> = (0..INDEX_SHARDS).map(|n| format!("index:{n}")).collect();
-    let owners: Vec<String> = call_each::<IndexReply>(env, &shards, &LedgerCommand::IndexList)
-        .await?
-        .into_iter()
-        .flat_map(|reply| reply.owners)
-        .collect();
-    let objects: Vec<PendingStatus> = call_each(env, &owners, &LedgerCommand::Status).await?;
+    // An admin route: few objects hold pending writes at once, so each is asked in turn; the
+    // first failure fails all.
+    let failed = |e: CallError| worker::Error::RustError(e.to_string());
+    let mut owners = Vec::new();
+    for shard in index_shards() {
+        let reply = AppointmentClient::named(env, &shard)?.index_list().await;
+        owners.extend(reply.map_err(failed)?.owners);
+    }
+    let mut objects = Vec::with_capacity(owners.len());
+    for owner in &owners {
+        let reply = AppointmentClient::named(env, owner)?.status().await;
+        objects.push(reply.map_err(failed)?);
+    }
     let legacy = match legacy_queue_stub(env) {
-        Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
-            .await
-            .ok(),
+        Ok(stub) => {
+            call::<PendingStatus>(&stub, serde_json::to_string(&LegacyQueueCommand::Status))
+                .await
+                .ok()
+        }
         Err(_) => None,
     };
     let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
