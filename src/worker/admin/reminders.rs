@@ -12,19 +12,16 @@ use crate::schedule::ScheduleStore;
 use crate::settings::Settings;
 use crate::support::http::Clock;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::{CallError, PlanReply};
+use crate::worker::appointment::protocol::{CallError, PlanReply, Relayed};
 use crate::worker::runtime::d1::d1_store;
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json};
 
 /// The object's reply as a response: its refusal status and message, or 500.
-fn reply<T: serde::Serialize>(
-    status: u16,
-    result: std::result::Result<T, CallError>,
-) -> Result<Response> {
+fn reply<T>(status: u16, result: std::result::Result<Relayed<T>, CallError>) -> Result<Response> {
     match result {
-        Ok(body) => json(status, &serde_json::to_value(body)?),
+        Ok(body) => json(status, &body.json),
         Err(CallError::Refused(r)) => error(r.status, &r.message),
         Err(CallError::Runtime(e)) => Err(e),
     }
@@ -82,22 +79,23 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
         .find_between(from, to)
         .await
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let results: Vec<std::result::Result<PlanReply, CallError>> = stream::iter(rows.iter())
-        .map(|row| async move {
-            let id = &row.record.appointment_id;
-            AppointmentClient::for_appointment(env, id)?
-                .plan_reminders(id.clone(), row.record.start_time, true)
-                .await
-        })
-        .buffer_unordered(settings.find_concurrency)
-        .collect()
-        .await;
+    let results: Vec<std::result::Result<Relayed<PlanReply>, CallError>> =
+        stream::iter(rows.iter())
+            .map(|row| async move {
+                let id = &row.record.appointment_id;
+                AppointmentClient::for_appointment(env, id)?
+                    .plan_reminders(id.clone(), row.record.start_time, true)
+                    .await
+            })
+            .buffer_unordered(settings.find_concurrency)
+            .collect()
+            .await;
     let (mut created, mut rearmed, mut failed) = (0, 0, 0);
     for result in results {
         match result {
             Ok(plan) => {
-                created += plan.created;
-                rearmed += usize::from(plan.rearmed);
+                created += plan.created();
+                rearmed += u64::from(plan.rearmed());
             }
             Err(_) => failed += 1,
         }

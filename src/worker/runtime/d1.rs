@@ -29,7 +29,8 @@ pub fn d1_executor(env: &Env) -> worker::Result<D1Executor> {
     Ok(D1Executor { db: env.d1("DB")? })
 }
 
-/// Ensures the schedule table and the event log's tables, once per isolate.
+/// Ensures the schedule table, the event log's, the destinations' and the sources' tables,
+/// once per isolate.
 pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
     if ALL_READY.with(Cell::get) {
         return Ok(());
@@ -41,6 +42,14 @@ pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
         .chain(crate::destinations::store::create_tables())
         .collect();
     executor.batch(&tables).await?;
+    // Sources (0005): the columns it adds to older tables only where they are missing.
+    let probe = executor
+        .query(&crate::sources::store::probe_added_columns())
+        .await?;
+    let added = crate::sources::store::ensure_statements(&probe);
+    if !added.is_empty() {
+        executor.batch(&added).await?;
+    }
     TABLE_READY.with(|ready| ready.set(true));
     ALL_READY.with(|ready| ready.set(true));
     Ok(())
