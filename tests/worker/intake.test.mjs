@@ -24,6 +24,15 @@ let gate; // a gate that sends nothing after its answers
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const eventRow = (w, id) => w.db.prepare('SELECT * FROM eka_webhook_event WHERE id = ?').bind(id).first();
 const probe = (res) => res.headers.get('x-eka-probe');
+// An isolate reads its sources from D1 when its copy is missing or older than the sources
+// cache's TTL (issue 21: 5 s; a cold isolate also ensures its tables then). That read is
+// before the answer; these counts are a warm isolate's: one webhook first, then the measured
+// one within the TTL.
+let warmed = 0;
+const warm = async (w) => {
+  const res = await sendSigned(w, prescription(`rx-warm-${warmed += 1}`));
+  assert.equal(res.status, 200);
+};
 const prescription = (id) => ({
   service: 'prescription', event: 'prescription.created', business_id: 'b-1',
   event_time: Math.floor(Date.now() / 1000), data: { prescription_id: id },
@@ -48,6 +57,7 @@ after(async () => {
 });
 
 test('a prescription is one object call and no D1 before the answer; its event row follows', async () => {
+  await warm(worker);
   const raw = JSON.stringify(prescription('rx-probe-1'));
   const res = await sendSigned(worker, raw);
   assert.deepEqual(await res.json(), { success: true, event: 'prescription.created' });
@@ -64,6 +74,7 @@ test('a prescription is one object call and no D1 before the answer; its event r
 
 test('a booking is one object call and no D1 before the answer; the commit follows it', async () => {
   eka.setAppointment('in-1', bookingFor('in-1', 1_900_000_000));
+  await warm(worker);
   const raw = JSON.stringify(appointmentEvent('in-1'));
   const res = await sendSigned(worker, raw);
   const body = await res.json();
@@ -83,6 +94,7 @@ test('a booking is one object call and no D1 before the answer; the commit follo
 
 test('a gate is one object call and no D1 before the answer (the origin call aside)', async () => {
   eka.setAppointment('in-g0', bookingFor('in-g0'));
+  await warm(gate);
   const res = await sendSigned(gate, appointmentEvent('in-g0'));
   assert.equal(res.status, 200);
   assert.equal(probe(res), 'objects=1; d1=0');
