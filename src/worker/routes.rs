@@ -6,27 +6,19 @@ use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
-use crate::eka::find::enrich_found;
 use crate::event_log::RefusalReason;
-use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
-use crate::schedule::sql::row_from_json;
-use crate::schedule::store::SqlExecutor;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
 use crate::support::http::Clock;
-use crate::support::request_url::{path_and_query, query_pairs};
+use crate::support::request_url::path_and_query;
 use crate::webhook::pipeline::{Outcome, WebhookError};
 use crate::worker::admin::destinations;
 use crate::worker::admin::events;
+use crate::worker::admin::pending;
 use crate::worker::admin::reminders;
-use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::index::index_shards;
-use crate::worker::appointment::protocol::{
-    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
-};
+use crate::worker::admin::schedule;
 use crate::worker::gate;
-use crate::worker::runtime::d1::ready;
-use crate::worker::runtime::env::{client_for, settings};
+use crate::worker::runtime::env::settings;
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json, method_not_allowed, outcome_response};
@@ -147,8 +139,8 @@ async fn admin(
     }
     match (method, route) {
         (Method::Get, Admin::Health) => admin_health(env, settings).await,
-        (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
-        (Method::Get, Admin::PendingWrites) => pending_writes(env).await,
+        (Method::Get, Admin::Appointments) => schedule::appointments(&req, env, settings).await,
+        (Method::Get, Admin::PendingWrites) => pending::pending_writes(env).await,
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
         (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,
         (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, env).await,
@@ -214,7 +206,7 @@ async fn admin_health(env: &Env, settings: &Settings) -> Result<Response> {
 
 /// The answer to a request while the configuration has problems: a 500 that names nothing
 /// to the sender; the log (always, not only with `DEBUG`) and `/admin/health` name them.
-fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
+pub(crate) fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
     if settings.problems.is_empty() {
         return None;
     }
@@ -295,71 +287,4 @@ fn answer(
 /// Refusals that are counted, not stored: anyone on the internet can send them.
 fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
-}
-
-/// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
-/// the index shards), and the previous release's queue while it still drains.
-async fn pending_writes(env: &Env) -> Result<Response> {
-    // An admin route: few objects hold pending writes at once, so each is asked in turn; the
-    // first failure fails all.
-    let failed = |e: CallError| worker::Error::RustError(e.to_string());
-    let mut owners = Vec::new();
-    for shard in index_shards() {
-        let reply = AppointmentClient::named(env, &shard)?.index_list().await;
-        owners.extend(reply.map_err(failed)?.owners);
-    }
-    let mut objects = Vec::with_capacity(owners.len());
-    for owner in &owners {
-        let reply = AppointmentClient::named(env, owner)?.status().await;
-        objects.push(reply.map_err(failed)?);
-    }
-    let legacy = match legacy_queue_stub(env) {
-        Ok(stub) => {
-            call::<PendingStatus>(&stub, serde_json::to_string(&LegacyQueueCommand::Status))
-                .await
-                .ok()
-        }
-        Err(_) => None,
-    };
-    let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
-    let pending: usize = all.iter().map(|s| s.pending).sum();
-    let holding: Vec<&&PendingStatus> = all.iter().filter(|s| s.pending > 0).collect();
-    json(
-        200,
-        &json!({
-            "pending": pending,
-            "attempts": holding.iter().map(|s| s.attempts).max().unwrap_or(0),
-            "lastError": holding.iter().find_map(|s| s.last_error.clone()),
-            "nextAttemptAt": holding.iter().filter_map(|s| s.next_attempt_at).reduce(f64::min),
-            "objects": objects.iter().filter(|s| s.pending > 0).collect::<Vec<_>>(),
-            "legacyQueue": legacy,
-        }),
-    )
-}
-
-/// `GET /admin/appointments`: one page of the range query (`schedule::range`: at most
-/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API) and `nextCursor`.
-async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {
-    if let Some(response) = misconfigured(settings) {
-        return response;
-    }
-    let query = match RangeQuery::parse(&query_pairs(&req.inner().url()), APPOINTMENTS_PAGE_MAX) {
-        Ok(q) => q,
-        Err(why) => return error(400, &why),
-    };
-    let read = match ready(env).await {
-        Ok(executor) => executor.query(&query.statement()).await.ok(),
-        Err(_) => None,
-    };
-    let Some(rows) = read else {
-        log::warn(settings.debug, "range query failed", json!({}));
-        return error(500, "Could not read the schedule");
-    };
-    let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
-    let client = client_for(&settings.api);
-    let mut body = enrich_found(&client, page, settings.find_concurrency)
-        .await
-        .to_json();
-    body["nextCursor"] = json!(next);
-    json(200, &body)
 }

@@ -1,5 +1,8 @@
-//! The admin API's handlers: the event log, destinations and their messages, reminders.
+//! The admin API's handlers, by concern: the event log, destinations and their messages,
+//! reminders, the stored schedule, and the writes D1 has not taken yet.
 
 pub mod destinations;
 pub mod events;
+pub mod pending;
 pub mod reminders;
+pub mod schedule;
