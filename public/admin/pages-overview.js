@@ -129,7 +129,7 @@ export async function overviewPage(view) {
   await Promise.all([
     fill(stats, statsSection),
     fill(pending, pendingSection),
-    fill(destinations, destinationsSection, { unavailable: 'This Worker has no destinations API yet (GET /admin/destinations answered 404).' }),
+    fill(destinations, destinationsSection),
     fill(reminders, failedRemindersSection),
   ]);
 }
