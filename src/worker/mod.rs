@@ -20,7 +20,6 @@ mod webhook;
 pub use appointment::AppointmentLedger;
 pub use legacy_queue::ScheduleWriteQueue;
 
-use serde_json::json;
 use worker::{event, Context, Env, Request, Response, Result};
 
 /// The Worker's fetch handler. Every answer is JSON: an unexpected failure (D1 or an object
@@ -31,12 +30,6 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let debug = runtime::env::settings(&env).debug;
     match routes::handle(req, env, ctx).await {
         Ok(response) => Ok(response),
-        Err(e) => {
-            runtime::log::warn(debug, "request failed", json!({ "error": e.to_string() }));
-            runtime::respond::error(500, INTERNAL_ERROR)
-        }
+        Err(e) => runtime::error::WorkerError::from(e).response(debug),
     }
 }
-
-/// The body of an unexpected failure's 500.
-const INTERNAL_ERROR: &str = "Internal error: storage or a Durable Object failed; try again";

@@ -19,6 +19,7 @@ use crate::worker::admin::reminders;
 use crate::worker::admin::schedule;
 use crate::worker::gate;
 use crate::worker::runtime::env::settings;
+use crate::worker::runtime::error::WorkerResult;
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json, method_not_allowed, outcome_response};
@@ -114,7 +115,10 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let Some(token) = settings.admin_token.as_deref() else {
         return error(404, "Not Found");
     };
-    let mut response = admin(req, &env, &settings, method, route, token).await?;
+    let mut response = match admin(req, &env, &settings, method, route, token).await {
+        Ok(response) => response,
+        Err(e) => e.response(settings.debug)?,
+    };
     // Admin answers carry patient data: no cache may keep them.
     response
         .headers_mut()
@@ -130,7 +134,7 @@ async fn admin(
     method: Method,
     route: Admin<'_>,
     token: &str,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let presented = req.headers().get("Authorization").ok().flatten();
     if !authorised(presented.as_deref(), token) {
         let mut response = error(401, "Unauthorized")?;
@@ -138,7 +142,7 @@ async fn admin(
         return Ok(response);
     }
     match (method, route) {
-        (Method::Get, Admin::Health) => admin_health(env, settings).await,
+        (Method::Get, Admin::Health) => Ok(admin_health(env, settings).await?),
         (Method::Get, Admin::Appointments) => schedule::appointments(&req, env, settings).await,
         (Method::Get, Admin::PendingWrites) => pending::pending_writes(env).await,
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
@@ -169,7 +173,7 @@ async fn admin(
         (Method::Get, Admin::Attempts) => {
             destinations::page(&req, env, settings, ListKind::Attempts).await
         }
-        (_, route) => method_not_allowed(route.allow()),
+        (_, route) => Ok(method_not_allowed(route.allow())?),
     }
 }
 

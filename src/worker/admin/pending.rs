@@ -2,30 +2,30 @@
 //! hold that D1 has not taken yet.
 
 use serde_json::json;
-use worker::{Env, Response, Result};
+use worker::{Env, Response};
 
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::index::index_shards;
 use crate::worker::appointment::protocol::{
-    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
+    call, legacy_queue_stub, LegacyQueueCommand, PendingStatus,
 };
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
 use crate::worker::runtime::respond::json;
 
 /// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
 /// the index shards), and the previous release's queue while it still drains.
-pub async fn pending_writes(env: &Env) -> Result<Response> {
+pub async fn pending_writes(env: &Env) -> WorkerResult<Response> {
     // An admin route: few objects hold pending writes at once, so each is asked in turn; the
     // first failure fails all.
-    let failed = |e: CallError| worker::Error::RustError(e.to_string());
     let mut owners = Vec::new();
     for shard in index_shards() {
         let reply = AppointmentClient::named(env, &shard)?.index_list().await;
-        owners.extend(reply.map_err(failed)?.owners);
+        owners.extend(reply.map_err(WorkerError::internal)?.owners);
     }
     let mut objects = Vec::with_capacity(owners.len());
     for owner in &owners {
         let reply = AppointmentClient::named(env, owner)?.status().await;
-        objects.push(reply.map_err(failed)?);
+        objects.push(reply.map_err(WorkerError::internal)?);
     }
     let legacy = match legacy_queue_stub(env) {
         Ok(stub) => {
@@ -38,7 +38,7 @@ pub async fn pending_writes(env: &Env) -> Result<Response> {
     let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
     let pending: usize = all.iter().map(|s| s.pending).sum();
     let holding: Vec<&&PendingStatus> = all.iter().filter(|s| s.pending > 0).collect();
-    json(
+    Ok(json(
         200,
         &json!({
             "pending": pending,
@@ -48,5 +48,5 @@ pub async fn pending_writes(env: &Env) -> Result<Response> {
             "objects": objects.iter().filter(|s| s.pending > 0).collect::<Vec<_>>(),
             "legacyQueue": legacy,
         }),
-    )
+    )?)
 }
