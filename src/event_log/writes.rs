@@ -109,13 +109,14 @@ pub fn store_body(id: &str, sealed: &str, now_ms: i64) -> Statement {
     )
 }
 
-/// One more refusal for `reason` in the hour starting `hour_ms`.
-pub fn refusal_increment(hour_ms: i64, reason: RefusalReason) -> Statement {
+/// `n` more refusals for `reason` in the hour starting `hour_ms` (one statement for a batch
+/// counted in an isolate; [`super::RefusalTally`]).
+pub fn refusal_add(hour_ms: i64, reason: RefusalReason, n: u32) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, 1) \
-             ON CONFLICT(hour, reason) DO UPDATE SET count = count + 1"
+            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, ?) \
+             ON CONFLICT(hour, reason) DO UPDATE SET count = count + excluded.count"
         ),
-        vec![hour_ms.into(), reason.as_str().into()],
+        vec![hour_ms.into(), reason.as_str().into(), i64::from(n).into()],
     )
 }

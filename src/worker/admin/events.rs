@@ -2,8 +2,11 @@
 //! replay a failed range, and per-hour stats. The rules (query parsing, cursors, the SQL,
 //! sealing) are the core's `event_log`; this module reads D1 and runs the pipeline.
 
+use std::cell::RefCell;
+use std::time::Duration;
+
 use serde_json::{json, Value};
-use worker::{Context, Env, Request, Response, Result};
+use worker::{Context, Delay, Env, Request, Response, Result};
 
 use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
@@ -148,7 +151,15 @@ pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
     )
 }
 
-/// Counts a refused request in its hour (after the response).
+thread_local! {
+    /// This isolate's refusals not yet written to D1.
+    static REFUSALS: RefCell<event_log::RefusalTally> = RefCell::default();
+}
+
+/// Counts a refused request in this isolate's tally. The first refusal after a flush
+/// schedules the next one, [`event_log::REFUSAL_FLUSH_DELAY_MS`] later (`waitUntil` starts its
+/// future at once, so the wait is inside it): a flood of refusals costs one D1 batch per
+/// isolate every few seconds, not one upsert each.
 pub fn count_refusal(
     ctx: &Context,
     env: &Env,
@@ -156,23 +167,26 @@ pub fn count_refusal(
     now_ms: i64,
     debug: bool,
 ) {
+    if !REFUSALS.with(|tally| tally.borrow_mut().count(reason, now_ms)) {
+        return;
+    }
     let env = env.clone();
     ctx.wait_until(async move {
+        Delay::from(Duration::from_millis(event_log::REFUSAL_FLUSH_DELAY_MS)).await;
+        let statements = REFUSALS.with(|tally| tally.borrow_mut().drain());
         let result = async {
             let executor = db(&env).await?;
-            query(
-                &executor,
-                &event_log::refusal_increment(event_log::hour_bucket_ms(now_ms), reason),
-            )
-            .await
-            .map(|_| ())
+            for statement in &statements {
+                query(&executor, statement).await?;
+            }
+            Ok::<_, worker::Error>(())
         }
         .await;
         if let Err(e) = result {
             log::warn(
                 debug,
-                "refusal not counted",
-                json!({ "error": e.to_string() }),
+                "refusals not counted",
+                json!({ "error": e.to_string(), "statements": statements.len() }),
             );
         }
     });
