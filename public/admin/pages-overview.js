@@ -1,6 +1,6 @@
 // Overview: the last 24 hours as a chart (GET /admin/stats), pending schedule writes, troubled
 // destinations, and reminders that failed.
-import { api } from './api.js';
+import { api, findAppointments } from './api.js';
 import { stackedBars, totals, formatHour, utcTitle, troubledDestinations, destinationState, appointmentRows } from './lib.js';
 import { h, s, time, badge, section, fill, table, facts } from './dom.js';
 
@@ -91,7 +91,7 @@ async function failedRemindersSection() {
   const now = Date.now();
   const start = Math.floor((now - REMINDER_WINDOW.beforeMs) / 1000);
   const end = Math.floor((now + REMINDER_WINDOW.afterMs) / 1000);
-  const found = await api('/admin/appointments', { query: { start, end } });
+  const found = await findAppointments({ start, end }, { maxPages: REMINDER_WINDOW.maxAppointments / 10 });
   const rows = appointmentRows(found).slice(0, REMINDER_WINDOW.maxAppointments);
   const failed = [];
   for (const row of rows) {

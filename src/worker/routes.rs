@@ -7,8 +7,11 @@ use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
-use crate::eka::find::find_appointments_between;
+use crate::eka::find::enrich_found;
 use crate::event_log::RefusalReason;
+use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
+use crate::schedule::sql::row_from_json;
+use crate::schedule::store::SqlExecutor;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
 use crate::support::capped_body::CappedBody;
@@ -18,12 +21,13 @@ use crate::webhook::pipeline::{Outcome, WebhookError};
 use crate::worker::admin::destinations;
 use crate::worker::admin::events;
 use crate::worker::admin::reminders;
+use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::index::index_shards;
 use crate::worker::appointment::protocol::{
-    call, ledger_stub, legacy_queue_stub, IndexReply, LedgerCommand, LegacyQueueCommand,
-    PendingStatus, INDEX_SHARDS,
+    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
 };
 use crate::worker::gate;
-use crate::worker::runtime::d1::d1_store;
+use crate::worker::runtime::d1::ready;
 use crate::worker::runtime::env::{client_for, settings};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
@@ -316,38 +320,28 @@ fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
 }
 
-/// Sends `command` to each named ledger object in turn (an admin route: few objects hold
-/// pending writes at once); the first failure fails all.
-async fn call_each<R: serde::de::DeserializeOwned>(
-    env: &Env,
-    owners: &[String],
-    command: &LedgerCommand,
-) -> Result<Vec<R>> {
-    let mut replies = Vec::with_capacity(owners.len());
-    for owner in owners {
-        let stub = ledger_stub(env, owner)?;
-        let reply = call::<_, R>(&stub, command)
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        replies.push(reply);
-    }
-    Ok(replies)
-}
-
 /// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
 /// the index shards), and the previous release's queue while it still drains.
 async fn pending_writes(env: &Env) -> Result<Response> {
-    let shards: Vec<String> = (0..INDEX_SHARDS).map(|n| format!("index:{n}")).collect();
-    let owners: Vec<String> = call_each::<IndexReply>(env, &shards, &LedgerCommand::IndexList)
-        .await?
-        .into_iter()
-        .flat_map(|reply| reply.owners)
-        .collect();
-    let objects: Vec<PendingStatus> = call_each(env, &owners, &LedgerCommand::Status).await?;
+    // An admin route: few objects hold pending writes at once, so each is asked in turn; the
+    // first failure fails all.
+    let failed = |e: CallError| worker::Error::RustError(e.to_string());
+    let mut owners = Vec::new();
+    for shard in index_shards() {
+        let reply = AppointmentClient::named(env, &shard)?.index_list().await;
+        owners.extend(reply.map_err(failed)?.owners);
+    }
+    let mut objects = Vec::with_capacity(owners.len());
+    for owner in &owners {
+        let reply = AppointmentClient::named(env, owner)?.status().await;
+        objects.push(reply.map_err(failed)?);
+    }
     let legacy = match legacy_queue_stub(env) {
-        Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
-            .await
-            .ok(),
+        Ok(stub) => {
+            call::<PendingStatus>(&stub, serde_json::to_string(&LegacyQueueCommand::Status))
+                .await
+                .ok()
+        }
         Err(_) => None,
     };
     let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
@@ -366,33 +360,29 @@ async fn pending_writes(env: &Env) -> Result<Response> {
     )
 }
 
+/// `GET /admin/appointments`: one page of the range query (`schedule::range`: at most
+/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API) and `nextCursor`.
 async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {
     if let Some(response) = misconfigured(settings) {
         return response;
     }
-    let pairs = query_pairs(&req.inner().url());
-    let param = |name: &str| -> Option<i64> {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+    let query = match RangeQuery::parse(&query_pairs(&req.inner().url()), APPOINTMENTS_PAGE_MAX) {
+        Ok(q) => q,
+        Err(why) => return error(400, &why),
     };
-    let (Some(start), Some(end)) = (param("start"), param("end")) else {
-        return error(
-            400,
-            "Query parameters 'start' and 'end' are required, as epoch seconds",
-        );
+    let read = match ready(env).await {
+        Ok(executor) => executor.query(&query.statement()).await.ok(),
+        Err(_) => None,
     };
-    if start > end {
-        return error(400, "'start' must not be after 'end'");
-    }
+    let Some(rows) = read else {
+        log::warn(settings.debug, "range query failed", json!({}));
+        return error(500, "Could not read the schedule");
+    };
+    let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
     let client = client_for(&settings.api);
-    let store = d1_store(env.d1("DB")?);
-    match find_appointments_between(&client, &store, start, end, settings.find_concurrency).await {
-        Ok(found) => json(200, &found.to_json()),
-        Err(e) => {
-            log::warn(settings.debug, &e.to_string(), json!({}));
-            error(500, "Could not read the schedule")
-        }
-    }
+    let mut body = enrich_found(&client, page, settings.find_concurrency)
+        .await
+        .to_json();
+    body["nextCursor"] = json!(next);
+    json(200, &body)
 }

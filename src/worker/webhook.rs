@@ -2,7 +2,6 @@
 //! keeps the effects; D1's event row is touched here only for what may lag (a `processing`
 //! row while the work runs, the count of copies), after the response, with `waitUntil`.
 
-use serde::de::IgnoredAny;
 use worker::{Context, Env};
 
 use crate::event_log;
@@ -13,9 +12,8 @@ use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
 use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
 use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
-use crate::worker::appointment::protocol::{
-    call, ledger_stub, outgoing_aad, CommitRecord, LedgerCommand, Outgoing,
-};
+use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::protocol::{outgoing_aad, CommitRecord, Outgoing};
 use crate::worker::forward::{forward_sink, Forward};
 use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::env::{client_for, Client};
@@ -83,15 +81,11 @@ fn unavailable(e: impl std::fmt::Display) -> LedgerError {
 
 impl EventLedger for ObjectLedger<'_> {
     async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError> {
-        let stub = ledger_stub(self.env, &claim.owner).map_err(unavailable)?;
-        let claimed: Claimed = call(
-            &stub,
-            &LedgerCommand::Claim {
-                claim: claim.clone(),
-            },
-        )
-        .await
-        .map_err(unavailable)?;
+        let claimed = AppointmentClient::named(self.env, &claim.owner)
+            .map_err(unavailable)?
+            .claim(claim.clone())
+            .await
+            .map_err(unavailable)?;
         let now = claim.received_at_ms;
         match &claimed {
             Claimed::Proceed {
@@ -143,15 +137,11 @@ impl EventLedger for ObjectLedger<'_> {
             sealed_body,
             outgoing,
         };
-        let stub = ledger_stub(self.env, &commit.claim.owner).map_err(unavailable)?;
-        let _: IgnoredAny = call(
-            &stub,
-            &LedgerCommand::Commit {
-                record: Box::new(record),
-            },
-        )
-        .await
-        .map_err(unavailable)?;
+        AppointmentClient::named(self.env, &commit.claim.owner)
+            .map_err(unavailable)?
+            .commit(record)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

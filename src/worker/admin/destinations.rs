@@ -18,9 +18,8 @@ use crate::settings::Settings;
 use crate::support::entropy::random_bytes;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
-use crate::worker::appointment::protocol::{
-    call, ledger_stub, Ack, CallError, LedgerCommand, RetryReply,
-};
+use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::protocol::CallError;
 use crate::worker::delivery::{self, load, open_secrets, seal_secrets};
 use crate::worker::runtime::d1::D1Executor;
 use crate::worker::runtime::d1::{query, ready};
@@ -200,11 +199,10 @@ async fn release_held(env: &Env, executor: &D1Executor, destination_id: &str) ->
         .iter()
         .filter_map(|r| r.get("owner").and_then(Value::as_str))
     {
-        let stub = ledger_stub(env, owner)?;
-        let command = LedgerCommand::Release {
-            destination_id: destination_id.to_owned(),
-        };
-        let ack: Ack = call(&stub, &command).await.map_err(internal)?;
+        let ack = AppointmentClient::named(env, owner)?
+            .release(destination_id.to_owned())
+            .await
+            .map_err(internal)?;
         released += ack.queued;
     }
     Ok(released)
@@ -318,9 +316,8 @@ pub async fn retry(id: &str, env: &Env) -> Result<Response> {
     if let Err(e) = check_manual_retry(delivery.status) {
         return conflict(e);
     }
-    let stub = ledger_stub(env, &delivery.owner)?;
-    let command = LedgerCommand::RetryDelivery { id: id.to_owned() };
-    match call::<_, RetryReply>(&stub, &command).await {
+    let object = AppointmentClient::named(env, &delivery.owner)?;
+    match object.retry_delivery(id.to_owned()).await {
         Ok(reply) => json(
             200,
             &json!({ "delivery": reply.delivery, "attempt": reply.attempt }),

@@ -11,27 +11,17 @@ use crate::reminders::{appointment_of, parse_list_request, parse_schedule_reques
 use crate::schedule::ScheduleStore;
 use crate::settings::Settings;
 use crate::support::http::Clock;
-use crate::webhook::ledger::appointment_owner;
-use crate::worker::appointment::protocol::{call, ledger_stub, CallError, LedgerCommand};
+use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::protocol::{CallError, PlanReply, Relayed};
 use crate::worker::runtime::d1::d1_store;
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json};
 
-/// Sends `command` to the object of `appointment_id`.
-async fn call_appointment(
-    env: &Env,
-    appointment_id: &str,
-    command: &LedgerCommand,
-) -> std::result::Result<Value, CallError> {
-    let stub = ledger_stub(env, &appointment_owner(appointment_id))?;
-    call(&stub, command).await
-}
-
 /// The object's reply as a response: its refusal status and message, or 500.
-fn reply(status: u16, result: std::result::Result<Value, CallError>) -> Result<Response> {
+fn reply<T>(status: u16, result: std::result::Result<Relayed<T>, CallError>) -> Result<Response> {
     match result {
-        Ok(body) => json(status, &body),
+        Ok(body) => json(status, &body.json),
         Err(CallError::Refused(r)) => error(r.status, &r.message),
         Err(CallError::Runtime(e)) => Err(e),
     }
@@ -49,11 +39,11 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
         Ok(fire) => fire,
         Err(e) => return error(400, &e.to_string()),
     };
-    let command = LedgerCommand::ScheduleReminder {
-        appointment_id: appointment_id.clone(),
-        fire_at: fire.at_ms,
-    };
-    reply(201, call_appointment(env, &appointment_id, &command).await)
+    let object = AppointmentClient::for_appointment(env, &appointment_id)?;
+    reply(
+        201,
+        object.schedule_reminder(appointment_id, fire.at_ms).await,
+    )
 }
 
 /// `GET /admin/reminders?appointmentId=…` → `{"reminders":[…]}`.
@@ -63,10 +53,8 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
         Ok(id) => id,
         Err(e) => return error(e.status(), &e.to_string()),
     };
-    reply(
-        200,
-        call_appointment(env, &id, &LedgerCommand::ListReminders).await,
-    )
+    let object = AppointmentClient::for_appointment(env, &id)?;
+    reply(200, object.list_reminders().await)
 }
 
 /// `DELETE /admin/reminders/{id}` → 200 with the cancelled reminder; 404 unknown; 409 when
@@ -75,10 +63,8 @@ pub async fn cancel(reminder_id: &str, env: &Env) -> Result<Response> {
     let Some(appointment_id) = appointment_of(reminder_id) else {
         return error(404, "Reminder not found");
     };
-    let command = LedgerCommand::CancelReminder {
-        id: reminder_id.to_owned(),
-    };
-    reply(200, call_appointment(env, &appointment_id, &command).await)
+    let object = AppointmentClient::for_appointment(env, &appointment_id)?;
+    reply(200, object.cancel_reminder(reminder_id.to_owned()).await)
 }
 
 /// The Cron Trigger sweep: every stored booking whose automatic reminders fall within the
@@ -93,25 +79,23 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
         .find_between(from, to)
         .await
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let results: Vec<std::result::Result<Value, CallError>> = stream::iter(rows.iter())
-        .map(|row| {
-            let command = LedgerCommand::PlanReminders {
-                appointment_id: row.record.appointment_id.clone(),
-                start_time: row.record.start_time,
-                create_missing: true,
-            };
-            async move { call_appointment(env, &row.record.appointment_id, &command).await }
-        })
-        .buffer_unordered(settings.find_concurrency)
-        .collect()
-        .await;
+    let results: Vec<std::result::Result<Relayed<PlanReply>, CallError>> =
+        stream::iter(rows.iter())
+            .map(|row| async move {
+                let id = &row.record.appointment_id;
+                AppointmentClient::for_appointment(env, id)?
+                    .plan_reminders(id.clone(), row.record.start_time, true)
+                    .await
+            })
+            .buffer_unordered(settings.find_concurrency)
+            .collect()
+            .await;
     let (mut created, mut rearmed, mut failed) = (0, 0, 0);
     for result in results {
         match result {
             Ok(plan) => {
-                // The object's `PlanReply`, read from its JSON.
-                created += plan["created"].as_u64().unwrap_or(0);
-                rearmed += u64::from(plan["rearmed"].as_bool().unwrap_or(false));
+                created += plan.created();
+                rearmed += u64::from(plan.rearmed());
             }
             Err(_) => failed += 1,
         }

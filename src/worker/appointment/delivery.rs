@@ -17,7 +17,8 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::Result;
 
-use super::{now_ms, num, AppointmentLedger};
+use super::storage::{now_ms, num};
+use super::AppointmentLedger;
 use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
 use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
 use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
@@ -107,7 +108,7 @@ impl AppointmentLedger {
 
     /// Rows the object still keeps for deliveries.
     pub(super) fn delivery_rows(&self) -> Result<f64> {
-        super::count(
+        super::storage::count(
             &self.state.storage().sql(),
             "SELECT (SELECT COUNT(*) FROM outgoing) + (SELECT COUNT(*) FROM messages) AS n",
         )

@@ -3,7 +3,8 @@
 
 use worker::Result;
 
-use super::{now_ms, num, AppointmentLedger};
+use super::storage::{now_ms, num};
+use super::AppointmentLedger;
 use crate::reminders::retention::{cleanup_at, finished_cutoff, FINISHED};
 use crate::settings::Settings;
 use crate::worker::appointment::storage::{number, rows};

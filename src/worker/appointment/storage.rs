@@ -3,7 +3,37 @@
 //! costs the Worker upload more than the reads themselves.
 
 use serde_json::Value;
+use wasm_bindgen::JsValue;
 use worker::{Result, SqlCursor, SqlStorage};
+
+use crate::support::http::Clock;
+use crate::worker::runtime::fetch_client::WorkerClock;
+
+/// The object's tables (the delivery tables are `delivery::SCHEMA`).
+pub const SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS reminders (id TEXT PRIMARY KEY, appointment_id TEXT NOT NULL, \
+     fire_at INTEGER NOT NULL, source TEXT NOT NULL, state TEXT NOT NULL, \
+     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_attempt_at INTEGER NOT NULL, \
+     updated_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS claims (dedup_key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
+     status TEXT NOT NULL, claimed_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+     entry TEXT NOT NULL, enqueued_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS retry_state (id INTEGER PRIMARY KEY CHECK (id = 1), \
+     attempts INTEGER NOT NULL, last_error TEXT, next_at INTEGER)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS index_owners (owner TEXT PRIMARY KEY, since INTEGER NOT NULL)",
+];
+
+/// The Worker's clock, epoch ms.
+pub fn now_ms() -> i64 {
+    WorkerClock.now_ms()
+}
+
+/// An integer as a SQL parameter.
+pub fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
 
 /// Every row of `cursor`, as JSON objects.
 pub fn rows(cursor: SqlCursor) -> Result<Vec<Value>> {

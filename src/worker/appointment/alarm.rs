@@ -1,0 +1,89 @@
+//! The object's alarm: one wake does the due work (outbox, reminders, deliveries, expiries)
+//! and arms the next for the earliest thing due; an object with nothing left deletes its storage.
+
+use std::time::Duration;
+
+use worker::Result;
+
+use super::storage::{count, now_ms, num, number, rows};
+use super::AppointmentLedger;
+use crate::worker::runtime::env::settings;
+
+impl AppointmentLedger {
+    pub(super) async fn wake(&self) -> Result<()> {
+        let settings = settings(&self.env);
+        let now = now_ms();
+        let retry = self.retry()?;
+        if self.pending_count()? > 0 && retry.next_at.unwrap_or(0.0) as i64 <= now {
+            self.drain().await?;
+        }
+        self.fire_due(&settings).await?;
+        let delivered = self.deliver(&settings).await?;
+        self.forget_finished_reminders(&settings)?;
+        self.state.storage().sql().exec_raw(
+            "DELETE FROM claims WHERE claimed_at < ?",
+            vec![num(now - settings.events.dedup_window_ms)],
+        )?;
+        if !self.arm(!delivered).await? && self.is_empty()? {
+            // Nothing left to keep: the object's storage goes with it.
+            self.state.storage().delete_all().await?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn is_empty(&self) -> Result<bool> {
+        let n = count(
+            &self.state.storage().sql(),
+            "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
+             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) AS n",
+        )?;
+        Ok(n == 0.0 && self.delivery_rows()? == 0.0)
+    }
+
+    /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's
+    /// next retry, the oldest claim's expiry, the delivery work's wake. True if one is armed.
+    pub(super) async fn arm_next(&self) -> Result<bool> {
+        self.arm(false).await
+    }
+
+    /// [`Self::arm_next`]; `idle_delivery`: the wake that just ran had no delivery work to do
+    /// (then the delivery part is never re-armed at once: the core's `next_wake`).
+    pub(super) async fn arm(&self, idle_delivery: bool) -> Result<bool> {
+        let found = rows(self.state.storage().sql().exec(
+            "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') AS reminder, \
+             (SELECT MIN(claimed_at) FROM claims) AS claim",
+            None,
+        )?)?;
+        let next = |key: &str| found.first().and_then(|r| number(r, key));
+        let window = settings(&self.env).events.dedup_window_ms;
+        let retry = if self.pending_count()? > 0 {
+            Some(self.retry()?.next_at.unwrap_or(0.0) as i64)
+        } else {
+            None
+        };
+        let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
+        let finished = self.finished_reminders_wake(&settings(&self.env))?;
+        let wake = [
+            next("reminder").map(|t| t as i64),
+            next("claim").map(|t| t as i64 + window),
+            retry,
+            deliveries,
+            finished,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let storage = self.state.storage();
+        match wake {
+            Some(at) => {
+                let delay = (at - now_ms()).max(0) as u64;
+                storage.set_alarm(Duration::from_millis(delay)).await?;
+                Ok(true)
+            }
+            None => {
+                storage.delete_alarm().await?;
+                Ok(false)
+            }
+        }
+    }
+}

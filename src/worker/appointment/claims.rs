@@ -1,0 +1,162 @@
+//! The object's claims (one per delivery body: the core's `decide_claim` says whether it is
+//! processed, a duplicate or in flight) and the commit that settles one.
+
+use worker::Result;
+
+use super::outbox::OutboxEntry;
+use super::storage::{now_ms, num, number, rows, text, texts};
+use super::AppointmentLedger;
+use crate::event_log::{
+    self, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
+};
+use crate::schedule::sql;
+use crate::support::sql::Dialect;
+use crate::webhook::ledger::{Claim, Claimed, Settled};
+use crate::worker::appointment::protocol::{Ack, CommitRecord};
+use crate::worker::runtime::env::settings;
+
+impl AppointmentLedger {
+    pub(super) fn owner(&self) -> Result<Option<String>> {
+        let sql = self.state.storage().sql();
+        Ok(
+            texts(&sql, "SELECT value AS text FROM meta WHERE key = 'owner'")?
+                .into_iter()
+                .next(),
+        )
+    }
+
+    pub(super) fn remember_owner(&self, owner: &str) -> Result<()> {
+        self.state.storage().sql().exec_raw(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('owner', ?)",
+            vec![owner.into()],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn claim_record(&self, dedup_key: &str) -> Result<Option<ClaimRecord>> {
+        let found = rows(self.state.storage().sql().exec_raw(
+            "SELECT event_id, status, claimed_at, seen_at FROM claims WHERE dedup_key = ?",
+            vec![dedup_key.into()],
+        )?)?;
+        Ok(found.first().and_then(|r| {
+            Some(ClaimRecord {
+                event_id: text(r, "event_id")?,
+                status: EventStatus::parse(&text(r, "status")?).unwrap_or(EventStatus::Failed),
+                claimed_at_ms: number(r, "claimed_at")? as i64,
+                seen_at_ms: number(r, "seen_at")? as i64,
+            })
+        }))
+    }
+
+    pub(super) fn claim(&self, claim: &Claim) -> Result<Claimed> {
+        let settings = settings(&self.env);
+        let now = now_ms();
+        self.remember_owner(&claim.owner)?;
+        let existing = self.claim_record(&claim.dedup_key)?;
+        let lease = settings.events.lease_ms;
+        let decision = match &claim.replay_of {
+            Some(event_id) => decide_replay(existing.as_ref(), now, lease, event_id),
+            None => {
+                let random = crate::support::entropy::random_bytes::<10>()
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                let new_id = event_log::new_event_id(claim.received_at_ms, random);
+                decide_claim(existing.as_ref(), now, lease, new_id)
+            }
+        };
+        Ok(match decision {
+            ClaimDecision::Process {
+                event_id,
+                reprocess,
+            } => {
+                self.state.storage().sql().exec_raw(
+                    "INSERT INTO claims (dedup_key, event_id, status, claimed_at, seen_at) \
+                     VALUES (?, ?, 'processing', ?, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
+                     event_id = excluded.event_id, status = 'processing', \
+                     claimed_at = excluded.claimed_at, seen_at = excluded.seen_at",
+                    vec![
+                        claim.dedup_key.as_str().into(),
+                        event_id.as_str().into(),
+                        num(now),
+                        num(now),
+                    ],
+                )?;
+                Claimed::Proceed {
+                    event_id: Some(event_id),
+                    reprocess,
+                }
+            }
+            ClaimDecision::Duplicate { event_id } => Claimed::Duplicate { event_id },
+            ClaimDecision::InFlight {
+                event_id,
+                retry_after_secs,
+            } => Claimed::InFlight {
+                event_id,
+                retry_after_secs,
+            },
+        })
+    }
+
+    pub(super) fn settle_claim(
+        &self,
+        dedup_key: &str,
+        event_id: &str,
+        settled: Settled,
+    ) -> Result<()> {
+        let status = match settled {
+            Settled::Processed => EventStatus::Processed,
+            Settled::Failed => EventStatus::Failed,
+        };
+        let now = now_ms();
+        self.state.storage().sql().exec_raw(
+            "INSERT INTO claims (dedup_key, event_id, status, claimed_at, seen_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
+             status = excluded.status, seen_at = excluded.seen_at",
+            vec![
+                dedup_key.into(),
+                event_id.into(),
+                status.as_str().into(),
+                num(now),
+                num(now),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(super) async fn commit(&self, record: CommitRecord) -> Result<Ack> {
+        let settings = settings(&self.env);
+        let claim = &record.claim;
+        self.remember_owner(&claim.owner)?;
+        self.settle_claim(&claim.dedup_key, &record.event_id, record.attempt.settled)?;
+        let mut statements =
+            event_log::commit_statements(&record.event_id, claim, &record.attempt, now_ms());
+        if let Some(sealed) = &record.sealed_body {
+            statements.push(event_log::store_body(&record.event_id, sealed, now_ms()));
+        }
+        if let Some(outgoing) = &record.outgoing {
+            self.keep_outgoing(&record.event_id, outgoing)?;
+        }
+        // This object's part goes to D1 with the event row; writes for other appointments (a
+        // reschedule's previous one) go to their owner, in that object's order, and wait here
+        // if it cannot be reached.
+        let mut relays = Vec::new();
+        for (owner, effects) in record.effects.by_owner() {
+            if owner == claim.owner {
+                statements.extend(
+                    effects
+                        .writes
+                        .iter()
+                        .map(|w| sql::write(Dialect::Sqlite, w)),
+                );
+                self.apply_reminder_ops(&effects.reminder_ops, &settings)?;
+            } else {
+                relays.push(OutboxEntry::Relay { owner, effects });
+            }
+        }
+        let mut queued = self.to_d1(statements).await?;
+        for relay in relays {
+            queued += self.relay(relay).await?;
+        }
+        self.arm_next().await?;
+        Ok(Ack { queued })
+    }
+}

@@ -1,0 +1,135 @@
+//! The object's `fetch`: one arm per `LedgerCommand`, each answering with the command's typed
+//! reply (see `protocol`) or a refusal `{"error": …}` with its status.
+
+use serde_json::json;
+use worker::{Response, Result};
+
+use super::index::IndexShard;
+use super::AppointmentLedger;
+use crate::reminders::{cancel_transition, reminder_id, CancelTransition, ReminderState};
+use crate::schedule::sql;
+use crate::support::sql::Dialect;
+use crate::worker::appointment::protocol::{
+    Ack, IndexReply, LedgerCommand, PlanReply, RemindersReply, RetryReply,
+};
+use crate::worker::runtime::env::settings;
+use crate::worker::runtime::respond::json_text;
+
+pub(super) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Result<Response> {
+    json_text(status, serde_json::to_string(body)?)
+}
+
+pub(super) fn refuse(status: u16, message: &str) -> Result<Response> {
+    json_response(status, &json!({ "error": message }))
+}
+
+impl AppointmentLedger {
+    /// Runs one command.
+    pub(super) async fn dispatch(&self, command: LedgerCommand) -> Result<Response> {
+        match command {
+            LedgerCommand::Claim { claim } => json_response(200, &self.claim(&claim)?),
+            LedgerCommand::Commit { record } => json_response(200, &self.commit(*record).await?),
+            LedgerCommand::Apply(effects) => {
+                let settings = settings(&self.env);
+                self.apply_reminder_ops(&effects.reminder_ops, &settings)?;
+                let statements = effects
+                    .writes
+                    .iter()
+                    .map(|w| sql::write(Dialect::Sqlite, w))
+                    .collect();
+                let queued = self.to_d1(statements).await?;
+                self.arm_next().await?;
+                json_response(200, &Ack { queued })
+            }
+            LedgerCommand::ScheduleReminder {
+                appointment_id,
+                fire_at,
+            } => {
+                let suffix = format!("m{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64);
+                let id = reminder_id(&appointment_id, &suffix);
+                self.insert_reminder(&id, &appointment_id, fire_at, "manual")?;
+                self.arm_next().await?;
+                json_response(201, &self.reminder(&id)?)
+            }
+            LedgerCommand::PlanReminders {
+                appointment_id,
+                start_time,
+                create_missing,
+            } => {
+                let settings = settings(&self.env);
+                let had_alarm = self.state.storage().get_alarm().await?.is_some();
+                let (created, cancelled) =
+                    self.plan(&appointment_id, start_time, create_missing, &settings)?;
+                let armed = self.arm_next().await?;
+                json_response(
+                    200,
+                    &PlanReply {
+                        created,
+                        cancelled,
+                        rearmed: armed && !had_alarm && created == 0,
+                    },
+                )
+            }
+            LedgerCommand::CancelReminder { id } => {
+                let Some(reminder) = self.find_reminder(&id)? else {
+                    return refuse(404, "Reminder not found");
+                };
+                match cancel_transition(reminder.state) {
+                    CancelTransition::Cancel => {
+                        self.set_reminder_state(
+                            &id,
+                            ReminderState::Cancelled,
+                            Some("cancelled by admin"),
+                        )?;
+                        self.arm_next().await?;
+                        json_response(200, &self.reminder(&id)?)
+                    }
+                    CancelTransition::AlreadyCancelled => json_response(200, &reminder),
+                    CancelTransition::Conflict(message) => refuse(409, &message),
+                }
+            }
+            LedgerCommand::ListReminders => json_response(
+                200,
+                &RemindersReply {
+                    reminders: self.reminders("1 = 1", vec![])?,
+                },
+            ),
+            LedgerCommand::Status => json_response(200, &self.status().await?),
+            LedgerCommand::IndexSet { owner, holding } => {
+                IndexShard::of(&self.state).set(&owner, holding)?;
+                json_response(200, &Ack::default())
+            }
+            LedgerCommand::Release { destination_id } => {
+                let settings = settings(&self.env);
+                let queued = self.release(&destination_id, &settings).await?;
+                self.arm_next().await?;
+                json_response(200, &Ack { queued })
+            }
+            LedgerCommand::RetryDelivery { id } => {
+                let settings = settings(&self.env);
+                let Some(message) = self.message(&id)? else {
+                    return refuse(404, "Delivery not found (delivered messages are not kept)");
+                };
+                if let Err(e) = crate::destinations::check_manual_retry(message.status) {
+                    return refuse(409, &e.to_string());
+                }
+                let result = self.attempt(message, &settings, true).await;
+                self.arm_next().await?;
+                match result {
+                    Ok((delivery, attempt)) => json_response(
+                        200,
+                        &RetryReply {
+                            delivery: delivery.to_json(),
+                            attempt,
+                        },
+                    ),
+                    Err(why) => refuse(503, &why),
+                }
+            }
+            LedgerCommand::IndexList => {
+                let owners = IndexShard::of(&self.state).owners()?;
+                json_response(200, &IndexReply { owners })
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The index shard role: objects named `index:<n>` (the same `AppointmentLedger` class) list
+//! the appointment objects that hold writes D1 refused, so `/admin/pending-writes` can find
+//! them without a global object. An appointment object registers in the shard its name hashes
+//! to ([`index_shard`]) when its outbox fills and leaves it when the outbox drains.
+
+use worker::{Result, State};
+
+use super::storage::{now_ms, num, texts};
+
+/// Objects that currently hold writes D1 refused register in one of this many index shards
+/// (named `index:<n>`).
+pub const INDEX_SHARDS: u32 = 8;
+
+/// The index shard an owner registers in (FNV-1a of its name).
+pub fn index_shard(owner: &str) -> String {
+    let hash = owner.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("index:{}", hash % INDEX_SHARDS)
+}
+
+/// Every index shard's name.
+pub fn index_shards() -> Vec<String> {
+    (0..INDEX_SHARDS).map(|n| format!("index:{n}")).collect()
+}
+
+/// An index shard's table of owners (`index_owners` in the object's SQLite).
+pub(super) struct IndexShard<'a> {
+    state: &'a State,
+}
+
+impl<'a> IndexShard<'a> {
+    /// The shard kept in `state`.
+    pub(super) fn of(state: &'a State) -> Self {
+        IndexShard { state }
+    }
+
+    /// `owner` started (`holding`) or stopped holding pending writes.
+    pub(super) fn set(&self, owner: &str, holding: bool) -> Result<()> {
+        let sql = self.state.storage().sql();
+        if holding {
+            sql.exec_raw(
+                "INSERT OR IGNORE INTO index_owners (owner, since) VALUES (?, ?)",
+                vec![owner.into(), num(now_ms())],
+            )?;
+        } else {
+            sql.exec_raw(
+                "DELETE FROM index_owners WHERE owner = ?",
+                vec![owner.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The owners registered, oldest first.
+    pub(super) fn owners(&self) -> Result<Vec<String>> {
+        texts(
+            &self.state.storage().sql(),
+            "SELECT owner AS text FROM index_owners ORDER BY since",
+        )
+    }
+}
