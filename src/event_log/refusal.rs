@@ -69,36 +69,37 @@ pub const REFUSAL_FLUSH_DELAY_MS: u64 = 5_000;
 /// could not write before it was evicted is lost: these are counts, never events.
 #[derive(Debug, Default)]
 pub struct RefusalTally {
-    counts: Vec<(i64, RefusalReason, u32)>,
+    counts: Vec<(i64, String, RefusalReason, u32)>,
 }
 
 impl RefusalTally {
-    /// Counts one refusal at `now_ms`; true when a flush must be scheduled (none is pending).
-    pub fn count(&mut self, reason: RefusalReason, now_ms: i64) -> bool {
+    /// Counts one refusal at `source` at `now_ms`; true when a flush must be scheduled (none
+    /// is pending).
+    pub fn count(&mut self, source: &str, reason: RefusalReason, now_ms: i64) -> bool {
         let first = self.counts.is_empty();
         let hour = hour_bucket_ms(now_ms);
         match self
             .counts
             .iter_mut()
-            .find(|(h, r, _)| *h == hour && *r == reason)
+            .find(|(h, s, r, _)| *h == hour && s == source && *r == reason)
         {
-            Some((_, _, n)) => *n = n.saturating_add(1),
-            None => self.counts.push((hour, reason, 1)),
+            Some((_, _, _, n)) => *n = n.saturating_add(1),
+            None => self.counts.push((hour, source.to_owned(), reason, 1)),
         }
         first
     }
 
     /// Refusals counted and not yet written.
     pub fn pending(&self) -> u64 {
-        self.counts.iter().map(|(_, _, n)| u64::from(*n)).sum()
+        self.counts.iter().map(|(_, _, _, n)| u64::from(*n)).sum()
     }
 
-    /// Takes what was counted: one statement per hour and reason. The next refusal counted
-    /// asks for a new flush.
+    /// Takes what was counted: one statement per hour, source and reason. The next refusal
+    /// counted asks for a new flush.
     pub fn drain(&mut self) -> Vec<Statement> {
         self.counts
             .drain(..)
-            .map(|(hour, reason, n)| super::refusal_add(hour, reason, n))
+            .map(|(hour, source, reason, n)| super::source_refusal_add(hour, &source, reason, n))
             .collect()
     }
 }
@@ -109,18 +110,19 @@ mod tests {
     use crate::support::sql::SqlValue;
 
     #[test]
-    fn refusals_are_batched_per_hour_and_reason_with_one_flush_asked_for() {
+    fn refusals_are_batched_per_hour_source_and_reason_with_one_flush_asked_for() {
         let mut tally = RefusalTally::default();
         let hour = 7_200_000;
-        assert!(tally.count(RefusalReason::InvalidSignature, hour + 1));
+        assert!(tally.count("default", RefusalReason::InvalidSignature, hour + 1));
         for n in 0..99 {
-            assert!(!tally.count(RefusalReason::InvalidSignature, hour + 2 + n));
+            assert!(!tally.count("default", RefusalReason::InvalidSignature, hour + 2 + n));
         }
-        assert!(!tally.count(RefusalReason::TooLarge, hour + 5));
-        assert!(!tally.count(RefusalReason::TooLarge, hour + 3_600_000));
-        assert_eq!(tally.pending(), 102);
+        assert!(!tally.count("default", RefusalReason::TooLarge, hour + 5));
+        assert!(!tally.count("default", RefusalReason::TooLarge, hour + 3_600_000));
+        assert!(!tally.count("src_a", RefusalReason::TooLarge, hour + 6));
+        assert_eq!(tally.pending(), 103);
         let statements = tally.drain();
-        assert_eq!(statements.len(), 3, "101 refusals, three statements");
+        assert_eq!(statements.len(), 4, "103 refusals, four statements");
         let params: Vec<&[SqlValue]> = statements.iter().map(|s| s.params.as_slice()).collect();
         assert_eq!(
             params[0],
@@ -133,9 +135,11 @@ mod tests {
         assert_eq!(params[1][2], SqlValue::from(1_i64));
         assert_eq!(params[2][0], SqlValue::from(hour + 3_600_000));
         assert!(statements[0].sql.contains("count = count + excluded.count"));
+        assert!(statements[3].sql.contains("eka_webhook_source_refusal"));
+        assert_eq!(params[3][1], SqlValue::from("src_a"));
         assert_eq!(tally.pending(), 0);
         assert!(
-            tally.count(RefusalReason::MissingSignature, hour),
+            tally.count("default", RefusalReason::MissingSignature, hour),
             "a new flush"
         );
     }
