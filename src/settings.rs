@@ -235,6 +235,7 @@ impl Settings {
                 allowed_events: allowed_events(&list("ALLOWED_EVENTS")),
                 max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
                 max_depth: usize::try_from(max_depth).unwrap_or(DEFAULT_MAX_DEPTH),
+                source: None,
             },
             api: EkaApiConfig {
                 base_url: base_url.trim_end_matches('/').to_owned(),

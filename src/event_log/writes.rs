@@ -2,6 +2,7 @@
 //! one more copy, a sealed body, one more refusal.
 
 use super::{EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE, REFUSAL_TABLE};
+use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::sql::{SqlValue, Statement};
 use crate::webhook::ledger::{Attempt, Claim};
 
@@ -18,7 +19,7 @@ fn opt(value: Option<&str>) -> SqlValue {
 
 pub(super) const COLUMNS: &str =
     "id, dedup_key, event, transaction_id, appointment_id, business_id, \
-     received_at, status, http_status, error, deliveries, replays, last_seen_at, owner";
+     received_at, status, http_status, error, deliveries, replays, last_seen_at, owner, source";
 
 fn row_values(
     id: &str,
@@ -41,6 +42,7 @@ fn row_values(
         opt(error),
         seen.into(),
         claim.owner.as_str().into(),
+        crate::sources::store::source_value(claim.source.as_deref().unwrap_or(DEFAULT_SOURCE_ID)),
     ]
 }
 
@@ -58,7 +60,7 @@ pub fn processing_row(event_id: Option<&str>, reprocess: bool, claim: &Claim) ->
 pub fn insert_processing(id: &str, claim: &Claim) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) \
+            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?) \
              ON CONFLICT(id) DO NOTHING"
         ),
         row_values(id, claim, EventStatus::Processing, None, None, claim.received_at_ms),
@@ -78,16 +80,24 @@ pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt, now_ms: i64) -> V
         now_ms,
     );
     values.extend([i64::from(redelivery).into(), i64::from(replay).into()]);
-    vec![Statement::new(
+    let mut statements = vec![Statement::new(
         format!(
-            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) \
+            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?) \
              ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
              http_status = excluded.http_status, error = excluded.error, \
              last_seen_at = MAX(last_seen_at, excluded.last_seen_at), \
              deliveries = deliveries + ?, replays = replays + ?"
         ),
         values,
-    )]
+    )];
+    // Which source the appointment belongs to, beside the SDK's schedule table.
+    if let (Some(source), Some(appointment)) = (&claim.source, &claim.facts.appointment_id) {
+        statements.extend(crate::sources::store::appointment_source(
+            appointment,
+            source,
+        ));
+    }
+    statements
 }
 
 /// One more copy received (a duplicate, or a copy answered 409).
@@ -107,6 +117,16 @@ pub fn store_body(id: &str, sealed: &str, now_ms: i64) -> Statement {
         format!("INSERT INTO {BODY_TABLE} (event_id, sealed, stored_at) VALUES (?, ?, ?) ON CONFLICT(event_id) DO NOTHING"),
         vec![id.into(), sealed.into(), now_ms.into()],
     )
+}
+
+/// One more refusal for `reason` in the hour starting `hour_ms`, at `source` (the `default`
+/// source's in the refusal table, another's in the sources' refusal table).
+pub fn source_refusal_increment(hour_ms: i64, source: &str, reason: RefusalReason) -> Statement {
+    if source == DEFAULT_SOURCE_ID {
+        refusal_increment(hour_ms, reason)
+    } else {
+        crate::sources::store::refusal_increment(hour_ms, source, reason.as_str())
+    }
 }
 
 /// One more refusal for `reason` in the hour starting `hour_ms`.

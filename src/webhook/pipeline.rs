@@ -14,7 +14,7 @@ use crate::signing::signature::{
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::support::http::{Clock, HttpClient};
-pub use crate::webhook::claim_key::{claim_key, dedup_key};
+pub use crate::webhook::claim_key::{claim_key, dedup_key, source_key};
 use crate::webhook::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::webhook::ledger::{
     Attempt, Claim, Claimed, Commit, Deferred, Effects, EventLedger, Intake, IntakeMode,
@@ -40,6 +40,9 @@ pub struct WebhookConfig {
     pub max_body_bytes: usize,
     /// Deeper JSON gets 400 (at most [`MAX_DEPTH_LIMIT`]).
     pub max_depth: usize,
+    /// The source these webhooks arrive at (issue 21); none: the `default` source. Its
+    /// duplicate keys are its own ([`source_dedup_key`]).
+    pub source: Option<String>,
 }
 
 impl Default for WebhookConfig {
@@ -50,6 +53,7 @@ impl Default for WebhookConfig {
             allowed_events: allowed_events(&[]),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
+            source: None,
         }
     }
 }
@@ -498,7 +502,7 @@ where
     /// ([`claim_key`]): a re-formatted copy is the same delivery.
     fn claim_for(&self, event: &WebhookEvent, body: &[u8], matched: Option<Matched>) -> Claim {
         let key = claim_key(body, matched, self.config.max_depth.min(MAX_DEPTH_LIMIT));
-        Claim::for_event(event, key, self.now_ms())
+        self.sourced(event, key)
     }
 
     /// Enrich, decide, commit, deliver: the rest of an admitted delivery.
@@ -544,7 +548,7 @@ where
             Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
         };
-        let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let mut claim = self.sourced(&event, dedup_key(body));
         claim.replay_of = Some(event_id.to_owned());
         let admission = self.claim(event, claim, None, None).await;
         self.carry_on(admission, body).await
@@ -593,6 +597,15 @@ where
 
     fn now_ms(&self) -> i64 {
         self.client.clock().now_ms()
+    }
+
+    /// The claim of an event keyed `key` at this pipeline's source: the source's own key
+    /// ([`source_key`]), and the source named in the claim.
+    fn sourced(&self, event: &WebhookEvent, key: String) -> Claim {
+        let source = self.config.source.as_deref();
+        let mut claim = Claim::for_event(event, source_key(source, key), self.now_ms());
+        claim.source = source.map(str::to_owned);
+        claim
     }
 
     /// Size, parse, verify, validate: everything decided from the request alone.

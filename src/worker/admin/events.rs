@@ -72,7 +72,28 @@ pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
     json(200, &json!({ "event": row, "body": body }))
 }
 
-async fn run_replay(id: &str, body: &[u8], env: &Env, settings: &Settings) -> Outcome {
+/// Replays `id` with the settings of the source it arrived at (its own credentials, keys and
+/// duplicate keys); a source deleted since is refused.
+async fn run_replay(
+    id: &str,
+    source: &str,
+    body: &[u8],
+    env: &Env,
+    base: &Settings,
+) -> Result<Option<Outcome>> {
+    use crate::worker::sources::{at_path, Resolved};
+    let own = match at_path(env, base, source).await? {
+        Resolved::Default => None,
+        Resolved::Source(settings) => Some(settings),
+        // A paused source's events may be replayed: the operator asks for it.
+        Resolved::Disabled => crate::worker::sources::all(env)
+            .await?
+            .iter()
+            .find(|r| r.id == source)
+            .and_then(|r| crate::worker::sources::settings_for(base, r)),
+        Resolved::Unknown | Resolved::Unreadable => return Ok(None),
+    };
+    let settings = own.as_deref().unwrap_or(base);
     let outcome = run(env, None, settings, Job::Replay { id, body }).await;
     if let Some(e) = &outcome.error {
         log::warn(
@@ -81,21 +102,28 @@ async fn run_replay(id: &str, body: &[u8], env: &Env, settings: &Settings) -> Ou
             json!({ "eventId": id, "replay": true }),
         );
     }
-    outcome
+    Ok(Some(outcome))
 }
+
+/// Why an event cannot be replayed when its source is gone.
+const SOURCE_GONE: &str =
+    "The source this event arrived at was deleted, or its secrets do not open with EVENT_ENCRYPTION_KEY";
 
 /// `POST /admin/events/{id}/replay`: runs the stored event again; answers what the pipeline
 /// answers.
 pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
     let executor = db(env).await?;
-    if find(&executor, id).await?.is_none() {
+    let Some(row) = find(&executor, id).await? else {
         return error(404, "Event not found");
-    }
+    };
     let body = match body_of(&executor, id, settings).await? {
         Ok(body) => body,
         Err(why) => return error(why.status(), &why.to_string()),
     };
-    outcome_response(&run_replay(id, &body, env, settings).await)
+    match run_replay(id, &row.source, &body, env, settings).await? {
+        Some(outcome) => outcome_response(&outcome),
+        None => error(409, SOURCE_GONE),
+    }
 }
 
 /// `POST /admin/events/replay` `{"status":"failed","since":…,"until":…,"cursor":…}`: replays
@@ -117,10 +145,10 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
         let (status, why) = match body_of(&executor, &event.id, settings).await? {
-            Ok(body) => {
-                let outcome = run_replay(&event.id, &body, env, settings).await;
-                (outcome.status, outcome.error.map(|e| e.code().to_owned()))
-            }
+            Ok(body) => match run_replay(&event.id, &event.source, &body, env, settings).await? {
+                Some(outcome) => (outcome.status, outcome.error.map(|e| e.code().to_owned())),
+                None => (409, Some(SOURCE_GONE.to_owned())),
+            },
             Err(why) => (why.status(), Some(why.to_string())),
         };
         results.push(json!({ "id": event.id, "status": status, "error": why }));
@@ -131,15 +159,26 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
     )
 }
 
-/// `GET /admin/stats?hours=24`: per hour, events by status and refusals by reason.
+/// `GET /admin/stats?hours=24&sourceId=`: per hour, events by status and refusals by reason
+/// (of one source when `sourceId` is given).
 pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
     let hours = match event_log::parse_stats_hours(&pairs(req)?) {
         Ok(h) => h,
         Err(why) => return error(400, &why),
     };
+    let source = match pairs(req)?.iter().find(|(k, _)| k == "sourceId") {
+        None => None,
+        Some((_, v)) => match event_log::parse_source_id(v) {
+            Ok(id) => Some(id),
+            Err(why) => return error(400, &why),
+        },
+    };
     let since = event_log::hour_bucket_ms(now_ms) - (i64::from(hours) - 1) * 3_600_000;
     let executor = db(env).await?;
-    let (events, refusals) = event_log::stats(since);
+    let (events, refusals) = match &source {
+        None => event_log::stats(since),
+        Some(id) => event_log::source_stats(since, id),
+    };
     let events = query(&executor, &events).await?;
     let refusals = query(&executor, &refusals).await?;
     json(
@@ -148,21 +187,31 @@ pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
     )
 }
 
-/// Counts a refused request in its hour (after the response).
+/// Counts a refused request in its hour, at the source of `settings` (after the response).
 pub fn count_refusal(
     ctx: &Context,
     env: &Env,
     reason: event_log::RefusalReason,
     now_ms: i64,
-    debug: bool,
+    settings: &Settings,
 ) {
+    let debug = settings.debug;
+    let source = settings
+        .webhook
+        .source
+        .clone()
+        .unwrap_or_else(|| crate::sources::DEFAULT_SOURCE_ID.to_owned());
     let env = env.clone();
     ctx.wait_until(async move {
         let result = async {
             let executor = db(&env).await?;
             query(
                 &executor,
-                &event_log::refusal_increment(event_log::hour_bucket_ms(now_ms), reason),
+                &event_log::source_refusal_increment(
+                    event_log::hour_bucket_ms(now_ms),
+                    &source,
+                    reason,
+                ),
             )
             .await
             .map(|_| ())
