@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use futures::StreamExt;
 use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
 
@@ -10,6 +11,7 @@ use crate::event_log::RefusalReason;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::sources::routing::{path_source_id, DISABLED_RETRY_AFTER_SECS};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
+use crate::support::capped_body::CappedBody;
 use crate::support::http::Clock;
 use crate::support::request_url::path_and_query;
 use crate::webhook::pipeline::{Outcome, WebhookError};
@@ -316,7 +318,11 @@ async fn webhook(
         events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
         return error(413, "Request body too large");
     }
-    let body = req.bytes().await?;
+    // Read under the cap: without a Content-Length a sender cannot make us read more.
+    let Some(body) = read_capped(&mut req, settings.webhook.max_body_bytes).await? else {
+        events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
+        return error(413, "Request body too large");
+    };
     if at.is_none() {
         let resolved = crate::worker::sources::by_business_id(env, &base, &body).await;
         if let Some(response) = not_taken(&resolved) {
@@ -349,6 +355,23 @@ async fn webhook(
     };
     let outcome = run(env, Some(ctx), &settings, job).await;
     answer(&outcome, ctx, env, &settings, now)
+}
+
+/// The request body, read chunk by chunk up to `limit` bytes; none as soon as it goes over
+/// (the rest is not read: dropping the stream cancels it).
+async fn read_capped(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all.
+        Err(_) => return Ok(Some(Vec::new())),
+    };
+    let mut body = CappedBody::new(limit);
+    while let Some(chunk) = stream.next().await {
+        if body.push(&chunk?).is_err() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body.into_bytes()))
 }
 
 /// The pipeline's answer, with its warnings logged and a refusal counted.

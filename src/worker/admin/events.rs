@@ -2,8 +2,11 @@
 //! replay a failed range, and per-hour stats. The rules (query parsing, cursors, the SQL,
 //! sealing) are the core's `event_log`; this module reads D1 and runs the pipeline.
 
+use std::cell::RefCell;
+use std::time::Duration;
+
 use serde_json::{json, Value};
-use worker::{Context, Env, Request, Response, Result};
+use worker::{Context, Delay, Env, Request, Response, Result};
 
 use crate::worker::runtime::error::{WorkerError, WorkerResult};
 
@@ -182,8 +185,15 @@ pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> WorkerResult<Respon
     )?)
 }
 
-/// Counts a refused request in its hour, at the source of `settings`, without holding up the
-/// answer (`waitUntil` starts the write at once).
+thread_local! {
+    /// This isolate's refusals not yet written to D1.
+    static REFUSALS: RefCell<event_log::RefusalTally> = RefCell::default();
+}
+
+/// Counts a refused request, at the source of `settings`, in this isolate's tally. The
+/// first refusal after a flush schedules the next one, [`event_log::REFUSAL_FLUSH_DELAY_MS`]
+/// later (`waitUntil` starts its future at once, so the wait is inside it): a flood of
+/// refusals costs one D1 batch per isolate every few seconds, not one upsert each.
 pub fn count_refusal(
     ctx: &Context,
     env: &Env,
@@ -191,33 +201,32 @@ pub fn count_refusal(
     now_ms: i64,
     settings: &Settings,
 ) {
-    let debug = settings.debug;
     let source = settings
         .webhook
         .source
-        .clone()
-        .unwrap_or_else(|| crate::sources::DEFAULT_SOURCE_ID.to_owned());
+        .as_deref()
+        .unwrap_or(crate::sources::DEFAULT_SOURCE_ID);
+    if !REFUSALS.with(|tally| tally.borrow_mut().count(source, reason, now_ms)) {
+        return;
+    }
+    let debug = settings.debug;
     let env = env.clone();
     ctx.wait_until(async move {
+        Delay::from(Duration::from_millis(event_log::REFUSAL_FLUSH_DELAY_MS)).await;
+        let statements = REFUSALS.with(|tally| tally.borrow_mut().drain());
         let result = async {
             let executor = db(&env).await?;
-            query(
-                &executor,
-                &event_log::source_refusal_increment(
-                    event_log::hour_bucket_ms(now_ms),
-                    &source,
-                    reason,
-                ),
-            )
-            .await
-            .map(|_| ())
+            for statement in &statements {
+                query(&executor, statement).await?;
+            }
+            Ok::<_, worker::Error>(())
         }
         .await;
         if let Err(e) = result {
             log::warn(
                 debug,
-                "refusal not counted",
-                json!({ "error": e.to_string() }),
+                "refusals not counted",
+                json!({ "error": e.to_string(), "statements": statements.len() }),
             );
         }
     });
