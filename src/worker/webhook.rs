@@ -35,8 +35,9 @@ pub struct ObjectLedger<'a> {
 }
 
 impl<'a> ObjectLedger<'a> {
-    /// `ctx` runs the D1 bookkeeping after the response (none: it is skipped, as in a
-    /// replay, whose row the commit updates); `keys` seal bodies for replay.
+    /// `ctx` runs the D1 bookkeeping without holding up the answer (`waitUntil` starts it at
+    /// once; none: it is skipped, as in a replay, whose row the commit updates); `keys` seal
+    /// bodies for replay.
     pub fn new(
         env: &'a Env,
         ctx: Option<&'a Context>,
@@ -52,7 +53,8 @@ impl<'a> ObjectLedger<'a> {
         }
     }
 
-    /// Runs `statement` on D1 after the response; failures are logged (the commit carries
+    /// Runs `statement` on D1 without holding up the answer (`waitUntil` starts it at once, so
+    /// it shares the isolate with the work still ahead); failures are logged (the commit carries
     /// the authoritative row).
     fn later(&self, statement: Statement) {
         let Some(ctx) = self.ctx else { return };
