@@ -14,7 +14,10 @@ import {
 import { bookingFor } from '../support/fake-eka.mjs';
 
 const KEY = randomBytes(32).toString('base64');
+// Short leases for the test: the shortest allowed must exceed the longest a webhook holds its
+// claim (6 Eka calls of EKA_API_TIMEOUT_MS, plus the origin's 30 s timeout for a gate).
 const LEASE_SECONDS = 30;
+const GATE_LEASE_SECONDS = 40;
 let eka;
 let origin;
 let worker; // answers and commits as usual, counting
@@ -27,11 +30,13 @@ const probe = (res) => res.headers.get('x-eka-probe');
 // An isolate reads its sources from D1 when its copy is missing or older than the sources
 // cache's TTL (issue 21: 5 s; a cold isolate also ensures its tables then). That read is
 // before the answer; these counts are a warm isolate's: one webhook first, then the measured
-// one within the TTL.
+// one within the TTL. The counters are the isolate's, and objects run in it too (in workerd),
+// so the measured webhook waits until the earlier ones' after-work (commit, outbox) is done.
 let warmed = 0;
 const warm = async (w) => {
   const res = await sendSigned(w, prescription(`rx-warm-${warmed += 1}`));
   assert.equal(res.status, 200);
+  await new Promise((r) => setTimeout(r, 1500));
 };
 const prescription = (id) => ({
   service: 'prescription', event: 'prescription.created', business_id: 'b-1',
@@ -42,11 +47,14 @@ before(async () => {
   eka = await startFakeEka();
   eka.control({ autoAppointments: false });
   origin = await startOrigin();
-  const common = { EVENT_ENCRYPTION_KEY: KEY, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS) };
+  const common = { EVENT_ENCRYPTION_KEY: KEY, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS), EKA_API_TIMEOUT_MS: '1000' };
   [worker, dropping, gate] = await Promise.all([
     startWorker({ ekaUrl: eka.url, bindings: { ...common, EKA_TEST_PROBE: '1' } }),
     startWorker({ ekaUrl: eka.url, bindings: { ...common, EKA_TEST_PROBE: 'drop' } }),
-    startWorker({ ekaUrl: eka.url, bindings: { ...common, EKA_TEST_PROBE: 'drop', ORIGIN_URL: origin.url } }),
+    startWorker({
+      ekaUrl: eka.url,
+      bindings: { ...common, EVENT_CLAIM_LEASE_SECONDS: String(GATE_LEASE_SECONDS), EKA_TEST_PROBE: 'drop', ORIGIN_URL: origin.url },
+    }),
   ]);
 });
 
@@ -132,7 +140,7 @@ test('a gate whose origin status never came is failed as origin_unknown and can 
   const id = (origin.received.at(-1).headers['x-eka-event-id']);
   assert.ok(id);
   const row = await waitFor(async () => (await eventRow(gate, id))?.status === 'failed' && eventRow(gate, id),
-    { timeoutMs: (LEASE_SECONDS + 30) * 1000, intervalMs: 500 });
+    { timeoutMs: (GATE_LEASE_SECONDS + 30) * 1000, intervalMs: 500 });
   assert.equal(row.error, 'origin_unknown');
   assert.deepEqual(await rows(gate.db, 'appointment_id = ?', 'in-g1'), [], 'not processed without the origin');
   const replay = await gate.request(`/admin/events/${id}/replay`, { method: 'POST', headers: auth });
