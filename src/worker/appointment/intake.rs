@@ -110,6 +110,7 @@ impl AppointmentLedger {
                 (Some(keys), Some(value)) => Some(Outgoing {
                     event: claim.facts.event.clone(),
                     sealed: seal(keys, value.to_string().as_bytes(), &outgoing_aad(event_id))?,
+                    source: claim.source.clone(),
                 }),
                 _ => None,
             };
