@@ -10,6 +10,7 @@ use eka_webhook_edge::signing::signature::{
 };
 use eka_webhook_edge::signing::standard_webhooks::{self as sw, Signed, StandardError};
 use eka_webhook_edge::support::http::{HttpError, HttpResponse, Method};
+use eka_webhook_edge::support::retry::DELIVERY_SCHEDULE_MS;
 use eka_webhook_edge::webhook::event::SUPPORTED_EVENTS;
 use hmac::{Hmac, Mac as _};
 use serde_json::json;
@@ -948,40 +949,96 @@ fn failures_follow_the_svix_schedule_then_dead_letter() {
     for (i, delay) in want.iter().enumerate() {
         let attempt = i as u32 + 1;
         assert_eq!(
-            next_step(attempt, &answered(500), &healthy, NOW_MS, 0.5),
+            next_step_on(
+                &DELIVERY_SCHEDULE_MS,
+                attempt,
+                &answered(500),
+                &healthy,
+                NOW_MS,
+                0.5
+            ),
             Next::RetryAt(NOW_MS + delay),
             "after attempt {attempt}"
         );
     }
     assert_eq!(MAX_ATTEMPTS, 8);
     assert_eq!(
-        next_step(8, &answered(500), &healthy, NOW_MS, 0.5),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            8,
+            &answered(500),
+            &healthy,
+            NOW_MS,
+            0.5
+        ),
         Next::Failed
     );
     assert_eq!(
-        next_step(9, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.5),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            9,
+            &SendOutcome::TimedOut,
+            &healthy,
+            NOW_MS,
+            0.5
+        ),
         Next::Failed
     );
     assert_eq!(
-        next_step(8, &answered(200), &healthy, NOW_MS, 0.5),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            8,
+            &answered(200),
+            &healthy,
+            NOW_MS,
+            0.5
+        ),
         Next::Delivered
     );
     // ±20 % jitter.
     assert_eq!(
-        next_step(1, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.0),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            1,
+            &SendOutcome::TimedOut,
+            &healthy,
+            NOW_MS,
+            0.0
+        ),
         Next::RetryAt(NOW_MS + 4_000)
     );
     assert_eq!(
-        next_step(1, &SendOutcome::Unreachable, &healthy, NOW_MS, 1.0),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            1,
+            &SendOutcome::Unreachable,
+            &healthy,
+            NOW_MS,
+            1.0
+        ),
         Next::RetryAt(NOW_MS + 6_000)
     );
     assert_eq!(
-        next_step(3, &answered(302), &healthy, NOW_MS, 0.0),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            3,
+            &answered(302),
+            &healthy,
+            NOW_MS,
+            0.0
+        ),
         Next::RetryAt(NOW_MS + 1_440_000)
     );
     // Attempt 0 is read as the first.
     assert_eq!(
-        next_step(0, &answered(500), &healthy, NOW_MS, 0.5),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            0,
+            &answered(500),
+            &healthy,
+            NOW_MS,
+            0.5
+        ),
         Next::RetryAt(NOW_MS + 5_000)
     );
 }
@@ -995,25 +1052,35 @@ fn retry_after_postpones_up_to_ten_hours_and_never_hurries() {
     };
     // Later than the schedule: honoured exactly.
     assert_eq!(
-        next_step(1, &asks(120), &healthy, NOW_MS, 0.5),
+        next_step_on(&DELIVERY_SCHEDULE_MS, 1, &asks(120), &healthy, NOW_MS, 0.5),
         Next::RetryAt(NOW_MS + 120_000)
     );
     // Earlier than the schedule: the schedule wins.
     assert_eq!(
-        next_step(2, &asks(1), &healthy, NOW_MS, 0.5),
+        next_step_on(&DELIVERY_SCHEDULE_MS, 2, &asks(1), &healthy, NOW_MS, 0.5),
         Next::RetryAt(NOW_MS + 300_000)
     );
     assert_eq!(
-        next_step(2, &asks(0), &healthy, NOW_MS, 0.5),
+        next_step_on(&DELIVERY_SCHEDULE_MS, 2, &asks(0), &healthy, NOW_MS, 0.5),
         Next::RetryAt(NOW_MS + 300_000)
     );
     // Beyond 10 h: clamped.
     assert_eq!(
-        next_step(1, &asks(u64::MAX), &healthy, NOW_MS, 0.5),
+        next_step_on(
+            &DELIVERY_SCHEDULE_MS,
+            1,
+            &asks(u64::MAX),
+            &healthy,
+            NOW_MS,
+            0.5
+        ),
         Next::RetryAt(NOW_MS + RETRY_AFTER_MAX_MS as i64)
     );
     // It does not extend the schedule's length.
-    assert_eq!(next_step(8, &asks(60), &healthy, NOW_MS, 0.5), Next::Failed);
+    assert_eq!(
+        next_step_on(&DELIVERY_SCHEDULE_MS, 8, &asks(60), &healthy, NOW_MS, 0.5),
+        Next::Failed
+    );
 }
 
 #[test]
