@@ -128,6 +128,7 @@ impl EventLedger for ObjectLedger<'_> {
                 Some(Outgoing {
                     event: commit.claim.facts.event.clone(),
                     sealed: keys.seal(value.to_string().as_bytes(), &outgoing_aad(event_id), nonce),
+                    source: commit.claim.source.clone(),
                 })
             }
             _ => None,
