@@ -102,7 +102,7 @@ impl AppointmentLedger {
             LedgerCommand::ListReminders => json_response(
                 200,
                 &RemindersReply {
-                    reminders: self.reminders("1 = 1", vec![])?,
+                    reminders: self.reminders(crate::reminders::store::Which::All)?,
                 },
             ),
             LedgerCommand::Status => json_response(200, &self.status().await?),
