@@ -449,9 +449,9 @@ mod tests {
         assert!(!refusals.sql.contains("eka_webhook_source_refusal"));
         let (_, all) = stats(0);
         assert!(all.sql.contains("UNION ALL"));
-        let r = source_refusal_increment(0, id, RefusalReason::InvalidSignature);
+        let r = source_refusal_add(0, id, RefusalReason::InvalidSignature, 2);
         assert!(r.sql.contains("eka_webhook_source_refusal"));
-        let r = source_refusal_increment(0, "default", RefusalReason::InvalidSignature);
+        let r = source_refusal_add(0, "default", RefusalReason::InvalidSignature, 2);
         assert!(!r.sql.contains("eka_webhook_source_refusal"));
     }
 

@@ -119,23 +119,24 @@ pub fn store_body(id: &str, sealed: &str, now_ms: i64) -> Statement {
     )
 }
 
-/// One more refusal for `reason` in the hour starting `hour_ms`, at `source` (the `default`
-/// source's in the refusal table, another's in the sources' refusal table).
-pub fn source_refusal_increment(hour_ms: i64, source: &str, reason: RefusalReason) -> Statement {
+/// `n` more refusals for `reason` in the hour starting `hour_ms`, at `source` (the `default`
+/// source's in the refusal table, another's in the sources' refusal table): one statement for
+/// a batch counted in an isolate ([`super::RefusalTally`]).
+pub fn source_refusal_add(hour_ms: i64, source: &str, reason: RefusalReason, n: u32) -> Statement {
     if source == DEFAULT_SOURCE_ID {
-        refusal_increment(hour_ms, reason)
+        refusal_add(hour_ms, reason, n)
     } else {
-        crate::sources::store::refusal_increment(hour_ms, source, reason.as_str())
+        crate::sources::store::refusal_add(hour_ms, source, reason.as_str(), n)
     }
 }
 
-/// One more refusal for `reason` in the hour starting `hour_ms`.
-pub fn refusal_increment(hour_ms: i64, reason: RefusalReason) -> Statement {
+/// `n` more refusals for `reason` in the hour starting `hour_ms` (the default source's).
+pub fn refusal_add(hour_ms: i64, reason: RefusalReason, n: u32) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, 1) \
-             ON CONFLICT(hour, reason) DO UPDATE SET count = count + 1"
+            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, ?) \
+             ON CONFLICT(hour, reason) DO UPDATE SET count = count + excluded.count"
         ),
-        vec![hour_ms.into(), reason.as_str().into()],
+        vec![hour_ms.into(), reason.as_str().into(), i64::from(n).into()],
     )
 }

@@ -19,9 +19,31 @@ pub fn keyset_page<T>(
     (rows, next)
 }
 
+/// A list's `limit` parameter: a whole number from 1 to `max`, or the message that says so.
+pub fn parse_limit(value: &str, max: usize) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("'limit' must be a whole number from 1 to {max}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_is_a_whole_number_from_one_to_the_maximum() {
+        assert_eq!(parse_limit("1", 200), Ok(1));
+        assert_eq!(parse_limit("200", 200), Ok(200));
+        for bad in ["0", "201", "-1", "1.5", "", "ten"] {
+            assert_eq!(
+                parse_limit(bad, 200),
+                Err("'limit' must be a whole number from 1 to 200".to_owned()),
+                "{bad}"
+            );
+        }
+    }
 
     fn page(n: usize, limit: usize) -> (Vec<String>, Option<String>) {
         let rows = (0..n).map(|i| format!("id{i}")).collect();

@@ -75,6 +75,7 @@ const PAUSE_AFTER = 15;
 const B_FAILURE_RATE = 0.3;
 const BURST_COPIES = 10;
 const LEASE_SECONDS = 30;
+const API_TIMEOUT_MS = 4000;
 const OFFSETS = ['24h', '2h'];
 const OFFSET_SECS = [86400, 7200];
 
@@ -128,6 +129,8 @@ async function main() {
     bindings: {
       REMINDER_CALLBACK_URL: callback.url, REMINDER_OFFSETS: OFFSETS.join(','), DEBUG: 'false',
       FORWARD_URL: receiver.url, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS),
+      // The lease must be longer than enrichment may take (6 × the API timeout).
+      EKA_API_TIMEOUT_MS: String(API_TIMEOUT_MS),
       ...(DESTINATIONS ? {
         EVENT_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ALLOW_HTTP_DESTINATIONS: 'true',
         DELIVERY_RETRY_SCHEDULE_MS: RETRY_SCHEDULE_MS, DESTINATION_PAUSE_AFTER: String(PAUSE_AFTER),

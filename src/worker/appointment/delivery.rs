@@ -20,14 +20,16 @@ use worker::Result;
 use super::storage::{now_ms, num};
 use super::AppointmentLedger;
 use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
-use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
+use crate::destinations::store::{
+    self, DeliveryRow, DeliveryStatus, MessageTable, OBJECT_MESSAGES_TABLE,
+};
 use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
 use crate::destinations::{
     before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome, Settle, BODY_GONE,
 };
 use crate::settings::Settings;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
-use crate::worker::appointment::storage::{number, rows, text};
+use crate::worker::appointment::storage::{exec, number, rows, text};
 use crate::worker::delivery::{self, db, SendError};
 use crate::worker::runtime::log;
 
@@ -40,25 +42,12 @@ const UNREADY_DELAY_MS: i64 = 30_000;
 pub const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS outgoing (event_id TEXT PRIMARY KEY, event TEXT NOT NULL, \
      sealed TEXT NOT NULL, fanout INTEGER NOT NULL, stored_at INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
-     destination_id TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL, \
-     attempts INTEGER NOT NULL, next_at INTEGER, last_error TEXT, last_status INTEGER, \
-     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+    OBJECT_MESSAGES_TABLE,
 ];
 
-const MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, attempts, next_at, \
-     last_error, last_status, created_at, updated_at";
 /// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
 const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
      attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
-
-fn opt_num(n: Option<i64>) -> JsValue {
-    n.map_or(JsValue::NULL, num)
-}
-
-fn opt_text(t: Option<&str>) -> JsValue {
-    t.map_or(JsValue::NULL, Into::into)
-}
 
 impl AppointmentLedger {
     /// Keeps a commit's outgoing event for the fan-out (a replay's replaces the last one, and
@@ -269,28 +258,8 @@ impl AppointmentLedger {
     }
 
     fn store_message(&self, m: &DeliveryRow) -> Result<()> {
-        self.state.storage().sql().exec_raw(
-            &format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
-                 attempts = excluded.attempts, next_at = excluded.next_at, \
-                 last_error = excluded.last_error, last_status = excluded.last_status, \
-                 updated_at = excluded.updated_at"
-            ),
-            vec![
-                m.id.as_str().into(),
-                m.event_id.as_str().into(),
-                m.destination_id.as_str().into(),
-                m.event.as_str().into(),
-                m.status.as_str().into(),
-                num(i64::from(m.attempts)),
-                opt_num(m.next_attempt_at),
-                opt_text(m.last_error.as_deref()),
-                opt_num(m.last_status.map(i64::from)),
-                num(m.created_at),
-                num(m.updated_at),
-            ],
-        )?;
+        let statement = store::upsert_message(MessageTable::Object, m);
+        exec(&self.state.storage().sql(), &statement)?;
         Ok(())
     }
 
