@@ -10,6 +10,7 @@ use eka_webhook_edge::signing::signature::{
 };
 use eka_webhook_edge::signing::standard_webhooks::{self as sw, Signed, StandardError};
 use eka_webhook_edge::support::http::{HttpError, HttpResponse, Method};
+use eka_webhook_edge::support::retry::DELIVERY_SCHEDULE_MS;
 use eka_webhook_edge::webhook::event::SUPPORTED_EVENTS;
 use hmac::{Hmac, Mac as _};
 use serde_json::json;
@@ -113,6 +114,7 @@ fn a_full_spec_is_kept_and_shown_as_given() {
             "enabled": false,
             "format": "standard",
             "description": "Clinic CRM",
+            "sources": ["*"],
         })
     );
     // What the admin API shows parses back to the same spec.
@@ -132,6 +134,7 @@ fn a_replace_resets_omitted_fields_to_their_defaults() {
             enabled: true,
             format: Format::Eka,
             description: None,
+            sources: vec!["*".into()],
         }
     );
     let blank = parse(json!({"url": "https://h.example/x", "events": ["*"], "description": "  "}));
@@ -266,7 +269,7 @@ fn fields_are_required_typed_and_known() {
         (
             json!({"url": "https://h.example", "events": ["*"], "secret": "whsec_abc"}),
             DestinationError::UnknownField("secret".into()),
-            "secret: unknown field (the fields are url, events, enabled, format, description)",
+            "secret: unknown field (the fields are url, events, enabled, format, description, sources)",
         ),
         (
             json!(["https://h.example"]),
@@ -734,6 +737,7 @@ fn a_delivery_request_is_a_signed_json_post_with_the_idempotency_key() {
             enabled: true,
             format,
             description: None,
+            sources: vec!["*".into()],
         };
         let r = delivery_request(
             &spec,
@@ -855,6 +859,20 @@ fn retry_after_is_seconds_or_an_http_date() {
     }
 }
 
+/// The next step of a healthy destination's message at `NOW_MS`, on Svix's schedule (the one
+/// production uses).
+fn svix_step(attempt: u32, outcome: &SendOutcome, random01: f64) -> Next {
+    let healthy = DestinationHealth::default();
+    next_step_on(
+        &DELIVERY_SCHEDULE_MS,
+        attempt,
+        outcome,
+        &healthy,
+        NOW_MS,
+        random01,
+    )
+}
+
 // ---- the pause rule -------------------------------------------------------------------------
 
 #[test]
@@ -941,79 +959,62 @@ fn health_serialises_for_storage() {
 
 #[test]
 fn failures_follow_the_svix_schedule_then_dead_letter() {
-    let healthy = DestinationHealth::default();
     let want = [
         5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
     ];
     for (i, delay) in want.iter().enumerate() {
         let attempt = i as u32 + 1;
         assert_eq!(
-            next_step(attempt, &answered(500), &healthy, NOW_MS, 0.5),
+            svix_step(attempt, &answered(500), 0.5),
             Next::RetryAt(NOW_MS + delay),
             "after attempt {attempt}"
         );
     }
     assert_eq!(MAX_ATTEMPTS, 8);
-    assert_eq!(
-        next_step(8, &answered(500), &healthy, NOW_MS, 0.5),
-        Next::Failed
-    );
-    assert_eq!(
-        next_step(9, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.5),
-        Next::Failed
-    );
-    assert_eq!(
-        next_step(8, &answered(200), &healthy, NOW_MS, 0.5),
-        Next::Delivered
-    );
+    assert_eq!(svix_step(8, &answered(500), 0.5), Next::Failed);
+    assert_eq!(svix_step(9, &SendOutcome::TimedOut, 0.5), Next::Failed);
+    assert_eq!(svix_step(8, &answered(200), 0.5), Next::Delivered);
     // ±20 % jitter.
     assert_eq!(
-        next_step(1, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.0),
+        svix_step(1, &SendOutcome::TimedOut, 0.0),
         Next::RetryAt(NOW_MS + 4_000)
     );
     assert_eq!(
-        next_step(1, &SendOutcome::Unreachable, &healthy, NOW_MS, 1.0),
+        svix_step(1, &SendOutcome::Unreachable, 1.0),
         Next::RetryAt(NOW_MS + 6_000)
     );
     assert_eq!(
-        next_step(3, &answered(302), &healthy, NOW_MS, 0.0),
+        svix_step(3, &answered(302), 0.0),
         Next::RetryAt(NOW_MS + 1_440_000)
     );
     // Attempt 0 is read as the first.
     assert_eq!(
-        next_step(0, &answered(500), &healthy, NOW_MS, 0.5),
+        svix_step(0, &answered(500), 0.5),
         Next::RetryAt(NOW_MS + 5_000)
     );
 }
 
 #[test]
 fn retry_after_postpones_up_to_ten_hours_and_never_hurries() {
-    let healthy = DestinationHealth::default();
     let asks = |secs| SendOutcome::Answered {
         status: 503,
         retry_after_secs: Some(secs),
     };
     // Later than the schedule: honoured exactly.
     assert_eq!(
-        next_step(1, &asks(120), &healthy, NOW_MS, 0.5),
+        svix_step(1, &asks(120), 0.5),
         Next::RetryAt(NOW_MS + 120_000)
     );
     // Earlier than the schedule: the schedule wins.
-    assert_eq!(
-        next_step(2, &asks(1), &healthy, NOW_MS, 0.5),
-        Next::RetryAt(NOW_MS + 300_000)
-    );
-    assert_eq!(
-        next_step(2, &asks(0), &healthy, NOW_MS, 0.5),
-        Next::RetryAt(NOW_MS + 300_000)
-    );
+    assert_eq!(svix_step(2, &asks(1), 0.5), Next::RetryAt(NOW_MS + 300_000));
+    assert_eq!(svix_step(2, &asks(0), 0.5), Next::RetryAt(NOW_MS + 300_000));
     // Beyond 10 h: clamped.
     assert_eq!(
-        next_step(1, &asks(u64::MAX), &healthy, NOW_MS, 0.5),
+        svix_step(1, &asks(u64::MAX), 0.5),
         Next::RetryAt(NOW_MS + RETRY_AFTER_MAX_MS as i64)
     );
     // It does not extend the schedule's length.
-    assert_eq!(next_step(8, &asks(60), &healthy, NOW_MS, 0.5), Next::Failed);
+    assert_eq!(svix_step(8, &asks(60), 0.5), Next::Failed);
 }
 
 #[test]
@@ -1099,18 +1100,77 @@ fn intake_skips_disabled_or_unsubscribed_and_holds_when_paused() {
         parse(json!({"url": "https://h.example", "events": ["appointment.created"]})).unwrap();
     let healthy = DestinationHealth::default();
     let paused = after_attempt(healthy.clone(), &answered(410), 5, NOW_MS);
-    assert_eq!(intake(&spec, &healthy, "appointment.created"), Intake::Send);
-    assert_eq!(intake(&spec, &healthy, "appointment.updated"), Intake::Skip);
-    assert_eq!(intake(&spec, &paused, "appointment.created"), Intake::Hold);
-    assert_eq!(intake(&spec, &paused, "appointment.updated"), Intake::Skip);
+    let d = "default";
+    assert_eq!(
+        intake(&spec, &healthy, "appointment.created", d),
+        Intake::Send
+    );
+    assert_eq!(
+        intake(&spec, &healthy, "appointment.updated", d),
+        Intake::Skip
+    );
+    assert_eq!(
+        intake(&spec, &paused, "appointment.created", d),
+        Intake::Hold
+    );
+    assert_eq!(
+        intake(&spec, &paused, "appointment.updated", d),
+        Intake::Skip
+    );
     let disabled = DestinationSpec {
         enabled: false,
         ..spec
     };
     assert_eq!(
-        intake(&disabled, &healthy, "appointment.created"),
+        intake(&disabled, &healthy, "appointment.created", d),
         Intake::Skip
     );
+}
+
+#[test]
+fn destinations_subscribe_to_sources_every_one_by_default() {
+    const A: &str = "src_01JBBT5Q3ZK2M3D2V6X4N8R9TA";
+    const B: &str = "src_01JBBT5Q3ZK2M3D2V6X4N8R9TB";
+    let healthy = DestinationHealth::default();
+    let all = parse(json!({"url": "https://h.example", "events": ["*"]})).unwrap();
+    assert_eq!(all.sources, ["*"]);
+    assert_eq!(all.to_json()["sources"], json!(["*"]));
+    for source in ["default", A, B] {
+        assert_eq!(
+            intake(&all, &healthy, "appointment.created", source),
+            Intake::Send
+        );
+    }
+    let only_a =
+        parse(json!({"url": "https://h.example", "events": ["*"], "sources": [A, A]})).unwrap();
+    assert_eq!(only_a.sources, [A]);
+    assert_eq!(
+        intake(&only_a, &healthy, "appointment.created", A),
+        Intake::Send
+    );
+    assert_eq!(
+        intake(&only_a, &healthy, "appointment.created", B),
+        Intake::Skip
+    );
+    assert_eq!(
+        intake(&only_a, &healthy, "appointment.created", "default"),
+        Intake::Skip
+    );
+    let with_default =
+        parse(json!({"url": "https://h.example", "events": ["*"], "sources": ["default", B]}))
+            .unwrap();
+    assert!(with_default.subscribes_to("default") && with_default.subscribes_to(B));
+    for bad in [
+        json!([]),
+        json!(["*", A]),
+        json!(["src_x"]),
+        json!("*"),
+        json!([7]),
+    ] {
+        let e = parse(json!({"url": "https://h.example", "events": ["*"], "sources": bad}))
+            .unwrap_err();
+        assert_eq!(e.field(), "sources", "{bad}: {e}");
+    }
 }
 
 // ---- the attempt log ------------------------------------------------------------------------

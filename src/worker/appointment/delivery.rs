@@ -64,7 +64,33 @@ impl AppointmentLedger {
                 num(now_ms()),
             ],
         )?;
+        // Its source, for the fan-out (destinations subscribe to sources); kept until then.
+        if let Some(source) = &outgoing.source {
+            self.state.storage().sql().exec_raw(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                vec![source_key(event_id).into(), source.as_str().into()],
+            )?;
+        }
         Ok(())
+    }
+
+    /// The source of an event waiting for its fan-out (`default` when none was kept).
+    fn outgoing_source(&self, event_id: &str) -> std::result::Result<String, String> {
+        let found = rows(
+            self.state
+                .storage()
+                .sql()
+                .exec_raw(
+                    "SELECT value FROM meta WHERE key = ?",
+                    vec![source_key(event_id).into()],
+                )
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(found
+            .first()
+            .and_then(|r| text(r, "value"))
+            .unwrap_or_else(|| crate::sources::DEFAULT_SOURCE_ID.to_owned()))
     }
 
     /// When the delivery work wants the alarm (the core's `destinations::wake::next_wake`):
@@ -215,8 +241,9 @@ impl AppointmentLedger {
         let now = now_ms();
         let mut created = Vec::new();
         for (event_id, event) in &new {
+            let source = self.outgoing_source(event_id)?;
             for d in &all {
-                let status = match intake(&d.spec, &d.health, event) {
+                let status = match intake(&d.spec, &d.health, event, &source) {
                     Intake::Skip => continue,
                     Intake::Send => DeliveryStatus::Pending,
                     Intake::Hold => DeliveryStatus::Held,
@@ -252,6 +279,11 @@ impl AppointmentLedger {
             };
             sql.exec_raw(statement, vec![event_id.as_str().into()])
                 .map_err(|e| e.to_string())?;
+            sql.exec_raw(
+                "DELETE FROM meta WHERE key = ?",
+                vec![source_key(event_id).into()],
+            )
+            .map_err(|e| e.to_string())?;
         }
         self.mirror(&created, settings).await;
         Ok(new.len())
@@ -442,4 +474,9 @@ impl AppointmentLedger {
     pub(super) fn message(&self, id: &str) -> Result<Option<DeliveryRow>> {
         Ok(self.messages("id = ?", vec![id.into()])?.into_iter().next())
     }
+}
+
+/// The `meta` key that keeps the source of an event until its fan-out.
+fn source_key(event_id: &str) -> String {
+    format!("source:{event_id}")
 }
