@@ -154,6 +154,9 @@ async fn changed(env: &Env, executor: &D1Executor, id: &str) -> WorkerResult<Res
     Ok(json(200, &shown)?)
 }
 
+/// Objects told at once to release their held messages.
+const RELEASE_BATCH: usize = 32;
+
 /// Tells every object holding messages for `destination_id` to send them now.
 async fn release_held(
     env: &Env,
@@ -165,16 +168,22 @@ async fn release_held(
         &store::owners_with(destination_id, DeliveryStatus::Held),
     )
     .await?;
-    let mut released = 0;
-    for owner in owners
+    let owners: Vec<&str> = owners
         .iter()
         .filter_map(|r| r.get("owner").and_then(Value::as_str))
-    {
-        let ack = AppointmentClient::named(env, owner)?
-            .release(destination_id.to_owned())
-            .await
-            .map_err(internal)?;
-        released += ack.queued;
+        .collect();
+    let mut released = 0;
+    // In batches of concurrent calls (one at a time, 500 holders took 1.6 s).
+    for batch in owners.chunks(RELEASE_BATCH) {
+        let calls = batch.iter().map(|owner| async move {
+            AppointmentClient::named(env, owner)?
+                .release(destination_id.to_owned())
+                .await
+                .map_err(internal)
+        });
+        for ack in futures::future::join_all(calls).await {
+            released += ack?.queued;
+        }
     }
     Ok(released)
 }

@@ -14,6 +14,7 @@ impl AppointmentLedger {
         let settings = settings(&self.env);
         let now = now_ms();
         let retry = self.retry()?;
+        self.run_held(&settings).await?;
         if self.pending_count()? > 0 && retry.next_at.unwrap_or(0.0) as i64 <= now {
             self.drain().await?;
         }
@@ -35,7 +36,8 @@ impl AppointmentLedger {
         let n = count(
             &self.state.storage().sql(),
             "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
-             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) AS n",
+             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) + \
+             (SELECT COUNT(*) FROM intake) AS n",
         )?;
         Ok(n == 0.0 && self.delivery_rows()? == 0.0)
     }
@@ -64,6 +66,7 @@ impl AppointmentLedger {
         let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
         let finished = self.finished_reminders_wake(&settings(&self.env))?;
         let wake = [
+            self.intake_wake()?,
             next("reminder").map(|t| t as i64),
             next("claim").map(|t| t as i64 + window),
             retry,
