@@ -181,7 +181,7 @@ async fn release_held(
                 .await
                 .map_err(internal)
         });
-        for ack in futures::future::join_all(calls).await {
+        for ack in crate::support::join::join_each(calls.collect()).await {
             released += ack?.queued;
         }
     }
