@@ -115,6 +115,12 @@ fn rules<'a>(settings: &Settings, taken: &'a [String]) -> SourceRules<'a> {
         taken_business_ids: taken,
         allow_http: settings.delivery.allow_http,
         env_reminder_callback: settings.reminders.callback_url.is_some(),
+        env_reminder_signing_key: settings.reminders.signing_key.is_some(),
+        explicit_lease_ms: settings
+            .events
+            .lease_explicit
+            .then_some(settings.events.lease_ms),
+        api_timeout_ms: settings.api.timeout_ms,
     }
 }
 
