@@ -14,6 +14,7 @@ mod gate;
 mod legacy_queue;
 mod routes;
 mod runtime;
+mod walk;
 mod webhook;
 
 pub use appointment::AppointmentLedger;

@@ -15,6 +15,7 @@ use crate::support::request_url::{path_and_query, query_pairs};
 use crate::webhook::pipeline::{Outcome, WebhookError};
 use crate::worker::admin::destinations;
 use crate::worker::admin::events;
+use crate::worker::admin::pending;
 use crate::worker::admin::reminders;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::index::index_shards;
@@ -34,6 +35,8 @@ enum Admin<'p> {
     Health,
     Appointments,
     PendingWrites,
+    PendingWrite(&'p str, &'p str),
+    PendingWriteRetry(&'p str, &'p str),
     Reminders,
     Reminder(&'p str),
     Events,
@@ -60,6 +63,10 @@ impl<'p> Admin<'p> {
             ["health"] => Admin::Health,
             ["appointments"] => Admin::Appointments,
             ["pending-writes"] => Admin::PendingWrites,
+            ["pending-writes", owner, seq] if !owner.is_empty() => Admin::PendingWrite(owner, seq),
+            ["pending-writes", owner, seq, "retry"] if !owner.is_empty() => {
+                Admin::PendingWriteRetry(owner, seq)
+            }
             ["reminders"] => Admin::Reminders,
             ["reminders", id] if !id.is_empty() => Admin::Reminder(id),
             ["events"] => Admin::Events,
@@ -89,6 +96,8 @@ impl<'p> Admin<'p> {
             Admin::Destinations => "GET, POST",
             Admin::Destination(_) => "GET, PUT, DELETE",
             Admin::DestinationToggle(_) => "POST",
+            Admin::PendingWrite(..) => "DELETE",
+            Admin::PendingWriteRetry(..) => "POST",
             Admin::DestinationTest(_) => "POST",
             Admin::DestinationRotate(_) => "POST",
             _ => "GET",
@@ -145,7 +154,9 @@ async fn admin(
     match (method, route) {
         (Method::Get, Admin::Health) => admin_health(env, settings).await,
         (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
-        (Method::Get, Admin::PendingWrites) => pending_writes(env).await,
+        (Method::Get, Admin::PendingWrites) => pending::list(&req, env).await,
+        (Method::Post, Admin::PendingWriteRetry(owner, seq)) => pending::retry(owner, seq, env).await,
+        (Method::Delete, Admin::PendingWrite(owner, seq)) => pending::drop(owner, seq, env).await,
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
         (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,
         (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, env).await,
@@ -291,44 +302,6 @@ fn answer(
 /// Refusals that are counted, not stored: anyone on the internet can send them.
 fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
-}
-
-/// `/admin/pending-writes`: what every object holding writes D1 refused keeps (found through
-/// the index shards), and the previous release's queue while it still drains.
-async fn pending_writes(env: &Env) -> Result<Response> {
-    // An admin route: few objects hold pending writes at once, so each is asked in turn; the
-    // first failure fails all.
-    let failed = |e: CallError| worker::Error::RustError(e.to_string());
-    let mut owners = Vec::new();
-    for shard in index_shards() {
-        let reply = AppointmentClient::named(env, &shard)?.index_list().await;
-        owners.extend(reply.map_err(failed)?.owners);
-    }
-    let mut objects = Vec::with_capacity(owners.len());
-    for owner in &owners {
-        let reply = AppointmentClient::named(env, owner)?.status().await;
-        objects.push(reply.map_err(failed)?);
-    }
-    let legacy = match legacy_queue_stub(env) {
-        Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
-            .await
-            .ok(),
-        Err(_) => None,
-    };
-    let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
-    let pending: usize = all.iter().map(|s| s.pending).sum();
-    let holding: Vec<&&PendingStatus> = all.iter().filter(|s| s.pending > 0).collect();
-    json(
-        200,
-        &json!({
-            "pending": pending,
-            "attempts": holding.iter().map(|s| s.attempts).max().unwrap_or(0),
-            "lastError": holding.iter().find_map(|s| s.last_error.clone()),
-            "nextAttemptAt": holding.iter().filter_map(|s| s.next_attempt_at).reduce(f64::min),
-            "objects": objects.iter().filter(|s| s.pending > 0).collect::<Vec<_>>(),
-            "legacyQueue": legacy,
-        }),
-    )
 }
 
 async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {

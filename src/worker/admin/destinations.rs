@@ -23,7 +23,9 @@ use crate::worker::appointment::protocol::CallError;
 use crate::worker::delivery::{self, load, open_secrets, seal_secrets};
 use crate::worker::runtime::d1::D1Executor;
 use crate::worker::runtime::d1::{query, ready};
+use crate::worker::runtime::env::settings;
 use crate::worker::runtime::fetch_client::WorkerClock;
+use crate::worker::walk::{self, Walk};
 use crate::worker::runtime::respond::{error, json};
 
 fn internal(e: impl std::fmt::Display) -> worker::Error {
@@ -155,7 +157,7 @@ pub async fn delete(id: &str, env: &Env) -> Result<Response> {
     }
     query(&executor, &store::delete_destination(id)).await?;
     // Released, they find the destination gone and fail, on record.
-    release_held(env, &executor, id).await?;
+    release_held(env, id).await?;
     json(200, &json!({ "deleted": true, "id": id }))
 }
 
@@ -180,32 +182,21 @@ async fn changed(env: &Env, executor: &D1Executor, id: &str) -> Result<Response>
     let released = if updated.holds() {
         0
     } else {
-        release_held(env, executor, id).await?
+        release_held(env, id).await?
     };
     let mut shown = updated.to_json();
     shown["released"] = released.into();
     json(200, &shown)
 }
 
-/// Tells every object holding messages for `destination_id` to send them now.
-async fn release_held(env: &Env, executor: &D1Executor, destination_id: &str) -> Result<usize> {
-    let owners = query(
-        executor,
-        &store::owners_with(destination_id, DeliveryStatus::Held),
-    )
-    .await?;
-    let mut released = 0;
-    for owner in owners
-        .iter()
-        .filter_map(|r| r.get("owner").and_then(Value::as_str))
-    {
-        let ack = AppointmentClient::named(env, owner)?
-            .release(destination_id.to_owned())
-            .await
-            .map_err(internal)?;
-        released += ack.queued;
-    }
-    Ok(released)
+/// Tells the objects holding messages for `destination_id` to send them now: the first
+/// `RELEASE_BATCH` here, the rest on the alarm of the walk object (`crate::worker::walk`).
+async fn release_held(env: &Env, destination_id: &str) -> Result<usize> {
+    let walk = Walk::Release {
+        destination_id: destination_id.to_owned(),
+        after: None,
+    };
+    Ok(walk::start(env, &settings(env), walk).await?.released)
 }
 
 /// `POST /admin/destinations/{id}/test`: a signed `destination.test` event, sent now; the

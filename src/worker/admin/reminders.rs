@@ -15,6 +15,7 @@ use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{CallError, PlanReply};
 use crate::worker::runtime::d1::d1_store;
 use crate::worker::runtime::fetch_client::WorkerClock;
+use crate::worker::walk::{self, Walk};
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json};
 
@@ -71,39 +72,21 @@ pub async fn cancel(reminder_id: &str, env: &Env) -> Result<Response> {
 }
 
 /// The Cron Trigger sweep: every stored booking whose automatic reminders fall within the
-/// next offsets gets them planned again (idempotent) and its alarm re-armed if it was lost.
+/// next offsets gets them planned again (idempotent) and its alarm re-armed if it was lost;
+/// `SWEEP_BATCH` bookings here, the rest on the alarm of the walk object `walk:sweep`.
 pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
     let now = WorkerClock.now_ms().div_euclid(1000);
     let callback_set = settings.reminders.callback_url.is_some();
     let Some((from, to)) = sweep_window(callback_set, &settings.reminders.offsets, now) else {
         return Ok(json!({ "checked": 0 }));
     };
-    let rows = d1_store(env.d1("DB")?)
-        .find_between(from, to)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let results: Vec<std::result::Result<PlanReply, CallError>> = stream::iter(rows.iter())
-        .map(|row| async move {
-            let id = &row.record.appointment_id;
-            AppointmentClient::for_appointment(env, id)?
-                .plan_reminders(id.clone(), row.record.start_time, true)
-                .await
-        })
-        .buffer_unordered(settings.find_concurrency)
-        .collect()
-        .await;
-    let (mut created, mut rearmed, mut failed) = (0, 0, 0);
-    for result in results {
-        match result {
-            Ok(plan) => {
-                created += plan.created;
-                rearmed += usize::from(plan.rearmed);
-            }
-            Err(_) => failed += 1,
-        }
-    }
-    let summary =
-        json!({ "checked": rows.len(), "created": created, "rearmed": rearmed, "failed": failed });
+    let walk = Walk::Sweep {
+        from,
+        to,
+        after: None,
+    };
+    let done = walk::start(env, settings, walk).await?;
+    let summary = serde_json::to_value(&done)?;
     log::warn(settings.debug, "reminder sweep", summary.clone());
     Ok(summary)
 }

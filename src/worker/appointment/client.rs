@@ -7,7 +7,7 @@ use worker::{Env, Stub};
 use crate::reminders::Reminder;
 use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects};
 use crate::worker::appointment::protocol::{
-    call, ledger_stub, Ack, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
+    call, ledger_stub, Ack, AsideReply, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
     PlanReply, RemindersReply, RetryReply,
 };
 
@@ -93,9 +93,28 @@ impl AppointmentClient {
         call(&self.stub, &LedgerCommand::IndexSet { owner, holding }).await
     }
 
-    /// Index shards: the owners registered.
-    pub async fn index_list(&self) -> Result<IndexReply, CallError> {
-        call(&self.stub, &LedgerCommand::IndexList).await
+    /// Index shards: the owners registered, by name, after `after`, at most `limit`.
+    pub async fn index_list(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<IndexReply, CallError> {
+        call(&self.stub, &LedgerCommand::IndexList { after, limit }).await
+    }
+
+    /// Applies an outbox entry set aside once (404 unknown, 409 refused again).
+    pub async fn retry_aside(&self, seq: i64) -> Result<AsideReply, CallError> {
+        call(&self.stub, &LedgerCommand::RetryAside { seq }).await
+    }
+
+    /// Drops an outbox entry set aside (404 unknown).
+    pub async fn drop_aside(&self, seq: i64) -> Result<AsideReply, CallError> {
+        call(&self.stub, &LedgerCommand::DropAside { seq }).await
+    }
+
+    /// Hands a walk to this `walk:…` object: its alarm continues it.
+    pub async fn walk(&self, walk: crate::worker::walk::Walk) -> Result<Ack, CallError> {
+        call(&self.stub, &LedgerCommand::Walk(walk)).await
     }
 
     /// The destination resumed: its held messages here are due now.

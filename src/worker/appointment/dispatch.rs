@@ -10,7 +10,7 @@ use crate::reminders::{cancel_transition, reminder_id, CancelTransition, Reminde
 use crate::schedule::sql;
 use crate::support::sql::Dialect;
 use crate::worker::appointment::protocol::{
-    Ack, IndexReply, LedgerCommand, PlanReply, RemindersReply, RetryReply,
+    Ack, AsideReply, IndexReply, LedgerCommand, PlanReply, RemindersReply, RetryReply,
 };
 use crate::worker::runtime::env::settings;
 
@@ -134,9 +134,26 @@ impl AppointmentLedger {
                     Err(why) => refuse(503, &why),
                 }
             }
-            LedgerCommand::IndexList => {
-                let owners = IndexShard::of(&self.state).owners()?;
+            LedgerCommand::IndexList { after, limit } => {
+                let owners = IndexShard::of(&self.state).owners(after.as_deref(), limit)?;
                 json_response(200, &IndexReply { owners })
+            }
+            LedgerCommand::RetryAside { seq } => match self.retry_aside(seq).await? {
+                None => refuse(404, "Pending write not found"),
+                Some(Err(why)) => refuse(409, &why),
+                Some(Ok(())) => json_response(200, &AsideReply { seq }),
+            },
+            LedgerCommand::DropAside { seq } => {
+                if self.drop_aside(seq).await? {
+                    json_response(200, &AsideReply { seq })
+                } else {
+                    refuse(404, "Pending write not found")
+                }
+            }
+            LedgerCommand::Walk(walk) => {
+                self.keep_walk(&walk)?;
+                self.arm_next().await?;
+                json_response(200, &Ack::default())
             }
         }
     }

@@ -38,6 +38,7 @@ mod outbox;
 pub mod protocol;
 mod reminders;
 mod retention;
+mod walks;
 pub mod storage;
 
 /// When processing itself fails, try again this much later.

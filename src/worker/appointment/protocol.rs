@@ -106,8 +106,28 @@ pub enum LedgerCommand {
         /// True while it holds pending writes.
         holding: bool,
     },
-    /// Index shards: the owners registered → `IndexReply`.
-    IndexList,
+    /// Index shards: the owners registered, by name, after `after`, at most `limit` →
+    /// `IndexReply` (`/admin/pending-writes` pages over them).
+    IndexList {
+        /// The last owner of the previous read.
+        after: Option<String>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Apply an outbox entry set aside once, now → `AsideReply` (404 unknown, 409 refused
+    /// again: it stays aside).
+    RetryAside {
+        /// Its `seq`.
+        seq: i64,
+    },
+    /// Drop an outbox entry set aside → `AsideReply` (404 unknown).
+    DropAside {
+        /// Its `seq`.
+        seq: i64,
+    },
+    /// Walk objects `walk:…`: keep `walk` and continue it on the alarm, a batch per alarm →
+    /// `Ack`.
+    Walk(crate::worker::walk::Walk),
     /// The destination resumed: its held messages here are due now → `Ack` (`queued`: how
     /// many were released).
     Release {
@@ -184,6 +204,37 @@ pub struct PendingStatus {
     pub last_error: Option<String>,
     /// When the next attempt is due, epoch ms.
     pub next_attempt_at: Option<f64>,
+    /// Entries set aside (failed on their own `support::outbox::ASIDE_AFTER` times).
+    #[serde(default)]
+    pub aside: Vec<AsideEntry>,
+}
+
+/// An outbox entry set aside, as `/admin/pending-writes` shows it (no statement or value).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsideEntry {
+    /// Its place in the outbox.
+    pub seq: i64,
+    /// `d1` or `relay`.
+    pub kind: String,
+    /// For a relay, the object it is for.
+    pub target: Option<String>,
+    /// Epoch ms.
+    pub enqueued_at: f64,
+    /// Epoch ms.
+    pub aside_at: f64,
+    /// Its failures that counted.
+    pub failures: i64,
+    /// The last one's words.
+    pub last_error: Option<String>,
+}
+
+/// An entry set aside that was applied or dropped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsideReply {
+    /// Its `seq`.
+    pub seq: i64,
 }
 
 /// Owners registered in an index shard.

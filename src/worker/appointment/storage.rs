@@ -10,7 +10,7 @@ use crate::support::http::Clock;
 use crate::worker::runtime::fetch_client::WorkerClock;
 
 /// The object's tables (the delivery tables are `delivery::SCHEMA`).
-pub const SCHEMA: [&str; 6] = [
+pub const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS reminders (id TEXT PRIMARY KEY, appointment_id TEXT NOT NULL, \
      fire_at INTEGER NOT NULL, source TEXT NOT NULL, state TEXT NOT NULL, \
      attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_attempt_at INTEGER NOT NULL, \
@@ -23,6 +23,9 @@ pub const SCHEMA: [&str; 6] = [
      attempts INTEGER NOT NULL, last_error TEXT, next_at INTEGER)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS index_owners (owner TEXT PRIMARY KEY, since INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox_aside (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, \
+     enqueued_at INTEGER NOT NULL, aside_at INTEGER NOT NULL, failures INTEGER NOT NULL, \
+     last_error TEXT)",
 ];
 
 /// The Worker's clock, epoch ms.

@@ -1,0 +1,117 @@
+//! `/admin/pending-writes`: the objects holding writes D1 (or another object) has not taken —
+//! pending in order, or set aside after failing on their own (`support::outbox`) — found through
+//! the index shards one page at a time (`support::page::ShardWalk`: `limit` objects, 50 by
+//! default and at most 100, one call each, with the 8 shard calls well under the subrequest
+//! limit of a request), and the previous release's queue while it still drains. An entry set
+//! aside is retried once (`POST …/{owner}/{seq}/retry`) or dropped (`DELETE …/{owner}/{seq}`).
+
+use serde_json::json;
+use worker::{Env, Request, Response, Result};
+
+use crate::support::outbox::{PENDING_PAGE_DEFAULT, PENDING_PAGE_MAX};
+use crate::support::page::{parse_limit, ShardWalk};
+use crate::support::request_url::query_pairs;
+use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::index::INDEX_SHARDS;
+use crate::worker::appointment::protocol::{
+    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
+};
+use crate::worker::runtime::respond::{error, json};
+
+fn failed(e: CallError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+/// `GET /admin/pending-writes?limit=&cursor=`.
+pub async fn list(req: &Request, env: &Env) -> Result<Response> {
+    let pairs = query_pairs(&req.inner().url());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let page = parse_limit(get("limit"), PENDING_PAGE_DEFAULT, PENDING_PAGE_MAX)
+        .and_then(|limit| ShardWalk::new(get("cursor"), limit, INDEX_SHARDS));
+    let mut walk = match page {
+        Ok(walk) => walk,
+        Err(why) => return error(400, &why),
+    };
+    let mut owners = Vec::new();
+    while let Some((shard, after, n)) = walk.next_read() {
+        let reply = AppointmentClient::named(env, &format!("index:{shard}"))?
+            .index_list(after.map(str::to_owned), n)
+            .await
+            .map_err(failed)?;
+        owners.extend(walk.take(reply.owners));
+    }
+    let mut objects = Vec::with_capacity(owners.len());
+    for owner in &owners {
+        let reply = AppointmentClient::named(env, owner)?.status().await;
+        objects.push(reply.map_err(failed)?);
+    }
+    let legacy = match legacy_queue_stub(env) {
+        Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    let objects: Vec<PendingStatus> = objects
+        .into_iter()
+        .filter(|s| s.pending > 0 || !s.aside.is_empty())
+        .collect();
+    let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
+    let holding: Vec<&&PendingStatus> = all.iter().filter(|s| s.pending > 0).collect();
+    json(
+        200,
+        &json!({
+            "pending": all.iter().map(|s| s.pending).sum::<usize>(),
+            "aside": objects.iter().map(|s| s.aside.len()).sum::<usize>(),
+            "attempts": holding.iter().map(|s| s.attempts).max().unwrap_or(0),
+            "lastError": holding.iter().find_map(|s| s.last_error.clone()),
+            "nextAttemptAt": holding.iter().filter_map(|s| s.next_attempt_at).reduce(f64::min),
+            "objects": objects,
+            "legacyQueue": legacy,
+            "nextCursor": walk.next_cursor(),
+        }),
+    )
+}
+
+/// The object and `seq` of `/admin/pending-writes/{owner}/{seq}…` (the owner URL-encoded).
+fn entry(owner: &str, seq: &str) -> Option<(String, i64)> {
+    let owner = percent_encoding::percent_decode_str(owner)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    Some((owner, seq.parse().ok()?))
+}
+
+/// An object's refusal (404, 409) as the answer; anything else is a failure.
+fn refused(e: CallError) -> Result<Response> {
+    match e {
+        CallError::Refused(r) if r.status == 404 || r.status == 409 => error(r.status, &r.message),
+        e => Err(failed(e)),
+    }
+}
+
+/// `POST /admin/pending-writes/{owner}/{seq}/retry`.
+pub async fn retry(owner: &str, seq: &str, env: &Env) -> Result<Response> {
+    let Some((owner, seq)) = entry(owner, seq) else {
+        return error(404, "Pending write not found");
+    };
+    match AppointmentClient::named(env, &owner)?.retry_aside(seq).await {
+        Ok(done) => json(200, &json!({ "applied": true, "seq": done.seq })),
+        Err(e) => refused(e),
+    }
+}
+
+/// `DELETE /admin/pending-writes/{owner}/{seq}`.
+pub async fn drop(owner: &str, seq: &str, env: &Env) -> Result<Response> {
+    let Some((owner, seq)) = entry(owner, seq) else {
+        return error(404, "Pending write not found");
+    };
+    match AppointmentClient::named(env, &owner)?.drop_aside(seq).await {
+        Ok(done) => json(200, &json!({ "dropped": true, "seq": done.seq })),
+        Err(e) => refused(e),
+    }
+}
