@@ -192,7 +192,7 @@ async fn changed(env: &Env, executor: &D1Executor, id: &str) -> Result<Response>
 async fn release_held(env: &Env, executor: &D1Executor, destination_id: &str) -> Result<usize> {
     let owners = query(
         executor,
-        &store::owners_with(destination_id, DeliveryStatus::Held),
+        &store::owners_with(destination_id, DeliveryStatus::Held, None, 1_000_000),
     )
     .await?;
     let mut released = 0;
