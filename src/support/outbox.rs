@@ -10,6 +10,13 @@
 
 use crate::support::retry::WRITE_RETRY_BACKOFF;
 
+/// Objects listed per page of `/admin/pending-writes` by default, and at most: each is one
+/// call, with the 8 index shards and the previous release's queue well under the subrequest
+/// limit of an invocation.
+pub const PENDING_PAGE_DEFAULT: usize = 50;
+/// See [`PENDING_PAGE_DEFAULT`].
+pub const PENDING_PAGE_MAX: usize = 100;
+
 /// Failures of one entry (its own, see [`Failure::Entry`]) before it is moved aside.
 pub const ASIDE_AFTER: u32 = 5;
 

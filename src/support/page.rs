@@ -19,6 +19,19 @@ pub fn keyset_page<T>(
     (rows, next)
 }
 
+/// A page's `limit` query parameter: `default` when absent, else a whole number from 1 to
+/// `max`; the error names it.
+pub fn parse_limit(value: Option<&str>, default: usize, max: usize) -> Result<usize, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("'limit' must be a whole number from 1 to {max}")),
+    }
+}
+
 /// A page over several sharded lists read one after the other (the index shards of objects
 /// holding pending writes): at most `limit` items, then a cursor `<shard>:<after>` where the
 /// next page starts (after that item of that shard; `after` empty: the shard's start).
@@ -148,6 +161,19 @@ mod tests {
         assert_eq!(run(None, 10).0.len(), 5);
         for bad in ["x", "3:a", "-1:a", "a:b"] {
             assert!(ShardWalk::new(Some(bad), 2, 3).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_limit_is_a_whole_number_in_range_or_the_default() {
+        assert_eq!(parse_limit(None, 50, 100), Ok(50));
+        assert_eq!(parse_limit(Some(" 7 "), 50, 100), Ok(7));
+        assert_eq!(parse_limit(Some("100"), 50, 100), Ok(100));
+        for bad in ["0", "101", "-1", "x"] {
+            assert_eq!(
+                parse_limit(Some(bad), 50, 100),
+                Err("'limit' must be a whole number from 1 to 100".into())
+            );
         }
     }
 }
