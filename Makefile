@@ -32,6 +32,9 @@ deps:
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
+	  || rustup component add rust-src --toolchain nightly
 	@worker-build --version 2>/dev/null | grep -qx '$(WORKER_BUILD_VERSION)' \
 	  || cargo install worker-build --version $(WORKER_BUILD_VERSION)
 	@wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$' \

@@ -19,4 +19,13 @@ fi
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 # No symbol names in the upload (they cost ~170 KB; the Worker is built never to panic).
 export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
+# Size: the upload is built on nightly with the standard library rebuilt for size and panics
+# compiled to a trap (`-Cpanic=immediate-abort`: no formatting machinery, no unwinding tables;
+# the Worker is built never to panic). ~32 KB gzip less than stable. `make deps` installs the
+# nightly toolchain and its rust-src; EKA_WORKER_STABLE=1 builds on stable instead.
+if [ -z "${EKA_WORKER_STABLE:-}" ]; then
+  export RUSTUP_TOOLCHAIN="${EKA_WORKER_NIGHTLY:-nightly}"
+  export CARGO_UNSTABLE_BUILD_STD="std,panic_abort"
+  export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort"
+fi
 exec worker-build --release "$@" --features worker

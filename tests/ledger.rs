@@ -10,8 +10,9 @@ use eka_webhook_edge::reminders::ReminderOp;
 use eka_webhook_edge::schedule::ScheduleWrite;
 use eka_webhook_edge::signing::signature::{sign, RustMac};
 use eka_webhook_edge::webhook::ledger::{
-    Attempt, Claim, Claimed, Commit, EventLedger, LedgerError, Settled,
+    Attempt, Claim, Claimed, Commit, EventLedger, Intake, IntakeMode, LedgerError, Settled,
 };
+use eka_webhook_edge::webhook::pipeline::{Outcome, Pipeline};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 
@@ -31,7 +32,14 @@ struct ScriptedLedger {
     fail_commit: Cell<bool>,
     claims: RefCell<Vec<Claim>>,
     commits: RefCell<Vec<Committed>>,
+    /// Keeps intakes (as the Worker's objects do).
+    keeps: Cell<bool>,
+    /// Each intake: its mode, body and outgoing event.
+    intakes: RefCell<Vec<Kept>>,
 }
+
+/// An intake as the ledger saw it: mode, body, outgoing event.
+type Kept = (IntakeMode, Vec<u8>, Option<Value>);
 
 impl ScriptedLedger {
     fn answering(answer: Result<Claimed, LedgerError>) -> Self {
@@ -40,6 +48,8 @@ impl ScriptedLedger {
             fail_commit: Cell::new(false),
             claims: RefCell::default(),
             commits: RefCell::default(),
+            keeps: Cell::new(false),
+            intakes: RefCell::default(),
         }
     }
 
@@ -86,6 +96,59 @@ impl EventLedger for ScriptedLedger {
         }
         Ok(())
     }
+
+    fn keeps_intake(&self) -> bool {
+        self.keeps.get()
+    }
+
+    async fn intake(&self, intake: &Intake<'_>) -> Result<Claimed, LedgerError> {
+        self.intakes.borrow_mut().push((
+            intake.mode,
+            intake.body.to_vec(),
+            intake.outgoing.cloned(),
+        ));
+        self.claim(intake.claim).await
+    }
+}
+
+impl ScriptedLedger {
+    /// Ledger calls made so far (claims, intakes and commits).
+    fn calls(&self) -> usize {
+        self.claims.borrow().len() + self.commits.borrow().len()
+    }
+
+    fn keeping(answer: Result<Claimed, LedgerError>) -> Self {
+        let ledger = Self::answering(answer);
+        ledger.keeps.set(true);
+        ledger
+    }
+}
+
+/// Signs and sends `body` through `ledger` with no sink (destinations are the ledger's).
+fn send_silent(w: &World, ledger: &ScriptedLedger, body: &Value) -> Outcome {
+    let raw = body.to_string();
+    let header = sign(raw.as_bytes(), KEY.as_bytes(), NOW_MS / 1000, &RustMac);
+    let headers = [("eka-webhook-signature".to_owned(), header)];
+    block_on(silent(w, ledger).handle(raw.as_bytes(), &headers))
+}
+
+type Silent<'a> =
+    Pipeline<'a, std::rc::Rc<FakeEka>, ManualClock, ScriptedLedger, Option<RecordingSink>, RustMac>;
+
+fn silent<'a>(w: &'a World, ledger: &'a ScriptedLedger) -> Silent<'a> {
+    Pipeline {
+        config: &w.config,
+        client: &w.client,
+        ledger,
+        sink: &None,
+        mac: &RustMac,
+    }
+}
+
+fn prescription() -> Value {
+    json!({"service":"prescription","event":"prescription.created","transaction_id":"t-2",
+           "business_id":"b-1","timestamp":1730189586,
+           "data":{"prescription_id":"p-1","patient_name":"Asha"}})
 }
 
 fn created(id: &str) -> Value {
@@ -133,6 +196,24 @@ fn the_claim_comes_first_and_the_commit_precedes_delivery() {
     assert_eq!(c.body, created("apt-1").to_string().into_bytes());
     assert_eq!(w.sink.events.borrow().len(), 1);
     assert_eq!(w.sink.events.borrow()[0].event_id.as_deref(), Some("evt_1"));
+}
+
+#[test]
+fn a_re_formatted_copy_is_claimed_under_the_key_of_the_bytes_the_signature_matched() {
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    let compact = created("apt-1").to_string();
+    let header = sign(compact.as_bytes(), KEY.as_bytes(), NOW_MS / 1000, &RustMac);
+    let headers = [("eka-webhook-signature".to_owned(), header)];
+    let pretty = serde_json::to_string_pretty(&created("apt-1")).unwrap();
+    for body in [compact.clone(), pretty, format!(" {compact}")] {
+        let out = block_on(w.pipeline(&ledger).handle(body.as_bytes(), &headers));
+        assert_eq!(out.status, 200, "{}", out.body);
+    }
+    let claims = ledger.claims.borrow();
+    let keys: Vec<&str> = claims.iter().map(|c| c.dedup_key.as_str()).collect();
+    let first = eka_webhook_edge::webhook::pipeline::dedup_key(compact.as_bytes());
+    assert_eq!(keys, [first.as_str(); 3], "one delivery, three formats");
 }
 
 #[test]
@@ -311,4 +392,196 @@ fn a_gate_admits_before_the_origin_and_records_what_the_origin_refused() {
         panic!("a duplicate was admitted");
     };
     assert_eq!((out.status, out.duplicate), (200, true));
+}
+
+#[test]
+fn nothing_to_enrich_is_one_ledger_call_that_claims_and_commits() {
+    let w = World::new();
+    let ledger = ScriptedLedger::keeping(Ok(Claimed::Proceed {
+        event_id: Some("evt_7".into()),
+        reprocess: false,
+    }));
+    let out = send_silent(&w, &ledger, &prescription());
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(
+        out.body,
+        json!({"success":true,"event":"prescription.created"})
+    );
+    assert_eq!(out.event_id.as_deref(), Some("evt_7"));
+    assert_eq!(ledger.calls(), 1, "one call in all");
+    assert!(out.deferred.is_none());
+    let intakes = ledger.intakes.borrow();
+    let (mode, body, outgoing) = &intakes[0];
+    assert_eq!(*mode, IntakeMode::Whole);
+    assert_eq!(body, &prescription().to_string().into_bytes());
+    assert_eq!(
+        outgoing.as_ref(),
+        Some(&json!({"type":"prescription.created","payload":prescription()}))
+    );
+    assert!(w.fake.paths().is_empty());
+    // A copy: the same one call, answered as a duplicate.
+    let dup = ScriptedLedger::keeping(Ok(Claimed::Duplicate {
+        event_id: "evt_7".into(),
+    }));
+    let out = send_silent(&w, &dup, &prescription());
+    assert_eq!((out.status, out.duplicate, dup.calls()), (200, true, 1));
+}
+
+#[test]
+fn an_enriched_event_makes_one_ledger_call_before_the_answer_and_defers_its_commit() {
+    let w = World::new();
+    let ledger = ScriptedLedger::keeping(Ok(Claimed::Proceed {
+        event_id: Some("evt_1".into()),
+        reprocess: true,
+    }));
+    let out = send_silent(&w, &ledger, &created("apt-1"));
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(out.body["appointmentDetails"]["appointment_id"], "apt-1");
+    assert_eq!(
+        ledger.calls(),
+        1,
+        "the intake only: the commit follows the answer"
+    );
+    assert_eq!(ledger.intakes.borrow()[0].0, IntakeMode::Worker);
+    let deferred = out
+        .deferred
+        .as_ref()
+        .expect("a commit for after the answer");
+    let commit = deferred.commit();
+    assert_eq!(commit.event_id, Some("evt_1"));
+    assert_eq!(
+        (commit.attempt.settled, commit.attempt.reprocess),
+        (Settled::Processed, true)
+    );
+    assert!(
+        matches!(&commit.effects.writes[..], [ScheduleWrite::Upsert(r)] if r.appointment_id == "apt-1")
+    );
+    assert_eq!(
+        commit
+            .outgoing
+            .map(|o| o["appointmentDetails"]["appointment_id"].clone()),
+        Some(json!("apt-1"))
+    );
+    assert!(
+        commit.body.is_empty(),
+        "the ledger holds the body since the intake"
+    );
+    // Sending it is the adapter's; the ledger takes it like any commit.
+    block_on(ledger.commit(&commit)).expect("committed");
+    assert_eq!(ledger.settled(), [(Settled::Processed, 200, None, 1)]);
+}
+
+#[test]
+fn the_fetch_that_started_with_the_intake_is_dropped_for_a_copy() {
+    let w = World::new();
+    for answer in [
+        Claimed::Duplicate {
+            event_id: "evt_0".into(),
+        },
+        Claimed::InFlight {
+            event_id: "evt_0".into(),
+            retry_after_secs: 4,
+        },
+    ] {
+        let ledger = ScriptedLedger::keeping(Ok(answer));
+        let out = send_silent(&w, &ledger, &created("apt-1"));
+        assert!(out.status == 200 || out.status == 409, "{}", out.status);
+        assert!(out.deferred.is_none() && ledger.commits.borrow().is_empty());
+        assert!(
+            !w.fake.paths().iter().any(|p| p.contains("/patient")),
+            "the enrichment went on after the intake said stop: {:?}",
+            w.fake.paths()
+        );
+    }
+}
+
+#[test]
+fn a_failed_fetch_after_a_kept_intake_is_committed_as_failed_after_the_answer() {
+    let w = World::new();
+    w.fake.set("/dr/v1/appointment/apt-9", 500, json!({}));
+    let ledger = ScriptedLedger::keeping(Ok(Claimed::Proceed {
+        event_id: Some("evt_9".into()),
+        reprocess: false,
+    }));
+    let out = send_silent(&w, &ledger, &created("apt-9"));
+    assert_eq!(out.status, 502);
+    assert_eq!(ledger.calls(), 1);
+    let failed = out.deferred.as_ref().expect("deferred").commit();
+    assert_eq!(
+        (failed.attempt.settled, failed.attempt.error.as_deref()),
+        (Settled::Failed, Some("appointment_fetch_failed"))
+    );
+}
+
+#[test]
+fn a_sink_that_delivers_during_the_webhook_still_waits_for_the_commit() {
+    let w = World::new();
+    let ledger = ScriptedLedger::keeping(Ok(Claimed::Proceed {
+        event_id: Some("evt_1".into()),
+        reprocess: false,
+    }));
+    for body in [created("apt-1"), prescription()] {
+        let out = w.send_with(&ledger, &body);
+        assert_eq!(out.status, 200, "{}", out.body);
+        assert!(out.deferred.is_none());
+        assert_eq!(
+            ledger.intakes.borrow().last().map(|i| i.0),
+            Some(IntakeMode::Worker)
+        );
+    }
+    assert_eq!(
+        ledger.commits.borrow().len(),
+        2,
+        "committed before each delivery"
+    );
+    assert_eq!(w.sink.events.borrow().len(), 2);
+}
+
+#[test]
+fn a_gate_keeps_its_intake_and_the_ledger_resumes_it_itself() {
+    use eka_webhook_edge::webhook::pipeline::Admission;
+    let w = World::new();
+    let raw = created("apt-1").to_string();
+    let header = sign(raw.as_bytes(), KEY.as_bytes(), NOW_MS / 1000, &RustMac);
+    let headers = [("eka-webhook-signature".to_owned(), header)];
+    let ledger = ScriptedLedger::keeping(Ok(Claimed::Proceed {
+        event_id: Some("evt_1".into()),
+        reprocess: false,
+    }));
+    let Admission::Admitted(admitted) =
+        block_on(silent(&w, &ledger).admit(raw.as_bytes(), &headers))
+    else {
+        panic!("not admitted");
+    };
+    assert_eq!(ledger.intakes.borrow()[0].0, IntakeMode::Gate);
+    assert_eq!(ledger.intakes.borrow()[0].1, raw.as_bytes());
+    assert!(w.fake.paths().is_empty());
+    // The origin took it; the ledger runs the rest with what it kept, committing first.
+    let out = block_on(silent(&w, &ledger).resume(
+        "evt_1",
+        admitted.claim.clone(),
+        false,
+        raw.as_bytes(),
+    ));
+    assert_eq!(out.status, 200);
+    assert!(out.deferred.is_none());
+    assert_eq!(ledger.settled(), [(Settled::Processed, 200, None, 1)]);
+    assert_eq!(
+        ledger.commits.borrow()[0].event_id.as_deref(),
+        Some("evt_1")
+    );
+    // A kept body that no longer passes (the allowed events changed) fails on record.
+    let mut narrower = World::new();
+    narrower.config.allowed_events = vec!["prescription.created".into()];
+    let ledger = ScriptedLedger::keeping(Ok(Claimed::Proceed {
+        event_id: None,
+        reprocess: false,
+    }));
+    let out =
+        block_on(silent(&narrower, &ledger).resume("evt_2", admitted.claim, true, raw.as_bytes()));
+    assert_eq!(out.status, 400);
+    assert_eq!(
+        ledger.settled(),
+        [(Settled::Failed, 400, Some("event_refused".into()), 0)]
+    );
 }

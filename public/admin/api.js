@@ -1,6 +1,6 @@
 // The admin API, same origin only. The token lives in sessionStorage (this tab, until it
 // closes); any 401 forgets it and sends the operator back to sign-in.
-import { queryString } from './lib.js';
+import { queryString, followCursor } from './lib.js';
 
 const TOKEN_KEY = 'eka-admin-token';
 
@@ -57,4 +57,18 @@ export async function api(path, { method = 'GET', query, body } = {}) {
   }
   if (!res.ok) throw new ApiError(res.status, data);
   return data;
+}
+
+/**
+ * GET /admin/appointments for `query`, every page (10 rows each, at most `maxPages`) merged:
+ * `{appointments, followupAppointments, failed, complete}`.
+ */
+export async function findAppointments(query, { maxPages = 50 } = {}) {
+  const merged = { appointments: [], followupAppointments: [], failed: [] };
+  const { complete } = await followCursor(async (cursor) => {
+    const page = await api('/admin/appointments', { query: { ...query, cursor } });
+    for (const k of Object.keys(merged)) merged[k].push(...(page?.[k] ?? []));
+    return page;
+  }, 'failed', { maxSteps: maxPages });
+  return { ...merged, complete };
 }

@@ -1,6 +1,6 @@
 // Appointments: the range query (GET /admin/appointments, epoch seconds) with patient, doctor
 // and clinic; per appointment its reminders: list, create, cancel.
-import { api, ApiError } from './api.js';
+import { api, ApiError, findAppointments } from './api.js';
 import { appointmentRows, toLocalInput, fromLocalInput } from './lib.js';
 import { h, time, badge, section, fill, field, button, flash, table, errorText } from './dom.js';
 
@@ -78,7 +78,7 @@ export async function appointmentsPage(view, route) {
   const results = h('div');
   view.append(h('h1', 'Appointments'), form, section('Bookings and follow-ups', results));
   await fill(results, async () => {
-    const found = await api('/admin/appointments', { query: { start: Math.floor(startMs / 1000), end: Math.floor(endMs / 1000) } });
+    const found = await findAppointments({ start: Math.floor(startMs / 1000), end: Math.floor(endMs / 1000) });
     const rows = appointmentRows(found);
     let shown = 0;
     const t = table([

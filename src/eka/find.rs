@@ -50,18 +50,32 @@ where
     C: Clock,
     S: ScheduleStore,
 {
-    let split = split_rows(store.find_between(start, end).await?);
+    Ok(enrich_found(client, store.find_between(start, end).await?, concurrency).await)
+}
+
+/// `rows` enriched and split as [`find_appointments_between`] answers (a page of them, for
+/// `/admin/appointments`).
+pub async fn enrich_found<H, C>(
+    client: &EkaClient<H, C>,
+    rows: Vec<ScheduleRow>,
+    concurrency: usize,
+) -> FoundAppointments
+where
+    H: HttpClient,
+    C: Clock,
+{
+    let split = split_rows(rows);
     let permits = Semaphore::new(concurrency.max(1));
     let limited = client.limited(&permits);
     let (appointments, mut failed) = enrich_rows(&limited, split.appointments, concurrency).await;
     let (followup_appointments, more_failed) =
         enrich_rows(&limited, split.followup_appointments, concurrency).await;
     failed.extend(more_failed);
-    Ok(FoundAppointments {
+    FoundAppointments {
         appointments,
         followup_appointments,
         failed,
-    })
+    }
 }
 
 /// Enriches rows keeping their order. Rows are started up to `concurrency` at a time; the

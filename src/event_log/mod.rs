@@ -16,6 +16,7 @@ pub const REFUSAL_TABLE: &str = "eka_webhook_refusal";
 
 mod claim;
 mod ids;
+pub mod limits;
 mod query;
 mod refusal;
 mod settings;

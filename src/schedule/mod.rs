@@ -7,6 +7,7 @@
 //! refreshes `start_time`/`end_time` when the fetched appointment has them, and inserts the
 //! row when the fetched appointment is a booking and none exists (the SDK's update gap).
 
+pub mod range;
 pub mod sql;
 pub mod store;
 

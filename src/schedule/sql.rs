@@ -217,6 +217,28 @@ pub fn find_between(start: i64, end: i64) -> Statement {
     )
 }
 
+/// A page of [`find_between`]'s rows: after `(start_time, appointment_id)` when given, at
+/// most `limit` (keyset paging, `schedule::range`).
+pub fn find_page(start: i64, end: i64, after: Option<(i64, &str)>, limit: usize) -> Statement {
+    let mut params: Vec<SqlValue> = vec![start.into(), end.into()];
+    let after_clause = match after {
+        Some((t, id)) => {
+            params.extend([t.into(), t.into(), id.into()]);
+            " AND (start_time > ? OR (start_time = ? AND appointment_id > ?))"
+        }
+        None => "",
+    };
+    params.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+    Statement::new(
+        format!(
+            "SELECT {SELECT_COLUMNS} FROM {SCHEDULE_TABLE_NAME} WHERE start_time BETWEEN ? AND ? \
+             AND (status = '{BOOKED_STATUS}' OR (status = '{INITIATED_STATUS}' AND visit_type = '{FOLLOW_UP_VISIT}')){after_clause} \
+             ORDER BY start_time, appointment_id LIMIT ?"
+        ),
+        params,
+    )
+}
+
 /// One row by id.
 pub fn select_row(appointment_id: &str) -> Statement {
     Statement::new(

@@ -13,6 +13,28 @@ use sha2::{Digest, Sha256};
 
 const VERSION: &str = "v1";
 
+/// Length of the text [`KeyRing::seal`] makes of `plaintext_len` bytes: `v1.`, the 8-hex
+/// fingerprint and `.`, the 12-byte nonce (16 base64url characters) and `.`, then the
+/// ciphertext with its 16-byte tag in base64url without padding.
+pub const fn sealed_len(plaintext_len: usize) -> usize {
+    let data = plaintext_len + TAG_BYTES;
+    VERSION.len() + 1 + 8 + 1 + 16 + 1 + (data * 4).div_ceil(3)
+}
+
+/// The longest plaintext whose sealed text fits in `sealed_max` characters (0 when none does).
+pub const fn max_plaintext_for(sealed_max: usize) -> usize {
+    let overhead = sealed_len(0);
+    if sealed_max <= overhead {
+        return 0;
+    }
+    // base64 without padding: `k` characters carry `floor(3k/4)` bytes (tag included).
+    let bytes = (sealed_max - VERSION.len() - 1 - 8 - 1 - 16 - 1) * 3 / 4;
+    bytes.saturating_sub(TAG_BYTES)
+}
+
+/// AES-GCM's tag, appended to the ciphertext.
+const TAG_BYTES: usize = 16;
+
 /// Why a sealed text could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SealError {
@@ -186,6 +208,24 @@ mod tests {
         let sealed = ring.seal(b"patient Asha", b"evt_1", [7; 12]);
         assert!(!sealed.contains("Asha"));
         assert_eq!(ring.open(&sealed, b"evt_1").unwrap(), b"patient Asha");
+    }
+
+    #[test]
+    fn sealed_len_is_the_length_seal_makes_and_max_plaintext_is_its_inverse() {
+        let ring = KeyRing::parse(K1).unwrap();
+        for n in [0, 1, 2, 3, 4, 5, 100, 1000, 4097] {
+            let sealed = ring.seal(&vec![b'x'; n], b"evt_1", [9; 12]);
+            assert_eq!(sealed.len(), sealed_len(n), "{n}");
+        }
+        for max in [0, 44, 45, 46, 47, 48, 100, 2_000_000] {
+            let n = max_plaintext_for(max);
+            if max >= sealed_len(0) {
+                assert!(sealed_len(n) <= max, "{max}");
+                assert!(sealed_len(n + 1) > max, "{max}");
+            } else {
+                assert_eq!(n, 0);
+            }
+        }
     }
 
     #[test]

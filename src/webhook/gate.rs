@@ -5,6 +5,8 @@
 
 use chrono::{DateTime, SecondsFormat};
 
+use crate::webhook::ledger::{Attempt, Settled};
+
 /// How long the origin has to answer (Eka's own delivery timeout is the real limit).
 pub const ORIGIN_TIMEOUT_MS: u32 = 30_000;
 
@@ -87,6 +89,30 @@ pub fn origin_headers(
 /// The origin's response headers passed back to Eka (hop-by-hop ones dropped).
 pub fn response_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
     headers.iter().filter(|(n, _)| passes(n)).cloned().collect()
+}
+
+/// The code recorded for a gate whose origin's status never reached the event's object (the
+/// event is failed and can be replayed from the console).
+pub const ORIGIN_UNKNOWN: &str = "origin_unknown";
+
+/// How an attempt the origin did not take is recorded: the status it answered
+/// (`origin_status`), or 502 when it could not be reached (`origin_unreachable`).
+pub fn origin_failure(status: Option<u16>, reprocess: bool) -> Attempt {
+    let code = match status {
+        Some(_) => "origin_status",
+        None => "origin_unreachable",
+    };
+    Attempt::ended(
+        Settled::Failed,
+        status.unwrap_or(502),
+        Some(code),
+        reprocess,
+    )
+}
+
+/// How an attempt whose origin's status never arrived is recorded ([`ORIGIN_UNKNOWN`]).
+pub fn origin_unknown(reprocess: bool) -> Attempt {
+    Attempt::ended(Settled::Failed, 502, Some(ORIGIN_UNKNOWN), reprocess)
 }
 
 /// Whether the origin took the delivery: a 2xx. Anything else is answered to Eka as it is,
@@ -188,5 +214,26 @@ mod tests {
         ]));
         assert_eq!(out, h(&[("content-type", "text/plain"), ("x-origin", "1")]));
         assert!(origin_took(200) && origin_took(204) && !origin_took(302) && !origin_took(503));
+    }
+
+    #[test]
+    fn a_gate_failure_names_why() {
+        let refused = origin_failure(Some(503), true);
+        assert_eq!(
+            (
+                refused.http_status,
+                refused.error.as_deref(),
+                refused.reprocess
+            ),
+            (503, Some("origin_status"), true)
+        );
+        let gone = origin_failure(None, false);
+        assert_eq!(
+            (gone.http_status, gone.error.as_deref()),
+            (502, Some("origin_unreachable"))
+        );
+        let unknown = origin_unknown(false);
+        assert_eq!(unknown.settled, Settled::Failed);
+        assert_eq!(unknown.error.as_deref(), Some(ORIGIN_UNKNOWN));
     }
 }

@@ -33,7 +33,7 @@ pub struct EventFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Claim {
-    /// SHA-256 of the exact body bytes, hex.
+    /// SHA-256 of the bytes the signature matched (`claim_key`), hex.
     pub dedup_key: String,
     /// Name of the object that owns the event ([`owner_of`]).
     pub owner: String,
@@ -234,6 +234,111 @@ pub struct Commit<'a> {
     pub outgoing: Option<&'a serde_json::Value>,
 }
 
+/// How the rest of a webhook the ledger keeps ([`EventLedger::intake`]) is finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IntakeMode {
+    /// The Worker commits after its answer; if that commit never comes, the ledger runs the
+    /// rest of the pipeline itself once the claim's lease is over.
+    Worker,
+    /// A gate: the origin's status comes after the answer and decides; if it never comes,
+    /// the event is recorded as failed with `origin_unknown` once the lease is over.
+    Gate,
+    /// Nothing to enrich: the claim and the commit are one call (`outgoing` is what a
+    /// processed event delivers).
+    Whole,
+}
+
+/// A delivery handed to a ledger that keeps it: the claim, and what the ledger needs to
+/// finish the webhook on its own (the exact body, sealed by the ledger when it can).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intake<'a> {
+    /// The claim.
+    pub claim: &'a Claim,
+    /// The exact body as received.
+    pub body: &'a [u8],
+    /// How the rest is finished.
+    pub mode: IntakeMode,
+    /// [`IntakeMode::Whole`]: the enriched event to deliver (the payload alone).
+    pub outgoing: Option<&'a Value>,
+}
+
+/// What a held intake calls for when the ledger looks at it ([`held_action`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldAction {
+    /// Nothing yet: look again at this time (epoch ms).
+    Wait(i64),
+    /// Run the rest of the pipeline here, now.
+    Run,
+    /// A gate whose origin answered `status`, not a 2xx: record the failure.
+    OriginFailed(u16),
+    /// A gate whose origin's status never arrived: record `origin_unknown` (replayable).
+    OriginUnknown,
+}
+
+/// What a held intake calls for at `now_ms`: a Worker intake runs here once its lease is over
+/// (the Worker's commit never came); a gate's runs as soon as the origin took it, fails when
+/// the origin refused it, and is recorded `origin_unknown` when its lease ran out first.
+pub fn held_action(
+    mode: IntakeMode,
+    origin: Option<u16>,
+    lease_until_ms: i64,
+    now_ms: i64,
+) -> HeldAction {
+    let lapsed = now_ms >= lease_until_ms;
+    match (mode, origin) {
+        (IntakeMode::Gate, Some(status)) if crate::webhook::gate::origin_took(status) => {
+            HeldAction::Run
+        }
+        (IntakeMode::Gate, Some(status)) => HeldAction::OriginFailed(status),
+        (IntakeMode::Gate, None) if lapsed => HeldAction::OriginUnknown,
+        _ if lapsed => HeldAction::Run,
+        _ => HeldAction::Wait(lease_until_ms),
+    }
+}
+
+/// A commit the pipeline leaves for after the answer, owned: the ledger kept the intake, so
+/// the adapter sends it once the answer is out, and the ledger finishes on its own if it never
+/// arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deferred {
+    /// From the claim.
+    pub event_id: Option<String>,
+    /// The claim it settles.
+    pub claim: Claim,
+    /// How it ended.
+    pub attempt: Attempt,
+    /// What it changes.
+    pub effects: Effects,
+    /// What a processed event delivers.
+    pub outgoing: Option<Value>,
+}
+
+impl Deferred {
+    /// `commit`, owned.
+    pub fn of(commit: &Commit<'_>) -> Self {
+        Deferred {
+            event_id: commit.event_id.map(str::to_owned),
+            claim: commit.claim.clone(),
+            attempt: commit.attempt.clone(),
+            effects: commit.effects.clone(),
+            outgoing: commit.outgoing.cloned(),
+        }
+    }
+
+    /// The commit to send (no body: the ledger holds it since the intake).
+    pub fn commit(&self) -> Commit<'_> {
+        Commit {
+            event_id: self.event_id.as_deref(),
+            claim: &self.claim,
+            attempt: self.attempt.clone(),
+            effects: &self.effects,
+            body: &[],
+            outgoing: self.outgoing.as_ref(),
+        }
+    }
+}
+
 /// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerError {
@@ -261,6 +366,17 @@ pub trait EventLedger {
     async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError>;
     /// Makes an attempt's effects durable (writes, reminder operations, the event's state).
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError>;
+    /// True when [`intake`](Self::intake) keeps the body and finishes the webhook on its own:
+    /// then the pipeline makes one call before its answer and commits after it.
+    fn keeps_intake(&self) -> bool {
+        false
+    }
+    /// Claims a delivery and keeps what finishing it needs ([`Intake`]); with
+    /// [`IntakeMode::Whole`], a go is also the commit. A ledger that does not keep intakes
+    /// only claims.
+    async fn intake(&self, intake: &Intake<'_>) -> Result<Claimed, LedgerError> {
+        self.claim(intake.claim).await
+    }
 }
 
 impl<T: EventLedger + ?Sized> EventLedger for &T {
@@ -269,6 +385,12 @@ impl<T: EventLedger + ?Sized> EventLedger for &T {
     }
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
         (**self).commit(commit).await
+    }
+    fn keeps_intake(&self) -> bool {
+        (**self).keeps_intake()
+    }
+    async fn intake(&self, intake: &Intake<'_>) -> Result<Claimed, LedgerError> {
+        (**self).intake(intake).await
     }
 }
 
@@ -368,6 +490,38 @@ mod tests {
         );
         assert_eq!(parts[1].1.reminder_ops, [cancel("new")]);
         assert!(Effects::default().by_owner().is_empty());
+    }
+
+    #[test]
+    fn a_held_intake_runs_after_its_lease_and_a_gate_waits_for_its_origin() {
+        use HeldAction::*;
+        use IntakeMode::{Gate, Whole, Worker};
+        assert_eq!(held_action(Worker, None, 100, 99), Wait(100));
+        assert_eq!(held_action(Worker, None, 100, 100), Run);
+        assert_eq!(held_action(Whole, None, 100, 150), Run);
+        assert_eq!(held_action(Gate, Some(204), 100, 0), Run, "at once");
+        assert_eq!(held_action(Gate, Some(503), 100, 0), OriginFailed(503));
+        assert_eq!(held_action(Gate, Some(302), 100, 500), OriginFailed(302));
+        assert_eq!(held_action(Gate, None, 100, 50), Wait(100));
+        assert_eq!(held_action(Gate, None, 100, 100), OriginUnknown);
+        let v = serde_json::to_value(IntakeMode::Gate).unwrap();
+        assert_eq!(v, json!("gate"));
+    }
+
+    #[test]
+    fn a_deferred_commit_carries_no_body() {
+        let e = event(json!({"event":"appointment.created","data":{"appointment_id":"a1"}}));
+        let d = Deferred {
+            event_id: Some("evt_1".into()),
+            claim: Claim::for_event(&e, "k".into(), 1),
+            attempt: Attempt::ended(Settled::Processed, 200, None, false),
+            effects: Effects::default(),
+            outgoing: Some(json!({"type":"appointment.created"})),
+        };
+        let c = d.commit();
+        assert!(c.body.is_empty());
+        assert_eq!(c.event_id, Some("evt_1"));
+        assert_eq!(c.outgoing, d.outgoing.as_ref());
     }
 
     #[test]

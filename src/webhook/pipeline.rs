@@ -3,7 +3,6 @@
 //! (docs/eka-compatibility.md#webhook-contract).
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::eka::api::{ApiError, EkaClient};
 use crate::eka::enrich::{enrich, Enrichment};
@@ -15,10 +14,13 @@ use crate::signing::signature::{
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::support::http::{Clock, HttpClient};
+pub use crate::webhook::claim_key::{claim_key, dedup_key};
 use crate::webhook::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::webhook::ledger::{
-    Attempt, Claim, Claimed, Commit, Effects, EventLedger, LedgerError, Settled,
+    Attempt, Claim, Claimed, Commit, Deferred, Effects, EventLedger, Intake, IntakeMode,
+    LedgerError, Settled,
 };
+use futures::future::{select, Either};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -187,6 +189,19 @@ pub struct EnrichedEvent {
 }
 
 impl EnrichedEvent {
+    /// An event with nothing to enrich: its type and payload.
+    pub fn plain(event: &WebhookEvent) -> Self {
+        EnrichedEvent {
+            event_type: event.event_type.clone(),
+            payload: event.payload.clone(),
+            appointment_details: None,
+            patient_details: None,
+            doctor_details: None,
+            clinic_details: None,
+            event_id: None,
+        }
+    }
+
     fn details(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
         [
             (
@@ -232,6 +247,11 @@ pub fn duplicate_body(event_type: &str, event_id: &str) -> Value {
 pub trait EventSink {
     /// Delivers one event; an error answers 500 so that Eka retries.
     async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError>;
+    /// False when there is nothing to deliver during the webhook (then the commit may
+    /// follow the answer).
+    fn delivers(&self) -> bool {
+        true
+    }
 }
 
 /// No sink configured: nothing to deliver.
@@ -242,11 +262,17 @@ impl<D: EventSink> EventSink for Option<D> {
             None => Ok(()),
         }
     }
+    fn delivers(&self) -> bool {
+        self.as_ref().is_some_and(EventSink::delivers)
+    }
 }
 
 impl<D: EventSink + ?Sized> EventSink for &D {
     async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
         (**self).deliver(event).await
+    }
+    fn delivers(&self) -> bool {
+        (**self).delivers()
     }
 }
 
@@ -275,9 +301,17 @@ pub struct Outcome {
     pub retry_after_secs: Option<u32>,
     /// Internal warnings, for debug logs (no secrets, no patient data).
     pub warnings: Vec<String>,
+    /// The commit to send after the answer (the ledger kept the intake and finishes the
+    /// webhook on its own should it never arrive).
+    pub deferred: Option<Deferred>,
 }
 
 impl Outcome {
+    fn with_event(mut self, event: EnrichedEvent) -> Self {
+        self.event = Some(event);
+        self
+    }
+
     fn refused(error: WebhookError, matched: Option<Matched>) -> Self {
         Outcome {
             error: Some(error.clone()),
@@ -298,6 +332,7 @@ impl Outcome {
             duplicate: false,
             retry_after_secs: None,
             warnings: Vec::new(),
+            deferred: None,
         }
     }
 }
@@ -359,8 +394,82 @@ where
 {
     /// Handles one webhook: the raw body bytes as received and the request headers.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)]) -> Outcome {
-        let admission = self.admit(body, headers).await;
-        self.carry_on(admission, body).await
+        if !self.ledger.keeps_intake() {
+            let admission = self.admit(body, headers).await;
+            return self.carry_on(admission, body).await;
+        }
+        let (event, matched) = match self.accept(body, headers) {
+            Ok(accepted) => accepted,
+            Err(outcome) => return *outcome,
+        };
+        let claim = self.claim_for(&event, body, matched);
+        let mut out = self.take_in(event, claim, body).await;
+        out.matched = matched;
+        out
+    }
+
+    /// The webhook through a ledger that keeps intakes: one ledger call before the answer.
+    /// Nothing to enrich (and nothing to deliver now): the intake is the commit. Otherwise
+    /// the appointment fetch starts together with the intake and is dropped if the intake
+    /// says duplicate or in flight; the commit is left for after the answer
+    /// ([`Outcome::deferred`]), unless a sink delivers during the webhook (then it precedes
+    /// the delivery, as always).
+    async fn take_in(&self, event: WebhookEvent, claim: Claim, body: &[u8]) -> Outcome {
+        let enriched = matches!(event.kind, EventKind::Enrich { .. });
+        if !enriched && !self.sink.delivers() {
+            let mut accepted = EnrichedEvent::plain(&event);
+            let outgoing = accepted.to_json();
+            let intake = Intake {
+                claim: &claim,
+                body,
+                mode: IntakeMode::Whole,
+                outgoing: Some(&outgoing),
+            };
+            let claimed = self.ledger.intake(&intake).await;
+            return match self.stop_or_go(claimed, &event.event_type) {
+                Err(out) => *out,
+                Ok((event_id, _)) => {
+                    accepted.event_id.clone_from(&event_id);
+                    Outcome {
+                        event_id,
+                        ..Outcome::answer(200, accepted.success_body(), None)
+                    }
+                    .with_event(accepted)
+                }
+            };
+        }
+        let (ids, found) = {
+            let intake = Intake {
+                claim: &claim,
+                body,
+                mode: IntakeMode::Worker,
+                outgoing: None,
+            };
+            let claimed = std::pin::pin!(self.ledger.intake(&intake));
+            let fetch = std::pin::pin!(async {
+                match &event.kind {
+                    EventKind::Enrich { appointment_id } => {
+                        Some(enrich(self.client, appointment_id, event.data(), false).await)
+                    }
+                    _ => None,
+                }
+            });
+            match select(claimed, fetch).await {
+                Either::Left((claimed, fetch)) => match self.stop_or_go(claimed, &event.event_type)
+                {
+                    // The fetch is dropped unfinished.
+                    Err(out) => return *out,
+                    Ok(ids) => (ids, fetch.await),
+                },
+                Either::Right((found, claimed)) => {
+                    match self.stop_or_go(claimed.await, &event.event_type) {
+                        Err(out) => return *out,
+                        Ok(ids) => (ids, found),
+                    }
+                }
+            }
+        };
+        self.effects(event, &claim, ids, body, found, true).await
     }
 
     /// The answer of an admission that stops, or the rest of the pipeline.
@@ -381,8 +490,15 @@ where
             Ok(accepted) => accepted,
             Err(outcome) => return Admission::Answer(outcome),
         };
-        let claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
-        self.claim(event, claim, matched).await
+        let claim = self.claim_for(&event, body, matched);
+        self.claim(event, claim, matched, Some(body)).await
+    }
+
+    /// The claim of a verified delivery, keyed on the bytes its signature matched
+    /// ([`claim_key`]): a re-formatted copy is the same delivery.
+    fn claim_for(&self, event: &WebhookEvent, body: &[u8], matched: Option<Matched>) -> Claim {
+        let key = claim_key(body, matched, self.config.max_depth.min(MAX_DEPTH_LIMIT));
+        Claim::for_event(event, key, self.now_ms())
     }
 
     /// Enrich, decide, commit, deliver: the rest of an admitted delivery.
@@ -395,7 +511,7 @@ where
             reprocess,
         } = admitted;
         let mut out = self
-            .effects(event, &claim, (event_id, reprocess), body)
+            .effects(event, &claim, (event_id, reprocess), body, None, false)
             .await;
         out.matched = matched;
         out
@@ -410,19 +526,10 @@ where
         body: &[u8],
         status: Option<u16>,
     ) -> Result<(), LedgerError> {
-        let code = match status {
-            Some(_) => "origin_status",
-            None => "origin_unreachable",
-        };
         let failed = Commit {
             event_id: admitted.event_id.as_deref(),
             claim: &admitted.claim,
-            attempt: Attempt::ended(
-                Settled::Failed,
-                status.unwrap_or(502),
-                Some(code),
-                admitted.reprocess,
-            ),
+            attempt: crate::webhook::gate::origin_failure(status, admitted.reprocess),
             effects: &Effects::default(),
             body,
             outgoing: None,
@@ -433,17 +540,55 @@ where
     /// Runs a stored event again (an operator's replay): its body was verified on receipt,
     /// so only parsing and the allowed-events check are repeated.
     pub async fn replay(&self, event_id: &str, body: &[u8]) -> Outcome {
-        let max_depth = self.config.max_depth.min(MAX_DEPTH_LIMIT);
-        let event = match parse_object(body, max_depth)
-            .and_then(|p| validate(p, &self.config.allowed_events).map_err(WebhookError::Event))
-        {
+        let event = match self.parse_stored(body) {
             Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
         };
         let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
         claim.replay_of = Some(event_id.to_owned());
-        let admission = self.claim(event, claim, None).await;
+        let admission = self.claim(event, claim, None, None).await;
         self.carry_on(admission, body).await
+    }
+
+    /// The rest of a webhook a ledger kept ([`IntakeMode`]), run by the ledger itself (its
+    /// Worker never committed, or a gate's origin took it): the body was verified on
+    /// receipt, so only parsing and the allowed-events check are repeated; the commit is made
+    /// here, before anything leaves. A body that no longer passes is recorded as failed.
+    pub async fn resume(
+        &self,
+        event_id: &str,
+        claim: Claim,
+        reprocess: bool,
+        body: &[u8],
+    ) -> Outcome {
+        let ids = (Some(event_id.to_owned()), reprocess);
+        match self.parse_stored(body) {
+            Ok(event) => self.effects(event, &claim, ids, body, None, false).await,
+            Err(e) => {
+                let failed = Commit {
+                    event_id: Some(event_id),
+                    claim: &claim,
+                    attempt: Attempt::ended(Settled::Failed, e.status(), Some(e.code()), reprocess),
+                    effects: &Effects::default(),
+                    body,
+                    outgoing: None,
+                };
+                let mut out = Outcome::refused(e, None);
+                if let Err(e) = self.ledger.commit(&failed).await {
+                    out.warnings.push(format!("failure not recorded: {e}"));
+                }
+                out.event_id = Some(event_id.to_owned());
+                out
+            }
+        }
+    }
+
+    /// A stored body parsed and checked against the allowed events (its signature was
+    /// verified on receipt).
+    fn parse_stored(&self, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        let max_depth = self.config.max_depth.min(MAX_DEPTH_LIMIT);
+        parse_object(body, max_depth)
+            .and_then(|p| validate(p, &self.config.allowed_events).map_err(WebhookError::Event))
     }
 
     fn now_ms(&self) -> i64 {
@@ -484,20 +629,55 @@ where
     /// Claims the delivery before any work: a duplicate or a copy in flight is answered
     /// here and does nothing at all; a claimed one goes on to [`proceed`](Self::proceed)
     /// (enrich, decide, commit, deliver, in that order, so nothing leaves before its effects
-    /// are durable).
+    /// are durable). With `body` (a gate's admission) a ledger that keeps intakes keeps it.
     async fn claim(
         &self,
         event: WebhookEvent,
         claim: Claim,
         matched: Option<Matched>,
+        body: Option<&[u8]>,
     ) -> Admission {
-        let answer = |out: Outcome| Admission::Answer(Box::new(out));
-        match self.ledger.claim(&claim).await {
-            Err(e) => answer(Outcome::refused(WebhookError::Unrecorded(e), matched)),
-            Ok(Claimed::Duplicate { event_id }) => answer(Outcome {
+        let claimed = match body {
+            Some(body) if self.ledger.keeps_intake() => {
+                let intake = Intake {
+                    claim: &claim,
+                    body,
+                    mode: IntakeMode::Gate,
+                    outgoing: None,
+                };
+                self.ledger.intake(&intake).await
+            }
+            _ => self.ledger.claim(&claim).await,
+        };
+        match self.stop_or_go(claimed, &event.event_type) {
+            Err(mut out) => {
+                out.matched = matched;
+                Admission::Answer(out)
+            }
+            Ok((event_id, reprocess)) => Admission::Admitted(Box::new(Admitted {
+                event,
+                claim,
+                matched,
+                event_id,
+                reprocess,
+            })),
+        }
+    }
+
+    /// The ledger's answer to a claim: go on with (event id, reprocess), or the answer of a
+    /// duplicate, a copy in flight or an unreachable ledger.
+    fn stop_or_go(
+        &self,
+        claimed: Result<Claimed, LedgerError>,
+        event_type: &str,
+    ) -> Result<(Option<String>, bool), Box<Outcome>> {
+        let stop = |out: Outcome| Err(Box::new(out));
+        match claimed {
+            Err(e) => stop(Outcome::refused(WebhookError::Unrecorded(e), None)),
+            Ok(Claimed::Duplicate { event_id }) => stop(Outcome {
                 event_id: Some(event_id.clone()),
                 duplicate: true,
-                ..Outcome::answer(200, duplicate_body(&event.event_type, &event_id), matched)
+                ..Outcome::answer(200, duplicate_body(event_type, &event_id), None)
             }),
             Ok(Claimed::InFlight {
                 event_id,
@@ -508,22 +688,16 @@ where
                         event_id: event_id.clone(),
                         retry_after_secs,
                     },
-                    matched,
+                    None,
                 );
                 out.event_id = Some(event_id);
                 out.retry_after_secs = Some(retry_after_secs);
-                answer(out)
+                stop(out)
             }
             Ok(Claimed::Proceed {
                 event_id,
                 reprocess,
-            }) => Admission::Admitted(Box::new(Admitted {
-                event,
-                claim,
-                matched,
-                event_id,
-                reprocess,
-            })),
+            }) => Ok((event_id, reprocess)),
         }
     }
 
@@ -533,6 +707,8 @@ where
         claim: &Claim,
         (event_id, reprocess): (Option<String>, bool),
         body: &[u8],
+        found: Option<Result<Enrichment, ApiError>>,
+        defer: bool,
     ) -> Outcome {
         let nothing = Effects::default();
         let commit = |settled, http_status, error: Option<&str>, effects| Commit {
@@ -555,13 +731,19 @@ where
             event_id: event_id.clone(),
         };
         if let EventKind::Enrich { appointment_id } = &event.kind {
-            let found = match enrich(self.client, appointment_id, event.data(), false).await {
+            let found = match found {
+                Some(found) => found,
+                None => enrich(self.client, appointment_id, event.data(), false).await,
+            };
+            let found = match found {
                 Ok(found) => found,
                 Err(e) => {
                     let error = WebhookError::AppointmentFetch(e);
                     let failed = commit(Settled::Failed, 502, Some(error.code()), &nothing);
                     let mut out = Outcome::refused(error, None);
-                    if let Err(e) = self.ledger.commit(&failed).await {
+                    if defer {
+                        out.deferred = Some(Deferred::of(&failed));
+                    } else if let Err(e) = self.ledger.commit(&failed).await {
                         out.warnings.push(format!("failure not recorded: {e}"));
                     }
                     out.event_id = event_id;
@@ -598,7 +780,14 @@ where
         let outgoing = accepted.to_json();
         let mut processed = commit(Settled::Processed, 200, None, &effects);
         processed.outgoing = Some(&outgoing);
-        if let Err(e) = self.ledger.commit(&processed).await {
+        // A ledger that kept the intake takes the commit after the answer, unless something
+        // is delivered during the webhook: that waits for the commit, as always.
+        let deferred = (defer && !self.sink.delivers()).then(|| Deferred::of(&processed));
+        let committed = match deferred {
+            Some(_) => Ok(()),
+            None => self.ledger.commit(&processed).await,
+        };
+        if let Err(e) = committed {
             // Decided before acting: nothing is delivered, and Eka's retry delivers once.
             warnings.push(format!("persistence failed: {e}"));
             let error = WebhookError::Unrecorded(e);
@@ -614,6 +803,7 @@ where
                 duplicate: false,
                 retry_after_secs: None,
                 warnings,
+                deferred: None,
             };
         }
         let (status, body_json, error) = match self.sink.deliver(&accepted).await {
@@ -640,13 +830,9 @@ where
             duplicate: false,
             retry_after_secs: None,
             warnings,
+            deferred,
         }
     }
-}
-
-/// The deduplication key of a delivery: SHA-256 of the exact body bytes, hex.
-pub fn dedup_key(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
 }
 
 /// Parses the body as a JSON object, refusing deep nesting before serde_json recurses.

@@ -6,8 +6,11 @@ use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
-use crate::eka::find::find_appointments_between;
+use crate::eka::find::enrich_found;
 use crate::event_log::RefusalReason;
+use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
+use crate::schedule::sql::row_from_json;
+use crate::schedule::store::SqlExecutor;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
 use crate::support::http::Clock;
@@ -17,13 +20,8 @@ use crate::worker::admin::destinations;
 use crate::worker::admin::events;
 use crate::worker::admin::pending;
 use crate::worker::admin::reminders;
-use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::index::index_shards;
-use crate::worker::appointment::protocol::{
-    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
-};
 use crate::worker::gate;
-use crate::worker::runtime::d1::d1_store;
+use crate::worker::runtime::d1::ready;
 use crate::worker::runtime::env::{client_for, settings};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
@@ -155,7 +153,9 @@ async fn admin(
         (Method::Get, Admin::Health) => admin_health(env, settings).await,
         (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
         (Method::Get, Admin::PendingWrites) => pending::list(&req, env).await,
-        (Method::Post, Admin::PendingWriteRetry(owner, seq)) => pending::retry(owner, seq, env).await,
+        (Method::Post, Admin::PendingWriteRetry(owner, seq)) => {
+            pending::retry(owner, seq, env).await
+        }
         (Method::Delete, Admin::PendingWrite(owner, seq)) => pending::drop(owner, seq, env).await,
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
         (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,
@@ -214,6 +214,7 @@ async fn admin_health(env: &Env, settings: &Settings) -> Result<Response> {
     // Destinations keep their secrets and waiting events sealed: they need the key.
     body["destinations"] = json!(settings.events.keys.is_some());
     body["destinationPauseAfter"] = json!(settings.delivery.pause_after);
+    body["maxBodyBytes"] = json!(settings.webhook.max_body_bytes);
     body["secretsUnderOldKeys"] =
         crate::worker::delivery::secrets_under_other_keys(env, settings).await;
     json(health_status(settings), &body)
@@ -304,33 +305,29 @@ fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
 }
 
+/// `GET /admin/appointments`: one page of the range query (`schedule::range`: at most
+/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API) and `nextCursor`.
 async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {
     if let Some(response) = misconfigured(settings) {
         return response;
     }
-    let pairs = query_pairs(&req.inner().url());
-    let param = |name: &str| -> Option<i64> {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+    let query = match RangeQuery::parse(&query_pairs(&req.inner().url()), APPOINTMENTS_PAGE_MAX) {
+        Ok(q) => q,
+        Err(why) => return error(400, &why),
     };
-    let (Some(start), Some(end)) = (param("start"), param("end")) else {
-        return error(
-            400,
-            "Query parameters 'start' and 'end' are required, as epoch seconds",
-        );
+    let read = match ready(env).await {
+        Ok(executor) => executor.query(&query.statement()).await.ok(),
+        Err(_) => None,
     };
-    if start > end {
-        return error(400, "'start' must not be after 'end'");
-    }
+    let Some(rows) = read else {
+        log::warn(settings.debug, "range query failed", json!({}));
+        return error(500, "Could not read the schedule");
+    };
+    let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
     let client = client_for(&settings.api);
-    let store = d1_store(env.d1("DB")?);
-    match find_appointments_between(&client, &store, start, end, settings.find_concurrency).await {
-        Ok(found) => json(200, &found.to_json()),
-        Err(e) => {
-            log::warn(settings.debug, &e.to_string(), json!({}));
-            error(500, "Could not read the schedule")
-        }
-    }
+    let mut body = enrich_found(&client, page, settings.find_concurrency)
+        .await
+        .to_json();
+    body["nextCursor"] = json!(next);
+    json(200, &body)
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
   startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
+  signHeader, SIGNING_KEY,
 } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
@@ -82,6 +83,33 @@ test('a processed event is recorded once; an exact copy answers 200 duplicate an
   assert.equal(row.business_id, 'b-1');
   assert.equal(row.replays, 0);
   assert.equal(row.dedup_key.length, 64);
+});
+
+test('re-formatted copies of a signed body (re-indented, a space added) are the first event: duplicate, one row', async () => {
+  eka.setAppointment('e-reformat', bookingFor('e-reformat'));
+  const compact = JSON.stringify(appointmentEvent('e-reformat'));
+  const header = signHeader(compact, SIGNING_KEY);
+  const first = await sendSigned(worker, compact, { header });
+  assert.equal(first.status, 200);
+  const eventId = first.headers.get('x-eka-event-id');
+  const calls = appointmentCalls('e-reformat');
+  const variants = [
+    JSON.stringify(JSON.parse(compact), null, 2),
+    `${compact} `,
+    JSON.stringify(JSON.parse(compact), null, '\t').replace(/":/g, '" :'),
+  ];
+  for (const variant of variants) {
+    const res = await sendSigned(worker, variant, { header });
+    assert.equal(res.status, 200, variant);
+    assert.deepEqual(await res.json(), { success: true, duplicate: true, event: 'appointment.created', eventId });
+  }
+  assert.equal(appointmentCalls('e-reformat'), calls, 'no enrichment for a re-formatted copy');
+  assert.equal(await forwardsSettle('e-reformat', 1), 1, 'one forward');
+  const found = await waitFor(async () => {
+    const all = await eventRows('appointment_id = ?', 'e-reformat');
+    return all.length === 1 && all[0].deliveries === 4 && all;
+  });
+  assert.equal(found[0].id, eventId);
 });
 
 test('a copy that arrives while the first is in flight answers 409 with Retry-After; after the first fails, the copy is processed', async () => {

@@ -6,9 +6,7 @@
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
-use crate::destinations::store::{
-    self, DeliveryRow, DeliveryStatus, DestinationRecord, ListKind, Source,
-};
+use crate::destinations::store::{self, DeliveryRow, DestinationRecord, ListKind, Source};
 use crate::destinations::{
     check_manual_retry, generate_secret, new_destination_id, AttemptRecord, DestinationError,
     DestinationHealth, DestinationSpec, Secrets, SpecRules,
@@ -25,8 +23,8 @@ use crate::worker::runtime::d1::D1Executor;
 use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::fetch_client::WorkerClock;
-use crate::worker::walk::{self, Walk};
 use crate::worker::runtime::respond::{error, json};
+use crate::worker::walk::{self, Walk};
 
 fn internal(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())

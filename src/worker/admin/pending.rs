@@ -99,7 +99,10 @@ pub async fn retry(owner: &str, seq: &str, env: &Env) -> Result<Response> {
     let Some((owner, seq)) = entry(owner, seq) else {
         return error(404, "Pending write not found");
     };
-    match AppointmentClient::named(env, &owner)?.retry_aside(seq).await {
+    match AppointmentClient::named(env, &owner)?
+        .retry_aside(seq)
+        .await
+    {
         Ok(done) => json(200, &json!({ "applied": true, "seq": done.seq })),
         Err(e) => refused(e),
     }

@@ -2,22 +2,19 @@
 //! appointment's reminders live in its own `AppointmentLedger` object (named by its id); the
 //! reminder operations a webhook implies travel with its commit.
 
-use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
 use crate::reminders::cron_time::next_fire;
 use crate::reminders::{appointment_of, parse_list_request, parse_schedule_request, sweep_window};
-use crate::schedule::ScheduleStore;
 use crate::settings::Settings;
 use crate::support::http::Clock;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::{CallError, PlanReply};
-use crate::worker::runtime::d1::d1_store;
+use crate::worker::appointment::protocol::CallError;
 use crate::worker::runtime::fetch_client::WorkerClock;
-use crate::worker::walk::{self, Walk};
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json};
+use crate::worker::walk::{self, Walk};
 
 /// The object's reply as a response: its refusal status and message, or 500.
 fn reply<T: serde::Serialize>(

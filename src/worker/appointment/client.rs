@@ -7,8 +7,8 @@ use worker::{Env, Stub};
 use crate::reminders::Reminder;
 use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects};
 use crate::worker::appointment::protocol::{
-    call, ledger_stub, Ack, AsideReply, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
-    PlanReply, RemindersReply, RetryReply,
+    call, ledger_stub, Ack, AsideReply, CallError, CommitRecord, IndexReply, LedgerCommand,
+    PendingStatus, PlanReply, RemindersReply, RetryReply,
 };
 
 /// One object, by name.

@@ -19,11 +19,6 @@ pub fn index_shard(owner: &str) -> String {
     format!("index:{}", hash % INDEX_SHARDS)
 }
 
-/// Every index shard's name.
-pub fn index_shards() -> Vec<String> {
-    (0..INDEX_SHARDS).map(|n| format!("index:{n}")).collect()
-}
-
 /// An index shard's table of owners (`index_owners` in the object's SQLite).
 pub(super) struct IndexShard<'a> {
     state: &'a State,

@@ -38,8 +38,8 @@ mod outbox;
 pub mod protocol;
 mod reminders;
 mod retention;
-mod walks;
 pub mod storage;
+mod walks;
 
 /// When processing itself fails, try again this much later.
 const RECOVERY_DELAY_MS: i64 = 60_000;

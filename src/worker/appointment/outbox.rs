@@ -20,9 +20,7 @@ use crate::support::outbox::{after_failure, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::{
-    from_json_text, AsideEntry, CallError, PendingStatus,
-};
+use crate::worker::appointment::protocol::{from_json_text, AsideEntry, CallError, PendingStatus};
 use crate::worker::runtime::d1::{d1_executor, ensure_tables};
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
@@ -232,7 +230,10 @@ impl AppointmentLedger {
     fn entry_failed(&self, seq: i64, error: &str, failure: Failure) -> Result<bool> {
         let sql = self.state.storage().sql();
         let retry = self.retry()?;
-        let head = texts(&sql, "SELECT value AS text FROM meta WHERE key = 'outbox_head'")?;
+        let head = texts(
+            &sql,
+            "SELECT value AS text FROM meta WHERE key = 'outbox_head'",
+        )?;
         let counted = head
             .first()
             .and_then(|v| v.split_once(':'))

@@ -26,7 +26,10 @@ impl AppointmentLedger {
         let sql = self.state.storage().sql();
         match walk {
             Some(walk) => {
-                for (key, value) in [("walk", serde_json::to_string(walk)?), ("walk_at", at.to_string())] {
+                for (key, value) in [
+                    ("walk", serde_json::to_string(walk)?),
+                    ("walk_at", at.to_string()),
+                ] {
                     sql.exec_raw(
                         "INSERT INTO meta (key, value) VALUES (?, ?) \
                          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -77,11 +80,19 @@ impl AppointmentLedger {
                     now_ms()
                 };
                 self.set_walk(rest.as_ref(), at)?;
-                log::warn(settings.debug, "walk batch", json!({ "walk": walk.object_name(), "done": done }));
+                log::warn(
+                    settings.debug,
+                    "walk batch",
+                    json!({ "walk": walk.object_name(), "done": done }),
+                );
             }
             Err(e) => {
                 self.set_walk(Some(&walk), now_ms() + WALK_RETRY_MS)?;
-                log::warn(settings.debug, "walk batch failed", json!({ "error": e.to_string() }));
+                log::warn(
+                    settings.debug,
+                    "walk batch failed",
+                    json!({ "error": e.to_string() }),
+                );
             }
         }
         Ok(())

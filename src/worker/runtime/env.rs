@@ -43,6 +43,8 @@ pub fn settings(env: &Env) -> Rc<Settings> {
         Rc::clone(cell.borrow_mut().get_or_insert_with(|| {
             let mut settings =
                 Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+            // Bodies are kept sealed in D1: a larger MAX_BODY_BYTES is capped (and named).
+            crate::event_log::limits::cap_body_for_d1(&mut settings);
             if env.d1("DB").is_err() {
                 settings
                     .problems
