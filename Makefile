@@ -17,7 +17,7 @@ TEST_LOG := target/test-results.log
 # Budget for the Worker upload, gzip (KiB): issue 12's 350 (README, "Tests", says what it holds).
 BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery bench-gate fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery bench-gate bench-intake fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker test-openapi test-console load-small deploy-check test-npm
@@ -117,7 +117,7 @@ bench-npm: npm
 
 ## bench: every benchmark in one run (verify vs Python SDK and JS reference, Worker CPU,
 ## enriched latency and webhooks/s against the previous release, range query, bundle,
-## delivery throughput);
+## delivery throughput, intake against a bare reference Worker);
 ## prints Markdown. Not part of make test.
 bench: worker npm previous-release
 	node_modules/.bin/node benches/bench.mjs
@@ -132,6 +132,15 @@ bench-delivery: worker
 bench-gate: worker
 	node_modules/.bin/node benches/bench-gate.mjs
 
+## bench-intake: issue 20's intake bench — this Worker against a bare JavaScript reference
+## (benches/reference: one Durable Object call with one SQLite insert; then the origin; a bare
+## hop), both under wrangler dev, interleaved, spaced so each webhook's after-work settled:
+## p50/p90 of prescription, gate, enriched (minus the two Eka round trips) and source path,
+## and throughput at 50 concurrent as ratios of the reference's; part of make bench.
+## BENCH_ROUNDS (3), BENCH_N (60 per path), BENCH_M (400 per throughput phase).
+bench-intake: worker
+	node_modules/.bin/node benches/bench-intake.mjs
+
 ## previous-release: the 0.1.0 Worker built in target/previous-release, for comparisons.
 previous-release: deps
 	sh scripts/previous-release.sh
@@ -141,10 +150,13 @@ previous-release: deps
 load-compare: worker previous-release
 	sh scripts/load-compare.sh
 
-## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60) — header parser, canonicaliser,
-## payload validator, cron/datetime parser; prints executions and crashes.
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (60; `make fuzz FUZZ_SECONDS=300`) — header
+## parser, canonicaliser, payload validator, cron/datetime parser, destination/source and
+## request URLs, admin query parameters and cursors, Standard Webhooks headers, sealed-value
+## decoder; prints executions and crashes per target and the total.
+FUZZ_SECONDS ?= 60
 fuzz:
-	sh scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh
 
 ## bench-core: verify time for a 2 KB body, raw and re-serialisation paths.
 bench-core:

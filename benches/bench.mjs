@@ -14,6 +14,7 @@ import { startFakeEka, bookingFor, CLIENT_ID, CLIENT_SECRET } from '../tests/sup
 import { signHeader } from '../tests/support/eka-signature.mjs';
 import { ekaPayload2k } from './bench-payload.mjs';
 import { benchGate } from './bench-gate.mjs';
+import { benchIntake } from './bench-intake.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, 'target', 'bench');
@@ -205,4 +206,8 @@ say();
   say(`| end to end: first webhook sent (${d.concurrency} at a time) → all ${d.endToEnd.messages} \`delivered\` in D1 | **${fmt(d.endToEnd.perSecond, 1)}** | ${fmt(d.endToEnd.seconds, 1)} s (intake ${fmt(d.endToEnd.intakeSeconds, 1)} s, last delivery ${fmt(d.endToEnd.lagAfterLastWebhookMs)} ms after the last 200) |`);
   say(`| backlog: ${d.backlog.released} held messages, destination toggled on → all \`delivered\` | **${fmt(d.backlog.perSecond, 1)}** | ${fmt(d.backlog.seconds, 1)} s (the toggle's release: ${fmt(d.backlog.toggleMs)} ms) |`);
 }
+say();
+
+// 9. Intake against a bare JavaScript reference under wrangler dev (benches/bench-intake.mjs).
+await benchIntake(say);
 writeFileSync(path.join(OUT, 'BENCHMARKS.generated.md'), `${lines.join('\n')}\n`);

@@ -1,8 +1,8 @@
 //! The payload validator and the schedule decision on any JSON: no panic, and a refusal is
 //! always one of the contract's messages.
 #![no_main]
-use eka_webhook_edge::webhook::event::{allowed_events, validate};
 use eka_webhook_edge::schedule::decide;
+use eka_webhook_edge::webhook::event::{allowed_events, validate};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -1,7 +1,9 @@
 //! Any header and body: verification never panics, never accepts without a matching MAC, and
 //! a header made by `sign` always verifies on the raw body.
 #![no_main]
-use eka_webhook_edge::signing::signature::{parse_header, sign, verify, Matched, RustMac, VerifyOptions};
+use eka_webhook_edge::signing::signature::{
+    parse_header, sign, verify, Matched, RustMac, VerifyOptions,
+};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &[u8] = b"fuzz-key";

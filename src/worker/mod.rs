@@ -63,11 +63,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 async fn drain_legacy_queue(env: &Env) -> Result<()> {
     let stub = appointment::protocol::legacy_queue_stub(env)?;
-    appointment::protocol::call::<_, appointment::protocol::PendingStatus>(
-        &stub,
-        &appointment::protocol::LegacyQueueCommand::Drain,
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| worker::Error::RustError(e.to_string()))
+    let command = serde_json::to_string(&appointment::protocol::LegacyQueueCommand::Drain);
+    appointment::protocol::call::<appointment::protocol::PendingStatus>(&stub, command)
+        .await
+        .map(|_| ())
+        .map_err(|e| worker::Error::RustError(e.to_string()))
 }

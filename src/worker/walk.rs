@@ -163,8 +163,8 @@ async fn sweep(env: &Env, settings: &Settings, rows: &[ScheduleRow]) -> Batch {
     for result in results {
         match result {
             Ok(plan) => {
-                done.created += plan.created;
-                done.rearmed += usize::from(plan.rearmed);
+                done.created += usize::try_from(plan.created()).unwrap_or(0);
+                done.rearmed += usize::from(plan.rearmed());
             }
             Err(_) => done.failed += 1,
         }

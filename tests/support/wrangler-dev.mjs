@@ -44,17 +44,19 @@ export function configFor(root = ROOT) {
 
 /**
  * Starts `wrangler dev` with `vars`; resolves once it is ready. Returns `{ url, request,
- * dispose, output }` (`output()`: what wrangler printed, for failures).
+ * dispose, output }` (`output()`: what wrangler printed, for failures). `config` replaces
+ * this Worker's wrangler.toml (another Worker's, with absolute paths; benches/reference), and
+ * `d1: false` skips the D1 migrations for a Worker without a database.
  */
-export async function startWranglerDev({ vars = {}, root = ROOT, timeoutMs = 90_000 } = {}) {
+export async function startWranglerDev({ vars = {}, root = ROOT, timeoutMs = 90_000, config: configText, d1 = true } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'eka-wrangler-dev-'));
   const config = path.join(dir, 'wrangler.toml');
-  writeFileSync(config, configFor(root));
+  writeFileSync(config, configText ?? configFor(root));
   const persist = path.join(dir, 'state');
   const env = { ...process.env, ...QUIET, WRANGLER_LOG_PATH: path.join(dir, 'logs') };
   // wrangler under this Node (>= 22.12, as wrangler needs), not whatever `node` is on PATH.
   const wrangler = [path.join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js')];
-  await promisify(execFile)(process.execPath, [...wrangler, 'd1', 'migrations', 'apply', 'DB', '--local', '--config', config, '--persist-to', persist], { env, cwd: dir });
+  if (d1) await promisify(execFile)(process.execPath, [...wrangler, 'd1', 'migrations', 'apply', 'DB', '--local', '--config', config, '--persist-to', persist], { env, cwd: dir });
   const port = await freePort();
   const inspector = await freePort();
   const args = [...wrangler, 'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),

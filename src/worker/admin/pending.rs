@@ -51,9 +51,11 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
         objects.push(reply.map_err(failed)?);
     }
     let legacy = match legacy_queue_stub(env) {
-        Ok(stub) => call::<_, PendingStatus>(&stub, &LegacyQueueCommand::Status)
-            .await
-            .ok(),
+        Ok(stub) => {
+            call::<PendingStatus>(&stub, serde_json::to_string(&LegacyQueueCommand::Status))
+                .await
+                .ok()
+        }
         Err(_) => None,
     };
     let objects: Vec<PendingStatus> = objects

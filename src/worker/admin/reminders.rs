@@ -10,19 +10,16 @@ use crate::reminders::{appointment_of, parse_list_request, parse_schedule_reques
 use crate::settings::Settings;
 use crate::support::http::Clock;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::CallError;
+use crate::worker::appointment::protocol::{CallError, Relayed};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json};
 use crate::worker::walk::{self, Walk};
 
 /// The object's reply as a response: its refusal status and message, or 500.
-fn reply<T: serde::Serialize>(
-    status: u16,
-    result: std::result::Result<T, CallError>,
-) -> Result<Response> {
+fn reply<T>(status: u16, result: std::result::Result<Relayed<T>, CallError>) -> Result<Response> {
     match result {
-        Ok(body) => json(status, &serde_json::to_value(body)?),
+        Ok(body) => json(status, &body.json),
         Err(CallError::Refused(r)) => error(r.status, &r.message),
         Err(CallError::Runtime(e)) => Err(e),
     }

@@ -2,13 +2,18 @@
 //! each decoding the object's reply as that command's reply type (a refusal is
 //! `CallError::Refused` with the object's status and message).
 
+use std::future::Future;
+
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use worker::{Env, Stub};
 
 use crate::reminders::Reminder;
 use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects};
 use crate::worker::appointment::protocol::{
     call, ledger_stub, Ack, AsideReply, CallError, CommitRecord, IndexReply, LedgerCommand,
-    PendingStatus, PlanReply, RemindersReply, RetryReply,
+    PendingStatus, PlanReply, Relayed, RemindersReply, RetryReply,
 };
 
 /// One object, by name.
@@ -29,101 +34,144 @@ impl AppointmentClient {
         Self::named(env, &appointment_owner(appointment_id))
     }
 
+    /// Sends `command`; the reply decoded as `R` (one generic step per reply type: the
+    /// exchange itself is untyped, written once).
+    fn ask<R: DeserializeOwned + 'static>(
+        &self,
+        command: LedgerCommand,
+    ) -> impl Future<Output = Result<R, CallError>> + '_ {
+        call(&self.stub, serde_json::to_string(&command))
+    }
+
+    /// Sends `command`; the reply kept as JSON, typed `Relayed<T>` (not decoded: see
+    /// [`Relayed`]).
+    fn relay<T>(
+        &self,
+        command: LedgerCommand,
+    ) -> impl Future<Output = Result<Relayed<T>, CallError>> + '_ {
+        call::<Value>(&self.stub, serde_json::to_string(&command))
+            .map(|reply| reply.map(Relayed::from_json))
+    }
+
     /// Claims a delivery before any work.
-    pub async fn claim(&self, claim: Claim) -> Result<Claimed, CallError> {
-        call(&self.stub, &LedgerCommand::Claim { claim }).await
+    pub fn claim(&self, claim: Claim) -> impl Future<Output = Result<Claimed, CallError>> + '_ {
+        self.ask(LedgerCommand::Claim { claim })
     }
 
     /// Makes an attempt's effects durable.
-    pub async fn commit(&self, record: CommitRecord) -> Result<Ack, CallError> {
+    pub fn commit(
+        &self,
+        record: CommitRecord,
+    ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
         let record = Box::new(record);
-        call(&self.stub, &LedgerCommand::Commit { record }).await
+        self.ask(LedgerCommand::Commit { record })
     }
 
     /// Effects another object decided for this appointment.
-    pub async fn apply(&self, effects: Effects) -> Result<Ack, CallError> {
-        call(&self.stub, &LedgerCommand::Apply(effects)).await
+    pub fn apply(&self, effects: Effects) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Apply(effects))
     }
 
     /// A one-shot reminder at `fire_at` (epoch ms).
-    pub async fn schedule_reminder(
+    pub fn schedule_reminder(
         &self,
         appointment_id: String,
         fire_at: i64,
-    ) -> Result<Reminder, CallError> {
+    ) -> impl Future<Output = Result<Relayed<Reminder>, CallError>> + '_ {
         let command = LedgerCommand::ScheduleReminder {
             appointment_id,
             fire_at,
         };
-        call(&self.stub, &command).await
+        self.relay(command)
     }
 
     /// Plans the automatic reminders for `start_time` (epoch seconds).
-    pub async fn plan_reminders(
+    pub fn plan_reminders(
         &self,
         appointment_id: String,
         start_time: i64,
         create_missing: bool,
-    ) -> Result<PlanReply, CallError> {
+    ) -> impl Future<Output = Result<Relayed<PlanReply>, CallError>> + '_ {
         let command = LedgerCommand::PlanReminders {
             appointment_id,
             start_time,
             create_missing,
         };
-        call(&self.stub, &command).await
+        self.relay(command)
     }
 
     /// Cancels one reminder (404 unknown, 409 already sent or failed).
-    pub async fn cancel_reminder(&self, id: String) -> Result<Reminder, CallError> {
-        call(&self.stub, &LedgerCommand::CancelReminder { id }).await
+    pub fn cancel_reminder(
+        &self,
+        id: String,
+    ) -> impl Future<Output = Result<Relayed<Reminder>, CallError>> + '_ {
+        self.relay(LedgerCommand::CancelReminder { id })
     }
 
     /// The appointment's reminders.
-    pub async fn list_reminders(&self) -> Result<RemindersReply, CallError> {
-        call(&self.stub, &LedgerCommand::ListReminders).await
+    pub fn list_reminders(
+        &self,
+    ) -> impl Future<Output = Result<Relayed<RemindersReply>, CallError>> + '_ {
+        self.relay(LedgerCommand::ListReminders)
     }
 
     /// What the object holds that D1 has not taken yet.
-    pub async fn status(&self) -> Result<PendingStatus, CallError> {
-        call(&self.stub, &LedgerCommand::Status).await
+    pub fn status(&self) -> impl Future<Output = Result<PendingStatus, CallError>> + '_ {
+        self.ask(LedgerCommand::Status)
     }
 
     /// Index shards: `owner` started (`holding`) or stopped holding pending writes.
-    pub async fn index_set(&self, owner: String, holding: bool) -> Result<Ack, CallError> {
-        call(&self.stub, &LedgerCommand::IndexSet { owner, holding }).await
+    pub fn index_set(
+        &self,
+        owner: String,
+        holding: bool,
+    ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::IndexSet { owner, holding })
     }
 
     /// Index shards: the owners registered, by name, after `after`, at most `limit`.
-    pub async fn index_list(
+    pub fn index_list(
         &self,
         after: Option<String>,
         limit: usize,
-    ) -> Result<IndexReply, CallError> {
-        call(&self.stub, &LedgerCommand::IndexList { after, limit }).await
+    ) -> impl Future<Output = Result<IndexReply, CallError>> + '_ {
+        self.ask(LedgerCommand::IndexList { after, limit })
     }
 
     /// Applies an outbox entry set aside once (404 unknown, 409 refused again).
-    pub async fn retry_aside(&self, seq: i64) -> Result<AsideReply, CallError> {
-        call(&self.stub, &LedgerCommand::RetryAside { seq }).await
+    pub fn retry_aside(
+        &self,
+        seq: i64,
+    ) -> impl Future<Output = Result<AsideReply, CallError>> + '_ {
+        self.ask(LedgerCommand::RetryAside { seq })
     }
 
     /// Drops an outbox entry set aside (404 unknown).
-    pub async fn drop_aside(&self, seq: i64) -> Result<AsideReply, CallError> {
-        call(&self.stub, &LedgerCommand::DropAside { seq }).await
+    pub fn drop_aside(&self, seq: i64) -> impl Future<Output = Result<AsideReply, CallError>> + '_ {
+        self.ask(LedgerCommand::DropAside { seq })
     }
 
     /// Hands a walk to this `walk:…` object: its alarm continues it.
-    pub async fn walk(&self, walk: crate::worker::walk::Walk) -> Result<Ack, CallError> {
-        call(&self.stub, &LedgerCommand::Walk(walk)).await
+    pub fn walk(
+        &self,
+        walk: crate::worker::walk::Walk,
+    ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Walk(walk))
     }
 
     /// The destination resumed: its held messages here are due now.
-    pub async fn release(&self, destination_id: String) -> Result<Ack, CallError> {
-        call(&self.stub, &LedgerCommand::Release { destination_id }).await
+    pub fn release(
+        &self,
+        destination_id: String,
+    ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Release { destination_id })
     }
 
     /// One attempt of a failed message now (404 unknown, 409 not failed).
-    pub async fn retry_delivery(&self, id: String) -> Result<RetryReply, CallError> {
-        call(&self.stub, &LedgerCommand::RetryDelivery { id }).await
+    pub fn retry_delivery(
+        &self,
+        id: String,
+    ) -> impl Future<Output = Result<RetryReply, CallError>> + '_ {
+        self.ask(LedgerCommand::RetryDelivery { id })
     }
 }

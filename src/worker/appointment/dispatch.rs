@@ -13,18 +13,10 @@ use crate::worker::appointment::protocol::{
     Ack, AsideReply, IndexReply, LedgerCommand, PlanReply, RemindersReply, RetryReply,
 };
 use crate::worker::runtime::env::settings;
+use crate::worker::runtime::respond::json_text;
 
 pub(super) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Result<Response> {
-    respond_json(status, serde_json::to_string(body)?)
-}
-
-/// The untyped half of `json_response` (one copy in the upload, not one per reply type).
-fn respond_json(status: u16, body: String) -> Result<Response> {
-    let mut response = Response::ok(body)?.with_status(status);
-    response
-        .headers_mut()
-        .set("Content-Type", "application/json")?;
-    Ok(response)
+    json_text(status, serde_json::to_string(body)?)
 }
 
 pub(super) fn refuse(status: u16, message: &str) -> Result<Response> {

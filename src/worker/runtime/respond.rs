@@ -10,6 +10,16 @@ pub fn json(status: u16, body: &Value) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))
 }
 
+/// A JSON response with `status` whose body is already JSON text (not generic: one copy in the
+/// upload, not one per reply type; callers use `serde_json::to_string`).
+pub fn json_text(status: u16, body: String) -> Result<Response> {
+    let mut response = Response::ok(body)?.with_status(status);
+    response
+        .headers_mut()
+        .set("Content-Type", "application/json")?;
+    Ok(response)
+}
+
 /// `{"error": message}` with `status`.
 pub fn error(status: u16, message: &str) -> Result<Response> {
     json(status, &json!({ "error": message }))
