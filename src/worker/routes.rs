@@ -34,7 +34,7 @@ enum Admin<'p> {
     Appointments,
     PendingWrites,
     PendingWrite(&'p str, &'p str),
-    PendingWriteRetry(&'p str, &'p str),
+    PendingRetry(&'p str, &'p str),
     Reminders,
     Reminder(&'p str),
     Events,
@@ -61,10 +61,8 @@ impl<'p> Admin<'p> {
             ["health"] => Admin::Health,
             ["appointments"] => Admin::Appointments,
             ["pending-writes"] => Admin::PendingWrites,
-            ["pending-writes", owner, seq] if !owner.is_empty() => Admin::PendingWrite(owner, seq),
-            ["pending-writes", owner, seq, "retry"] if !owner.is_empty() => {
-                Admin::PendingWriteRetry(owner, seq)
-            }
+            ["pending-writes", owner, seq] => Admin::PendingWrite(owner, seq),
+            ["pending-writes", owner, seq, "retry"] => Admin::PendingRetry(owner, seq),
             ["reminders"] => Admin::Reminders,
             ["reminders", id] if !id.is_empty() => Admin::Reminder(id),
             ["events"] => Admin::Events,
@@ -95,7 +93,7 @@ impl<'p> Admin<'p> {
             Admin::Destination(_) => "GET, PUT, DELETE",
             Admin::DestinationToggle(_) => "POST",
             Admin::PendingWrite(..) => "DELETE",
-            Admin::PendingWriteRetry(..) => "POST",
+            Admin::PendingRetry(..) => "POST",
             Admin::DestinationTest(_) => "POST",
             Admin::DestinationRotate(_) => "POST",
             _ => "GET",
@@ -153,9 +151,7 @@ async fn admin(
         (Method::Get, Admin::Health) => admin_health(env, settings).await,
         (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
         (Method::Get, Admin::PendingWrites) => pending::list(&req, env).await,
-        (Method::Post, Admin::PendingWriteRetry(owner, seq)) => {
-            pending::retry(owner, seq, env).await
-        }
+        (Method::Post, Admin::PendingRetry(owner, seq)) => pending::retry(owner, seq, env).await,
         (Method::Delete, Admin::PendingWrite(owner, seq)) => pending::drop(owner, seq, env).await,
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
         (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,

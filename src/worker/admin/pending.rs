@@ -85,6 +85,9 @@ fn entry(owner: &str, seq: &str) -> Option<(String, i64)> {
         .decode_utf8()
         .ok()?
         .into_owned();
+    if owner.is_empty() {
+        return None;
+    }
     Some((owner, seq.parse().ok()?))
 }
 
