@@ -17,7 +17,7 @@ TEST_LOG := target/test-results.log
 # Budget for the Worker upload, gzip (KiB): issue 12's 350 (README, "Tests", says what it holds).
 BUNDLE_BUDGET_KIB := 350
 
-.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery bench-gate bench-intake fuzz dev
+.PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-gate-kill load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery bench-gate bench-intake fuzz dev
 
 ## test: everything CI runs (.ci/run calls this).
 test: deps lint unit wasm test-worker test-openapi test-console load-small deploy-check test-npm
@@ -92,6 +92,14 @@ load-small: worker
 ## reminder, or message missing at a destination (doubles there are counted: at least once).
 load: worker
 	node_modules/.bin/node tests/load/load-test.mjs --webhooks 2000 --concurrency 50 --bursts 20
+
+## load-gate-kill: the gate's SIGKILL scenario (tests/load/gate-kill.mjs): gate mode to a local
+## origin, the Eka API at 2 s per call, workerd SIGKILLed 1 s after the origin answered and
+## restarted on its state, then updates and redeliveries; fails unless every accepted event is
+## processed, every schedule row and reminder is right and every destination has every event
+## (doubles counted and explained). Not in make test.
+load-gate-kill: worker
+	node_modules/.bin/node tests/load/load-test.mjs --gate-kill
 
 ## deploy-check: `wrangler deploy --dry-run`, bundle size raw/gzip against the budget.
 deploy-check: worker

@@ -46,12 +46,13 @@ function verifierFor(signingKey, tolerance) {
     : Array.isArray(signingKey) && signingKey.every((k) => typeof k === 'string') ? `\u0000${signingKey.join('\u0000')}`
       : null;
   if (id === null) return { verifier: new core.Verifier(signingKey, tolerance, mac), cached: false };
-  let byKey = verifiers.get(tolerance);
-  if (!byKey) verifiers.set(tolerance, (byKey = new Map()));
-  let verifier = byKey.get(id);
+  let verifier = verifiers.get(tolerance)?.get(id);
   if (!verifier) {
-    if (byKey.size >= 64) byKey.clear();
+    // Throws a TypeError naming toleranceSeconds when it is not a whole number of seconds.
     verifier = new core.Verifier(signingKey, tolerance, mac);
+    let byKey = verifiers.get(tolerance);
+    if (!byKey) verifiers.set(tolerance, (byKey = new Map()));
+    if (byKey.size >= 64) byKey.clear();
     byKey.set(id, verifier);
   }
   return { verifier, cached: true };
@@ -295,7 +296,8 @@ class WebhookSDK {
     return async (request) => {
       const declared = Number(request.headers.get('content-length') ?? 0);
       if (declared > this.maxBodyBytes) return jsonResponse(413, { error: 'Request body too large' });
-      const bytes = new Uint8Array(await request.arrayBuffer());
+      const bytes = await readStream(request.body, this.maxBodyBytes);
+      if (bytes === null) return jsonResponse(413, { error: 'Request body too large' });
       const result = await this.handleRequest(bytes, request.headers);
       return jsonResponse(result.status, result.body);
     };
@@ -325,6 +327,26 @@ class WebhookSDK {
     server.listen(port, this.config.host ?? '0.0.0.0', onListen);
     return server;
   }
+}
+
+/** A fetch body stream read up to `limit` bytes: the bytes, or null (and the stream cancelled,
+ * nothing more read) as soon as it goes over. */
+async function readStream(stream, limit) {
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
 }
 
 function readBody(req, limit) {

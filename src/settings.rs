@@ -5,11 +5,12 @@
 
 use serde_json::{json, Value};
 
+use crate::destinations::check_url;
 use crate::eka::api::{EkaApiConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 use crate::eka::find::DEFAULT_FIND_CONCURRENCY;
-use crate::event_log::EventLogSettings;
+use crate::event_log::{longest_claim_hold_ms, EventLogSettings};
 use crate::reminders::{parse_offsets, Offset, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BASE_MS};
-use crate::signing::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS};
+use crate::signing::signature::{DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS, MAX_TOLERANCE_SECS};
 use crate::support::bearer::MIN_ADMIN_TOKEN_CHARS;
 use crate::webhook::event::allowed_events;
 use crate::webhook::pipeline::{WebhookConfig, DEFAULT_MAX_BODY_BYTES, MAX_DEPTH_LIMIT};
@@ -104,16 +105,36 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
+/// Who reads the settings. The edge (the Worker: a public URL anyone can POST to) refuses
+/// unsigned webhooks unless told otherwise; the npm package keeps the SDK's optional
+/// verification (no key: verification is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    /// The Worker: `EKA_SIGNING_KEY` is required, or `ALLOW_UNSIGNED_WEBHOOKS=true`.
+    Edge,
+    /// The npm package: as the SDK, no key means no verification.
+    Package,
+}
+
 impl Settings {
-    /// Reads settings through `get` (which returns `None` for unset variables); problems name
-    /// the variables.
+    /// The edge's settings, read through `get` (which returns `None` for unset variables);
+    /// problems name the variables.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Settings {
-        Settings::from_lookup_named(get, &Names::ENV)
+        Settings::from_lookup_for(get, &Names::ENV, Host::Edge)
     }
 
-    /// As [`Settings::from_lookup`] (`get` is still asked for variables), with problems naming
+    /// The npm package's settings (`get` is still asked for variables), with problems naming
     /// the settings as `names` shows them.
     pub fn from_lookup_named(get: impl Fn(&str) -> Option<String>, names: &Names) -> Settings {
+        Settings::from_lookup_for(get, names, Host::Package)
+    }
+
+    /// Settings for `host`, problems named as `names` shows them.
+    pub fn from_lookup_for(
+        get: impl Fn(&str) -> Option<String>,
+        names: &Names,
+        host: Host,
+    ) -> Settings {
         let get = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_owned())
@@ -146,7 +167,7 @@ impl Settings {
         let tolerance_secs = number(
             "SIGNATURE_TOLERANCE_SECONDS",
             DEFAULT_TOLERANCE_SECS,
-            86_400 * 365,
+            MAX_TOLERANCE_SECS,
         );
         let max_body_bytes = number(
             "MAX_BODY_BYTES",
@@ -191,11 +212,29 @@ impl Settings {
             ("FORWARD_URL", &forward_url),
             ("REMINDER_CALLBACK_URL", &callback_url),
         ] {
-            if url
-                .as_deref()
-                .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
-            {
-                problems.push(format!("{} must be an http(s) URL", names.show(name)));
+            // Plain http only where it cannot leak: to this machine, in development.
+            if url.as_deref().is_some_and(|u| check_url(u, true).is_err()) {
+                problems.push(format!(
+                    "{} must be an https:// URL (http:// only to 127.0.0.1 or localhost)",
+                    names.show(name)
+                ));
+            }
+        }
+        for (url, url_name, key_name) in [
+            (&forward_url, "FORWARD_URL", "FORWARD_SIGNING_KEY"),
+            (
+                &callback_url,
+                "REMINDER_CALLBACK_URL",
+                "REMINDER_SIGNING_KEY",
+            ),
+        ] {
+            // Unsigned, the receiver could not tell what we send from a forgery.
+            if url.is_some() && get(key_name).is_none() {
+                problems.push(format!(
+                    "{} is set but {} is not",
+                    names.show(url_name),
+                    names.show(key_name)
+                ));
             }
         }
         if !offsets.is_empty() && callback_url.is_none() {
@@ -205,7 +244,15 @@ impl Settings {
                 names.show("REMINDER_CALLBACK_URL")
             ));
         }
-        let events = EventLogSettings::from_lookup(&get, &mut problems);
+        let mut events = EventLogSettings::from_lookup(&get, &mut problems);
+        events.fit_lease(
+            longest_claim_hold_ms(
+                u32::try_from(timeout_ms).unwrap_or(DEFAULT_TIMEOUT_MS),
+                origin_url.is_some(),
+            ),
+            get("EVENT_CLAIM_LEASE_SECONDS").is_some(),
+            &mut problems,
+        );
         let delivery = DeliverySettings::from_lookup(&get, &mut problems);
         let list = |name: &str| -> Vec<String> {
             get(name)
@@ -228,13 +275,34 @@ impl Settings {
                 names.show("ADMIN_TOKEN")
             ));
         }
+        let signing_keys = list("EKA_SIGNING_KEY");
+        let allow_unsigned = match host {
+            Host::Package => true,
+            Host::Edge => get("ALLOW_UNSIGNED_WEBHOOKS")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+        };
+        if signing_keys.is_empty() {
+            if !allow_unsigned {
+                problems.push(format!(
+                    "{} is not set: webhooks cannot be verified (ALLOW_UNSIGNED_WEBHOOKS=true accepts them unsigned)",
+                    names.show("EKA_SIGNING_KEY")
+                ));
+            } else if host == Host::Edge {
+                warnings.push(
+                    "ALLOW_UNSIGNED_WEBHOOKS is true and EKA_SIGNING_KEY is not set: webhooks are accepted without a signature"
+                        .to_owned(),
+                );
+            }
+        }
         Settings {
             webhook: WebhookConfig {
-                signing_keys: list("EKA_SIGNING_KEY"),
+                signing_keys,
+                allow_unsigned,
                 tolerance_secs,
                 allowed_events: allowed_events(&list("ALLOWED_EVENTS")),
                 max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
                 max_depth: usize::try_from(max_depth).unwrap_or(DEFAULT_MAX_DEPTH),
+                source: None,
             },
             api: EkaApiConfig {
                 base_url: base_url.trim_end_matches('/').to_owned(),
@@ -288,6 +356,7 @@ impl Settings {
             "problems": self.problems,
             "warnings": self.warnings,
             "signatureVerification": self.webhook.verifies_signatures(),
+            "unsignedWebhooks": self.webhook.accepts_unsigned(),
             "signingKeys": self.webhook.signing_keys.len(),
             "toleranceSeconds": self.webhook.tolerance_secs,
             "allowedEvents": self.webhook.allowed_events,
@@ -394,7 +463,11 @@ mod tests {
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
-    const CREDS: [(&str, &str); 2] = [("EKA_CLIENT_ID", "id"), ("EKA_CLIENT_SECRET", "s3cret")];
+    const CREDS: [(&str, &str); 3] = [
+        ("EKA_CLIENT_ID", "id"),
+        ("EKA_CLIENT_SECRET", "s3cret"),
+        ("EKA_SIGNING_KEY", "k"),
+    ];
 
     #[test]
     fn defaults_with_credentials_only() {
@@ -403,7 +476,7 @@ mod tests {
         assert_eq!(s.api.base_url, "https://api.eka.care");
         assert_eq!(s.webhook.tolerance_secs, 300);
         assert_eq!(s.webhook.allowed_events.len(), 4);
-        assert!(!s.webhook.verifies_signatures());
+        assert!(s.webhook.verifies_signatures() && !s.webhook.accepts_unsigned());
         assert_eq!(s.webhook_path, "/");
         assert_eq!(s.find_concurrency, 6);
         assert!(s.admin_token.is_none() && s.forward_url.is_none() && !s.debug);
@@ -442,7 +515,7 @@ mod tests {
 
     #[test]
     fn missing_credentials_are_named() {
-        let s = settings(&[("EKA_CLIENT_SECRET", "  ")]);
+        let s = settings(&[("EKA_CLIENT_SECRET", "  "), ("EKA_SIGNING_KEY", "k")]);
         assert_eq!(
             s.problems,
             ["EKA_CLIENT_ID is not set", "EKA_CLIENT_SECRET is not set"]
@@ -482,10 +555,11 @@ mod tests {
         pairs.extend([
             ("SIGNATURE_TOLERANCE_SECONDS", "-5"),
             ("FORWARD_URL", "ftp://origin"),
+            ("FORWARD_SIGNING_KEY", "f"),
             ("EKA_API_BASE_URL", "api.eka.care"),
         ]);
         let s = settings(&pairs);
-        assert_eq!(s.problems.len(), 3);
+        assert_eq!(s.problems.len(), 3, "{:?}", s.problems);
         assert!(s.problems[0].starts_with("SIGNATURE_TOLERANCE_SECONDS must be"));
         assert!(s
             .problems
@@ -506,6 +580,7 @@ mod tests {
             ["REMINDER_OFFSETS is set but REMINDER_CALLBACK_URL is not"]
         );
         pairs.push(("REMINDER_CALLBACK_URL", "http://127.0.0.1:9/cb"));
+        pairs.push(("REMINDER_SIGNING_KEY", "r"));
         let s = settings(&pairs);
         assert!(s.problems.is_empty());
         assert_eq!(s.reminders.offsets.len(), 2);
@@ -546,7 +621,7 @@ mod tests {
             s.public_health("1.2.3"),
             json!({"status": "ok", "version": "1.2.3"})
         );
-        let broken = settings(&[("EKA_CLIENT_ID", "id")]);
+        let broken = settings(&[("EKA_CLIENT_ID", "id"), ("EKA_SIGNING_KEY", "k")]);
         assert_eq!(
             broken.public_health("1.2.3"),
             json!({"status": "misconfigured", "version": "1.2.3"})

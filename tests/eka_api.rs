@@ -306,3 +306,18 @@ fn clients_sharing_a_token_cache_log_in_once_and_see_each_others_refresh() {
     block_on(c.appointment("apt-1", false)).unwrap();
     assert_eq!(fake.logins.get(), 3);
 }
+
+#[test]
+fn the_credential_check_logs_in_now_and_names_only_the_status() {
+    let fake = FakeEka::documented();
+    let good = client_with(&fake, "secret", None);
+    block_on(good.check_login()).unwrap();
+    // Logs in again even with a token cached: the check is of the credentials, now.
+    block_on(good.check_login()).unwrap();
+    assert_eq!(fake.logins.get(), 2);
+    let bad = client_with(&fake, "wrong-secret-value", None);
+    let e = block_on(bad.check_login()).unwrap_err();
+    assert_eq!(e, ApiError::Login(Box::new(ApiError::Status(401))));
+    assert!(!e.to_string().contains("wrong-secret-value"));
+    assert!(!e.to_string().contains("bad credentials"));
+}

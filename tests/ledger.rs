@@ -585,3 +585,33 @@ fn a_gate_keeps_its_intake_and_the_ledger_resumes_it_itself() {
         [(Settled::Failed, 400, Some("event_refused".into()), 0)]
     );
 }
+
+#[test]
+fn a_sources_claims_carry_it_and_its_duplicate_keys_are_its_own() {
+    use eka_webhook_edge::webhook::pipeline::{dedup_key, source_key};
+    let mut w = World::new();
+    let default = ScriptedLedger::proceeding();
+    w.send_with(&default, &created("apt-1"));
+    w.config.source = Some("src_a".into());
+    let at_a = ScriptedLedger::proceeding();
+    w.send_with(&at_a, &created("apt-1"));
+    w.config.source = Some("src_b".into());
+    let at_b = ScriptedLedger::proceeding();
+    w.send_with(&at_b, &created("apt-1"));
+    let (d, a, b) = (
+        default.claims.borrow()[0].clone(),
+        at_a.claims.borrow()[0].clone(),
+        at_b.claims.borrow()[0].clone(),
+    );
+    let body = created("apt-1").to_string().into_bytes();
+    // The default source's key is what it was before sources existed.
+    assert_eq!(d.dedup_key, dedup_key(&body));
+    assert_eq!(d.source, None);
+    assert_eq!(a.source.as_deref(), Some("src_a"));
+    assert_eq!(a.dedup_key, source_key(Some("src_a"), dedup_key(&body)));
+    // The same body at two sources: two keys, so two events; the same object decides both.
+    assert_ne!(a.dedup_key, b.dedup_key);
+    assert_ne!(a.dedup_key, d.dedup_key);
+    assert_eq!(a.dedup_key.len(), 64);
+    assert_eq!((a.owner.as_str(), b.owner.as_str()), ("apt-1", "apt-1"));
+}

@@ -335,12 +335,42 @@ fn re_serialised_body_is_accepted_on_the_canonical_path() {
 }
 
 #[test]
-fn without_keys_verification_is_off() {
+fn without_keys_unsigned_webhooks_are_accepted_only_when_allowed() {
     let mut w = World::new();
     w.config.signing_keys.clear();
-    let out = w.send_raw(created("apt-1").to_string().as_bytes(), &[]);
+    let raw = created("apt-1").to_string();
+    // No key and not allowed (the edge without ALLOW_UNSIGNED_WEBHOOKS): refused.
+    let out = w.send_raw(raw.as_bytes(), &[]);
+    assert_eq!(out.status, 403, "{}", out.body);
+    assert!(w.fake.requests.borrow().is_empty());
+    assert!(w.store.rows.borrow().is_empty());
+    // Allowed (ALLOW_UNSIGNED_WEBHOOKS=true; the npm package without a key, as the SDK).
+    w.config.allow_unsigned = true;
+    let out = w.send_raw(raw.as_bytes(), &[]);
     assert_eq!(out.status, 200);
-    assert_eq!(out.matched, None);
+    assert_eq!(out.matched, None, "nothing was verified");
+    // A key set: verified, whatever the flag says.
+    w.config.signing_keys = vec![KEY.into()];
+    let out = w.send_raw(raw.as_bytes(), &[]);
+    assert_answered(&out, 403, "Missing Eka-Webhook-Signature header");
+}
+
+#[test]
+fn the_signature_header_and_its_timestamp_are_checked_before_the_body_is_parsed() {
+    let w = World::new();
+    let not_json = b"{not json";
+    let out = w.send_raw(not_json, &[]);
+    assert_answered(&out, 403, "Missing Eka-Webhook-Signature header");
+    let stale = sign(not_json, KEY.as_bytes(), NOW_MS / 1000 - 301, &RustMac);
+    let out = w.send_raw(not_json, &[("Eka-Webhook-Signature".into(), stale)]);
+    assert_answered(&out, 403, "Timestamp outside the tolerance window");
+    let malformed = format!("t={},v1=zz", NOW_MS / 1000);
+    let out = w.send_raw(not_json, &[("Eka-Webhook-Signature".into(), malformed)]);
+    assert_answered(&out, 403, "Invalid signature");
+    // A well-formed, current header on a body that is not JSON: the body's error.
+    let fresh = sign(not_json, KEY.as_bytes(), NOW_MS / 1000, &RustMac);
+    let out = w.send_raw(not_json, &[("Eka-Webhook-Signature".into(), fresh)]);
+    assert_answered(&out, 400, "Invalid JSON body");
 }
 
 #[test]

@@ -6,12 +6,14 @@ import { overviewPage } from './pages-overview.js';
 import { eventsPage, eventPage } from './pages-events.js';
 import { destinationsPage, destinationPage } from './pages-destinations.js';
 import { appointmentsPage } from './pages-appointments.js';
+import { sourcesPage } from './pages-sources.js';
 
 const PAGES = [
   ['overview', 'Overview'],
   ['events', 'Events'],
   ['destinations', 'Destinations'],
   ['appointments', 'Appointments'],
+  ['sources', 'Sources'],
 ];
 
 const main = document.getElementById('main');
@@ -70,6 +72,7 @@ async function render() {
     events: route.id ? eventPage : eventsPage,
     destinations: route.id ? destinationPage : destinationsPage,
     appointments: appointmentsPage,
+    sources: sourcesPage,
   };
   const page = pages[route.page] ? route.page : 'overview';
   shell(page);

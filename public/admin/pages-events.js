@@ -3,6 +3,7 @@
 import { api, ApiError } from './api.js';
 import { createPager, followCursor, toLocalInput, fromLocalInput, formatDuration, truncate } from './lib.js';
 import { h, time, badge, section, fill, field, facts, button, flash, pagedTable, errorText } from './dom.js';
+import { sourceSelect } from './pages-sources.js';
 
 const STATUSES = ['processing', 'processed', 'failed'];
 const EVENTS = ['appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated'];
@@ -55,13 +56,14 @@ function filterForm(params) {
   const appointment = h('input', { name: 'appointmentId', value: params.get('appointmentId') ?? '', autocomplete: 'off' });
   const since = h('input', { name: 'since', type: 'datetime-local', value: params.get('since') ? toLocalInput(Number(params.get('since'))) : '' });
   const until = h('input', { name: 'until', type: 'datetime-local', value: params.get('until') ? toLocalInput(Number(params.get('until'))) : '' });
+  const source = sourceSelect(params.get('sourceId') ?? '');
   const form = h('form', { class: 'card filters', role: 'search', 'aria-label': 'Filter events' },
     h('datalist', { id: 'event-names' }, EVENTS.map((e) => h('option', { value: e }))),
-    field('Status', status), field('Event', event), field('Appointment id', appointment),
+    field('Source', source), field('Status', status), field('Event', event), field('Appointment id', appointment),
     field('Since', since, 'your time zone'), field('Until', until, 'your time zone'),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'), h('a', { href: '#/events', class: 'btn-link' }, 'Clear')));
   const values = () => ({
-    status: status.value, event: event.value.trim(), appointmentId: appointment.value.trim(),
+    sourceId: source.value, status: status.value, event: event.value.trim(), appointmentId: appointment.value.trim(),
     since: fromLocalInput(since.value), until: fromLocalInput(until.value),
   });
   form.addEventListener('submit', (ev) => {
@@ -100,11 +102,12 @@ function replayRange(values) {
 export async function eventsPage(view, route) {
   const { form, values } = filterForm(route.params);
   const query = {};
-  for (const k of ['status', 'event', 'appointmentId', 'since', 'until']) if (route.params.get(k)) query[k] = route.params.get(k);
+  for (const k of ['sourceId', 'status', 'event', 'appointmentId', 'since', 'until']) if (route.params.get(k)) query[k] = route.params.get(k);
   const pager = createPager((cursor) => api('/admin/events', { query: { ...query, limit: PAGE, cursor } }), 'events');
   const list = pagedTable([
     { label: 'Received', cell: (e) => time(e.receivedAt) },
     { label: 'Event', cell: (e) => e.event },
+    { label: 'Source', cell: (e) => h('code', e.source ?? 'default') },
     { label: 'Appointment', cell: (e) => e.appointmentId ?? '—' },
     { label: 'Status', cell: (e) => badge(e.status) },
     { label: 'Answer', cell: (e) => [String(e.httpStatus ?? '—'), e.error ? h('small', { class: 'muted' }, ` ${e.error}`) : null] },
@@ -143,7 +146,7 @@ export async function eventPage(view, route) {
     return [
       facts([
         ['Event', e.event], ['Status', badge(e.status)], ['Answered', e.httpStatus == null ? null : String(e.httpStatus)],
-        ['Error', e.error], ['Appointment', e.appointmentId], ['Transaction', e.transactionId], ['Business', e.businessId],
+        ['Error', e.error], ['Source', e.source], ['Appointment', e.appointmentId], ['Transaction', e.transactionId], ['Business', e.businessId],
         ['Received', time(e.receivedAt)], ['Last seen', time(e.lastSeenAt)],
         ['Copies received', String(e.deliveries)], ['Replays', h('span', { id: 'replays' }, String(e.replays))],
       ]),

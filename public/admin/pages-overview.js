@@ -2,7 +2,8 @@
 // destinations, and reminders that failed.
 import { api, findAppointments } from './api.js';
 import { stackedBars, totals, formatHour, utcTitle, troubledDestinations, destinationState, appointmentRows } from './lib.js';
-import { h, s, time, badge, section, fill, table, facts, button, flash } from './dom.js';
+import { h, s, time, badge, section, fill, table, facts, field, button, flash } from './dom.js';
+import { sourceSelect } from './pages-sources.js';
 
 const EVENT_KEYS = ['processed', 'processing', 'failed'];
 const REFUSAL_KEYS = ['missing_signature', 'invalid_signature', 'too_large', 'invalid_json'];
@@ -44,13 +45,35 @@ export function chart(stats, group, keys, title) {
   return h('figure', { class: 'chart-figure' }, h('figcaption', title), h('div', { class: 'chart-box' }, svg), legend, detail);
 }
 
-async function statsSection() {
-  const stats = await api('/admin/stats', { query: { hours: 24 } });
+async function statsSection(sourceId) {
+  const stats = await api('/admin/stats', { query: { hours: 24, sourceId } });
+  const q = sourceId ? `&sourceId=${encodeURIComponent(sourceId)}` : '';
   return [
     chart(stats, 'events', EVENT_KEYS, 'Events per hour, by status'),
     chart(stats, 'refusals', REFUSAL_KEYS, 'Refused requests per hour, by reason'),
-    h('p', h('a', { href: '#/events?status=failed' }, 'Failed events'), ' · ', h('a', { href: '#/events' }, 'All events')),
+    h('p', h('a', { href: `#/events?status=failed${q}` }, 'Failed events'), ' · ', h('a', { href: `#/events${q ? `?${q.slice(1)}` : ''}` }, 'All events')),
   ];
+}
+
+/** Per source, the last 24 hours: events, refusals, failures, and the last event. */
+async function sourcesSection() {
+  const { sources } = await api('/admin/sources');
+  const rows = await Promise.all(sources.map(async (src) => {
+    const [stats, last] = await Promise.all([
+      api('/admin/stats', { query: { hours: 24, sourceId: src.id } }),
+      api('/admin/events', { query: { sourceId: src.id, limit: 1 } }),
+    ]);
+    const sum = (group) => Object.values(totals(stats, group)).reduce((a, b) => a + b, 0);
+    return { src, events: sum('events'), refusals: sum('refusals'), failed: totals(stats, 'events').failed ?? 0, last: last.events?.[0] };
+  }));
+  return table([
+    { label: 'Source', cell: (r) => h('a', { href: `#/events?sourceId=${encodeURIComponent(r.src.id)}` }, r.src.name) },
+    { label: 'State', cell: (r) => badge(r.src.enabled ? 'enabled' : 'paused', r.src.enabled ? 'ok' : 'held') },
+    { label: 'Events', cell: (r) => String(r.events) },
+    { label: 'Refusals', cell: (r) => String(r.refusals) },
+    { label: 'Failures', cell: (r) => String(r.failed) },
+    { label: 'Last event', cell: (r) => (r.last ? time(r.last.receivedAt) : '—') },
+  ], rows, { className: 'per-source' });
 }
 
 async function pendingSection(target) {
@@ -146,19 +169,22 @@ async function failedRemindersSection() {
 
 export async function overviewPage(view) {
   const stats = h('div');
+  const perSource = h('div');
   const pending = h('div');
   const destinations = h('div');
   const reminders = h('div');
   view.append(
     h('h1', 'Overview'),
-    section('Last 24 hours', stats),
+    section('Last 24 hours', h('div', { class: 'row' }, field('Source', sourceSelect('', (id) => fill(stats, () => statsSection(id))))), stats),
+    section('Sources, last 24 hours', perSource),
     h('div', { class: 'grid-2' },
       section('Pending schedule writes', pending),
       section('Destinations paused or failing', destinations)),
     section('Reminders that failed', reminders),
     h('p', { class: 'muted' }, `Times are in your time zone (${Intl.DateTimeFormat().resolvedOptions().timeZone}); hover one for UTC. Updated `, time(Date.now()), '.'));
   await Promise.all([
-    fill(stats, statsSection),
+    fill(stats, () => statsSection('')),
+    fill(perSource, sourcesSection, { unavailable: 'This Worker has no sources API yet (404).' }),
     fill(pending, () => pendingSection(pending)),
     fill(destinations, destinationsSection, { unavailable: 'This Worker has no destinations API yet (GET /admin/destinations answered 404).' }),
     fill(reminders, failedRemindersSection),

@@ -224,6 +224,15 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
         }
     }
 
+    /// Logs in now, whatever token is cached (the admin API's credential check): `Ok` when
+    /// Eka gave a token; the error names the status, never a body or a secret.
+    pub async fn check_login(&self) -> Result<(), ApiError> {
+        self.login(&self.http)
+            .await
+            .map(|_| ())
+            .map_err(|e| ApiError::Login(Box::new(e)))
+    }
+
     async fn appointment_via<T: HttpClient>(
         &self,
         http: &T,

@@ -39,7 +39,7 @@ mod tests {
 
     fn settings(max_body: Option<&str>) -> Settings {
         Settings::from_lookup(|name| match name {
-            "EKA_CLIENT_ID" | "EKA_CLIENT_SECRET" => Some("x".into()),
+            "EKA_CLIENT_ID" | "EKA_CLIENT_SECRET" | "EKA_SIGNING_KEY" => Some("x".into()),
             "MAX_BODY_BYTES" => max_body.map(str::to_owned),
             _ => None,
         })

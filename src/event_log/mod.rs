@@ -97,6 +97,7 @@ mod tests {
             },
             received_at_ms: 1_000,
             replay_of: None,
+            source: None,
         }
     }
 
@@ -395,6 +396,66 @@ mod tests {
     }
 
     #[test]
+    fn a_sources_event_row_carries_its_source_and_its_appointment_is_kept_beside() {
+        let attempt = Attempt {
+            settled: Settled::Processed,
+            http_status: 200,
+            error: None,
+            reprocess: false,
+            amends: false,
+        };
+        let default = commit_statements("evt_1", &claim(), &attempt, 5);
+        assert_eq!(default.len(), 1);
+        assert_eq!(default[0].params[12], SqlValue::Null);
+        let mut at_a = claim();
+        at_a.source = Some("src_a".into());
+        let own = commit_statements("evt_1", &at_a, &attempt, 5);
+        assert_eq!(own[0].params[12], SqlValue::Text("src_a".into()));
+        assert!(own[1]
+            .sql
+            .starts_with("INSERT INTO eka_webhook_appointment_source"));
+        assert_eq!(
+            own[1].params,
+            [SqlValue::Text("a1".into()), SqlValue::Text("src_a".into())]
+        );
+        let p = insert_processing("evt_1", &at_a);
+        assert_eq!(p.params.last(), Some(&SqlValue::Text("src_a".into())));
+    }
+
+    #[test]
+    fn lists_and_stats_take_a_source() {
+        let pairs = |q: &[(&str, &str)]| -> Vec<(String, String)> {
+            q.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let q = parse_event_query(&pairs(&[("sourceId", "default")])).unwrap();
+        assert!(list_events(&q).sql.contains("WHERE source IS NULL"));
+        let id = "src_01JF0000000000000000000000";
+        let q = parse_event_query(&pairs(&[("sourceId", id), ("status", "failed")])).unwrap();
+        let s = list_events(&q);
+        assert!(
+            s.sql.contains("WHERE source = ? AND status = ?"),
+            "{}",
+            s.sql
+        );
+        assert_eq!(s.params[0], SqlValue::Text(id.into()));
+        let e = parse_event_query(&pairs(&[("sourceId", "x'; DROP")])).unwrap_err();
+        assert!(e.contains("'sourceId'"), "{e}");
+        let (events, refusals) = source_stats(0, id);
+        assert!(events.sql.contains("AND source = ?"));
+        assert!(refusals.sql.contains("eka_webhook_source_refusal"));
+        let (_, refusals) = source_stats(0, "default");
+        assert!(!refusals.sql.contains("eka_webhook_source_refusal"));
+        let (_, all) = stats(0);
+        assert!(all.sql.contains("UNION ALL"));
+        let r = source_refusal_add(0, id, RefusalReason::InvalidSignature, 2);
+        assert!(r.sql.contains("eka_webhook_source_refusal"));
+        let r = source_refusal_add(0, "default", RefusalReason::InvalidSignature, 2);
+        assert!(!r.sql.contains("eka_webhook_source_refusal"));
+    }
+
+    #[test]
     fn the_migration_and_create_tables_agree() {
         let tables = create_tables();
         assert!(tables.len() >= 3);
@@ -406,9 +467,13 @@ mod tests {
                 "{name}"
             );
         }
-        for column in COLUMNS.split(", ") {
+        // `source` comes with the sources' migration (0005).
+        for column in COLUMNS.split(", ").filter(|c| *c != "source") {
             assert!(tables[0].sql.contains(column), "{column}");
         }
+        assert!(crate::sources::store::ensure_statements(&[])
+            .iter()
+            .any(|s| s.sql == format!("ALTER TABLE {EVENT_TABLE} ADD COLUMN source TEXT NULL")));
     }
 
     #[test]

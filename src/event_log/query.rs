@@ -9,6 +9,8 @@ use super::{
     is_event_id, EventLogSettings, EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE,
     REFUSAL_TABLE,
 };
+use crate::sources::store::{source_condition, SOURCE_REFUSAL_TABLE};
+use crate::sources::{is_source_id, DEFAULT_SOURCE_ID};
 use crate::support::sql::{SqlValue, Statement};
 
 /// An event row as the admin API shows it.
@@ -43,6 +45,8 @@ pub struct EventRow {
     pub last_seen_at: i64,
     /// The object that owns it.
     pub owner: Option<String>,
+    /// The source it arrived at (`default`: the environment's account).
+    pub source: String,
 }
 
 /// A row from D1's JSON (numbers arrive as floats).
@@ -64,6 +68,7 @@ pub fn row_from_json(row: &Value) -> Option<EventRow> {
         replays: int("replays").unwrap_or(0),
         last_seen_at: int("last_seen_at").unwrap_or(0),
         owner: text("owner"),
+        source: text("source").unwrap_or_else(|| DEFAULT_SOURCE_ID.to_owned()),
     })
 }
 
@@ -81,6 +86,8 @@ pub struct EventQuery {
     pub event: Option<String>,
     /// Only this appointment.
     pub appointment_id: Option<String>,
+    /// Only this source (`default`: the environment's account).
+    pub source_id: Option<String>,
     /// Received at or after, epoch ms.
     pub since_ms: Option<i64>,
     /// Received at or before, epoch ms.
@@ -125,6 +132,7 @@ pub fn parse_event_query(pairs: &[(String, String)]) -> Result<EventQuery, Strin
             "status" => q.status = Some(parse_status(value)?),
             "event" => q.event = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "appointmentId" => q.appointment_id = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "sourceId" => q.source_id = Some(parse_source_id(value)?),
             "since" => q.since_ms = Some(parse_ms("since", value)?),
             "until" => q.until_ms = Some(parse_ms("until", value)?),
             "limit" => {
@@ -148,36 +156,50 @@ pub fn parse_event_query(pairs: &[(String, String)]) -> Result<EventQuery, Strin
     Ok(q)
 }
 
+/// A `sourceId` parameter: `default` or a source id (the error names the parameter).
+pub fn parse_source_id(value: &str) -> Result<String, String> {
+    if is_source_id(value) {
+        Ok(value.to_owned())
+    } else {
+        Err("'sourceId' must be default or a source id (src_…)".to_owned())
+    }
+}
+
 fn filters(q: &EventQuery, cursor_op: &str) -> (String, Vec<SqlValue>) {
-    let mut clauses = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
     let mut params = Vec::new();
+    if let Some(source) = &q.source_id {
+        let (clause, values) = source_condition("source", source);
+        clauses.push(clause);
+        params.extend(values);
+    }
     if let Some(s) = q.status {
-        clauses.push("status = ?");
+        clauses.push("status = ?".into());
         params.push(s.as_str().into());
     }
     if let Some(e) = &q.event {
-        clauses.push("event = ?");
+        clauses.push("event = ?".into());
         params.push(e.as_str().into());
     }
     if let Some(a) = &q.appointment_id {
-        clauses.push("appointment_id = ?");
+        clauses.push("appointment_id = ?".into());
         params.push(a.as_str().into());
     }
     if let Some(s) = q.since_ms {
-        clauses.push("received_at >= ?");
+        clauses.push("received_at >= ?".into());
         params.push(s.into());
     }
     if let Some(u) = q.until_ms {
-        clauses.push("received_at <= ?");
+        clauses.push("received_at <= ?".into());
         params.push(u.into());
     }
     let cursor_clause = format!("id {cursor_op} ?");
     if let Some(c) = &q.cursor {
         params.push(c.as_str().into());
     }
-    let mut sql: Vec<&str> = clauses;
+    let mut sql: Vec<String> = clauses;
     if q.cursor.is_some() {
-        sql.push(&cursor_clause);
+        sql.push(cursor_clause);
     }
     let clause = if sql.is_empty() {
         String::new()
@@ -351,10 +373,44 @@ pub fn stats(since_ms: i64) -> (Statement, Statement) {
             vec![since_ms.into()],
         ),
         Statement::new(
-            format!("SELECT hour, reason, count AS n FROM {REFUSAL_TABLE} WHERE hour >= ?"),
-            vec![since_ms.into()],
+            format!(
+                "SELECT hour, reason, SUM(n) AS n FROM (\
+                 SELECT hour, reason, count AS n FROM {REFUSAL_TABLE} WHERE hour >= ? \
+                 UNION ALL SELECT hour, reason, count AS n FROM {SOURCE_REFUSAL_TABLE} \
+                 WHERE hour >= ?) GROUP BY hour, reason"
+            ),
+            vec![since_ms.into(), since_ms.into()],
         ),
     )
+}
+
+/// [`stats`] of one source: its events, and its refusals (the `default` source's are in the
+/// refusal table, another's in the sources' refusal table).
+pub fn source_stats(since_ms: i64, source: &str) -> (Statement, Statement) {
+    let (clause, mut params) = source_condition("source", source);
+    params.insert(0, since_ms.into());
+    let events = Statement::new(
+        format!(
+            "SELECT received_at - (received_at % 3600000) AS hour, status, COUNT(*) AS n \
+             FROM {EVENT_TABLE} WHERE received_at >= ? AND {clause} GROUP BY hour, status"
+        ),
+        params,
+    );
+    let refusals = if source == DEFAULT_SOURCE_ID {
+        Statement::new(
+            format!("SELECT hour, reason, count AS n FROM {REFUSAL_TABLE} WHERE hour >= ?"),
+            vec![since_ms.into()],
+        )
+    } else {
+        Statement::new(
+            format!(
+                "SELECT hour, reason, count AS n FROM {SOURCE_REFUSAL_TABLE} \
+                 WHERE hour >= ? AND source = ?"
+            ),
+            vec![since_ms.into(), source.into()],
+        )
+    };
+    (events, refusals)
 }
 
 /// `{name: n}` for each of `names`: the `n` of `rows` in `hour` whose `column` is that name.

@@ -17,20 +17,56 @@ pub struct EventLogSettings {
     /// `EVENT_ENCRYPTION_KEY`: bodies are kept (sealed) only when set.
     pub keys: Option<KeyRing>,
     /// A claim older than this is abandoned (its worker died): a copy may take it over
-    /// (`EVENT_CLAIM_LEASE_SECONDS`, 120, at least 30).
+    /// (`EVENT_CLAIM_LEASE_SECONDS`, 120, at least 30, and longer than
+    /// [`longest_claim_hold_ms`]).
     pub lease_ms: i64,
 }
 
-/// Past this a claim is abandoned: longer than any webhook may run (the Eka API's timeouts
-/// and one retry, plus the forward's 15 s).
+/// Past this a claim is abandoned (the default; it grows past [`longest_claim_hold_ms`] when
+/// the settings make a webhook hold its claim longer).
 pub const CLAIM_LEASE_MS: i64 = 120_000;
 
-/// The shortest lease `EVENT_CLAIM_LEASE_SECONDS` may set: longer than the forward's 15 s
-/// timeout plus an enrichment on a healthy Eka API. Shorter leases would let a copy take over
-/// a delivery that is still running, and so do its effects twice.
+/// The shortest lease `EVENT_CLAIM_LEASE_SECONDS` may set at all; the lease must also be
+/// longer than [`longest_claim_hold_ms`] ([`EventLogSettings::fit_lease`]).
 pub const MIN_CLAIM_LEASE_MS: i64 = 30_000;
 
+/// Eka API calls enrichment may make one after the other, each up to `EKA_API_TIMEOUT_MS`:
+/// the login and the appointment, then the details (in parallel), each with its one retry.
+pub const ENRICHMENT_SEQUENTIAL_CALLS: i64 = 6;
+
+/// The longest a webhook can hold its claim before it commits: the gate's origin call (with
+/// `ORIGIN_URL`) plus the enrichment budget. A claim lease must be longer, or a copy could
+/// take over a delivery that is still running and do its effects twice.
+pub fn longest_claim_hold_ms(api_timeout_ms: u32, gate: bool) -> i64 {
+    let origin = if gate {
+        i64::from(crate::webhook::gate::ORIGIN_TIMEOUT_MS)
+    } else {
+        0
+    };
+    origin + ENRICHMENT_SEQUENTIAL_CALLS * i64::from(api_timeout_ms)
+}
+
+/// What the default lease adds to [`longest_claim_hold_ms`] when that is over [`CLAIM_LEASE_MS`].
+pub const LEASE_MARGIN_MS: i64 = 10_000;
+
 impl EventLogSettings {
+    /// Holds the lease to [`longest_claim_hold_ms`]: the default grows past it; a lease set
+    /// (`explicit`) that is not longer is a problem naming `EVENT_CLAIM_LEASE_SECONDS`.
+    pub fn fit_lease(&mut self, longest_ms: i64, explicit: bool, problems: &mut Vec<String>) {
+        if self.lease_ms > longest_ms {
+            return;
+        }
+        if explicit {
+            problems.push(format!(
+                "EVENT_CLAIM_LEASE_SECONDS must be longer than the longest a webhook holds its claim here: {} s (ORIGIN_URL's {} s timeout when set, plus {ENRICHMENT_SEQUENTIAL_CALLS} × EKA_API_TIMEOUT_MS for enrichment)",
+                longest_ms / 1000,
+                crate::webhook::gate::ORIGIN_TIMEOUT_MS / 1000,
+            ));
+        } else {
+            self.lease_ms = (longest_ms + LEASE_MARGIN_MS).div_euclid(1000) * 1000;
+        }
+    }
+
     /// Reads the settings through `get`; problems name the variable, never its value.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
         let mut whole = |name: &str, default: i64, min: i64, max: i64| -> i64 {

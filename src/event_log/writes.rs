@@ -2,6 +2,7 @@
 //! one more copy, a sealed body, one more refusal.
 
 use super::{EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE, REFUSAL_TABLE};
+use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::sql::{SqlValue, Statement};
 use crate::webhook::ledger::{Attempt, Claim};
 
@@ -18,7 +19,7 @@ fn opt(value: Option<&str>) -> SqlValue {
 
 pub(super) const COLUMNS: &str =
     "id, dedup_key, event, transaction_id, appointment_id, business_id, \
-     received_at, status, http_status, error, deliveries, replays, last_seen_at, owner";
+     received_at, status, http_status, error, deliveries, replays, last_seen_at, owner, source";
 
 fn row_values(
     id: &str,
@@ -41,6 +42,7 @@ fn row_values(
         opt(error),
         seen.into(),
         claim.owner.as_str().into(),
+        crate::sources::store::source_value(claim.source.as_deref().unwrap_or(DEFAULT_SOURCE_ID)),
     ]
 }
 
@@ -58,7 +60,7 @@ pub fn processing_row(event_id: Option<&str>, reprocess: bool, claim: &Claim) ->
 pub fn insert_processing(id: &str, claim: &Claim) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) \
+            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?) \
              ON CONFLICT(id) DO NOTHING"
         ),
         row_values(id, claim, EventStatus::Processing, None, None, claim.received_at_ms),
@@ -78,16 +80,24 @@ pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt, now_ms: i64) -> V
         now_ms,
     );
     values.extend([i64::from(redelivery).into(), i64::from(replay).into()]);
-    vec![Statement::new(
+    let mut statements = vec![Statement::new(
         format!(
-            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?) \
+            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?) \
              ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
              http_status = excluded.http_status, error = excluded.error, \
              last_seen_at = MAX(last_seen_at, excluded.last_seen_at), \
              deliveries = deliveries + ?, replays = replays + ?"
         ),
         values,
-    )]
+    )];
+    // Which source the appointment belongs to, beside the SDK's schedule table.
+    if let (Some(source), Some(appointment)) = (&claim.source, &claim.facts.appointment_id) {
+        statements.extend(crate::sources::store::appointment_source(
+            appointment,
+            source,
+        ));
+    }
+    statements
 }
 
 /// One more copy received (a duplicate, or a copy answered 409).
@@ -109,13 +119,24 @@ pub fn store_body(id: &str, sealed: &str, now_ms: i64) -> Statement {
     )
 }
 
-/// One more refusal for `reason` in the hour starting `hour_ms`.
-pub fn refusal_increment(hour_ms: i64, reason: RefusalReason) -> Statement {
+/// `n` more refusals for `reason` in the hour starting `hour_ms`, at `source` (the `default`
+/// source's in the refusal table, another's in the sources' refusal table): one statement for
+/// a batch counted in an isolate ([`super::RefusalTally`]).
+pub fn source_refusal_add(hour_ms: i64, source: &str, reason: RefusalReason, n: u32) -> Statement {
+    if source == DEFAULT_SOURCE_ID {
+        refusal_add(hour_ms, reason, n)
+    } else {
+        crate::sources::store::refusal_add(hour_ms, source, reason.as_str(), n)
+    }
+}
+
+/// `n` more refusals for `reason` in the hour starting `hour_ms` (the default source's).
+pub fn refusal_add(hour_ms: i64, reason: RefusalReason, n: u32) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, 1) \
-             ON CONFLICT(hour, reason) DO UPDATE SET count = count + 1"
+            "INSERT INTO {REFUSAL_TABLE} (hour, reason, count) VALUES (?, ?, ?) \
+             ON CONFLICT(hour, reason) DO UPDATE SET count = count + excluded.count"
         ),
-        vec![hour_ms.into(), reason.as_str().into()],
+        vec![hour_ms.into(), reason.as_str().into(), i64::from(n).into()],
     )
 }

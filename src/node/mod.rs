@@ -24,8 +24,9 @@ use crate::schedule::store::SqlStore;
 use crate::schedule::{ScheduleStore, SCHEDULE_TABLE_NAME};
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::signing::signature::{
-    canonical_alternative, prepare, sign, verify, Matched, RustMac, SignatureError, VerifyOptions,
-    DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
+    canonical_alternative, prepare, sign, tolerance_from_number, verify, Matched, RustMac,
+    SignatureError, VerifyOptions, DEFAULT_MAX_DEPTH, DEFAULT_TOLERANCE_SECS, MAX_TOLERANCE_SECS,
+    SIGNATURE_HEADER,
 };
 use crate::signing::standard_webhooks;
 use crate::support::sql::Dialect;
@@ -73,15 +74,21 @@ impl Verifier {
     /// `keys`: a signing key or an array of them, used as given (anything but a non-empty
     /// string is no key); `tolerance_secs`: replay window (0 disables; default 300);
     /// `mac`: optional `(key, prefix, body) => Uint8Array(32)`.
+    /// Throws a `TypeError` naming `toleranceSeconds` when it is not a whole number of seconds
+    /// in range (NaN, a string, negative: never a silently disabled window).
     #[wasm_bindgen(constructor)]
-    pub fn new(keys: &JsValue, tolerance_secs: Option<f64>, mac: Option<Function>) -> Verifier {
+    pub fn new(
+        keys: &JsValue,
+        tolerance_secs: &JsValue,
+        mac: Option<Function>,
+    ) -> Result<Verifier, JsValue> {
         let keys = key_list(keys);
-        Verifier {
+        Ok(Verifier {
             js_keys: keys.iter().map(|k| JsValue::from_str(k)).collect(),
             keys,
-            tolerance_secs: tolerance(tolerance_secs),
+            tolerance_secs: tolerance(tolerance_secs)?,
             mac,
-        }
+        })
     }
 
     /// Whether any key is left to verify with (otherwise `verify` answers "not configured",
@@ -149,13 +156,20 @@ fn key_list(keys: &JsValue) -> Vec<String> {
     keys.into_iter().filter(|k| !k.is_empty()).collect()
 }
 
-/// `toleranceSeconds`: 300 when absent, 0 (off) unless a positive number.
-fn tolerance(tolerance_secs: Option<f64>) -> u64 {
-    match tolerance_secs {
-        None => DEFAULT_TOLERANCE_SECS,
-        Some(t) if t.is_finite() && t > 0.0 => t as u64,
-        Some(_) => 0,
+/// `toleranceSeconds`: 300 when absent; otherwise a number the core accepts
+/// ([`tolerance_from_number`]), or a `TypeError` naming the option.
+fn tolerance(value: &JsValue) -> Result<u64, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(DEFAULT_TOLERANCE_SECS);
     }
+    let problem = match value.as_f64() {
+        Some(seconds) => match tolerance_from_number(seconds) {
+            Some(secs) => return Ok(secs),
+            None => format!("must be a whole number from 0 to {MAX_TOLERANCE_SECS}"),
+        },
+        None => "must be a number".to_owned(),
+    };
+    Err(js_sys::TypeError::new(&format!("'toleranceSeconds' {problem}")).into())
 }
 
 /// A string body as UTF-8, a Uint8Array as its bytes; anything else is empty.
@@ -255,9 +269,10 @@ pub fn verify_standard(
     timestamp: Option<String>,
     signature: Option<String>,
     keys: &JsValue,
-    tolerance_secs: Option<f64>,
+    tolerance_secs: &JsValue,
     now_secs: f64,
-) -> JsValue {
+) -> Result<JsValue, JsValue> {
+    let tolerance_secs = tolerance(tolerance_secs)?;
     let keys = key_list(keys);
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let bytes = if keys.is_empty() {
@@ -271,15 +286,9 @@ pub fn verify_standard(
         signature: signature.as_deref(),
         body: &bytes,
     };
-    match standard_webhooks::verify(
-        signed,
-        &keys,
-        now_secs as i64,
-        tolerance(tolerance_secs),
-        &RustMac,
-    ) {
-        Ok(()) => JsValue::from(0),
-        Err(e) => JsValue::from_str(e.reason()),
+    match standard_webhooks::verify(signed, &keys, now_secs as i64, tolerance_secs, &RustMac) {
+        Ok(()) => Ok(JsValue::from(0)),
+        Err(e) => Ok(JsValue::from_str(e.reason())),
     }
 }
 

@@ -141,6 +141,18 @@ pub fn parse_header(header: Option<&str>) -> Result<ParsedHeader<'_>, SignatureE
     }
 }
 
+/// The longest replay window that can be configured: a year (`SIGNATURE_TOLERANCE_SECONDS`,
+/// `toleranceSeconds`).
+pub const MAX_TOLERANCE_SECS: u64 = 86_400 * 365;
+
+/// A replay window given as a number (the npm package's `toleranceSeconds`): a whole number
+/// of seconds from 0 (off) to [`MAX_TOLERANCE_SECS`]. Anything else (NaN, infinite, negative,
+/// a fraction, too large) is `None`, never a silently disabled window.
+pub fn tolerance_from_number(seconds: f64) -> Option<u64> {
+    let whole = seconds.is_finite() && seconds.fract() == 0.0;
+    (whole && (0.0..=MAX_TOLERANCE_SECS as f64).contains(&seconds)).then_some(seconds as u64)
+}
+
 /// Options for [`verify`].
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions {
@@ -492,6 +504,26 @@ mod tests {
             ),
             Err(SignatureError::NoSigningKey)
         );
+    }
+
+    #[test]
+    fn a_tolerance_is_a_whole_number_of_seconds_in_range_or_nothing() {
+        assert_eq!(tolerance_from_number(0.0), Some(0));
+        assert_eq!(tolerance_from_number(300.0), Some(300));
+        assert_eq!(
+            tolerance_from_number(MAX_TOLERANCE_SECS as f64),
+            Some(MAX_TOLERANCE_SECS)
+        );
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            1.5,
+            MAX_TOLERANCE_SECS as f64 + 1.0,
+        ] {
+            assert_eq!(tolerance_from_number(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn effective_settings(
     let mut s = base.clone();
     s.webhook_path = super::webhook_path(&record.id);
     s.webhook.signing_keys = secrets.signing_keys.clone();
+    s.webhook.source = Some(record.id.clone());
     if let Some(events) = &spec.allowed_events {
         s.webhook.allowed_events = events.clone();
     }
@@ -141,6 +142,35 @@ pub fn effective_settings(
     s.problems
         .retain(|p| !overridden.iter().any(|name| p.starts_with(name)));
     s
+}
+
+/// The `default` source as the admin API shows it: the environment's account, read-only.
+pub fn default_source(settings: &Settings) -> (super::SourceSpec, SourceSecrets) {
+    let offsets: Vec<&str> = settings
+        .reminders
+        .offsets
+        .iter()
+        .map(|o| o.label.as_str())
+        .collect();
+    let spec = super::SourceSpec {
+        name: "Environment (EKA_* variables)".to_owned(),
+        enabled: true,
+        api_base_url: Some(settings.api.base_url.clone()),
+        allowed_events: Some(settings.webhook.allowed_events.clone()),
+        business_id: None,
+        origin_url: settings.origin_url.clone(),
+        reminder_callback_url: settings.reminders.callback_url.clone(),
+        reminder_offsets: (!offsets.is_empty()).then(|| offsets.join(",")),
+        dedup_window_hours: Some(settings.events.dedup_window_ms / 3_600_000),
+    };
+    let secrets = SourceSecrets {
+        client_id: settings.api.client_id.clone(),
+        client_secret: settings.api.client_secret.clone(),
+        api_key: settings.api.api_key.clone(),
+        signing_keys: settings.webhook.signing_keys.clone(),
+        reminder_signing_key: settings.reminders.signing_key.clone(),
+    };
+    (spec, secrets)
 }
 
 #[cfg(test)]
@@ -255,6 +285,8 @@ mod tests {
         r.spec.allowed_events = Some(vec!["appointment.created".into()]);
         let s = effective_settings(&base, &r, &secrets());
         assert_eq!(s.webhook_path, "/hooks/src_a");
+        assert_eq!(s.webhook.source.as_deref(), Some("src_a"));
+        assert_eq!(base.webhook.source, None);
         assert_eq!(s.webhook.signing_keys, ["key-a2", "key-a1"]);
         assert_eq!(s.webhook.allowed_events, ["appointment.created"]);
         assert_eq!(s.api.base_url, "https://api.dev.eka.care");
@@ -276,12 +308,34 @@ mod tests {
     #[test]
     fn the_environments_missing_credentials_do_not_misconfigure_a_source() {
         let base = env(&[("DEBUG", "1")]);
-        assert_eq!(base.problems.len(), 2, "{:?}", base.problems);
+        // Credentials and the signing key: each source has its own.
+        assert_eq!(base.problems.len(), 3, "{:?}", base.problems);
         let s = effective_settings(&base, &record("src_a", None, true), &secrets());
         assert!(s.problems.is_empty(), "{:?}", s.problems);
         let bad = env(&[("SIGNATURE_TOLERANCE_SECONDS", "-1")]);
         let s = effective_settings(&bad, &record("src_a", None, true), &secrets());
         assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
         assert!(s.problems[0].starts_with("SIGNATURE_TOLERANCE_SECONDS"));
+    }
+    #[test]
+    fn the_default_source_is_the_environments_account() {
+        let base = env(&[
+            ("EKA_CLIENT_ID", "env-id"),
+            ("EKA_CLIENT_SECRET", "env-secret-value"),
+            ("EKA_SIGNING_KEY", "env-key-0123456789"),
+            ("DEDUP_WINDOW_HOURS", "10"),
+        ]);
+        let (spec, secrets) = default_source(&base);
+        assert!(spec.enabled);
+        assert_eq!(spec.dedup_window_hours, Some(10));
+        assert_eq!(spec.business_id, None);
+        assert_eq!(secrets.client_id, "env-id");
+        assert_eq!(secrets.signing_keys, ["env-key-0123456789"]);
+        let shown = crate::sources::store::spec_json("default", &spec, Some(&secrets), true, None);
+        assert_eq!(shown["readOnly"], true);
+        assert_eq!(shown["webhookPath"], "/hooks/default");
+        let text = shown.to_string();
+        assert!(!text.contains("env-secret-value") && !text.contains("env-key-0123456789"));
+        assert_eq!(shown["secrets"]["signingKeys"][0]["last4"], "6789");
     }
 }

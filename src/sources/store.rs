@@ -272,13 +272,18 @@ pub fn appointment_source(appointment_id: &str, source_id: &str) -> Option<State
 }
 
 /// One more refusal at a source's path (the default source counts in the refusal table).
-pub fn refusal_increment(hour_ms: i64, source_id: &str, reason: &str) -> Statement {
+pub fn refusal_add(hour_ms: i64, source_id: &str, reason: &str, n: u32) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO {SOURCE_REFUSAL_TABLE} (hour, source, reason, count) VALUES (?, ?, ?, 1) \
-             ON CONFLICT(hour, source, reason) DO UPDATE SET count = count + 1"
+            "INSERT INTO {SOURCE_REFUSAL_TABLE} (hour, source, reason, count) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(hour, source, reason) DO UPDATE SET count = count + excluded.count"
         ),
-        vec![hour_ms.into(), source_id.into(), reason.into()],
+        vec![
+            hour_ms.into(),
+            source_id.into(),
+            reason.into(),
+            i64::from(n).into(),
+        ],
     )
 }
 

@@ -3,6 +3,7 @@
 //! bearer token.
 
 pub mod bearer;
+pub mod capped_body;
 pub mod entropy;
 pub mod http;
 pub mod outbox;

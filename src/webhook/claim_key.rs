@@ -24,6 +24,22 @@ pub fn claim_key(body: &[u8], matched: Option<Matched>, max_depth: usize) -> Str
     }
 }
 
+/// The key at a source (issue 21): the `default` source's is `key` itself (as before sources
+/// existed); another source's is SHA-256 of its id, a NUL and `key`, so the same body sent to
+/// two sources is two events.
+pub fn source_key(source: Option<&str>, key: String) -> String {
+    match source {
+        None => key,
+        Some(id) => {
+            let mut hash = Sha256::new();
+            hash.update(id.as_bytes());
+            hash.update([0u8]);
+            hash.update(key.as_bytes());
+            hex::encode(hash.finalize())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

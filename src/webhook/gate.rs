@@ -60,11 +60,13 @@ pub fn origin_url(origin: &str, path: &str, query: Option<&str>) -> String {
 }
 
 /// The headers sent to the origin: the request's, minus hop-by-hop ones and any
-/// `X-Eka-Event-Id` / `X-Eka-Verified-At` the sender set, plus ours.
+/// `X-Eka-Event-Id` / `X-Eka-Verified-At` the sender set, plus ours. `verified_at_ms` is
+/// when a signature matched, none when nothing was verified (`ALLOW_UNSIGNED_WEBHOOKS`):
+/// then there is no `X-Eka-Verified-At`, and the origin cannot take the request as verified.
 pub fn origin_headers(
     headers: &[(String, String)],
     event_id: Option<&str>,
-    verified_at_ms: i64,
+    verified_at_ms: Option<i64>,
 ) -> Vec<(String, String)> {
     let ours = |n: &str| {
         n.eq_ignore_ascii_case(EVENT_ID_HEADER) || n.eq_ignore_ascii_case(VERIFIED_AT_HEADER)
@@ -77,7 +79,7 @@ pub fn origin_headers(
     if let Some(id) = event_id {
         out.push((EVENT_ID_HEADER.to_owned(), id.to_owned()));
     }
-    if let Some(at) = DateTime::from_timestamp_millis(verified_at_ms) {
+    if let Some(at) = verified_at_ms.and_then(DateTime::from_timestamp_millis) {
         out.push((
             VERIFIED_AT_HEADER.to_owned(),
             at.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -188,7 +190,7 @@ mod tests {
             ("x-eka-event-id", "forged"),
             ("User-Agent", "Eka"),
         ]);
-        let out = origin_headers(&incoming, Some("evt_1"), 1_700_000_000_123);
+        let out = origin_headers(&incoming, Some("evt_1"), Some(1_700_000_000_123));
         assert_eq!(
             out,
             h(&[
@@ -200,9 +202,25 @@ mod tests {
             ])
         );
         // No event log: no id header, the rest is the same.
-        assert!(origin_headers(&incoming, None, 0)
+        assert!(origin_headers(&incoming, None, Some(0))
             .iter()
             .all(|(n, _)| n != "X-Eka-Event-Id"));
+    }
+
+    #[test]
+    fn nothing_verified_no_verified_at_even_one_the_sender_set() {
+        let incoming = h(&[
+            ("Content-Type", "application/json"),
+            ("X-Eka-Verified-At", "2023-11-14T22:13:20.123Z"),
+        ]);
+        let out = origin_headers(&incoming, Some("evt_1"), None);
+        assert_eq!(
+            out,
+            h(&[
+                ("Content-Type", "application/json"),
+                ("X-Eka-Event-Id", "evt_1"),
+            ])
+        );
     }
 
     #[test]

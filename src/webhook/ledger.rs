@@ -43,6 +43,9 @@ pub struct Claim {
     pub received_at_ms: i64,
     /// Set when an operator replays this stored event.
     pub replay_of: Option<String>,
+    /// The source it arrived at (issue 21); none: the `default` source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Claim {
@@ -71,6 +74,7 @@ impl Claim {
             received_at_ms,
             dedup_key,
             replay_of: None,
+            source: None,
         }
     }
 }

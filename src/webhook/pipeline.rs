@@ -10,11 +10,11 @@ use crate::reminders::ops_for_writes;
 use crate::schedule::{decide, ScheduleWrite};
 use crate::signing::outbound::DeliveryError;
 use crate::signing::signature::{
-    verify, MacProvider, Matched, SignatureError, VerifyOptions, DEFAULT_MAX_DEPTH,
+    prepare, verify, MacProvider, Matched, SignatureError, VerifyOptions, DEFAULT_MAX_DEPTH,
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::support::http::{Clock, HttpClient};
-pub use crate::webhook::claim_key::{claim_key, dedup_key};
+pub use crate::webhook::claim_key::{claim_key, dedup_key, source_key};
 use crate::webhook::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
 use crate::webhook::ledger::{
     Attempt, Claim, Claimed, Commit, Deferred, Effects, EventLedger, Intake, IntakeMode,
@@ -30,8 +30,11 @@ pub const MAX_DEPTH_LIMIT: usize = 127;
 /// Webhook settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
-    /// Signing keys; none means verification is off (as in the SDK).
+    /// Signing keys; with none, webhooks are refused unless `allow_unsigned`.
     pub signing_keys: Vec<String>,
+    /// Without a key, accept unsigned webhooks (the SDK's behaviour, and the npm package's;
+    /// at the edge only with `ALLOW_UNSIGNED_WEBHOOKS=true`). Ignored when a key is set.
+    pub allow_unsigned: bool,
     /// Replay window in seconds; 0 disables it.
     pub tolerance_secs: u64,
     /// Allowed events, normalised once (`allowed_events`: the four supported by default).
@@ -40,16 +43,21 @@ pub struct WebhookConfig {
     pub max_body_bytes: usize,
     /// Deeper JSON gets 400 (at most [`MAX_DEPTH_LIMIT`]).
     pub max_depth: usize,
+    /// The source these webhooks arrive at (issue 21); none: the `default` source. Its
+    /// duplicate keys are its own ([`source_dedup_key`]).
+    pub source: Option<String>,
 }
 
 impl Default for WebhookConfig {
     fn default() -> Self {
         WebhookConfig {
             signing_keys: Vec::new(),
+            allow_unsigned: false,
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
             allowed_events: allowed_events(&[]),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
+            source: None,
         }
     }
 }
@@ -58,6 +66,11 @@ impl WebhookConfig {
     /// True when at least one non-empty signing key is set.
     pub fn verifies_signatures(&self) -> bool {
         self.signing_keys.iter().any(|k| !k.is_empty())
+    }
+
+    /// True when webhooks are accepted without a signature: no key, and unsigned allowed.
+    pub fn accepts_unsigned(&self) -> bool {
+        self.allow_unsigned && !self.verifies_signatures()
     }
 }
 
@@ -498,7 +511,7 @@ where
     /// ([`claim_key`]): a re-formatted copy is the same delivery.
     fn claim_for(&self, event: &WebhookEvent, body: &[u8], matched: Option<Matched>) -> Claim {
         let key = claim_key(body, matched, self.config.max_depth.min(MAX_DEPTH_LIMIT));
-        Claim::for_event(event, key, self.now_ms())
+        self.sourced(event, key)
     }
 
     /// Enrich, decide, commit, deliver: the rest of an admitted delivery.
@@ -544,7 +557,7 @@ where
             Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
         };
-        let mut claim = Claim::for_event(&event, dedup_key(body), self.now_ms());
+        let mut claim = self.sourced(&event, dedup_key(body));
         claim.replay_of = Some(event_id.to_owned());
         let admission = self.claim(event, claim, None, None).await;
         self.carry_on(admission, body).await
@@ -595,6 +608,15 @@ where
         self.client.clock().now_ms()
     }
 
+    /// The claim of an event keyed `key` at this pipeline's source: the source's own key
+    /// ([`source_key`]), and the source named in the claim.
+    fn sourced(&self, event: &WebhookEvent, key: String) -> Claim {
+        let source = self.config.source.as_deref();
+        let mut claim = Claim::for_event(event, source_key(source, key), self.now_ms());
+        claim.source = source.map(str::to_owned);
+        claim
+    }
+
     /// Size, parse, verify, validate: everything decided from the request alone.
     fn accept(
         &self,
@@ -607,15 +629,21 @@ where
             return Err(refuse(WebhookError::BodyTooLarge, None));
         }
         let max_depth = config.max_depth.min(MAX_DEPTH_LIMIT);
+        let options = VerifyOptions {
+            tolerance_secs: config.tolerance_secs,
+            now_secs: self.now_ms().div_euclid(1000),
+            max_depth,
+        };
+        let signature = header(headers, SIGNATURE_HEADER);
+        // The header's form, the key and the timestamp are checked before the body is parsed:
+        // a forged or stale request costs no JSON parse.
+        if !config.accepts_unsigned() {
+            prepare(signature, &config.signing_keys, options)
+                .map_err(|e| refuse(WebhookError::Signature(e), None))?;
+        }
         let payload = parse_object(body, max_depth).map_err(|e| refuse(e, None))?;
         let mut matched = None;
-        if config.verifies_signatures() {
-            let options = VerifyOptions {
-                tolerance_secs: config.tolerance_secs,
-                now_secs: self.now_ms().div_euclid(1000),
-                max_depth,
-            };
-            let signature = header(headers, SIGNATURE_HEADER);
+        if !config.accepts_unsigned() {
             match verify(signature, body, &config.signing_keys, options, self.mac) {
                 Ok(m) => matched = Some(m),
                 Err(e) => return Err(refuse(WebhookError::Signature(e), None)),

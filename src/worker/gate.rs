@@ -44,7 +44,11 @@ pub async fn pass(
     let request = HttpRequest {
         method: Method::Post,
         url: origin_url(origin, path, query),
-        headers: origin_headers(&headers, admitted.event_id.as_deref(), WorkerClock.now_ms()),
+        headers: origin_headers(
+            &headers,
+            admitted.event_id.as_deref(),
+            admitted.matched.map(|_| WorkerClock.now_ms()),
+        ),
         body: Some(body.clone()),
         timeout_ms: ORIGIN_TIMEOUT_MS,
         // The origin's answer is Eka's: passed back whole (a 3xx too, unchanged).

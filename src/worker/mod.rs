@@ -14,6 +14,7 @@ mod gate;
 mod legacy_queue;
 mod routes;
 mod runtime;
+mod sources;
 mod walk;
 mod webhook;
 

@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use futures::StreamExt;
 use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
 
@@ -12,7 +13,9 @@ use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
 use crate::schedule::sql::row_from_json;
 use crate::schedule::store::SqlExecutor;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
+use crate::sources::routing::{path_source_id, DISABLED_RETRY_AFTER_SECS};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
+use crate::support::capped_body::CappedBody;
 use crate::support::http::Clock;
 use crate::support::request_url::{path_and_query, query_pairs};
 use crate::webhook::pipeline::{Outcome, WebhookError};
@@ -20,12 +23,14 @@ use crate::worker::admin::destinations;
 use crate::worker::admin::events;
 use crate::worker::admin::pending;
 use crate::worker::admin::reminders;
+use crate::worker::admin::sources;
 use crate::worker::gate;
 use crate::worker::runtime::d1::ready;
 use crate::worker::runtime::env::{client_for, settings};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json, method_not_allowed, outcome_response};
+use crate::worker::sources::Resolved;
 use crate::worker::webhook::{run, Job};
 
 /// The admin routes, by path.
@@ -51,6 +56,12 @@ enum Admin<'p> {
     Deliveries,
     DeliveryRetry(&'p str),
     Attempts,
+    Sources,
+    Source(&'p str),
+    SourceToggle(&'p str),
+    SourceRotateKey(&'p str),
+    SourceKey(&'p str, &'p str),
+    SourceCheck(&'p str),
 }
 
 impl<'p> Admin<'p> {
@@ -79,6 +90,12 @@ impl<'p> Admin<'p> {
             ["deliveries"] => Admin::Deliveries,
             ["deliveries", id, "retry"] if !id.is_empty() => Admin::DeliveryRetry(id),
             ["attempts"] => Admin::Attempts,
+            ["sources"] => Admin::Sources,
+            ["sources", id] if !id.is_empty() => Admin::Source(id),
+            ["sources", id, "toggle"] if !id.is_empty() => Admin::SourceToggle(id),
+            ["sources", id, "rotate-key"] if !id.is_empty() => Admin::SourceRotateKey(id),
+            ["sources", id, "keys", fp] if !fp.is_empty() => Admin::SourceKey(id, fp),
+            ["sources", id, "check"] if !id.is_empty() => Admin::SourceCheck(id),
             _ => return None,
         })
     }
@@ -89,8 +106,10 @@ impl<'p> Admin<'p> {
             Admin::Reminders => "GET, POST",
             Admin::Reminder(_) => "DELETE",
             Admin::EventsReplay | Admin::EventReplay(_) | Admin::DeliveryRetry(_) => "POST",
-            Admin::Destinations => "GET, POST",
-            Admin::Destination(_) => "GET, PUT, DELETE",
+            Admin::Destinations | Admin::Sources => "GET, POST",
+            Admin::Destination(_) | Admin::Source(_) => "GET, PUT, DELETE",
+            Admin::SourceKey(..) => "DELETE",
+            Admin::SourceToggle(_) | Admin::SourceRotateKey(_) | Admin::SourceCheck(_) => "POST",
             Admin::DestinationToggle(_) => "POST",
             Admin::PendingWrite(..) => "DELETE",
             Admin::PendingRetry(..) => "POST",
@@ -108,7 +127,13 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let method = req.method();
     if path == settings.webhook_path {
         return match method {
-            Method::Post => webhook(req, &env, &ctx, settings).await,
+            Method::Post => webhook(req, &env, &ctx, settings, None).await,
+            _ => method_not_allowed("POST"),
+        };
+    }
+    if let Some(id) = path_source_id(&path) {
+        return match method {
+            Method::Post => webhook(req, &env, &ctx, settings, Some(id)).await,
             _ => method_not_allowed("POST"),
         };
     }
@@ -181,6 +206,19 @@ async fn admin(
         (Method::Get, Admin::Attempts) => {
             destinations::page(&req, env, settings, ListKind::Attempts).await
         }
+        (Method::Get, Admin::Sources) => sources::list(env, settings).await,
+        (Method::Post, Admin::Sources) => sources::create(req, env, settings).await,
+        (Method::Get, Admin::Source(id)) => sources::get(id, env, settings).await,
+        (Method::Put, Admin::Source(id)) => sources::replace(id, req, env, settings).await,
+        (Method::Delete, Admin::Source(id)) => sources::delete(id, env).await,
+        (Method::Post, Admin::SourceToggle(id)) => sources::toggle(id, env, settings).await,
+        (Method::Post, Admin::SourceRotateKey(id)) => {
+            sources::rotate_key(id, req, env, settings).await
+        }
+        (Method::Delete, Admin::SourceKey(id, fp)) => {
+            sources::remove_key(id, fp, env, settings).await
+        }
+        (Method::Post, Admin::SourceCheck(id)) => sources::check(id, env, settings).await,
         (_, route) => method_not_allowed(route.allow()),
     }
 }
@@ -233,12 +271,47 @@ fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
 /// The body of a misconfigured deployment's 500.
 const MISCONFIGURED: &str = "Server misconfigured";
 
+/// The answer of a source that cannot take a webhook now, or does not exist.
+fn not_taken(resolved: &Resolved) -> Option<Result<Response>> {
+    match resolved {
+        Resolved::Default | Resolved::Source(_) => None,
+        Resolved::Unknown => Some(error(404, "Source not found")),
+        Resolved::Disabled => Some(paused()),
+        Resolved::Unreadable => Some(error(500, MISCONFIGURED)),
+    }
+}
+
+/// A paused source: 503 with `Retry-After`, so Eka keeps the event and delivers it later.
+fn paused() -> Result<Response> {
+    let mut response = error(
+        503,
+        "This source is paused: intake resumes when an operator enables it again",
+    )?;
+    response
+        .headers_mut()
+        .set("Retry-After", &DISABLED_RETRY_AFTER_SECS.to_string())?;
+    Ok(response)
+}
+
+/// A webhook at the default path (`at` none) or at `/hooks/{id}`: the source is resolved
+/// (from the isolate's cache), then the environment's pipeline runs with its settings.
 async fn webhook(
     mut req: Request,
     env: &Env,
     ctx: &Context,
-    settings: Rc<Settings>,
+    base: Rc<Settings>,
+    at: Option<&str>,
 ) -> Result<Response> {
+    let mut settings = Rc::clone(&base);
+    if let Some(id) = at {
+        let resolved = crate::worker::sources::at_path(env, &base, id).await?;
+        if let Some(response) = not_taken(&resolved) {
+            return response;
+        }
+        if let Resolved::Source(own) = resolved {
+            settings = own;
+        }
+    }
     if let Some(response) = misconfigured(&settings) {
         return response;
     }
@@ -250,10 +323,23 @@ async fn webhook(
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > settings.webhook.max_body_bytes) {
-        events::count_refusal(ctx, env, RefusalReason::TooLarge, now, settings.debug);
+        events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
         return error(413, "Request body too large");
     }
-    let body = req.bytes().await?;
+    // Read under the cap: without a Content-Length a sender cannot make us read more.
+    let Some(body) = read_capped(&mut req, settings.webhook.max_body_bytes).await? else {
+        events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
+        return error(413, "Request body too large");
+    };
+    if at.is_none() {
+        let resolved = crate::worker::sources::by_business_id(env, &base, &body).await;
+        if let Some(response) = not_taken(&resolved) {
+            return response;
+        }
+        if let Resolved::Source(own) = resolved {
+            settings = own;
+        }
+    }
     let headers: Vec<(String, String)> = req.headers().entries().collect();
     if let Some(origin) = settings.origin_url.as_deref() {
         let (path, query) = path_and_query(&req.inner().url());
@@ -279,6 +365,23 @@ async fn webhook(
     answer(&outcome, ctx, env, &settings, now)
 }
 
+/// The request body, read chunk by chunk up to `limit` bytes; none as soon as it goes over
+/// (the rest is not read: dropping the stream cancels it).
+async fn read_capped(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all.
+        Err(_) => return Ok(Some(Vec::new())),
+    };
+    let mut body = CappedBody::new(limit);
+    while let Some(chunk) = stream.next().await {
+        if body.push(&chunk?).is_err() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body.into_bytes()))
+}
+
 /// The pipeline's answer, with its warnings logged and a refusal counted.
 fn answer(
     outcome: &Outcome,
@@ -290,7 +393,7 @@ fn answer(
     log::outcome(settings.debug, outcome);
     if let Some(e) = &outcome.error {
         if let Some(reason) = refusal_reason(e) {
-            events::count_refusal(ctx, env, reason, now, settings.debug);
+            events::count_refusal(ctx, env, reason, now, settings);
         }
     }
     outcome_response(outcome)

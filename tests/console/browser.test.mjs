@@ -182,6 +182,58 @@ test('destinations: create (secret once), test send, pause and resume', async (t
   await shot('destination');
 });
 
+test('sources: create one, copy its webhook URL, send a signed webhook to it, see the event under it', async () => {
+  const SOURCE_KEY = 'whsec-console-source-0123456789';
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: worker.url });
+  await go('#/sources');
+  await page.getByRole('heading', { name: 'Sources', level: 1 }).waitFor();
+  await page.locator('article.source', { hasText: 'read-only' }).waitFor();
+  const form = page.getByRole('form', { name: 'New source' });
+  await form.getByLabel('Name').fill('Clinic Browser');
+  await form.getByLabel('Client id').fill(CLIENT_ID);
+  await form.getByLabel('Client secret').fill(CLIENT_SECRET);
+  await form.getByLabel('Signing key').fill(SOURCE_KEY);
+  await form.getByLabel('Eka API base URL').fill(eka.url);
+  assert.equal(await form.getByLabel('Client secret').getAttribute('type'), 'password');
+  await form.getByRole('button', { name: 'Create source' }).click();
+  const card = page.locator('article.source', { hasText: 'Clinic Browser' });
+  await card.waitFor();
+  // The secrets are gone from the form and never shown again.
+  assert.equal(await form.getByLabel('Signing key').inputValue(), '');
+  assert.ok(!(await page.content()).includes(SOURCE_KEY), 'the signing key is on the page');
+  await card.getByRole('button', { name: 'Copy the webhook URL of Clinic Browser' }).click();
+  await card.getByText('Copied.').waitFor();
+  const url = await page.evaluate(() => navigator.clipboard.readText());
+  assert.match(url, /\/hooks\/src_[0-9A-HJKMNP-TV-Z]{26}$/);
+  assert.equal(new URL(url).origin, worker.url);
+  const id = url.split('/').pop();
+  await card.getByRole('button', { name: 'Check the credentials of Clinic Browser' }).click();
+  await card.getByText('Credentials work').waitFor();
+  await shot('sources');
+  eka.setAppointment('con-src', bookingFor('con-src'));
+  const res = await sendSigned(worker, appointmentEvent('con-src'), { key: SOURCE_KEY, path: new URL(url).pathname });
+  assert.equal(res.status, 200, await res.clone().text());
+  // The environment's key is refused at the source's path.
+  const forged = await sendSigned(worker, appointmentEvent('con-src-2'), { key: SIGNING_KEY, path: new URL(url).pathname });
+  assert.equal(forged.status, 403);
+  await go(`#/events?sourceId=${id}`);
+  const row = page.locator('table.events tbody tr', { hasText: 'con-src' });
+  await row.waitFor();
+  assert.match(await row.textContent(), new RegExp(id));
+  assert.equal(await page.locator('select[name=sourceId]').inputValue(), id);
+  await shot('events-by-source');
+  await go('#/events?sourceId=default');
+  await page.locator('table.events tbody tr', { hasText: 'con-1' }).first().waitFor();
+  assert.equal(await page.locator('table.events tbody tr', { hasText: 'con-src' }).count(), 0);
+  await go('#/overview');
+  const perSource = page.locator('table.per-source tbody tr', { hasText: 'Clinic Browser' });
+  await perSource.waitFor();
+  const cells = await perSource.locator('td').allTextContents();
+  assert.equal(cells[2], '1', `events of the source: ${cells}`);
+  assert.equal(cells[3], '1', `refusals of the source: ${cells}`);
+  await shot('overview-sources');
+});
+
 test('phone-sized screen: the pages fit and stay usable', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [hash, name] of [['#/overview', 'overview-phone'], ['#/events', 'events-phone'], ['#/appointments', 'appointments-phone']]) {

@@ -33,18 +33,20 @@
 //   node tests/load/load-test.mjs [--webhooks 2000] [--concurrency 50] [--error-rate 0.05]
 //     [--bursts 20] [--kill 1] [--seed 42] [--destinations 1] [--down-ms 60000]
 //     [--delivery-timeout-seconds 180] [--keep-state] [--previous <checkout>]
+//   node tests/load/load-test.mjs --gate-kill [--appointments 24] [--eka-ms 2000] [--kill-after-ms 1000]
+//     runs the gate's SIGKILL scenario instead (tests/load/gate-kill.mjs).
 // `--previous` runs the same load against the 0.1.0 release's build in that checkout (its
 // migrations and object bindings): it has no event log, so only throughput, rows and
 // reminders are checked (scripts/load-compare.sh runs both and prints the ratio).
 import { performance } from 'node:perf_hooks';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startWorker, startOrigin, sendSigned, waitFor, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../worker/harness.mjs';
 import { startFakeEka, bookingFor } from '../support/fake-eka.mjs';
+import { percentile, workerdPid, sleep, startReceiver, coverage } from './support.mjs';
+import { gateKill } from './gate-kill.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,6 +75,7 @@ const PAUSE_AFTER = 15;
 const B_FAILURE_RATE = 0.3;
 const BURST_COPIES = 10;
 const LEASE_SECONDS = 30;
+const API_TIMEOUT_MS = 4000;
 const OFFSETS = ['24h', '2h'];
 const OFFSET_SECS = [86400, 7200];
 
@@ -112,123 +115,6 @@ function plan() {
   return { chains, bursts };
 }
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** The workerd process Miniflare started for this test (a child of this process). */
-function workerdPid() {
-  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)]).toString();
-  const line = out.split('\n').find((l) => l.includes('workerd'));
-  if (!line) throw new Error('workerd is not a child of this process');
-  return Number(line.trim().split(/\s+/)[0]);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * A destination's receiver on 127.0.0.1: records every request (headers, body, the status it
- * answered, when) and answers `decide()`. `down()` keeps the socket bound (a port given up can
- * be taken by an outgoing connection meanwhile, so it is never re-bound) and resets every open
- * connection and every new one at accept, which the sender sees as a connection refused or
- * reset; `up()` takes connections again.
- */
-async function startReceiver(name, decide) {
-  const r = { name, received: [], listening: true, refused: 0 };
-  const refuse = (socket) => { r.refused += 1; socket.resetAndDestroy(); };
-  const server = http.createServer((req, res) => {
-    // A request on a connection accepted just before `down()`.
-    if (!r.listening) { refuse(req.socket); return; }
-    let raw = '';
-    req.on('data', (c) => { raw += c; });
-    req.on('end', () => {
-      const status = decide();
-      r.received.push({ headers: req.headers, body: raw, status, at: Date.now() });
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(`answer ${status}`);
-    });
-  });
-  // Registered after the HTTP server's own listener: the socket is refused before any byte is read.
-  server.on('connection', (socket) => { if (!r.listening) refuse(socket); });
-  await new Promise((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => { server.off('error', fail); ok(); });
-  });
-  r.url = `http://127.0.0.1:${server.address().port}/in`;
-  r.down = async () => { r.listening = false; server.closeAllConnections(); };
-  r.up = async () => { r.listening = true; };
-  r.close = () => new Promise((ok) => { r.listening = false; server.closeAllConnections(); server.close(() => ok()); });
-  return r;
-}
-
-/** The first `appointment_id` anywhere in a delivered body (both formats nest it). */
-function appointmentIdIn(value) {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (typeof value.appointment_id === 'string') return value.appointment_id;
-  for (const v of Object.values(value)) {
-    const found = appointmentIdIn(v);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-/**
- * What one receiver got, against `expected` (event id → the event row): distinct event ids
- * answered 2xx, the expected ones never answered 2xx (missing), ids it should not have got,
- * doubles (an id answered 2xx more than once), copies whose ids disagree (Idempotency-Key,
- * X-Eka-Event-Id and, in the standard format, webhook-id) or whose body names another
- * appointment than the event row.
- */
-function coverage(receiver, expected, killWindow = null) {
-  const ok = new Map();
-  let idMismatch = 0;
-  let appointmentMismatch = 0;
-  let unexpected = 0;
-  const seen = new Set();
-  for (const x of receiver.received) {
-    const key = x.headers['idempotency-key'];
-    const eventId = x.headers['x-eka-event-id'];
-    const webhookId = x.headers['webhook-id'];
-    if (!key || key !== eventId || (webhookId !== undefined && webhookId !== key)) idMismatch += 1;
-    const row = expected.get(key);
-    if (!row) {
-      if (!seen.has(key)) unexpected += 1;
-    } else {
-      let appointment;
-      try { appointment = appointmentIdIn(JSON.parse(x.body)); } catch { /* not JSON */ }
-      if (appointment !== row.appointment_id) appointmentMismatch += 1;
-    }
-    seen.add(key);
-    if (x.status >= 200 && x.status < 300) ok.set(key, (ok.get(key) ?? 0) + 1);
-  }
-  const missing = [...expected.keys()].filter((id) => !ok.has(id));
-  // A double is explained by the kill when its first copy was answered before workerd was
-  // back (requests the dying process sent still land a few ms after the SIGKILL) and a later
-  // one after the kill: the attempt was made; its outcome was not saved.
-  const doubled = [...ok.entries()].filter(([, n]) => n > 1).map(([id]) => id);
-  const acrossKill = doubled.filter((id) => {
-    const times = receiver.received.filter((x) => x.headers['idempotency-key'] === id).map((x) => x.at);
-    return killWindow && Math.min(...times) < killWindow[1] && Math.max(...times) > killWindow[0];
-  });
-  return {
-    requests: receiver.received.length,
-    answered2xx: [...ok.values()].reduce((a, b) => a + b, 0),
-    distinctDelivered: [...ok.keys()].filter((id) => expected.has(id)).length,
-    expected: expected.size,
-    missing: missing.length,
-    missingIds: missing.slice(0, 5),
-    unexpected,
-    doubles: doubled.length,
-    doublesAcrossKill: acrossKill.length,
-    doublesOther: doubled.filter((id) => !acrossKill.includes(id)).slice(0, 5).map((id) => ({
-      id,
-      copiesMsAfterKill: receiver.received.filter((x) => x.headers['idempotency-key'] === id).map((x) => (killWindow ? x.at - killWindow[0] : x.at)),
-    })),
-    idMismatch,
-    appointmentMismatch,
-  };
-}
-
 async function main() {
   const started = Date.now();
   const persistTo = mkdtempSync(path.join(tmpdir(), 'eka-load-'));
@@ -243,6 +129,8 @@ async function main() {
     bindings: {
       REMINDER_CALLBACK_URL: callback.url, REMINDER_OFFSETS: OFFSETS.join(','), DEBUG: 'false',
       FORWARD_URL: receiver.url, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS),
+      // The lease must be longer than enrichment may take (6 × the API timeout).
+      EKA_API_TIMEOUT_MS: String(API_TIMEOUT_MS),
       ...(DESTINATIONS ? {
         EVENT_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ALLOW_HTTP_DESTINATIONS: 'true',
         DELIVERY_RETRY_SCHEDULE_MS: RETRY_SCHEDULE_MS, DESTINATION_PAUSE_AFTER: String(PAUSE_AFTER),
@@ -519,7 +407,7 @@ async function main() {
 }
 
 // A crash counts as a failed run, and exits even when a server it started is still open.
-main().then((ok) => { process.exitCode = ok ? 0 : 1; }, (e) => {
+(process.argv.includes('--gate-kill') ? gateKill(arg) : main()).then((ok) => { process.exitCode = ok ? 0 : 1; }, (e) => {
   console.error(e);
   console.log('load: 0 passed, 1 failed');
   process.exit(1);

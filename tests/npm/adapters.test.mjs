@@ -62,6 +62,37 @@ test('nodeHandler on a plain node:http server reads the raw body itself and limi
   }
 });
 
+test('fetchHandler stops reading a streamed body at maxBodyBytes: 413 without reading the rest', async () => {
+  const CHUNK = 64 * 1024;
+  const TOTAL = 64 * 1024 * 1024;
+  let pulled = 0;
+  let cancelled = false;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (pulled >= TOTAL) return controller.close();
+      pulled += CHUNK;
+      controller.enqueue(new Uint8Array(CHUNK).fill(0x20));
+    },
+    cancel() { cancelled = true; },
+  });
+  // No Content-Length: only the stream says how long it is.
+  const request = new Request('http://127.0.0.1/', { method: 'POST', body: stream, duplex: 'half' });
+  assert.equal(request.headers.get('content-length'), null);
+  const res = await sdk().fetchHandler()(request);
+  assert.equal(res.status, 413);
+  assert.deepEqual(await res.json(), { error: 'Request body too large' });
+  assert.ok(pulled <= 4 * CHUNK, `read ${pulled} bytes of a 64 MiB stream`);
+  assert.ok(cancelled, 'the rest of the stream is cancelled');
+  // Under the limit, a stream is read whole and handled.
+  const body = new TextEncoder().encode(JSON.stringify(appointmentEvent('f-stream')));
+  const small = new ReadableStream({ start(c) { c.enqueue(body.slice(0, 10)); c.enqueue(body.slice(10)); c.close(); } });
+  const header = signHeader(new TextDecoder().decode(body), KEY);
+  const ok = await sdk().fetchHandler()(new Request('http://127.0.0.1/', {
+    method: 'POST', body: small, duplex: 'half', headers: { 'eka-webhook-signature': header },
+  }));
+  assert.equal(ok.status, 200, JSON.stringify(await ok.clone().json()));
+});
+
 test('Express with express.json(): the parsed body is checked in its JSON.stringify form', async () => {
   const app = express();
   app.post('/hook', express.json(), sdk().nodeHandler());
@@ -89,6 +120,7 @@ test('listen(): webhook path, health, 404 and 405 with Allow', async () => {
       problems: [],
       warnings: [],
       signatureVerification: true,
+      unsignedWebhooks: false,
       signingKeys: 1,
       toleranceSeconds: 300,
       allowedEvents: ['appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated'],

@@ -68,6 +68,21 @@ test('allowedEvents, path, maxBodyBytes and debug go through the core and are no
   assert.equal(defaults.maxBodyBytes, 1024 * 1024);
 });
 
+test('verifySignature: an invalid toleranceSeconds throws naming the option, never a window turned off', () => {
+  const body = '{"event":"x"}';
+  const stale = signPayload(body, 'k', 1);
+  for (const bad of [Number.NaN, 'abc', '300', -1, 1.5, Infinity, {}]) {
+    assert.throws(() => verifySignature(body, stale, 'k', { toleranceSeconds: bad }), (e) => e instanceof TypeError
+      && /'toleranceSeconds' must be (a number|a whole number from 0 to 31536000)/.test(e.message), String(bad));
+    const standard = signPayload(body, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 1, { format: 'standard', msgId: 'm1' });
+    assert.throws(() => verifySignature(body, standard, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', { toleranceSeconds: bad }),
+      /'toleranceSeconds'/, `standard ${String(bad)}`);
+  }
+  // Valid values still work: undefined is the default window, 0 turns it off on purpose.
+  assert.equal(verifySignature(body, stale, 'k', { toleranceSeconds: undefined }).valid, false);
+  assert.equal(verifySignature(body, stale, 'k', { toleranceSeconds: 0 }).valid, true);
+});
+
 test('verifySignature drops empty keys itself: none left is "not configured"', () => {
   const body = '{"event":"x"}';
   const header = signPayload(body, 'k', 1);

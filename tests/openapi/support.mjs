@@ -70,7 +70,11 @@ export function workerRoutes(root = ROOT) {
   const webhookPath = settings.match(/get\("WEBHOOK_PATH"\)[^;]*?unwrap_or\("([^"]*)"\)/)?.[1];
   const healthPath = settings.match(/pub const HEALTH_PATH: &str = "([^"]*)";/)?.[1];
   if (!webhookPath || !healthPath) throw new Error('settings.rs: cannot read the WEBHOOK_PATH default or HEALTH_PATH');
-  for (const [marker, p, source] of [['if path == settings.webhook_path', webhookPath, 'webhook'], ['if path == HEALTH_PATH', healthPath, 'health']]) {
+  // A source's own webhook path (issue 21): `/hooks/{id}`.
+  const sourcePath = readFileSync(path.join(root, 'src', 'sources', 'routing.rs'), 'utf8')
+    .match(/pub const HOOKS_PREFIX: &str = "([^"]*)";/)?.[1];
+  if (!sourcePath) throw new Error('sources/routing.rs: cannot read HOOKS_PREFIX');
+  for (const [marker, p, source] of [['if path == settings.webhook_path', webhookPath, 'webhook'], ['if path == HEALTH_PATH', healthPath, 'health'], ['if let Some(id) = path_source_id(&path)', `${sourcePath}{sourceId}`, 'source webhook']]) {
     const body = block(handle, handle.indexOf(marker), marker);
     const allow = allowOf(body, source);
     const arms = body.split('\n').filter((l) => /Method::\w+.*=>/.test(l)).map((l) => l.split('=>')[0]);

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT } from './harness.mjs';
+import { startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
 let eka;
@@ -190,15 +190,76 @@ test('missing credentials: the webhook answers 500 naming nothing to the sender;
   }
 });
 
-test('without a signing key verification is off, and health says so', async () => {
+test('without EKA_SIGNING_KEY the edge is misconfigured: health 503 naming it, webhooks refused, nothing written', async () => {
   const open = await startWorker({ ekaUrl: eka.url, bindings: { EKA_SIGNING_KEY: null } });
   try {
     eka.setAppointment('r-open', bookingFor('r-open'));
     const res = await sendSigned(open, appointmentEvent('r-open'), { header: null });
-    assert.equal(res.status, 200);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: 'Server misconfigured' });
+    assert.equal(eka.requestsTo('/dr/v1/appointment/r-open').length, 0, 'not enriched');
+    const { results } = await open.db.prepare('SELECT COUNT(*) AS n FROM eka_webhook_schedule_appointment').all();
+    assert.equal(results[0].n, 0);
+    const pub = await open.request('/eka-webhook-health');
+    assert.equal(pub.status, 503);
+    assert.deepEqual(Object.keys(await pub.json()), ['status', 'version']);
     const health = await open.request('/admin/health', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    assert.equal((await health.json()).signatureVerification, false);
+    assert.equal(health.status, 503);
+    const body = await health.json();
+    assert.equal(body.status, 'misconfigured');
+    assert.equal(body.signatureVerification, false);
+    assert.equal(body.unsignedWebhooks, false);
+    assert.ok(body.problems.some((p) => p.startsWith('EKA_SIGNING_KEY is not set')), JSON.stringify(body.problems));
   } finally {
     await open.dispose();
+  }
+});
+
+test('ALLOW_UNSIGNED_WEBHOOKS=true accepts unsigned webhooks, health reports it, and the gate stamps no X-Eka-Verified-At', async () => {
+  const origin = await startOrigin();
+  const open = await startWorker({
+    ekaUrl: eka.url,
+    bindings: { EKA_SIGNING_KEY: null, ALLOW_UNSIGNED_WEBHOOKS: 'true', ORIGIN_URL: origin.url },
+  });
+  try {
+    eka.setAppointment('r-unsigned', bookingFor('r-unsigned'));
+    const body = JSON.stringify(appointmentEvent('r-unsigned'));
+    // A forger's own stamp is dropped too.
+    const res = await open.request('/', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-eka-verified-at': '2026-01-01T00:00:00.000Z' },
+      body,
+    });
+    assert.equal(res.status, 200);
+    assert.equal(origin.received.length, 1);
+    assert.equal(origin.received[0].headers['x-eka-verified-at'], undefined, 'nothing was verified');
+    assert.match(origin.received[0].headers['x-eka-event-id'], /^evt_/);
+    const health = await open.request('/admin/health', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(health.status, 200);
+    const detail = await health.json();
+    assert.equal(detail.status, 'ok');
+    assert.equal(detail.unsignedWebhooks, true);
+    assert.ok(detail.warnings.some((w) => w.startsWith('ALLOW_UNSIGNED_WEBHOOKS is true')), JSON.stringify(detail.warnings));
+  } finally {
+    await open.dispose();
+    await origin.close();
+  }
+});
+
+test('an http:// ORIGIN_URL to another host, or a FORWARD_URL without FORWARD_SIGNING_KEY, is a named problem', async () => {
+  const broken = await startWorker({
+    ekaUrl: eka.url,
+    bindings: { ORIGIN_URL: 'http://origin.example/hook', FORWARD_URL: 'https://forward.example/hook', FORWARD_SIGNING_KEY: null },
+  });
+  try {
+    const health = await broken.request('/admin/health', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(health.status, 503);
+    assert.deepEqual((await health.json()).problems, [
+      'ORIGIN_URL must be an https:// URL (http:// only to 127.0.0.1 or localhost)',
+      'FORWARD_URL is set but FORWARD_SIGNING_KEY is not',
+    ]);
+    assert.equal((await sendSigned(broken, appointmentEvent('r-http'))).status, 500);
+  } finally {
+    await broken.dispose();
   }
 });

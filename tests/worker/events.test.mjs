@@ -254,7 +254,8 @@ test('refused requests are counted per reason per hour, not stored', async () =>
   const payload = JSON.stringify(appointmentEvent('e-refused'));
   for (let i = 0; i < 3; i++) assert.equal((await sendSigned(worker, payload, { key: 'wrong-key' })).status, 403);
   assert.equal((await sendSigned(worker, payload, { header: null })).status, 403);
-  assert.equal((await sendSigned(worker, '{not json', { header: null })).status, 400);
+  // Signed: a body that is not JSON is read as such only after the header passed.
+  assert.equal((await sendSigned(worker, '{not json')).status, 400);
   const big = JSON.stringify({ ...appointmentEvent('e-big'), pad: 'x'.repeat(1024 * 1024) });
   assert.equal((await sendSigned(worker, big)).status, 413);
   const stats = await waitFor(async () => {

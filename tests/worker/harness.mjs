@@ -13,6 +13,8 @@ import { appointmentEvent, waitFor as pollUntil } from '../support/common.mjs';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIGNING_KEY = 'whsec-worker-test';
 export const ADMIN_TOKEN = 'admin-worker-test';
+export const FORWARD_KEY = 'fwd-worker-test';
+export const REMINDER_KEY = 'reminder-worker-test';
 export { startFakeEka, signHeader, appointmentEvent };
 
 /** Splits every migration file (in order) into statements and runs them on `db`. */
@@ -43,6 +45,9 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
     EKA_CLIENT_SECRET: CLIENT_SECRET,
     EKA_API_BASE_URL: ekaUrl,
     EKA_SIGNING_KEY: SIGNING_KEY,
+    // Required at the edge with FORWARD_URL / REMINDER_CALLBACK_URL (unused without them).
+    FORWARD_SIGNING_KEY: FORWARD_KEY,
+    REMINDER_SIGNING_KEY: REMINDER_KEY,
     ADMIN_TOKEN,
     DEBUG: 'true',
   };

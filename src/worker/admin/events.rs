@@ -2,8 +2,11 @@
 //! replay a failed range, and per-hour stats. The rules (query parsing, cursors, the SQL,
 //! sealing) are the core's `event_log`; this module reads D1 and runs the pipeline.
 
+use std::cell::RefCell;
+use std::time::Duration;
+
 use serde_json::{json, Value};
-use worker::{Context, Env, Request, Response, Result};
+use worker::{Context, Delay, Env, Request, Response, Result};
 
 use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
@@ -72,7 +75,28 @@ pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
     json(200, &json!({ "event": row, "body": body }))
 }
 
-async fn run_replay(id: &str, body: &[u8], env: &Env, settings: &Settings) -> Outcome {
+/// Replays `id` with the settings of the source it arrived at (its own credentials, keys and
+/// duplicate keys); a source deleted since is refused.
+async fn run_replay(
+    id: &str,
+    source: &str,
+    body: &[u8],
+    env: &Env,
+    base: &Settings,
+) -> Result<Option<Outcome>> {
+    use crate::worker::sources::{at_path, Resolved};
+    let own = match at_path(env, base, source).await? {
+        Resolved::Default => None,
+        Resolved::Source(settings) => Some(settings),
+        // A paused source's events may be replayed: the operator asks for it.
+        Resolved::Disabled => crate::worker::sources::all(env)
+            .await?
+            .iter()
+            .find(|r| r.id == source)
+            .and_then(|r| crate::worker::sources::settings_for(base, r)),
+        Resolved::Unknown | Resolved::Unreadable => return Ok(None),
+    };
+    let settings = own.as_deref().unwrap_or(base);
     let outcome = run(env, None, settings, Job::Replay { id, body }).await;
     if let Some(e) = &outcome.error {
         log::warn(
@@ -81,21 +105,28 @@ async fn run_replay(id: &str, body: &[u8], env: &Env, settings: &Settings) -> Ou
             json!({ "eventId": id, "replay": true }),
         );
     }
-    outcome
+    Ok(Some(outcome))
 }
+
+/// Why an event cannot be replayed when its source is gone.
+const SOURCE_GONE: &str =
+    "The source this event arrived at was deleted, or its secrets do not open with EVENT_ENCRYPTION_KEY";
 
 /// `POST /admin/events/{id}/replay`: runs the stored event again; answers what the pipeline
 /// answers.
 pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
     let executor = db(env).await?;
-    if find(&executor, id).await?.is_none() {
+    let Some(row) = find(&executor, id).await? else {
         return error(404, "Event not found");
-    }
+    };
     let body = match body_of(&executor, id, settings).await? {
         Ok(body) => body,
         Err(why) => return error(why.status(), &why.to_string()),
     };
-    outcome_response(&run_replay(id, &body, env, settings).await)
+    match run_replay(id, &row.source, &body, env, settings).await? {
+        Some(outcome) => outcome_response(&outcome),
+        None => error(409, SOURCE_GONE),
+    }
 }
 
 /// `POST /admin/events/replay` `{"status":"failed","since":…,"until":…,"cursor":…}`: replays
@@ -117,10 +148,10 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
         let (status, why) = match body_of(&executor, &event.id, settings).await? {
-            Ok(body) => {
-                let outcome = run_replay(&event.id, &body, env, settings).await;
-                (outcome.status, outcome.error.map(|e| e.code().to_owned()))
-            }
+            Ok(body) => match run_replay(&event.id, &event.source, &body, env, settings).await? {
+                Some(outcome) => (outcome.status, outcome.error.map(|e| e.code().to_owned())),
+                None => (409, Some(SOURCE_GONE.to_owned())),
+            },
             Err(why) => (why.status(), Some(why.to_string())),
         };
         results.push(json!({ "id": event.id, "status": status, "error": why }));
@@ -131,15 +162,26 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
     )
 }
 
-/// `GET /admin/stats?hours=24`: per hour, events by status and refusals by reason.
+/// `GET /admin/stats?hours=24&sourceId=`: per hour, events by status and refusals by reason
+/// (of one source when `sourceId` is given).
 pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
     let hours = match event_log::parse_stats_hours(&pairs(req)?) {
         Ok(h) => h,
         Err(why) => return error(400, &why),
     };
+    let source = match pairs(req)?.iter().find(|(k, _)| k == "sourceId") {
+        None => None,
+        Some((_, v)) => match event_log::parse_source_id(v) {
+            Ok(id) => Some(id),
+            Err(why) => return error(400, &why),
+        },
+    };
     let since = event_log::hour_bucket_ms(now_ms) - (i64::from(hours) - 1) * 3_600_000;
     let executor = db(env).await?;
-    let (events, refusals) = event_log::stats(since);
+    let (events, refusals) = match &source {
+        None => event_log::stats(since),
+        Some(id) => event_log::source_stats(since, id),
+    };
     let events = query(&executor, &events).await?;
     let refusals = query(&executor, &refusals).await?;
     json(
@@ -148,31 +190,48 @@ pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
     )
 }
 
-/// Counts a refused request in its hour (after the response).
+thread_local! {
+    /// This isolate's refusals not yet written to D1.
+    static REFUSALS: RefCell<event_log::RefusalTally> = RefCell::default();
+}
+
+/// Counts a refused request, at the source of `settings`, in this isolate's tally. The
+/// first refusal after a flush schedules the next one, [`event_log::REFUSAL_FLUSH_DELAY_MS`]
+/// later (`waitUntil` starts its future at once, so the wait is inside it): a flood of
+/// refusals costs one D1 batch per isolate every few seconds, not one upsert each.
 pub fn count_refusal(
     ctx: &Context,
     env: &Env,
     reason: event_log::RefusalReason,
     now_ms: i64,
-    debug: bool,
+    settings: &Settings,
 ) {
+    let source = settings
+        .webhook
+        .source
+        .as_deref()
+        .unwrap_or(crate::sources::DEFAULT_SOURCE_ID);
+    if !REFUSALS.with(|tally| tally.borrow_mut().count(source, reason, now_ms)) {
+        return;
+    }
+    let debug = settings.debug;
     let env = env.clone();
     ctx.wait_until(async move {
+        Delay::from(Duration::from_millis(event_log::REFUSAL_FLUSH_DELAY_MS)).await;
+        let statements = REFUSALS.with(|tally| tally.borrow_mut().drain());
         let result = async {
             let executor = db(&env).await?;
-            query(
-                &executor,
-                &event_log::refusal_increment(event_log::hour_bucket_ms(now_ms), reason),
-            )
-            .await
-            .map(|_| ())
+            for statement in &statements {
+                query(&executor, statement).await?;
+            }
+            Ok::<_, worker::Error>(())
         }
         .await;
         if let Err(e) = result {
             log::warn(
                 debug,
-                "refusal not counted",
-                json!({ "error": e.to_string() }),
+                "refusals not counted",
+                json!({ "error": e.to_string(), "statements": statements.len() }),
             );
         }
     });

@@ -29,7 +29,8 @@ pub fn d1_executor(env: &Env) -> worker::Result<D1Executor> {
     Ok(D1Executor { db: env.d1("DB")? })
 }
 
-/// Ensures the schedule table and the event log's tables, once per isolate.
+/// Ensures the schedule table, the event log's, the destinations' and the sources' tables,
+/// once per isolate.
 pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
     if ALL_READY.with(Cell::get) {
         return Ok(());
@@ -39,6 +40,13 @@ pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
         .into_iter()
         .chain(crate::destinations::store::create_tables())
     {
+        executor.query(&statement).await?;
+    }
+    // Sources (0005): the columns it adds to older tables only where they are missing.
+    let probe = executor
+        .query(&crate::sources::store::probe_added_columns())
+        .await?;
+    for statement in crate::sources::store::ensure_statements(&probe) {
         executor.query(&statement).await?;
     }
     TABLE_READY.with(|ready| ready.set(true));

@@ -15,23 +15,28 @@ use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 /// The Eka client over `fetch`.
 pub type Client = EkaClient<FetchClient, WorkerClock>;
 
+/// Accounts whose tokens an isolate keeps at once (the environment's and each source's).
+const TOKEN_SLOTS: usize = 32;
+
 thread_local! {
-    static TOKENS: RefCell<Option<(EkaApiConfig, TokenCache)>> = const { RefCell::new(None) };
+    static TOKENS: RefCell<Vec<(EkaApiConfig, TokenCache)>> = const { RefCell::new(Vec::new()) };
     static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
 }
 
-/// A client for this request, sharing the isolate's token for `config`.
+/// A client for this request, sharing the isolate's token for `config`: each account (the
+/// environment's, each source's) has its own token.
 pub fn client_for(config: &EkaApiConfig) -> Client {
     let tokens = TOKENS.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        match slot.as_ref() {
-            Some((cached, tokens)) if cached == config => tokens.clone(),
-            _ => {
-                let tokens = TokenCache::default();
-                *slot = Some((config.clone(), tokens.clone()));
-                tokens
-            }
+        let mut slots = cell.borrow_mut();
+        if let Some((_, tokens)) = slots.iter().find(|(cached, _)| cached == config) {
+            return tokens.clone();
         }
+        if slots.len() >= TOKEN_SLOTS {
+            slots.remove(0);
+        }
+        let tokens = TokenCache::default();
+        slots.push((config.clone(), tokens.clone()));
+        tokens
     });
     EkaClient::with_tokens(config.clone(), FetchClient, WorkerClock, tokens)
 }

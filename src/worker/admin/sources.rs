@@ -1,0 +1,336 @@
+//! The sources' admin API: list, create, read, replace, delete, toggle, rotate a signing key,
+//! remove one, and check the credentials against the source's Eka API. The rules (the body,
+//! the secrets' hints, rotation, the `default` source) are the core's `sources`; this module
+//! reads and writes D1 and seals.
+
+use serde_json::{json, Value};
+use worker::{Env, Request, Response, Result};
+
+use crate::eka::api::EkaClient;
+use crate::settings::Settings;
+use crate::sources::routing::{default_source, effective_settings};
+use crate::sources::store::{self, open_secrets, seal_secrets, spec_json, SourceRecord};
+use crate::sources::{new_source_id, parse_source, SourceError, SourceRules, SourceSecrets};
+use crate::sources::{DEFAULT_SOURCE_ID, MAX_SECRET_LEN};
+use crate::support::entropy::random_bytes;
+use crate::support::http::Clock;
+use crate::support::seal::KeyRing;
+use crate::worker::runtime::d1::{query, ready, D1Executor};
+use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
+use crate::worker::runtime::respond::{error, json};
+use crate::worker::sources::invalidate;
+
+fn internal(e: impl std::fmt::Display) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+/// 409 naming the secret to set: a source's secrets are kept only sealed.
+fn keys(settings: &Settings) -> std::result::Result<&KeyRing, Result<Response>> {
+    settings.events.keys.as_ref().ok_or_else(|| {
+        error(
+            409,
+            "Sources are off: set the secret EVENT_ENCRYPTION_KEY (every source's credentials and signing keys are kept encrypted with it)",
+        )
+    })
+}
+
+fn invalid(e: &SourceError) -> Result<Response> {
+    json(
+        e.status(),
+        &json!({ "error": e.to_string(), "field": e.field() }),
+    )
+}
+
+fn not_found() -> Result<Response> {
+    error(404, "Source not found")
+}
+
+/// 409 for a change to the `default` source.
+fn read_only() -> Result<Response> {
+    error(
+        409,
+        "The default source is the account of the environment variables (EKA_CLIENT_ID, EKA_SIGNING_KEY, …): read-only through the API",
+    )
+}
+
+fn default_json(settings: &Settings) -> Value {
+    let (spec, secrets) = default_source(settings);
+    spec_json(DEFAULT_SOURCE_ID, &spec, Some(&secrets), true, None)
+}
+
+async fn find(executor: &D1Executor, id: &str) -> Result<Option<SourceRecord>> {
+    if !crate::sources::is_source_id(id) {
+        return Ok(None);
+    }
+    let rows = query(executor, &store::get_source(id)).await?;
+    Ok(rows.iter().find_map(SourceRecord::from_row))
+}
+
+async fn all(executor: &D1Executor) -> Result<Vec<SourceRecord>> {
+    let rows = query(executor, &store::list_sources()).await?;
+    Ok(rows.iter().filter_map(SourceRecord::from_row).collect())
+}
+
+/// The secrets of `record`, opened (none when no key opens them).
+fn opened(settings: &Settings, record: &SourceRecord) -> Option<SourceSecrets> {
+    let keys = settings.events.keys.as_ref()?;
+    open_secrets(keys, &record.id, &record.sealed_secrets).ok()
+}
+
+fn shown(settings: &Settings, record: &SourceRecord) -> Value {
+    record.to_json(opened(settings, record).as_ref())
+}
+
+fn seal(keys: &KeyRing, id: &str, secrets: &SourceSecrets) -> Result<String> {
+    Ok(seal_secrets(
+        keys,
+        id,
+        secrets,
+        random_bytes::<12>().map_err(internal)?,
+    ))
+}
+
+/// `GET /admin/sources`: the `default` source first, then the rows, oldest first.
+pub async fn list(env: &Env, settings: &Settings) -> Result<Response> {
+    let executor = ready(env).await?;
+    let mut sources = vec![default_json(settings)];
+    sources.extend(all(&executor).await?.iter().map(|r| shown(settings, r)));
+    json(200, &json!({ "sources": sources }))
+}
+
+/// What `parse_source` checks against: the other sources' business ids.
+fn taken(records: &[SourceRecord], except: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.id != except)
+        .filter_map(|r| r.spec.business_id.clone())
+        .collect()
+}
+
+fn rules<'a>(settings: &Settings, taken: &'a [String]) -> SourceRules<'a> {
+    SourceRules {
+        taken_business_ids: taken,
+        allow_http: settings.delivery.allow_http,
+        env_reminder_callback: settings.reminders.callback_url.is_some(),
+    }
+}
+
+/// `POST /admin/sources`: 201 with the source (its `webhookPath`; secrets as hints only).
+pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+    let keys = match keys(settings) {
+        Ok(k) => k,
+        Err(response) => return response,
+    };
+    let body = req.bytes().await.unwrap_or_default();
+    let executor = ready(env).await?;
+    let taken = taken(&all(&executor).await?, "");
+    let (spec, secrets) = match parse_source(&body, rules(settings, &taken), None) {
+        Ok(parsed) => parsed,
+        Err(e) => return invalid(&e),
+    };
+    let now = WorkerClock.now_ms();
+    let id = new_source_id(now, random_bytes::<10>().map_err(internal)?);
+    let record = SourceRecord {
+        sealed_secrets: seal(keys, &id, &secrets)?,
+        id,
+        spec,
+        created_at: now,
+        updated_at: now,
+    };
+    query(&executor, &store::insert_source(&record)).await?;
+    invalidate();
+    json(201, &record.to_json(Some(&secrets)))
+}
+
+/// `GET /admin/sources/{id}`.
+pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    if id == DEFAULT_SOURCE_ID {
+        return json(200, &default_json(settings));
+    }
+    match find(&ready(env).await?, id).await? {
+        Some(record) => json(200, &shown(settings, &record)),
+        None => not_found(),
+    }
+}
+
+/// A source to change: 404 when there is none, 409 for `default` or without the key, 409 when
+/// its secrets no longer open.
+async fn editable(
+    id: &str,
+    executor: &D1Executor,
+    settings: &Settings,
+) -> Result<std::result::Result<(SourceRecord, SourceSecrets), Result<Response>>> {
+    if id == DEFAULT_SOURCE_ID {
+        return Ok(Err(read_only()));
+    }
+    let keys = match keys(settings) {
+        Ok(k) => k,
+        Err(response) => return Ok(Err(response)),
+    };
+    let Some(record) = find(executor, id).await? else {
+        return Ok(Err(not_found()));
+    };
+    match open_secrets(keys, &record.id, &record.sealed_secrets) {
+        Ok(secrets) => Ok(Ok((record, secrets))),
+        Err(_) => Ok(Err(error(
+            409,
+            "This source's secrets do not open with EVENT_ENCRYPTION_KEY: put the key they were sealed with back in the list",
+        ))),
+    }
+}
+
+/// `PUT /admin/sources/{id}`: a full replace; an omitted secret keeps its value.
+pub async fn replace(
+    id: &str,
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+) -> Result<Response> {
+    let executor = ready(env).await?;
+    let (record, previous) = match editable(id, &executor, settings).await? {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = req.bytes().await.unwrap_or_default();
+    let taken = taken(&all(&executor).await?, id);
+    let (spec, secrets) = match parse_source(&body, rules(settings, &taken), Some(&previous)) {
+        Ok(parsed) => parsed,
+        Err(e) => return invalid(&e),
+    };
+    let Some(keys) = settings.events.keys.as_ref() else {
+        return read_only();
+    };
+    let sealed = seal(keys, id, &secrets)?;
+    let now = WorkerClock.now_ms();
+    query(&executor, &store::replace_source(id, &spec, &sealed, now)).await?;
+    invalidate();
+    let updated = SourceRecord {
+        spec,
+        sealed_secrets: sealed,
+        updated_at: now,
+        ..record
+    };
+    json(200, &updated.to_json(Some(&secrets)))
+}
+
+/// `DELETE /admin/sources/{id}`: its path answers 404 from then on; its events stay.
+pub async fn delete(id: &str, env: &Env) -> Result<Response> {
+    if id == DEFAULT_SOURCE_ID {
+        return read_only();
+    }
+    let executor = ready(env).await?;
+    if find(&executor, id).await?.is_none() {
+        return not_found();
+    }
+    query(&executor, &store::delete_source(id)).await?;
+    invalidate();
+    json(200, &json!({ "deleted": true, "id": id }))
+}
+
+/// `POST /admin/sources/{id}/toggle`: intake opened or paused (paused: 503 + `Retry-After`).
+pub async fn toggle(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    if id == DEFAULT_SOURCE_ID {
+        return read_only();
+    }
+    let executor = ready(env).await?;
+    let Some(mut record) = find(&executor, id).await? else {
+        return not_found();
+    };
+    let now = WorkerClock.now_ms();
+    record.spec.enabled = !record.spec.enabled;
+    record.updated_at = now;
+    query(&executor, &store::set_enabled(id, record.spec.enabled, now)).await?;
+    invalidate();
+    json(200, &shown(settings, &record))
+}
+
+/// `POST /admin/sources/{id}/rotate-key {"key"}`: the key is added; the older ones keep
+/// verifying until removed.
+pub async fn rotate_key(
+    id: &str,
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+) -> Result<Response> {
+    let executor = ready(env).await?;
+    let (record, mut secrets) = match editable(id, &executor, settings).await? {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = req.bytes().await.unwrap_or_default();
+    if body.len() > MAX_SECRET_LEN * 4 {
+        return invalid(&SourceError::Invalid {
+            field: "key",
+            why: "the body is too large".into(),
+        });
+    }
+    if let Err(e) = secrets.add_key(&body) {
+        return invalid(&e);
+    }
+    keys_changed(&executor, settings, record, &secrets).await
+}
+
+/// `DELETE /admin/sources/{id}/keys/{fingerprint}`: that key stops verifying (never the last).
+pub async fn remove_key(
+    id: &str,
+    fingerprint: &str,
+    env: &Env,
+    settings: &Settings,
+) -> Result<Response> {
+    let executor = ready(env).await?;
+    let (record, mut secrets) = match editable(id, &executor, settings).await? {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if let Err(e) = secrets.remove_key(fingerprint) {
+        return invalid(&e);
+    }
+    keys_changed(&executor, settings, record, &secrets).await
+}
+
+async fn keys_changed(
+    executor: &D1Executor,
+    settings: &Settings,
+    record: SourceRecord,
+    secrets: &SourceSecrets,
+) -> Result<Response> {
+    let Some(keys) = settings.events.keys.as_ref() else {
+        return read_only();
+    };
+    let sealed = seal(keys, &record.id, secrets)?;
+    let now = WorkerClock.now_ms();
+    query(executor, &store::set_secrets(&record.id, &sealed, now)).await?;
+    invalidate();
+    let updated = SourceRecord {
+        sealed_secrets: sealed,
+        updated_at: now,
+        ..record
+    };
+    json(200, &updated.to_json(Some(secrets)))
+}
+
+/// `POST /admin/sources/{id}/check`: logs in to the source's Eka API now; `ok`, or the Eka
+/// error (a status, never a body or a secret).
+pub async fn check(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+    let config = if id == DEFAULT_SOURCE_ID {
+        settings.api.clone()
+    } else {
+        let executor = ready(env).await?;
+        let (record, secrets) = match editable(id, &executor, settings).await? {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        effective_settings(settings, &record, &secrets).api
+    };
+    let client = EkaClient::new(config, FetchClient, WorkerClock);
+    let result = client.check_login().await;
+    json(
+        200,
+        &json!({
+            "id": id,
+            "ok": result.is_ok(),
+            "error": result.err().map(|e| e.to_string()),
+            "checkedAt": WorkerClock.now_ms(),
+        }),
+    )
+}

@@ -1,0 +1,136 @@
+//! The sources an isolate knows: read from D1 once, trusted for the core's
+//! [`CACHE_TTL_MS`](crate::sources::routing::CACHE_TTL_MS), then read again. A warm isolate
+//! finds a source's configuration without a D1 round trip; a change made through another
+//! isolate takes effect within the TTL (the admin API's own isolate drops its copy at once).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::{Env, Result};
+
+use crate::settings::Settings;
+use crate::sources::routing::{
+    body_business_id, cache_fresh, effective_settings, intake_at, route_by_business_id, Intake,
+};
+use crate::sources::store::{list_sources, open_secrets, SourceRecord};
+use crate::sources::DEFAULT_SOURCE_ID;
+use crate::support::http::Clock;
+use crate::worker::runtime::d1::{query, ready};
+use crate::worker::runtime::fetch_client::WorkerClock;
+use crate::worker::runtime::log;
+
+type Cached = (i64, Rc<Vec<SourceRecord>>);
+
+thread_local! {
+    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+/// Every source row (without the `default` source, which has none).
+pub async fn all(env: &Env) -> Result<Rc<Vec<SourceRecord>>> {
+    let now = WorkerClock.now_ms();
+    let cached = CACHE.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .filter(|(at, _)| cache_fresh(*at, now))
+            .map(|(_, records)| Rc::clone(records))
+    });
+    if let Some(records) = cached {
+        return Ok(records);
+    }
+    let rows = query(&ready(env).await?, &list_sources()).await?;
+    let records: Rc<Vec<SourceRecord>> =
+        Rc::new(rows.iter().filter_map(SourceRecord::from_row).collect());
+    CACHE.with(|cell| *cell.borrow_mut() = Some((now, Rc::clone(&records))));
+    Ok(records)
+}
+
+/// Forgets this isolate's copy (after a change through the admin API).
+pub fn invalidate() {
+    CACHE.with(|cell| *cell.borrow_mut() = None);
+}
+
+thread_local! {
+    /// Each source's effective settings, by id and the row's `updated_at`.
+    static SETTINGS: RefCell<Vec<(String, i64, Rc<Settings>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a webhook is for, once its source is known.
+pub enum Resolved {
+    /// The environment's account: the isolate's settings.
+    Default,
+    /// A source, enabled: the settings it runs with.
+    Source(Rc<Settings>),
+    /// A source whose intake is paused: 503 with `Retry-After`.
+    Disabled,
+    /// No such source: 404.
+    Unknown,
+    /// Its secrets do not open with `EVENT_ENCRYPTION_KEY` (or the key is unset): 500.
+    Unreadable,
+}
+
+/// The settings `record` runs with, cached per row version (the secrets are opened once).
+pub fn settings_for(base: &Settings, record: &SourceRecord) -> Option<Rc<Settings>> {
+    let cached = SETTINGS.with(|cell| {
+        cell.borrow()
+            .iter()
+            .find(|(id, at, _)| *id == record.id && *at == record.updated_at)
+            .map(|(_, _, s)| Rc::clone(s))
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let keys = base.events.keys.as_ref()?;
+    let secrets = open_secrets(keys, &record.id, &record.sealed_secrets).ok()?;
+    let settings = Rc::new(effective_settings(base, record, &secrets));
+    SETTINGS.with(|cell| {
+        let mut all = cell.borrow_mut();
+        all.retain(|(id, _, _)| *id != record.id);
+        all.push((record.id.clone(), record.updated_at, Rc::clone(&settings)));
+    });
+    Some(settings)
+}
+
+fn resolved(base: &Settings, intake: Intake<'_>) -> Resolved {
+    match intake {
+        Intake::Default => Resolved::Default,
+        Intake::Disabled => Resolved::Disabled,
+        Intake::Unknown => Resolved::Unknown,
+        Intake::Source(record) => {
+            settings_for(base, record).map_or(Resolved::Unreadable, Resolved::Source)
+        }
+    }
+}
+
+/// The source of `/hooks/{id}` (`default` without reading D1).
+pub async fn at_path(env: &Env, base: &Settings, id: &str) -> Result<Resolved> {
+    if id == DEFAULT_SOURCE_ID {
+        return Ok(Resolved::Default);
+    }
+    let records = all(env).await?;
+    Ok(resolved(base, intake_at(id, &records)))
+}
+
+/// The source a body at the default path is routed to by its `business_id` (exactly one
+/// source has it), verified later with that source's keys only. When the sources cannot be
+/// read the environment's account takes it, as before sources existed.
+pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved {
+    let records = match all(env).await {
+        Ok(records) => records,
+        Err(e) => {
+            log::warn(
+                base.debug,
+                "sources not read",
+                serde_json::json!({ "error": e.to_string() }),
+            );
+            return Resolved::Default;
+        }
+    };
+    if records.iter().all(|r| r.spec.business_id.is_none()) {
+        return Resolved::Default;
+    }
+    let business_id = body_business_id(body);
+    match route_by_business_id(business_id.as_deref(), &records) {
+        None => Resolved::Default,
+        Some(record) => resolved(base, intake_at(&record.id, &records)),
+    }
+}

@@ -1,0 +1,318 @@
+// Sources (issue 21) in workerd with real D1 and real per-appointment objects: two Eka
+// accounts, each with its own fake Eka API (different credentials, different appointment
+// data), beside the default account of the environment variables. The admin API (secrets
+// sealed and shown as hints only, bad input naming the field with nothing written, the
+// default source read-only, the credential check), and intake per source: enrichment from its
+// own API, its own keys (A's signature refused at B), its own duplicate keys, lists by source,
+// pause (503 + Retry-After, and Eka's retry processed after enabling), key rotation, routing by
+// business_id at the default path, and the isolate cache's bound.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  startWorker, startFakeEka, sendSigned, appointmentEvent, waitFor, rows, ADMIN_TOKEN, SIGNING_KEY,
+} from './harness.mjs';
+import { bookingFor } from '../support/fake-eka.mjs';
+
+const KEY = randomBytes(32).toString('base64');
+const A = { clientId: 'client-a', clientSecret: 'secret-a-0123456789', key: 'whsec-clinic-a-0123456789', business: 'biz-a' };
+const B = { clientId: 'client-b', clientSecret: 'secret-b-0123456789', key: 'whsec-clinic-b-0123456789', business: 'biz-b' };
+const SECRETS = [A.clientId, A.clientSecret, A.key, B.clientId, B.clientSecret, B.key];
+
+let ekaDefault;
+let ekaA;
+let ekaB;
+let worker;
+let srcA;
+let srcB;
+
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const admin = async (p, init = {}) => {
+  const res = await worker.request(p, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  const text = await res.text();
+  return { status: res.status, text, body: text ? JSON.parse(text) : null, headers: res.headers };
+};
+const post = (p, body) => admin(p, { method: 'POST', body: JSON.stringify(body) });
+const specOf = (s, eka, extra = {}) => ({
+  name: `Clinic ${s.business}`, clientId: s.clientId, clientSecret: s.clientSecret, apiBaseUrl: eka.url,
+  signingKeys: [s.key], businessId: s.business, ...extra,
+});
+const event = (id, business, extra = {}) => ({ ...appointmentEvent(id), business_id: business, ...extra });
+const sourceRows = async () => (await worker.db.prepare('SELECT * FROM eka_webhook_source ORDER BY id').all()).results;
+const eventsOf = async (q) => (await admin(`/admin/events?${q}`)).body.events;
+/** Sends a copy until it is no longer in flight (409: the first attempt has not settled). */
+const copyOf = (body, opts) => waitFor(async () => {
+  const res = await sendSigned(worker, body, opts);
+  return res.status === 409 ? null : res;
+});
+
+before(async () => {
+  ekaDefault = await startFakeEka();
+  ekaA = await startFakeEka({ clientId: A.clientId, clientSecret: A.clientSecret });
+  ekaB = await startFakeEka({ clientId: B.clientId, clientSecret: B.clientSecret });
+  for (const eka of [ekaDefault, ekaA, ekaB]) eka.control({ autoAppointments: false });
+  worker = await startWorker({
+    ekaUrl: ekaDefault.url,
+    bindings: { EVENT_ENCRYPTION_KEY: KEY, ALLOW_HTTP_DESTINATIONS: 'true' },
+  });
+});
+
+after(async () => {
+  await worker?.dispose();
+  for (const eka of [ekaDefault, ekaA, ekaB]) await eka?.close();
+});
+
+test('a source is created with its secrets sealed: the answer and D1 show hints only', async () => {
+  const a = await post('/admin/sources', specOf(A, ekaA));
+  assert.equal(a.status, 201, a.text);
+  srcA = a.body.id;
+  assert.match(srcA, /^src_[0-9A-HJKMNP-TV-Z]{26}$/);
+  assert.equal(a.body.webhookPath, `/hooks/${srcA}`);
+  assert.equal(a.body.enabled, true);
+  assert.equal(a.body.readOnly, false);
+  assert.equal(a.body.secrets.signingKeys.length, 1);
+  assert.equal(a.body.secrets.signingKeys[0].last4, A.key.slice(-4));
+  assert.match(a.body.secrets.signingKeys[0].fingerprint, /^[0-9a-f]{12}$/);
+  const b = await post('/admin/sources', specOf(B, ekaB));
+  assert.equal(b.status, 201, b.text);
+  srcB = b.body.id;
+  const list = await admin('/admin/sources');
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.body.sources.map((s) => s.id), ['default', srcA, srcB]);
+  assert.equal(list.body.sources[0].readOnly, true);
+  assert.equal(list.body.sources[0].webhookPath, '/hooks/default');
+  const one = await admin(`/admin/sources/${srcA}`);
+  assert.equal(one.status, 200);
+  assert.equal(one.body.name, `Clinic ${A.business}`);
+  for (const text of [a.text, b.text, list.text, one.text]) {
+    for (const secret of [...SECRETS, 'dev-secret', SIGNING_KEY]) assert.ok(!text.includes(secret), `a secret in an answer: ${secret}`);
+  }
+  // D1's source columns hold no secret in clear: read every column of every row.
+  const stored = await sourceRows();
+  assert.equal(stored.length, 2);
+  for (const row of stored) {
+    for (const [column, value] of Object.entries(row)) {
+      for (const secret of SECRETS) assert.ok(!String(value).includes(secret), `${column} holds ${secret}`);
+    }
+    assert.match(row.secrets, /^v1\./);
+  }
+});
+
+test('bad input is a 400 naming the field, and nothing is written', async () => {
+  const before = (await sourceRows()).length;
+  const cases = [
+    [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), colour: 'red' }, ''],
+    [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), clientSecret: undefined }, 'clientSecret'],
+    [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), signingKeys: [] }, 'signingKeys'],
+    [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), apiBaseUrl: 'ftp://eka.example' }, 'apiBaseUrl'],
+    [specOf(A, ekaA), 'businessId'],
+  ];
+  for (const [body, field] of cases) {
+    const res = await post('/admin/sources', body);
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.field, field, res.text);
+    if (field === '') assert.match(res.body.error, /colour: unknown field/);
+  }
+  assert.equal((await sourceRows()).length, before);
+  const put = await admin(`/admin/sources/${srcB}`, { method: 'PUT', body: JSON.stringify({ ...specOf(B, ekaB), businessId: A.business }) });
+  assert.equal(put.status, 400);
+  assert.equal(put.body.field, 'businessId');
+  assert.equal((await sourceRows()).find((r) => r.id === srcB).business_id, B.business);
+});
+
+test('the default source is read-only; an unknown id is 404', async () => {
+  for (const [method, p, body] of [
+    ['PUT', '/admin/sources/default', specOf(A, ekaA)],
+    ['DELETE', '/admin/sources/default'],
+    ['POST', '/admin/sources/default/toggle'],
+    ['POST', '/admin/sources/default/rotate-key', { key: 'whsec-new-0123456789' }],
+  ]) {
+    const res = await admin(p, { method, body: body ? JSON.stringify(body) : undefined });
+    assert.equal(res.status, 409, `${method} ${p}: ${res.text}`);
+    assert.match(res.body.error, /read-only/);
+  }
+  assert.equal((await admin('/admin/sources/src_01JBBT5Q3ZK2M3D2V6X4N8R9TA')).status, 404);
+  const hook = await sendSigned(worker, event('apt-nowhere', 'biz-x'), { key: A.key, path: '/hooks/src_01JBBT5Q3ZK2M3D2V6X4N8R9TA' });
+  assert.equal(hook.status, 404);
+});
+
+test('the credential check logs in to the source\'s own API now and reports the Eka error without secrets', async () => {
+  const ok = await post(`/admin/sources/${srcA}/check`, {});
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.body.ok, true);
+  assert.equal(ekaA.state.logins, 1);
+  assert.equal(ekaB.state.logins, 0);
+  const wrong = await post('/admin/sources', specOf({ ...B, clientSecret: 'not-the-secret-0123', business: 'biz-wrong' }, ekaB));
+  assert.equal(wrong.status, 201);
+  const bad = await post(`/admin/sources/${wrong.body.id}/check`, {});
+  assert.equal(bad.status, 200);
+  assert.equal(bad.body.ok, false);
+  assert.equal(bad.body.error, 'login failed: HTTP 401');
+  assert.ok(!bad.text.includes('not-the-secret') && !bad.text.includes('invalid client credentials'));
+  assert.equal((await admin(`/admin/sources/${wrong.body.id}`, { method: 'DELETE' })).status, 200);
+  assert.equal((await admin(`/admin/sources/${wrong.body.id}`)).status, 404);
+});
+
+test('each source\'s webhook is enriched from its own API and persisted; A\'s signature is refused at B', async () => {
+  ekaA.setAppointment('apt-a1', { ...bookingFor('apt-a1'), visit_type: 'A-VISIT' });
+  ekaB.setAppointment('apt-b1', { ...bookingFor('apt-b1'), visit_type: 'B-VISIT' });
+  const resA = await sendSigned(worker, event('apt-a1', A.business), { key: A.key, path: `/hooks/${srcA}` });
+  assert.equal(resA.status, 200, await resA.clone().text());
+  assert.equal((await resA.json()).appointmentDetails.visit_type, 'A-VISIT');
+  const resB = await sendSigned(worker, event('apt-b1', B.business), { key: B.key, path: `/hooks/${srcB}` });
+  assert.equal(resB.status, 200, await resB.clone().text());
+  assert.equal((await resB.json()).appointmentDetails.visit_type, 'B-VISIT');
+  assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-a1').length, 1);
+  assert.equal(ekaB.requestsTo('/dr/v1/appointment/apt-a1').length, 0);
+  assert.equal(ekaDefault.requestsTo('/dr/v1/appointment/').length, 0);
+  const persisted = await waitFor(async () => {
+    const r = await rows(worker.db, "appointment_id IN ('apt-a1', 'apt-b1')");
+    return r.length === 2 && r;
+  });
+  assert.deepEqual(persisted.map((r) => r.visit_type), ['A-VISIT', 'B-VISIT']);
+  // Which source an appointment belongs to is kept beside the SDK's table.
+  const owners = await waitFor(async () => {
+    const { results } = await worker.db.prepare('SELECT * FROM eka_webhook_appointment_source ORDER BY appointment_id').all();
+    return results.length === 2 && results;
+  });
+  assert.deepEqual(owners.map((r) => [r.appointment_id, r.source]), [['apt-a1', srcA], ['apt-b1', srcB]]);
+  // A's signature at B's path: refused, counted as B's refusal.
+  const forged = await sendSigned(worker, event('apt-b1', B.business, { transaction_id: 'tx-forged' }), { key: A.key, path: `/hooks/${srcB}` });
+  assert.equal(forged.status, 403);
+  const refusals = await waitFor(async () => {
+    const stats = (await admin(`/admin/stats?hours=1&sourceId=${srcB}`)).body;
+    return stats.hours[0].refusals.invalid_signature === 1 && stats;
+  });
+  assert.equal(refusals.hours[0].events.processed, 1);
+  const ofA = (await admin(`/admin/stats?hours=1&sourceId=${srcA}`)).body;
+  assert.equal(ofA.hours[0].refusals.invalid_signature, 0);
+});
+
+test('the same body at A and B is two events; a copy at A is a duplicate; lists filter by source', async () => {
+  ekaA.setAppointment('apt-same', bookingFor('apt-same'));
+  ekaB.setAppointment('apt-same', bookingFor('apt-same'));
+  const body = JSON.stringify(event('apt-same', 'biz-shared'));
+  const atA = await sendSigned(worker, body, { key: A.key, path: `/hooks/${srcA}` });
+  const atB = await sendSigned(worker, body, { key: B.key, path: `/hooks/${srcB}` });
+  assert.equal(atA.status, 200);
+  assert.equal(atB.status, 200);
+  const idA = atA.headers.get('x-eka-event-id');
+  const idB = atB.headers.get('x-eka-event-id');
+  assert.ok(idA && idB && idA !== idB, `${idA} ${idB}`);
+  const copy = await copyOf(body, { key: A.key, path: `/hooks/${srcA}` });
+  assert.equal(copy.status, 200);
+  const dup = await copy.json();
+  assert.equal(dup.duplicate, true);
+  assert.equal(dup.eventId, idA);
+  const listA = await waitFor(async () => {
+    const events = await eventsOf(`sourceId=${srcA}`);
+    return events.some((e) => e.id === idA) && events;
+  });
+  assert.ok(listA.every((e) => e.source === srcA));
+  assert.ok(!listA.some((e) => e.id === idB));
+  const listB = await eventsOf(`sourceId=${srcB}`);
+  assert.ok(listB.some((e) => e.id === idB) && listB.every((e) => e.source === srcB));
+  const listDefault = await eventsOf('sourceId=default');
+  assert.ok(!listDefault.some((e) => e.id === idA || e.id === idB));
+  assert.equal((await admin('/admin/events?sourceId=nope')).status, 400);
+});
+
+test('a disabled source answers 503 with Retry-After, and Eka\'s retry after enabling is processed', async () => {
+  ekaA.setAppointment('apt-paused', bookingFor('apt-paused'));
+  const off = await post(`/admin/sources/${srcA}/toggle`, {});
+  assert.equal(off.status, 200);
+  assert.equal(off.body.enabled, false);
+  const body = JSON.stringify(event('apt-paused', A.business));
+  const paused = await sendSigned(worker, body, { key: A.key, path: `/hooks/${srcA}` });
+  assert.equal(paused.status, 503);
+  assert.equal(paused.headers.get('retry-after'), '60');
+  assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-paused').length, 0);
+  const on = await post(`/admin/sources/${srcA}/toggle`, {});
+  assert.equal(on.body.enabled, true);
+  const retry = await sendSigned(worker, body, { key: A.key, path: `/hooks/${srcA}` });
+  assert.equal(retry.status, 200, await retry.clone().text());
+  assert.equal((await retry.json()).duplicate, undefined);
+  assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-paused').length, 1);
+});
+
+test('a new key works and the old one keeps working until it is removed', async () => {
+  const NEW = 'whsec-clinic-a-rotated-0123456789';
+  const rotated = await post(`/admin/sources/${srcA}/rotate-key`, { key: NEW });
+  assert.equal(rotated.status, 200, rotated.text);
+  assert.equal(rotated.body.secrets.signingKeys.length, 2);
+  assert.ok(!rotated.text.includes(NEW));
+  for (const [id, key] of [['apt-rot-new', NEW], ['apt-rot-old', A.key]]) {
+    ekaA.setAppointment(id, bookingFor(id));
+    const res = await sendSigned(worker, event(id, A.business), { key, path: `/hooks/${srcA}` });
+    assert.equal(res.status, 200, `${key}: ${await res.clone().text()}`);
+  }
+  const old = rotated.body.secrets.signingKeys[1].fingerprint;
+  const removed = await admin(`/admin/sources/${srcA}/keys/${old}`, { method: 'DELETE' });
+  assert.equal(removed.status, 200, removed.text);
+  assert.equal(removed.body.secrets.signingKeys.length, 1);
+  const gone = await sendSigned(worker, event('apt-rot-gone', A.business), { key: A.key, path: `/hooks/${srcA}` });
+  assert.equal(gone.status, 403);
+  const last = removed.body.secrets.signingKeys[0].fingerprint;
+  const refused = await admin(`/admin/sources/${srcA}/keys/${last}`, { method: 'DELETE' });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.field, 'signingKeys');
+  // Back to the original key for the tests that follow.
+  assert.equal((await post(`/admin/sources/${srcA}/rotate-key`, { key: A.key })).status, 200);
+});
+
+test('at the default path a business_id of one source routes to it, verified with its keys only', async () => {
+  ekaA.setAppointment('apt-routed', bookingFor('apt-routed'));
+  const routed = await sendSigned(worker, event('apt-routed', A.business), { key: A.key });
+  assert.equal(routed.status, 200, await routed.clone().text());
+  const id = routed.headers.get('x-eka-event-id');
+  assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-routed').length, 1);
+  const row = await waitFor(async () => (await admin(`/admin/events/${id}`)).body?.event);
+  assert.equal(row.source, srcA);
+  // The environment's key does not verify a body routed to A: a field cannot pick a key.
+  const forged = await sendSigned(worker, event('apt-routed-2', A.business), { key: SIGNING_KEY });
+  assert.equal(forged.status, 403);
+  // A business id no source has stays the environment's account.
+  ekaDefault.setAppointment('apt-default', bookingFor('apt-default'));
+  const plainBody = JSON.stringify(event('apt-default', 'b-1'));
+  const plain = await sendSigned(worker, plainBody, { key: SIGNING_KEY });
+  assert.equal(plain.status, 200, await plain.clone().text());
+  assert.equal(ekaDefault.requestsTo('/dr/v1/appointment/apt-default').length, 1);
+  const viaPath = await copyOf(plainBody, { key: SIGNING_KEY, path: '/hooks/default' });
+  assert.equal((await viaPath.json()).duplicate, true);
+});
+
+test('replay runs a source\'s event with that source\'s API', async () => {
+  const [first] = await eventsOf(`sourceId=${srcB}&status=processed`);
+  const calls = ekaB.requestsTo('/dr/v1/appointment/').length;
+  const res = await admin(`/admin/events/${first.id}/replay`, { method: 'POST' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(ekaB.requestsTo('/dr/v1/appointment/').length, calls + 1);
+});
+
+test('a change made elsewhere (another isolate) takes effect within the cache bound of 5 s', async () => {
+  ekaB.setAppointment('apt-bound-1', bookingFor('apt-bound-1'));
+  ekaB.setAppointment('apt-bound-2', bookingFor('apt-bound-2'));
+  // Warm this isolate's cache, then pause B behind its back, as another isolate would.
+  const warm = await sendSigned(worker, event('apt-bound-1', B.business), { key: B.key, path: `/hooks/${srcB}` });
+  assert.equal(warm.status, 200);
+  const changedAt = Date.now();
+  await worker.db.prepare('UPDATE eka_webhook_source SET enabled = 0, updated_at = ? WHERE id = ?').bind(changedAt, srcB).run();
+  const stale = await sendSigned(worker, event('apt-bound-2', B.business), { key: B.key, path: `/hooks/${srcB}` });
+  if (Date.now() - changedAt < 4000) assert.equal(stale.status, 200, 'the cached source is used within the bound');
+  await new Promise((r) => setTimeout(r, 5200 - (Date.now() - changedAt)));
+  const fresh = await sendSigned(worker, event('apt-bound-3', B.business), { key: B.key, path: `/hooks/${srcB}` });
+  assert.equal(fresh.status, 503, 'after the bound the change holds');
+});
+
+test('without EVENT_ENCRYPTION_KEY, creating a source is a 409 naming it', async () => {
+  const bare = await startWorker({ ekaUrl: ekaDefault.url });
+  try {
+    const res = await bare.request('/admin/sources', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(specOf(A, ekaA)) });
+    assert.equal(res.status, 409);
+    assert.match((await res.json()).error, /EVENT_ENCRYPTION_KEY/);
+    const list = await bare.request('/admin/sources', { headers: auth });
+    assert.deepEqual((await list.json()).sources.map((s) => s.id), ['default']);
+  } finally {
+    await bare.dispose();
+  }
+});
