@@ -176,8 +176,12 @@ async fn admin(
         (Method::Get, Admin::Health) => admin_health(env, settings).await,
         (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
         (Method::Get, Admin::PendingWrites) => pending::list(&req, env).await,
-        (Method::Post, Admin::PendingRetry(owner, seq)) => pending::retry(owner, seq, env).await,
-        (Method::Delete, Admin::PendingWrite(owner, seq)) => pending::drop(owner, seq, env).await,
+        (Method::Post, Admin::PendingRetry(owner, seq)) => {
+            pending::aside(owner, seq, env, false).await
+        }
+        (Method::Delete, Admin::PendingWrite(owner, seq)) => {
+            pending::aside(owner, seq, env, true).await
+        }
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
         (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,
         (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, env).await,

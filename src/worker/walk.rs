@@ -7,8 +7,7 @@
 //! resume never leaves messages held while the destination shows active.
 
 use futures::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use worker::Env;
 
 use crate::destinations::store::{owners_with, DeliveryStatus, RELEASE_BATCH};
@@ -22,8 +21,7 @@ use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::runtime::d1::{query, ready};
 
 /// A walk and where it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Walk {
     /// Plan the automatic reminders of every booking starting in `[from, to]` (epoch s).
     Sweep {
@@ -51,10 +49,50 @@ impl Walk {
             Walk::Release { destination_id, .. } => format!("walk:release:{destination_id}"),
         }
     }
+
+    /// The walk as it travels to and is kept by its object: tab-separated fields, the cursor
+    /// last (it may hold anything but a tab in the fields before it). Plain text, not serde:
+    /// the Worker upload is within a few KiB of its budget.
+    pub fn to_text(&self) -> String {
+        match self {
+            Walk::Sweep { from, to, after } => {
+                format!("sweep\t{from}\t{to}\t{}", after.as_deref().unwrap_or(""))
+            }
+            Walk::Release {
+                destination_id,
+                after,
+            } => format!(
+                "release\t{destination_id}\t{}",
+                after.as_deref().unwrap_or("")
+            ),
+        }
+    }
+
+    /// Reads [`Self::to_text`]'s text.
+    pub fn from_text(text: &str) -> Option<Walk> {
+        let after = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+        let mut fields = text.splitn(4, '\t');
+        match fields.next()? {
+            "sweep" => Some(Walk::Sweep {
+                from: fields.next()?.parse().ok()?,
+                to: fields.next()?.parse().ok()?,
+                after: after(fields.next()?),
+            }),
+            "release" => {
+                let destination_id = fields.next()?.to_owned();
+                let rest: Vec<&str> = fields.collect();
+                Some(Walk::Release {
+                    destination_id,
+                    after: after(&rest.join("\t")),
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What one batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     /// Rows (bookings or objects) visited.
     pub checked: usize,
@@ -66,6 +104,14 @@ pub struct Batch {
     pub rearmed: usize,
     /// Release: messages released.
     pub released: usize,
+}
+
+impl Batch {
+    /// For the log and the Cron Trigger's summary.
+    pub fn to_json(&self) -> Value {
+        json!({ "checked": self.checked, "failed": self.failed, "created": self.created,
+                "rearmed": self.rearmed, "released": self.released })
+    }
 }
 
 /// Runs one batch of `walk`; returns what it did and what is left (none: the walk is done).
@@ -138,7 +184,7 @@ pub async fn start(env: &Env, settings: &Settings, walk: Walk) -> worker::Result
     let (done, rest) = batch(env, settings, &walk).await?;
     if let Some(rest) = rest {
         AppointmentClient::named(env, &rest.object_name())?
-            .walk(rest)
+            .walk(&rest)
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
     }

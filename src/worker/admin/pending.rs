@@ -99,27 +99,20 @@ fn refused(e: CallError) -> Result<Response> {
     }
 }
 
-/// `POST /admin/pending-writes/{owner}/{seq}/retry`.
-pub async fn retry(owner: &str, seq: &str, env: &Env) -> Result<Response> {
+/// `POST /admin/pending-writes/{owner}/{seq}/retry` (`drop`: false) and
+/// `DELETE /admin/pending-writes/{owner}/{seq}` (`drop`: true).
+pub async fn aside(owner: &str, seq: &str, env: &Env, drop: bool) -> Result<Response> {
     let Some((owner, seq)) = entry(owner, seq) else {
         return error(404, "Pending write not found");
     };
     match AppointmentClient::named(env, &owner)?
-        .retry_aside(seq)
+        .aside(seq, drop)
         .await
     {
-        Ok(done) => json(200, &json!({ "applied": true, "seq": done.seq })),
-        Err(e) => refused(e),
-    }
-}
-
-/// `DELETE /admin/pending-writes/{owner}/{seq}`.
-pub async fn drop(owner: &str, seq: &str, env: &Env) -> Result<Response> {
-    let Some((owner, seq)) = entry(owner, seq) else {
-        return error(404, "Pending write not found");
-    };
-    match AppointmentClient::named(env, &owner)?.drop_aside(seq).await {
-        Ok(done) => json(200, &json!({ "dropped": true, "seq": done.seq })),
+        Ok(_) => json(
+            200,
+            &json!({ (if drop { "dropped" } else { "applied" }): true, "seq": seq }),
+        ),
         Err(e) => refused(e),
     }
 }

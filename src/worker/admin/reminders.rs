@@ -80,7 +80,7 @@ pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
         after: None,
     };
     let done = walk::start(env, settings, walk).await?;
-    let summary = serde_json::to_value(&done)?;
+    let summary = done.to_json();
     log::warn(settings.debug, "reminder sweep", summary.clone());
     Ok(summary)
 }

@@ -12,8 +12,8 @@ use worker::{Env, Stub};
 use crate::reminders::Reminder;
 use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects};
 use crate::worker::appointment::protocol::{
-    call, ledger_stub, Ack, AsideReply, CallError, CommitRecord, IndexReply, LedgerCommand,
-    PendingStatus, PlanReply, Relayed, RemindersReply, RetryReply,
+    call, ledger_stub, Ack, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
+    PlanReply, Relayed, RemindersReply, RetryReply,
 };
 
 /// One object, by name.
@@ -138,25 +138,19 @@ impl AppointmentClient {
         self.ask(LedgerCommand::IndexList { after, limit })
     }
 
-    /// Applies an outbox entry set aside once (404 unknown, 409 refused again).
-    pub fn retry_aside(
-        &self,
-        seq: i64,
-    ) -> impl Future<Output = Result<AsideReply, CallError>> + '_ {
-        self.ask(LedgerCommand::RetryAside { seq })
-    }
-
-    /// Drops an outbox entry set aside (404 unknown).
-    pub fn drop_aside(&self, seq: i64) -> impl Future<Output = Result<AsideReply, CallError>> + '_ {
-        self.ask(LedgerCommand::DropAside { seq })
+    /// Applies an outbox entry set aside once, or drops it (404 unknown; 409 refused again).
+    pub fn aside(&self, seq: i64, drop: bool) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Aside { seq, drop })
     }
 
     /// Hands a walk to this `walk:…` object: its alarm continues it.
     pub fn walk(
         &self,
-        walk: crate::worker::walk::Walk,
+        walk: &crate::worker::walk::Walk,
     ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
-        self.ask(LedgerCommand::Walk(walk))
+        self.ask(LedgerCommand::Walk {
+            walk: walk.to_text(),
+        })
     }
 
     /// The destination resumed: its held messages here are due now.

@@ -10,10 +10,11 @@ use crate::reminders::{cancel_transition, reminder_id, CancelTransition, Reminde
 use crate::schedule::sql;
 use crate::support::sql::Dialect;
 use crate::worker::appointment::protocol::{
-    Ack, AsideReply, IndexReply, LedgerCommand, PlanReply, RemindersReply, RetryReply,
+    Ack, IndexReply, LedgerCommand, PlanReply, RemindersReply, RetryReply,
 };
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::respond::json_text;
+use crate::worker::walk::Walk;
 
 pub(super) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Result<Response> {
     json_text(status, serde_json::to_string(body)?)
@@ -130,19 +131,15 @@ impl AppointmentLedger {
                 let owners = IndexShard::of(&self.state).owners(after.as_deref(), limit)?;
                 json_response(200, &IndexReply { owners })
             }
-            LedgerCommand::RetryAside { seq } => match self.retry_aside(seq).await? {
+            LedgerCommand::Aside { seq, drop } => match self.aside(seq, drop).await? {
                 None => refuse(404, "Pending write not found"),
                 Some(Err(why)) => refuse(409, &why),
-                Some(Ok(())) => json_response(200, &AsideReply { seq }),
+                Some(Ok(())) => json_response(200, &Ack::default()),
             },
-            LedgerCommand::DropAside { seq } => {
-                if self.drop_aside(seq).await? {
-                    json_response(200, &AsideReply { seq })
-                } else {
-                    refuse(404, "Pending write not found")
-                }
-            }
-            LedgerCommand::Walk(walk) => {
+            LedgerCommand::Walk { walk } => {
+                let Some(walk) = Walk::from_text(&walk) else {
+                    return refuse(400, "not a walk");
+                };
                 self.keep_walk(&walk)?;
                 self.arm_next().await?;
                 json_response(200, &Ack::default())

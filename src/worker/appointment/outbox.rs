@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::Result;
 
@@ -20,7 +20,7 @@ use crate::support::outbox::{after_failure, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::{from_json_text, AsideEntry, CallError, PendingStatus};
+use crate::worker::appointment::protocol::{from_json_text, CallError, PendingStatus};
 use crate::worker::runtime::d1::{d1_executor, ensure_tables};
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
@@ -296,11 +296,12 @@ impl AppointmentLedger {
         Ok(())
     }
 
-    /// Applies entry `seq` set aside once: `None` when there is none, its error when refused
-    /// again (it stays aside, its error and count updated).
-    pub(super) async fn retry_aside(
+    /// Entry `seq` set aside, applied once now or dropped: `None` when there is none, its
+    /// error when refused again (it stays aside, its error and count updated).
+    pub(super) async fn aside(
         &self,
         seq: i64,
+        drop: bool,
     ) -> Result<Option<std::result::Result<(), String>>> {
         let sql = self.state.storage().sql();
         let found = rows(sql.exec_raw(
@@ -310,56 +311,30 @@ impl AppointmentLedger {
         let Some(text) = found.first().and_then(|r| text(r, "entry")) else {
             return Ok(None);
         };
-        let entry: OutboxEntry = from_json_text(&text)?;
-        match self.apply_entry(&entry).await {
-            Ok(()) => {
-                sql.exec_raw("DELETE FROM outbox_aside WHERE seq = ?", vec![num(seq)])?;
-                self.unregister_when_empty().await?;
-                Ok(Some(Ok(())))
-            }
-            Err((e, _)) => {
+        if !drop {
+            let entry: OutboxEntry = from_json_text(&text)?;
+            if let Err((e, _)) = self.apply_entry(&entry).await {
                 sql.exec_raw(
                     "UPDATE outbox_aside SET failures = failures + 1, last_error = ? WHERE seq = ?",
                     vec![e.as_str().into(), num(seq)],
                 )?;
-                Ok(Some(Err(e)))
+                return Ok(Some(Err(e)));
             }
         }
-    }
-
-    /// Drops entry `seq` set aside; false when there is none.
-    pub(super) async fn drop_aside(&self, seq: i64) -> Result<bool> {
-        let gone = rows(self.state.storage().sql().exec_raw(
-            "DELETE FROM outbox_aside WHERE seq = ? RETURNING seq",
-            vec![num(seq)],
-        )?)?;
-        if gone.is_empty() {
-            return Ok(false);
-        }
+        sql.exec_raw("DELETE FROM outbox_aside WHERE seq = ?", vec![num(seq)])?;
         self.unregister_when_empty().await?;
-        Ok(true)
+        Ok(Some(Ok(())))
     }
 
     /// The entries set aside, as the admin sees them (kind and target read from the entry).
-    fn aside_entries(&self) -> Result<Vec<AsideEntry>> {
-        let found = rows(self.state.storage().sql().exec(
-            "SELECT seq, enqueued_at, aside_at, failures, last_error, \
+    fn aside_entries(&self) -> Result<Vec<Value>> {
+        rows(self.state.storage().sql().exec(
+            "SELECT seq, enqueued_at AS enqueuedAt, aside_at AS asideAt, failures, \
+             last_error AS lastError, \
              CASE WHEN json_extract(entry, '$.relay') IS NULL THEN 'd1' ELSE 'relay' END AS kind, \
              json_extract(entry, '$.relay.owner') AS target FROM outbox_aside ORDER BY seq",
             None,
-        )?)?;
-        Ok(found
-            .iter()
-            .map(|r| AsideEntry {
-                seq: number(r, "seq").unwrap_or(0.0) as i64,
-                kind: text(r, "kind").unwrap_or_default(),
-                target: text(r, "target"),
-                enqueued_at: number(r, "enqueued_at").unwrap_or(0.0),
-                aside_at: number(r, "aside_at").unwrap_or(0.0),
-                failures: number(r, "failures").unwrap_or(0.0) as i64,
-                last_error: text(r, "last_error"),
-            })
-            .collect())
+        )?)
     }
 
     /// Applies pending entries in order; stops at the first failure.

@@ -114,20 +114,20 @@ pub enum LedgerCommand {
         /// At most this many.
         limit: usize,
     },
-    /// Apply an outbox entry set aside once, now → `AsideReply` (404 unknown, 409 refused
-    /// again: it stays aside).
-    RetryAside {
+    /// An outbox entry set aside: apply it once now (`drop`: false; 409 when refused again,
+    /// it stays aside) or drop it → `Ack` (404 unknown).
+    Aside {
         /// Its `seq`.
         seq: i64,
+        /// Drop it instead.
+        drop: bool,
     },
-    /// Drop an outbox entry set aside → `AsideReply` (404 unknown).
-    DropAside {
-        /// Its `seq`.
-        seq: i64,
+    /// Walk objects `walk:…`: keep the walk (`crate::worker::walk::Walk::to_text`) and
+    /// continue it on the alarm, a batch per alarm → `Ack`.
+    Walk {
+        /// The walk as text.
+        walk: String,
     },
-    /// Walk objects `walk:…`: keep `walk` and continue it on the alarm, a batch per alarm →
-    /// `Ack`.
-    Walk(crate::worker::walk::Walk),
     /// The destination resumed: its held messages here are due now → `Ack` (`queued`: how
     /// many were released).
     Release {
@@ -236,37 +236,11 @@ pub struct PendingStatus {
     pub last_error: Option<String>,
     /// When the next attempt is due, epoch ms.
     pub next_attempt_at: Option<f64>,
-    /// Entries set aside (failed on their own `support::outbox::ASIDE_AFTER` times).
+    /// Entries set aside (failed on their own `support::outbox::ASIDE_AFTER` times), as the
+    /// admin sees them: `{seq, kind, target, enqueuedAt, asideAt, failures, lastError}` (read
+    /// as JSON rows straight from the object's SQLite; no statement or value).
     #[serde(default)]
-    pub aside: Vec<AsideEntry>,
-}
-
-/// An outbox entry set aside, as `/admin/pending-writes` shows it (no statement or value).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AsideEntry {
-    /// Its place in the outbox.
-    pub seq: i64,
-    /// `d1` or `relay`.
-    pub kind: String,
-    /// For a relay, the object it is for.
-    pub target: Option<String>,
-    /// Epoch ms.
-    pub enqueued_at: f64,
-    /// Epoch ms.
-    pub aside_at: f64,
-    /// Its failures that counted.
-    pub failures: i64,
-    /// The last one's words.
-    pub last_error: Option<String>,
-}
-
-/// An entry set aside that was applied or dropped.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AsideReply {
-    /// Its `seq`.
-    pub seq: i64,
+    pub aside: Vec<Value>,
 }
 
 /// Owners registered in an index shard.

@@ -9,7 +9,6 @@ use worker::Result;
 use super::storage::{now_ms, texts};
 use super::AppointmentLedger;
 use crate::settings::Settings;
-use crate::worker::appointment::protocol::from_json_text;
 use crate::worker::runtime::log;
 use crate::worker::walk::{batch, Walk};
 
@@ -26,10 +25,7 @@ impl AppointmentLedger {
         let sql = self.state.storage().sql();
         match walk {
             Some(walk) => {
-                for (key, value) in [
-                    ("walk", serde_json::to_string(walk)?),
-                    ("walk_at", at.to_string()),
-                ] {
+                for (key, value) in [("walk", walk.to_text()), ("walk_at", at.to_string())] {
                     sql.exec_raw(
                         "INSERT INTO meta (key, value) VALUES (?, ?) \
                          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -56,7 +52,7 @@ impl AppointmentLedger {
             .first()
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
-        Ok(Some((from_json_text(&text)?, at)))
+        Ok(Walk::from_text(&text).map(|w| (w, at)))
     }
 
     /// When the walk's next batch is due.
@@ -83,7 +79,7 @@ impl AppointmentLedger {
                 log::warn(
                     settings.debug,
                     "walk batch",
-                    json!({ "walk": walk.object_name(), "done": done }),
+                    json!({ "walk": walk.object_name(), "done": done.to_json() }),
                 );
             }
             Err(e) => {
