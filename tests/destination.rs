@@ -113,6 +113,7 @@ fn a_full_spec_is_kept_and_shown_as_given() {
             "enabled": false,
             "format": "standard",
             "description": "Clinic CRM",
+            "sources": ["*"],
         })
     );
     // What the admin API shows parses back to the same spec.
@@ -132,6 +133,7 @@ fn a_replace_resets_omitted_fields_to_their_defaults() {
             enabled: true,
             format: Format::Eka,
             description: None,
+            sources: vec!["*".into()],
         }
     );
     let blank = parse(json!({"url": "https://h.example/x", "events": ["*"], "description": "  "}));
@@ -266,7 +268,7 @@ fn fields_are_required_typed_and_known() {
         (
             json!({"url": "https://h.example", "events": ["*"], "secret": "whsec_abc"}),
             DestinationError::UnknownField("secret".into()),
-            "secret: unknown field (the fields are url, events, enabled, format, description)",
+            "secret: unknown field (the fields are url, events, enabled, format, description, sources)",
         ),
         (
             json!(["https://h.example"]),
@@ -734,6 +736,7 @@ fn a_delivery_request_is_a_signed_json_post_with_the_idempotency_key() {
             enabled: true,
             format,
             description: None,
+            sources: vec!["*".into()],
         };
         let r = delivery_request(
             &spec,
@@ -1099,18 +1102,77 @@ fn intake_skips_disabled_or_unsubscribed_and_holds_when_paused() {
         parse(json!({"url": "https://h.example", "events": ["appointment.created"]})).unwrap();
     let healthy = DestinationHealth::default();
     let paused = after_attempt(healthy.clone(), &answered(410), 5, NOW_MS);
-    assert_eq!(intake(&spec, &healthy, "appointment.created"), Intake::Send);
-    assert_eq!(intake(&spec, &healthy, "appointment.updated"), Intake::Skip);
-    assert_eq!(intake(&spec, &paused, "appointment.created"), Intake::Hold);
-    assert_eq!(intake(&spec, &paused, "appointment.updated"), Intake::Skip);
+    let d = "default";
+    assert_eq!(
+        intake(&spec, &healthy, "appointment.created", d),
+        Intake::Send
+    );
+    assert_eq!(
+        intake(&spec, &healthy, "appointment.updated", d),
+        Intake::Skip
+    );
+    assert_eq!(
+        intake(&spec, &paused, "appointment.created", d),
+        Intake::Hold
+    );
+    assert_eq!(
+        intake(&spec, &paused, "appointment.updated", d),
+        Intake::Skip
+    );
     let disabled = DestinationSpec {
         enabled: false,
         ..spec
     };
     assert_eq!(
-        intake(&disabled, &healthy, "appointment.created"),
+        intake(&disabled, &healthy, "appointment.created", d),
         Intake::Skip
     );
+}
+
+#[test]
+fn destinations_subscribe_to_sources_every_one_by_default() {
+    const A: &str = "src_01JBBT5Q3ZK2M3D2V6X4N8R9TA";
+    const B: &str = "src_01JBBT5Q3ZK2M3D2V6X4N8R9TB";
+    let healthy = DestinationHealth::default();
+    let all = parse(json!({"url": "https://h.example", "events": ["*"]})).unwrap();
+    assert_eq!(all.sources, ["*"]);
+    assert_eq!(all.to_json()["sources"], json!(["*"]));
+    for source in ["default", A, B] {
+        assert_eq!(
+            intake(&all, &healthy, "appointment.created", source),
+            Intake::Send
+        );
+    }
+    let only_a =
+        parse(json!({"url": "https://h.example", "events": ["*"], "sources": [A, A]})).unwrap();
+    assert_eq!(only_a.sources, [A]);
+    assert_eq!(
+        intake(&only_a, &healthy, "appointment.created", A),
+        Intake::Send
+    );
+    assert_eq!(
+        intake(&only_a, &healthy, "appointment.created", B),
+        Intake::Skip
+    );
+    assert_eq!(
+        intake(&only_a, &healthy, "appointment.created", "default"),
+        Intake::Skip
+    );
+    let with_default =
+        parse(json!({"url": "https://h.example", "events": ["*"], "sources": ["default", B]}))
+            .unwrap();
+    assert!(with_default.subscribes_to("default") && with_default.subscribes_to(B));
+    for bad in [
+        json!([]),
+        json!(["*", A]),
+        json!(["src_x"]),
+        json!("*"),
+        json!([7]),
+    ] {
+        let e = parse(json!({"url": "https://h.example", "events": ["*"], "sources": bad}))
+            .unwrap_err();
+        assert_eq!(e.field(), "sources", "{bad}: {e}");
+    }
 }
 
 // ---- the attempt log ------------------------------------------------------------------------

@@ -135,16 +135,12 @@ export function section(title, ...children) {
 }
 
 /** Replaces `el`'s content with the result of `load()` (a node or nodes), or an error note. */
-export async function fill(el, load, { unavailable } = {}) {
+export async function fill(el, load) {
   el.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
   try {
     el.replaceChildren(...[await load()].flat().filter(Boolean));
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return;
-    if (unavailable && e instanceof ApiError && e.status === 404) {
-      el.replaceChildren(h('p', { class: 'notice notice-info' }, unavailable));
-      return;
-    }
     el.replaceChildren(h('p', { class: 'notice notice-error', role: 'alert' }, errorText(e)));
   }
 }

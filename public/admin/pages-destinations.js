@@ -3,7 +3,7 @@
 import { api, ApiError } from './api.js';
 import { createPager, parseEventList, describeEvents, destinationState, formatDuration } from './lib.js';
 import { h, time, badge, section, fill, field, facts, button, flash, pagedTable, secretPanel } from './dom.js';
-import { attemptColumns, deliveryColumns, NO_DESTINATIONS_API } from './pages-events.js';
+import { attemptColumns, deliveryColumns } from './pages-events.js';
 
 const PAGE = 50;
 const path = (id, rest = '') => `/admin/destinations/${encodeURIComponent(id)}${rest}`;
@@ -41,7 +41,7 @@ function actions(d, { onChange, secrets }) {
       onChange(await api(path(d.id)));
     }, { 'aria-label': `Rotate the secret of ${label}` }),
     button('Delete', async () => {
-      if (!window.confirm(`Delete the destination ${label}? Its pending messages are dropped.`)) return;
+      if (!window.confirm(`Delete the destination ${label}? Its pending and held messages fail, on record (destination_deleted); they stay in the message list.`)) return;
       await api(path(d.id), { method: 'DELETE' });
       flash(`Deleted ${label}.`, 'ok');
       onChange(null);
@@ -130,17 +130,27 @@ export async function destinationsPage(view) {
   await fill(list, async () => {
     const { destinations } = await api('/admin/destinations');
     const cards = h('div', { class: 'cards' }, destinations.map((d) => card(d, { secrets })));
+    const heading = h('h2', { id: 'destinations-heading' });
+    const none = h('p', { class: 'muted' }, 'None yet.');
+    let count = destinations.length;
+    const counted = () => {
+      heading.textContent = `Destinations (${count})`;
+      none.hidden = count > 0;
+    };
+    counted();
     const form = createForm({
       onCreated: (created) => {
         const { secret, ...d } = created;
         secrets.prepend(secretPanel(`Signing secret for ${d.url}`, secret));
         cards.prepend(card(d, { secrets }));
+        count += 1;
+        counted();
         flash(`Created ${d.url}.`, 'ok');
         secrets.querySelector('input.secret')?.focus();
       },
     });
-    return [form, h('h2', `Destinations (${destinations.length})`), destinations.length ? null : h('p', { class: 'muted' }, 'None yet.'), cards];
-  }, { unavailable: `${NO_DESTINATIONS_API} Destinations can be managed here once it is deployed.` });
+    return [form, heading, none, cards];
+  });
 }
 
 export async function destinationPage(view, route) {
@@ -178,6 +188,5 @@ export async function destinationPage(view, route) {
     return t;
   };
   status.addEventListener('change', () => fill(deliveries, loadDeliveries));
-  const unavailable = NO_DESTINATIONS_API;
-  await Promise.all([fill(head, loadHead, { unavailable }), fill(stats, loadStats, { unavailable }), fill(deliveries, loadDeliveries, { unavailable }), fill(attempts, loadAttempts, { unavailable })]);
+  await Promise.all([fill(head, loadHead), fill(stats, loadStats), fill(deliveries, loadDeliveries), fill(attempts, loadAttempts)]);
 }

@@ -8,7 +8,6 @@ import { sourceSelect } from './pages-sources.js';
 const STATUSES = ['processing', 'processed', 'failed'];
 const EVENTS = ['appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated'];
 const PAGE = 50;
-export const NO_DESTINATIONS_API = 'The destinations API is not on this Worker yet (404).';
 
 const eventLink = (id) => h('a', { href: `#/events/${encodeURIComponent(id)}` }, h('code', id));
 
@@ -171,8 +170,8 @@ export async function eventPage(view, route) {
       const t = pagedTable(deliveryColumns({ withEvent: false, onRetried: () => fill(attempts, loadAttempts) }), pager, { empty: 'No deliveries to destinations.' });
       await t.start();
       return t;
-    }, { unavailable: NO_DESTINATIONS_API }),
-    fill(attempts, loadAttempts, { unavailable: NO_DESTINATIONS_API }),
+    }),
+    fill(attempts, loadAttempts),
   ]);
   async function loadAttempts() {
     const pager = createPager((cursor) => api('/admin/attempts', { query: { eventId: id, limit: PAGE, cursor } }), 'attempts');

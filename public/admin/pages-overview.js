@@ -186,7 +186,7 @@ export async function overviewPage(view) {
     fill(stats, () => statsSection('')),
     fill(perSource, sourcesSection, { unavailable: 'This Worker has no sources API yet (404).' }),
     fill(pending, () => pendingSection(pending)),
-    fill(destinations, destinationsSection, { unavailable: 'This Worker has no destinations API yet (GET /admin/destinations answered 404).' }),
+    fill(destinations, destinationsSection),
     fill(reminders, failedRemindersSection),
   ]);
 }

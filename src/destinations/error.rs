@@ -60,6 +60,8 @@ pub enum DestinationError {
     /// A message id is empty, longer than 256 bytes, or has a character outside
     /// `A-Z a-z 0-9 _ - :` (the Standard Webhooks scheme forbids `.` in it).
     BadMessageId,
+    /// `sources` is empty, names something that is not a source id, or lists `"*"` beside ids.
+    Sources,
 }
 
 impl DestinationError {
@@ -84,6 +86,7 @@ impl DestinationError {
             DestinationError::UnknownFormat => "format",
             DestinationError::BadSecret | DestinationError::NoSecret => "secret",
             DestinationError::BadMessageId => "msg_id",
+            DestinationError::Sources => "sources",
         }
     }
 }
@@ -154,6 +157,10 @@ impl std::fmt::Display for DestinationError {
             DestinationError::BadMessageId => write!(
                 f,
                 "{field}: must be 1 to {MSG_ID_MAX_LEN} characters of A-Z, a-z, 0-9, _, - and :"
+            ),
+            DestinationError::Sources => write!(
+                f,
+                "{field}: must be [\"{ALL_EVENTS}\"] (every source) or a list of source ids (default, src_…)"
             ),
         }
     }

@@ -117,6 +117,7 @@ mod tests {
                 enabled,
                 format: Format::Standard,
                 description: None,
+                sources: crate::destinations::every_source(),
             },
             sealed_secrets: None,
             health: DestinationHealth {

@@ -89,4 +89,11 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 const MSG_ID_MAX_LEN: usize = 256;
 const ECHO_MAX_CHARS: usize = 64;
-const FIELDS: [&str; 5] = ["url", "events", "enabled", "format", "description"];
+const FIELDS: [&str; 6] = [
+    "url",
+    "events",
+    "enabled",
+    "format",
+    "description",
+    "sources",
+];

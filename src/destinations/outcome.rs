@@ -257,9 +257,15 @@ pub enum Intake {
     Hold,
 }
 
-/// [`Intake`] for `event_type` at a destination with this spec and health.
-pub fn intake(spec: &DestinationSpec, health: &DestinationHealth, event_type: &str) -> Intake {
-    if !spec.enabled || !spec.matches(event_type) {
+/// [`Intake`] for `event_type` from `source` (`default`: the environment's account) at a
+/// destination with this spec and health: it must subscribe to both.
+pub fn intake(
+    spec: &DestinationSpec,
+    health: &DestinationHealth,
+    event_type: &str,
+    source: &str,
+) -> Intake {
+    if !spec.enabled || !spec.matches(event_type) || !spec.subscribes_to(source) {
         Intake::Skip
     } else if health.is_paused() {
         Intake::Hold

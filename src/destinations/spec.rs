@@ -76,6 +76,42 @@ pub struct DestinationSpec {
     pub format: Format,
     /// Free text for the owner, at most [`MAX_DESCRIPTION_CHARS`] characters.
     pub description: Option<String>,
+    /// The sources it subscribes to (issue 21): `["*"]` (every source, the default) or ids.
+    #[serde(default = "every_source")]
+    pub sources: Vec<String>,
+}
+
+/// `["*"]`: every source.
+pub fn every_source() -> Vec<String> {
+    vec![ALL_EVENTS.to_owned()]
+}
+
+/// The `sources` of a body: absent → every source; `["*"]`; or source ids, without duplicates.
+fn parse_sources(value: Option<&Value>) -> Result<Vec<String>, DestinationError> {
+    let Some(value) = value else {
+        return Ok(every_source());
+    };
+    let items = value
+        .as_array()
+        .ok_or_else(|| wrong_type("sources", "a list of strings"))?;
+    let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let id = item
+            .as_str()
+            .map(str::trim)
+            .ok_or_else(|| wrong_type("sources", "a list of strings"))?;
+        if id != ALL_EVENTS && !crate::sources::is_source_id(id) {
+            return Err(DestinationError::Sources);
+        }
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    let wildcard = ids.iter().any(|i| i == ALL_EVENTS);
+    if ids.is_empty() || (wildcard && ids.len() > 1) {
+        return Err(DestinationError::Sources);
+    }
+    Ok(ids)
 }
 
 impl DestinationSpec {
@@ -130,12 +166,14 @@ impl DestinationSpec {
             Some(Value::String(text)) => Some(text.clone()).filter(|t| !t.trim().is_empty()),
             Some(_) => return Err(wrong_type("description", "a string")),
         };
+        let sources = parse_sources(present(object, "sources"))?;
         Ok(DestinationSpec {
             url: url.clone(),
             events,
             enabled,
             format,
             description,
+            sources,
         })
     }
 
@@ -146,6 +184,12 @@ impl DestinationSpec {
             .any(|e| e == ALL_EVENTS || e == event_type)
     }
 
+    /// Whether the destination subscribes to events of `source` (`"*"` matches every one;
+    /// `default` is the environment's account).
+    pub fn subscribes_to(&self, source: &str) -> bool {
+        self.sources.iter().any(|s| s == ALL_EVENTS || s == source)
+    }
+
     /// The spec as the admin API shows it (no secret is part of it).
     pub fn to_json(&self) -> Value {
         serde_json::json!({
@@ -154,6 +198,7 @@ impl DestinationSpec {
             "enabled": self.enabled,
             "format": self.format,
             "description": self.description,
+            "sources": self.sources,
         })
     }
 }

@@ -100,7 +100,7 @@ pub struct DestinationRecord {
 const DESTINATION_COLUMNS: &str =
     "id, source, url, events, enabled, format, description, secrets, \
      consecutive_failures, last_success_at, last_failure_at, paused_reason, paused_at, \
-     created_at, updated_at";
+     created_at, updated_at, sources";
 
 pub(super) fn text(row: &Value, key: &str) -> Option<String> {
     row.get(key).and_then(Value::as_str).map(str::to_owned)
@@ -127,6 +127,10 @@ impl DestinationRecord {
                 enabled: int(row, "enabled")? != 0,
                 format: text(row, "format")?.parse().unwrap_or(Format::Eka),
                 description: text(row, "description"),
+                // NULL (a row from before sources, or the configured forward): every source.
+                sources: text(row, "sources")
+                    .and_then(|list| serde_json::from_str(&list).ok())
+                    .unwrap_or_else(super::spec::every_source),
             },
             sealed_secrets: text(row, "secrets"),
             health: DestinationHealth {
@@ -214,7 +218,7 @@ pub fn insert_destination(d: &DestinationRecord) -> Statement {
     Statement::new(
         format!(
             "INSERT INTO {DESTINATION_TABLE} ({DESTINATION_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL, NULL, NULL, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL, NULL, NULL, ?, ?, ?)"
         ),
         vec![
             d.id.as_str().into(),
@@ -227,8 +231,18 @@ pub fn insert_destination(d: &DestinationRecord) -> Statement {
             d.sealed_secrets.as_deref().into(),
             d.created_at.into(),
             d.updated_at.into(),
+            sources_json(&d.spec),
         ],
     )
+}
+
+/// The `sources` column: NULL for every source, else the JSON list of ids.
+fn sources_json(spec: &DestinationSpec) -> SqlValue {
+    if spec.sources == super::spec::every_source() {
+        SqlValue::Null
+    } else {
+        SqlValue::Text(Value::from(spec.sources.clone()).to_string())
+    }
 }
 
 /// The configured forward's row: created on first use, its URL kept in step with the
@@ -237,7 +251,7 @@ pub fn upsert_config_destination(url: &str, now_ms: i64) -> Statement {
     Statement::new(
         format!(
             "INSERT INTO {DESTINATION_TABLE} ({DESTINATION_COLUMNS}) \
-             VALUES (?, 'config', ?, '[\"*\"]', 1, 'eka', 'FORWARD_URL', NULL, 0, NULL, NULL, NULL, NULL, ?, ?) \
+             VALUES (?, 'config', ?, '[\"*\"]', 1, 'eka', 'FORWARD_URL', NULL, 0, NULL, NULL, NULL, NULL, ?, ?, NULL) \
              ON CONFLICT(id) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at \
              WHERE url <> excluded.url"
         ),
@@ -255,7 +269,7 @@ pub fn replace_spec(id: &str, spec: &DestinationSpec, now_ms: i64) -> Statement 
     Statement::new(
         format!(
             "UPDATE {DESTINATION_TABLE} SET url = ?, events = ?, enabled = ?, format = ?, \
-             description = ?, updated_at = ? WHERE id = ? AND source = 'admin'"
+             description = ?, sources = ?, updated_at = ? WHERE id = ? AND source = 'admin'"
         ),
         vec![
             spec.url.as_str().into(),
@@ -263,6 +277,7 @@ pub fn replace_spec(id: &str, spec: &DestinationSpec, now_ms: i64) -> Statement 
             i64::from(spec.enabled).into(),
             spec.format.as_str().into(),
             spec.description.as_deref().into(),
+            sources_json(spec),
             now_ms.into(),
             id.into(),
         ],
@@ -384,6 +399,7 @@ mod tests {
             enabled: true,
             format: Format::Standard,
             description: Some("front desk".into()),
+            sources: crate::destinations::every_source(),
         }
     }
 

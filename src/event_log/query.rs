@@ -136,13 +136,7 @@ pub fn parse_event_query(pairs: &[(String, String)]) -> Result<EventQuery, Strin
             "since" => q.since_ms = Some(parse_ms("since", value)?),
             "until" => q.until_ms = Some(parse_ms("until", value)?),
             "limit" => {
-                q.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        format!("'limit' must be a whole number from 1 to {MAX_LIMIT}")
-                    })?
+                q.limit = crate::support::page::parse_limit(value, MAX_LIMIT)?;
             }
             "cursor" => q.cursor = Some(parse_cursor(value)?),
             other => return Err(format!("unknown parameter '{other}'")),

@@ -42,11 +42,7 @@ impl RangeQuery {
         }
         let limit = match get("limit") {
             None => max,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| format!("'limit' must be a whole number from 1 to {max}"))?,
+            Some(v) => crate::support::page::parse_limit(v, max)?,
         };
         let after = match get("cursor") {
             None | Some("") => None,

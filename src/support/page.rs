@@ -19,17 +19,13 @@ pub fn keyset_page<T>(
     (rows, next)
 }
 
-/// A page's `limit` query parameter: `default` when absent, else a whole number from 1 to
-/// `max`; the error names it.
-pub fn parse_limit(value: Option<&str>, default: usize, max: usize) -> Result<usize, String> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| format!("'limit' must be a whole number from 1 to {max}")),
-    }
+/// A list's `limit` parameter: a whole number from 1 to `max`, or the message that says so.
+pub fn parse_limit(value: &str, max: usize) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("'limit' must be a whole number from 1 to {max}"))
 }
 
 /// A page over several sharded lists read one after the other (the index shards of objects
@@ -104,6 +100,19 @@ impl ShardWalk {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_limit_is_a_whole_number_from_one_to_the_maximum() {
+        assert_eq!(parse_limit("1", 200), Ok(1));
+        assert_eq!(parse_limit("200", 200), Ok(200));
+        for bad in ["0", "201", "-1", "1.5", "", "ten"] {
+            assert_eq!(
+                parse_limit(bad, 200),
+                Err("'limit' must be a whole number from 1 to 200".to_owned()),
+                "{bad}"
+            );
+        }
+    }
+
     fn page(n: usize, limit: usize) -> (Vec<String>, Option<String>) {
         let rows = (0..n).map(|i| format!("id{i}")).collect();
         keyset_page(rows, limit, |r: &String| Some(r.clone()))
@@ -168,19 +177,6 @@ mod tests {
         assert_eq!(run(None, 10).0.len(), 5);
         for bad in ["x", "3:a", "-1:a", "a:b"] {
             assert!(ShardWalk::new(Some(bad), 2, 3).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_limit_is_a_whole_number_in_range_or_the_default() {
-        assert_eq!(parse_limit(None, 50, 100), Ok(50));
-        assert_eq!(parse_limit(Some(" 7 "), 50, 100), Ok(7));
-        assert_eq!(parse_limit(Some("100"), 50, 100), Ok(100));
-        for bad in ["0", "101", "-1", "x"] {
-            assert_eq!(
-                parse_limit(Some(bad), 50, 100),
-                Err("'limit' must be a whole number from 1 to 100".into())
-            );
         }
     }
 }

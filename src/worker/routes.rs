@@ -7,26 +7,23 @@ use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
-use crate::eka::find::enrich_found;
 use crate::event_log::RefusalReason;
-use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
-use crate::schedule::sql::row_from_json;
-use crate::schedule::store::SqlExecutor;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::sources::routing::{path_source_id, DISABLED_RETRY_AFTER_SECS};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
 use crate::support::capped_body::CappedBody;
 use crate::support::http::Clock;
-use crate::support::request_url::{path_and_query, query_pairs};
+use crate::support::request_url::path_and_query;
 use crate::webhook::pipeline::{Outcome, WebhookError};
 use crate::worker::admin::destinations;
 use crate::worker::admin::events;
 use crate::worker::admin::pending;
 use crate::worker::admin::reminders;
+use crate::worker::admin::schedule;
 use crate::worker::admin::sources;
 use crate::worker::gate;
-use crate::worker::runtime::d1::ready;
-use crate::worker::runtime::env::{client_for, settings};
+use crate::worker::runtime::env::settings;
+use crate::worker::runtime::error::WorkerResult;
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json, method_not_allowed, outcome_response};
@@ -149,7 +146,10 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let Some(token) = settings.admin_token.as_deref() else {
         return error(404, "Not Found");
     };
-    let mut response = admin(req, &env, &settings, method, route, token).await?;
+    let mut response = match admin(req, &env, &settings, method, route, token).await {
+        Ok(response) => response,
+        Err(e) => e.response(settings.debug)?,
+    };
     // Admin answers carry patient data: no cache may keep them.
     response
         .headers_mut()
@@ -165,7 +165,7 @@ async fn admin(
     method: Method,
     route: Admin<'_>,
     token: &str,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let presented = req.headers().get("Authorization").ok().flatten();
     if !authorised(presented.as_deref(), token) {
         let mut response = error(401, "Unauthorized")?;
@@ -173,8 +173,8 @@ async fn admin(
         return Ok(response);
     }
     match (method, route) {
-        (Method::Get, Admin::Health) => admin_health(env, settings).await,
-        (Method::Get, Admin::Appointments) => appointments(&req, env, settings).await,
+        (Method::Get, Admin::Health) => Ok(admin_health(env, settings).await?),
+        (Method::Get, Admin::Appointments) => schedule::appointments(&req, env, settings).await,
         (Method::Get, Admin::PendingWrites) => pending::list(&req, env).await,
         (Method::Post, Admin::PendingRetry(owner, seq)) => {
             pending::aside(owner, seq, env, false).await
@@ -210,20 +210,20 @@ async fn admin(
         (Method::Get, Admin::Attempts) => {
             destinations::page(&req, env, settings, ListKind::Attempts).await
         }
-        (Method::Get, Admin::Sources) => sources::list(env, settings).await,
-        (Method::Post, Admin::Sources) => sources::create(req, env, settings).await,
-        (Method::Get, Admin::Source(id)) => sources::get(id, env, settings).await,
-        (Method::Put, Admin::Source(id)) => sources::replace(id, req, env, settings).await,
-        (Method::Delete, Admin::Source(id)) => sources::delete(id, env).await,
-        (Method::Post, Admin::SourceToggle(id)) => sources::toggle(id, env, settings).await,
+        (Method::Get, Admin::Sources) => Ok(sources::list(env, settings).await?),
+        (Method::Post, Admin::Sources) => Ok(sources::create(req, env, settings).await?),
+        (Method::Get, Admin::Source(id)) => Ok(sources::get(id, env, settings).await?),
+        (Method::Put, Admin::Source(id)) => Ok(sources::replace(id, req, env, settings).await?),
+        (Method::Delete, Admin::Source(id)) => Ok(sources::delete(id, env).await?),
+        (Method::Post, Admin::SourceToggle(id)) => Ok(sources::toggle(id, env, settings).await?),
         (Method::Post, Admin::SourceRotateKey(id)) => {
-            sources::rotate_key(id, req, env, settings).await
+            Ok(sources::rotate_key(id, req, env, settings).await?)
         }
         (Method::Delete, Admin::SourceKey(id, fp)) => {
-            sources::remove_key(id, fp, env, settings).await
+            Ok(sources::remove_key(id, fp, env, settings).await?)
         }
-        (Method::Post, Admin::SourceCheck(id)) => sources::check(id, env, settings).await,
-        (_, route) => method_not_allowed(route.allow()),
+        (Method::Post, Admin::SourceCheck(id)) => Ok(sources::check(id, env, settings).await?),
+        (_, route) => Ok(method_not_allowed(route.allow())?),
     }
 }
 
@@ -260,7 +260,7 @@ async fn admin_health(env: &Env, settings: &Settings) -> Result<Response> {
 
 /// The answer to a request while the configuration has problems: a 500 that names nothing
 /// to the sender; the log (always, not only with `DEBUG`) and `/admin/health` name them.
-fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
+pub(crate) fn misconfigured(settings: &Settings) -> Option<Result<Response>> {
     if settings.problems.is_empty() {
         return None;
     }
@@ -406,31 +406,4 @@ fn answer(
 /// Refusals that are counted, not stored: anyone on the internet can send them.
 fn refusal_reason(error: &WebhookError) -> Option<RefusalReason> {
     RefusalReason::of(error)
-}
-
-/// `GET /admin/appointments`: one page of the range query (`schedule::range`: at most
-/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API) and `nextCursor`.
-async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Result<Response> {
-    if let Some(response) = misconfigured(settings) {
-        return response;
-    }
-    let query = match RangeQuery::parse(&query_pairs(&req.inner().url()), APPOINTMENTS_PAGE_MAX) {
-        Ok(q) => q,
-        Err(why) => return error(400, &why),
-    };
-    let read = match ready(env).await {
-        Ok(executor) => executor.query(&query.statement()).await.ok(),
-        Err(_) => None,
-    };
-    let Some(rows) = read else {
-        log::warn(settings.debug, "range query failed", json!({}));
-        return error(500, "Could not read the schedule");
-    };
-    let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
-    let client = client_for(&settings.api);
-    let mut body = enrich_found(&client, page, settings.find_concurrency)
-        .await
-        .to_json();
-    body["nextCursor"] = json!(next);
-    json(200, &body)
 }

@@ -1,6 +1,7 @@
 //! The Worker's `EventLedger`: the owning `AppointmentLedger` object decides duplicates and
 //! keeps the effects; D1's event row is touched here only for what may lag (a `processing`
-//! row while the work runs, the count of copies), after the response, with `waitUntil`.
+//! row while the work runs, the count of copies) with `waitUntil`, which starts that work at
+//! once, beside the work on the answer; the answer does not wait for it.
 
 use worker::{Context, Env};
 
@@ -32,8 +33,9 @@ pub struct ObjectLedger<'a> {
 }
 
 impl<'a> ObjectLedger<'a> {
-    /// `ctx` runs the D1 bookkeeping after the response (none: it is skipped, as in a
-    /// replay, whose row the commit updates); `keys` seal bodies for replay.
+    /// `ctx` runs the D1 bookkeeping without holding up the answer (`waitUntil` starts it at
+    /// once; none: it is skipped, as in a replay, whose row the commit updates); `keys` seal
+    /// bodies for replay.
     pub fn new(
         env: &'a Env,
         ctx: Option<&'a Context>,
@@ -49,7 +51,8 @@ impl<'a> ObjectLedger<'a> {
         }
     }
 
-    /// Runs `statement` on D1 after the response; failures are logged (the commit carries
+    /// Runs `statement` on D1 without holding up the answer (`waitUntil` starts it at once, so
+    /// it shares the isolate with the work still ahead); failures are logged (the commit carries
     /// the authoritative row).
     fn later(&self, statement: Statement) {
         let Some(ctx) = self.ctx else { return };
@@ -125,6 +128,7 @@ impl EventLedger for ObjectLedger<'_> {
                 Some(Outgoing {
                     event: commit.claim.facts.event.clone(),
                     sealed: keys.seal(value.to_string().as_bytes(), &outgoing_aad(event_id), nonce),
+                    source: commit.claim.source.clone(),
                 })
             }
             _ => None,
@@ -165,7 +169,8 @@ pub enum Job<'b> {
 }
 
 /// Runs the core pipeline with this Worker's pieces: the Eka client, the owning objects as
-/// ledger, and the forward. `ctx` lets the ledger finish its D1 bookkeeping after the response.
+/// ledger, and the forward. `ctx` lets the ledger's D1 bookkeeping run without holding up
+/// the answer (`waitUntil` starts it at once).
 pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job<'_>) -> Outcome {
     let (client, ledger, sink) = parts(env, ctx, settings);
     let pipeline = pipeline(settings, &client, &ledger, &sink);

@@ -3,12 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validate, compileErrors } from '@readme/openapi-parser';
-import { PENDING_ISSUE_11, documentedOperations, loadDocument, shape, workerRoutes } from './support.mjs';
+import { documentedOperations, loadDocument, shape, workerRoutes } from './support.mjs';
 
 const doc = loadDocument();
 const documented = documentedOperations(doc);
 const routes = workerRoutes();
-const pending = new Set(PENDING_ISSUE_11.map(shape));
 
 test('the document is valid OpenAPI 3.1, without warnings', async () => {
   assert.equal(doc.openapi, '3.1.0');
@@ -39,19 +38,10 @@ test('every route the Worker answers is documented', () => {
   assert.deepEqual(missing, [], `routes without documentation in public/openapi.json: ${missing.join(', ')}`);
 });
 
-test('every documented operation is a route of the Worker (or pending issue 11)', () => {
+test('every documented operation is a route of the Worker', () => {
   const have = new Set(routes.map((r) => shape(r.key)));
-  const extra = documented.filter((o) => !have.has(shape(o.key)) && !pending.has(shape(o.key))).map((o) => o.key);
+  const extra = documented.filter((o) => !have.has(shape(o.key))).map((o) => o.key);
   assert.deepEqual(extra, [], `documented but not routed: ${extra.join(', ')}`);
-});
-
-test('PENDING_ISSUE_11 lists documented operations the router does not answer yet', () => {
-  const have = new Set(routes.map((r) => shape(r.key)));
-  const documentedKeys = new Set(documented.map((o) => shape(o.key)));
-  const routedNow = PENDING_ISSUE_11.filter((k) => have.has(shape(k)));
-  assert.deepEqual(routedNow, [], `routes.rs answers these now: remove them from PENDING_ISSUE_11 in tests/openapi/support.mjs: ${routedNow.join(', ')}`);
-  const undocumented = PENDING_ISSUE_11.filter((k) => !documentedKeys.has(shape(k)));
-  assert.deepEqual(undocumented, [], `pending but not documented: ${undocumented.join(', ')}`);
 });
 
 test('the methods of each path are the ones its 405 names in Allow', () => {

@@ -10,11 +10,9 @@ import { readFileSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN } from '../worker/harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
-import { DOCUMENT_PATH, PENDING_ISSUE_11, documentedOperations, loadDocument, shape } from './support.mjs';
+import { DOCUMENT_PATH, documentedOperations, loadDocument } from './support.mjs';
 
 const doc = loadDocument();
-const pending = new Set(PENDING_ISSUE_11.map(shape));
-const PENDING_SKIP = 'PENDING_ISSUE_11: documented ahead of the router (issue 11, destinations); empty the list in tests/openapi/support.mjs after merging';
 // Served by Workers Static Assets, not by the router.
 const ASSETS = new Set(['/openapi.json']);
 // The router's unknown-route answer (routes.rs); a resource's own 404 says what was not found.
@@ -75,8 +73,7 @@ function requestFor({ method, path: p, operation, item }) {
 }
 
 for (const op of documentedOperations(doc)) {
-  const skip = pending.has(shape(op.key)) ? PENDING_SKIP : false;
-  test(`${op.key} answers as documented`, { skip }, async (t) => {
+  test(`${op.key} answers as documented`, async (t) => {
     const { url, init } = requestFor(op);
     const res = await worker.request(url, init);
     const text = await res.text();
@@ -110,8 +107,7 @@ for (const op of documentedOperations(doc)) {
 for (const [p, item] of Object.entries(doc.paths)) {
   if (ASSETS.has(p)) continue;
   const methods = Object.keys(item).filter((k) => ['get', 'put', 'post', 'delete', 'patch'].includes(k)).map((m) => m.toUpperCase());
-  const allPending = methods.every((m) => pending.has(shape(`${m} ${p}`)));
-  test(`${p} answers a method it does not document with 405 and Allow: ${methods.join(', ')}`, { skip: allPending ? PENDING_SKIP : false }, async () => {
+  test(`${p} answers a method it does not document with 405 and Allow: ${methods.join(', ')}`, async () => {
     assert.ok(!methods.includes('PATCH'), 'pick another method for this check');
     const url = p.replace(/\{[^}]+\}/g, 'made-up-id');
     const res = await worker.request(url, { method: 'PATCH', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });

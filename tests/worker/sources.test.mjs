@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  startWorker, startFakeEka, sendSigned, appointmentEvent, waitFor, rows, ADMIN_TOKEN, SIGNING_KEY,
+  startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, waitFor, rows, ADMIN_TOKEN, SIGNING_KEY,
 } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
@@ -287,6 +287,34 @@ test('replay runs a source\'s event with that source\'s API', async () => {
   const res = await admin(`/admin/events/${first.id}/replay`, { method: 'POST' });
   assert.equal(res.status, 200, res.text);
   assert.equal(ekaB.requestsTo('/dr/v1/appointment/').length, calls + 1);
+});
+
+test('destinations subscribe to sources: one of A only gets A\'s events, one of every source gets all', async () => {
+  const onlyA = await startOrigin();
+  const every = await startOrigin();
+  try {
+    const a = await post('/admin/destinations', { url: onlyA.url, events: ['*'], sources: [srcA] });
+    assert.equal(a.status, 201, a.text);
+    assert.deepEqual(a.body.sources, [srcA]);
+    const all = await post('/admin/destinations', { url: every.url, events: ['*'] });
+    assert.deepEqual(all.body.sources, ['*']);
+    const bad = await post('/admin/destinations', { url: every.url, events: ['*'], sources: ['*', srcA] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.field, 'sources');
+    ekaA.setAppointment('apt-sub-a', bookingFor('apt-sub-a'));
+    ekaB.setAppointment('apt-sub-b', bookingFor('apt-sub-b'));
+    assert.equal((await sendSigned(worker, event('apt-sub-a', A.business), { key: A.key, path: `/hooks/${srcA}` })).status, 200);
+    assert.equal((await sendSigned(worker, event('apt-sub-b', B.business), { key: B.key, path: `/hooks/${srcB}` })).status, 200);
+    const ids = (origin) => origin.received.map((r) => JSON.parse(r.body).payload?.data?.appointment_id).sort();
+    // Both events fanned out (every source's destination has both), so A's has all it gets.
+    await waitFor(() => ids(every).length === 2 && ids(onlyA).length >= 1);
+    assert.deepEqual(ids(every), ['apt-sub-a', 'apt-sub-b']);
+    assert.deepEqual(ids(onlyA), ['apt-sub-a']);
+    for (const id of [a.body.id, all.body.id]) await admin(`/admin/destinations/${id}`, { method: 'DELETE' });
+  } finally {
+    await onlyA.close();
+    await every.close();
+  }
 });
 
 test('a change made elsewhere (another isolate) takes effect within the cache bound of 5 s', async () => {

@@ -59,13 +59,7 @@ pub fn parse_list_query(kind: ListKind, pairs: &[(String, String)]) -> Result<Li
             }
             (ListKind::Attempts, "deliveryId") => "delivery_id",
             (_, "limit") => {
-                q.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        format!("'limit' must be a whole number from 1 to {MAX_LIMIT}")
-                    })?;
+                q.limit = crate::support::page::parse_limit(value, MAX_LIMIT)?;
                 continue;
             }
             (_, "cursor") => {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{int, text, DELIVERY_TABLE};
-use crate::support::sql::Statement;
+use crate::support::sql::{SqlValue, Statement};
 
 /// Where a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,31 +108,75 @@ impl DeliveryRow {
     }
 }
 
-/// Writes the mirror of `d` (insert, or the newer state over the older).
-pub fn upsert_delivery(d: &DeliveryRow) -> Statement {
-    Statement::new(
-        format!(
-            "INSERT INTO {DELIVERY_TABLE} ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
-             next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, \
-             last_status = excluded.last_status, updated_at = excluded.updated_at \
-             WHERE excluded.updated_at >= updated_at"
+/// The owning object's own table of its messages (its SQLite): D1's mirror without the
+/// owner (the object is the owner), the next attempt as `next_at`.
+pub const OBJECT_MESSAGES_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, \
+     event_id TEXT NOT NULL, destination_id TEXT NOT NULL, event TEXT NOT NULL, \
+     status TEXT NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER, last_error TEXT, \
+     last_status INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)";
+
+/// [`OBJECT_MESSAGES_TABLE`]'s columns, in the order [`upsert_message`] binds them.
+pub const OBJECT_MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, attempts, \
+     next_at, last_error, last_status, created_at, updated_at";
+
+/// Where a message row is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageTable {
+    /// D1's mirror, read by the admin API and to find held messages: a newer state is never
+    /// overwritten by an older one.
+    Mirror,
+    /// The owning object's `messages` table.
+    Object,
+}
+
+/// Writes `d` to `table` (insert, or its new state over the old): the one place a message
+/// row is bound, for D1 and for the object alike.
+pub fn upsert_message(table: MessageTable, d: &DeliveryRow) -> Statement {
+    let (sql, owner) = match table {
+        MessageTable::Mirror => (
+            format!(
+                "INSERT INTO {DELIVERY_TABLE} ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
+                 next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, \
+                 last_status = excluded.last_status, updated_at = excluded.updated_at \
+                 WHERE excluded.updated_at >= updated_at"
+            ),
+            Some(d.owner.as_str()),
         ),
-        vec![
-            d.id.as_str().into(),
-            d.event_id.as_str().into(),
-            d.destination_id.as_str().into(),
-            d.event.as_str().into(),
-            d.owner.as_str().into(),
-            d.status.as_str().into(),
-            i64::from(d.attempts).into(),
-            d.next_attempt_at.into(),
-            d.last_error.as_deref().into(),
-            d.last_status.map(i64::from).into(),
-            d.created_at.into(),
-            d.updated_at.into(),
-        ],
-    )
+        MessageTable::Object => (
+            format!(
+                "INSERT INTO messages ({OBJECT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
+                 attempts = excluded.attempts, next_at = excluded.next_at, \
+                 last_error = excluded.last_error, last_status = excluded.last_status, \
+                 updated_at = excluded.updated_at"
+            ),
+            None,
+        ),
+    };
+    let mut params = vec![
+        d.id.as_str().into(),
+        d.event_id.as_str().into(),
+        d.destination_id.as_str().into(),
+        d.event.as_str().into(),
+    ];
+    params.extend(owner.map(SqlValue::from));
+    params.extend([
+        d.status.as_str().into(),
+        i64::from(d.attempts).into(),
+        d.next_attempt_at.into(),
+        d.last_error.as_deref().into(),
+        d.last_status.map(i64::from).into(),
+        d.created_at.into(),
+        d.updated_at.into(),
+    ]);
+    Statement::new(sql, params)
+}
+
+/// Writes the mirror of `d` in D1 ([`upsert_message`] to the [`MessageTable::Mirror`]).
+pub fn upsert_delivery(d: &DeliveryRow) -> Statement {
+    upsert_message(MessageTable::Mirror, d)
 }
 
 /// One message.
@@ -200,6 +244,95 @@ pub fn counts_json(rows: &[Value]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row() -> DeliveryRow {
+        DeliveryRow {
+            id: "msg_1".into(),
+            event_id: "evt_1".into(),
+            destination_id: "dst_1".into(),
+            event: "appointment.created".into(),
+            owner: "a1".into(),
+            status: DeliveryStatus::Failed,
+            attempts: 3,
+            next_attempt_at: None,
+            last_error: Some("status_500".into()),
+            last_status: Some(500),
+            created_at: 10,
+            updated_at: 20,
+        }
+    }
+
+    fn columns(list: &str) -> Vec<&str> {
+        list.split(',').map(str::trim).collect()
+    }
+
+    #[test]
+    fn a_message_row_is_bound_once_for_d1_and_for_the_object() {
+        let d = row();
+        let mirror = upsert_message(MessageTable::Mirror, &d);
+        let object = upsert_message(MessageTable::Object, &d);
+        for (s, cols) in [
+            (&mirror, DELIVERY_COLUMNS),
+            (&object, OBJECT_MESSAGE_COLUMNS),
+        ] {
+            assert_eq!(s.sql.matches('?').count(), s.params.len());
+            assert_eq!(columns(cols).len(), s.params.len());
+        }
+        // The same values, column by column; only the mirror has the owner.
+        let value = |s: &Statement, cols: &str, col: &str| {
+            let at = columns(cols).iter().position(|c| *c == col);
+            at.map(|i| s.params[i].clone())
+        };
+        for (mirror_col, object_col) in [
+            ("id", "id"),
+            ("event_id", "event_id"),
+            ("destination_id", "destination_id"),
+            ("event", "event"),
+            ("status", "status"),
+            ("attempts", "attempts"),
+            ("next_attempt_at", "next_at"),
+            ("last_error", "last_error"),
+            ("last_status", "last_status"),
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+        ] {
+            let m = value(&mirror, DELIVERY_COLUMNS, mirror_col);
+            assert!(m.is_some(), "{mirror_col}");
+            assert_eq!(m, value(&object, OBJECT_MESSAGE_COLUMNS, object_col));
+        }
+        assert_eq!(
+            value(&mirror, DELIVERY_COLUMNS, "owner"),
+            Some(SqlValue::from("a1"))
+        );
+        assert_eq!(value(&object, OBJECT_MESSAGE_COLUMNS, "owner"), None);
+        assert_eq!(
+            value(&mirror, DELIVERY_COLUMNS, "last_status"),
+            Some(SqlValue::Int(500))
+        );
+        assert_eq!(
+            value(&object, OBJECT_MESSAGE_COLUMNS, "next_at"),
+            Some(SqlValue::Null)
+        );
+        // The mirror never takes an older state over a newer one; the object's table is
+        // written only by its owner, in order.
+        assert!(mirror
+            .sql
+            .contains("WHERE excluded.updated_at >= updated_at"));
+        assert!(object.sql.starts_with("INSERT INTO messages ("));
+    }
+
+    #[test]
+    fn the_object_table_has_the_columns_the_row_is_bound_to() {
+        let inside = OBJECT_MESSAGES_TABLE
+            .split_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .unwrap_or_default();
+        let declared: Vec<&str> = inside
+            .split(',')
+            .filter_map(|c| c.split_whitespace().next())
+            .collect();
+        assert_eq!(declared, columns(OBJECT_MESSAGE_COLUMNS));
+    }
 
     #[test]
     fn owners_are_read_by_keyset_one_batch_at_a_time() {

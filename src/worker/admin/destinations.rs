@@ -4,12 +4,12 @@
 //! log (`/admin/attempts`). The rules are the core's `destination` and `delivery_log`.
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Request, Response};
 
 use crate::destinations::store::{self, DeliveryRow, DestinationRecord, ListKind, Source};
 use crate::destinations::{
-    check_manual_retry, generate_secret, new_destination_id, AttemptRecord, DestinationError,
-    DestinationHealth, DestinationSpec, Secrets, SpecRules,
+    check_manual_retry, generate_secret, new_destination_id, AttemptRecord, DestinationHealth,
+    DestinationSpec, Secrets, SpecRules,
 };
 use crate::event_log::new_event_id;
 use crate::settings::Settings;
@@ -17,17 +17,17 @@ use crate::support::entropy::random_bytes;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::CallError;
 use crate::worker::delivery::{self, load, open_secrets, seal_secrets};
 use crate::worker::runtime::d1::D1Executor;
 use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::env::settings;
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
 use crate::worker::runtime::fetch_client::WorkerClock;
-use crate::worker::runtime::respond::{error, json};
+use crate::worker::runtime::respond::json;
 use crate::worker::walk::{self, Walk};
 
-fn internal(e: impl std::fmt::Display) -> worker::Error {
-    worker::Error::RustError(e.to_string())
+fn internal(e: impl std::fmt::Display) -> WorkerError {
+    WorkerError::internal(e)
 }
 
 fn now() -> i64 {
@@ -35,23 +35,15 @@ fn now() -> i64 {
 }
 
 /// 409 naming the secret to set: secrets (and the events to deliver) are kept only sealed.
-fn keys(settings: &Settings) -> std::result::Result<&KeyRing, Result<Response>> {
+fn keys(settings: &Settings) -> WorkerResult<&KeyRing> {
     settings.events.keys.as_ref().ok_or_else(|| {
-        error(
-            409,
+        WorkerError::conflict(
             "Destinations are off: set the secret EVENT_ENCRYPTION_KEY (their secrets and the events to deliver are kept encrypted with it)",
         )
     })
 }
 
-fn invalid(e: &DestinationError) -> Result<Response> {
-    json(400, &json!({ "error": e.to_string(), "field": e.field() }))
-}
-
-async fn spec_from(
-    req: &mut Request,
-    settings: &Settings,
-) -> Result<std::result::Result<DestinationSpec, DestinationError>> {
+async fn spec_from(req: &mut Request, settings: &Settings) -> WorkerResult<DestinationSpec> {
     let body = req.bytes().await.unwrap_or_default();
     Ok(DestinationSpec::parse(
         &body,
@@ -59,41 +51,31 @@ async fn spec_from(
             allowed_events: &settings.webhook.allowed_events,
             allow_http: settings.delivery.allow_http,
         },
-    ))
+    )?)
 }
 
-async fn find(executor: &D1Executor, id: &str) -> Result<Option<DestinationRecord>> {
-    load(executor, id).await.map_err(internal)
-}
-
-fn not_found() -> Result<Response> {
-    error(404, "Destination not found")
-}
-
-fn conflict(e: impl std::fmt::Display) -> Result<Response> {
-    error(409, &e.to_string())
+/// The destination `id`, or 404.
+async fn find(executor: &D1Executor, id: &str) -> WorkerResult<DestinationRecord> {
+    load(executor, id)
+        .await
+        .map_err(internal)?
+        .ok_or(WorkerError::NotFound("Destination not found"))
 }
 
 /// `GET /admin/destinations`.
-pub async fn list(env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn list(env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let executor = ready(env).await?;
     let all = delivery::load_all(&executor, settings)
         .await
         .map_err(internal)?;
     let shown: Vec<Value> = all.iter().map(DestinationRecord::to_json).collect();
-    json(200, &json!({ "destinations": shown }))
+    Ok(json(200, &json!({ "destinations": shown }))?)
 }
 
 /// `POST /admin/destinations`: 201 with the secret, shown this once.
-pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
-    let keys = match keys(settings) {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
-    let spec = match spec_from(&mut req, settings).await? {
-        Ok(spec) => spec,
-        Err(e) => return invalid(&e),
-    };
+pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
+    let keys = keys(settings)?;
+    let spec = spec_from(&mut req, settings).await?;
     let now = now();
     let id = new_destination_id(now, random_bytes::<10>().map_err(internal)?);
     let secret = generate_secret(&random_bytes::<24>().map_err(internal)?);
@@ -111,15 +93,12 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
     query(&executor, &store::insert_destination(&record)).await?;
     let mut shown = record.to_json();
     shown["secret"] = secret.into();
-    json(201, &shown)
+    Ok(json(201, &shown)?)
 }
 
 /// `GET /admin/destinations/{id}`.
-pub async fn get(id: &str, env: &Env) -> Result<Response> {
-    match find(&ready(env).await?, id).await? {
-        Some(d) => json(200, &d.to_json()),
-        None => not_found(),
-    }
+pub async fn get(id: &str, env: &Env) -> WorkerResult<Response> {
+    Ok(json(200, &find(&ready(env).await?, id).await?.to_json())?)
 }
 
 /// `PUT /admin/destinations/{id}`: a full replace of the spec (secret and health stay).
@@ -128,55 +107,43 @@ pub async fn replace(
     mut req: Request,
     env: &Env,
     settings: &Settings,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let Some(d) = find(&executor, id).await? else {
-        return not_found();
-    };
-    if let Err(e) = d.check_editable() {
-        return conflict(e);
-    }
-    let spec = match spec_from(&mut req, settings).await? {
-        Ok(spec) => spec,
-        Err(e) => return invalid(&e),
-    };
+    find(&executor, id)
+        .await?
+        .check_editable()
+        .map_err(WorkerError::conflict)?;
+    let spec = spec_from(&mut req, settings).await?;
     query(&executor, &store::replace_spec(id, &spec, now())).await?;
     changed(env, &executor, id).await
 }
 
 /// `DELETE /admin/destinations/{id}`: its held messages fail at once (`destination_deleted`).
-pub async fn delete(id: &str, env: &Env) -> Result<Response> {
+pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let Some(d) = find(&executor, id).await? else {
-        return not_found();
-    };
-    if let Err(e) = d.check_editable() {
-        return conflict(e);
-    }
+    find(&executor, id)
+        .await?
+        .check_editable()
+        .map_err(WorkerError::conflict)?;
     query(&executor, &store::delete_destination(id)).await?;
     // Released, they find the destination gone and fail, on record.
     release_held(env, id).await?;
-    json(200, &json!({ "deleted": true, "id": id }))
+    Ok(json(200, &json!({ "deleted": true, "id": id }))?)
 }
 
 /// `POST /admin/destinations/{id}/toggle`: a paused destination resumes (its held messages
 /// are sent); otherwise `enabled` flips.
-pub async fn toggle(id: &str, env: &Env) -> Result<Response> {
+pub async fn toggle(id: &str, env: &Env) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let Some(d) = find(&executor, id).await? else {
-        return not_found();
-    };
-    let (enabled, health) = d.toggled();
+    let (enabled, health) = find(&executor, id).await?.toggled();
     query(&executor, &store::set_enabled(id, enabled, &health, now())).await?;
     changed(env, &executor, id).await
 }
 
 /// The answer to a change of a destination (PUT, toggle): the destination as it now is, and
 /// `released`, its held messages sent now that it no longer holds them.
-async fn changed(env: &Env, executor: &D1Executor, id: &str) -> Result<Response> {
-    let Some(updated) = find(executor, id).await? else {
-        return not_found();
-    };
+async fn changed(env: &Env, executor: &D1Executor, id: &str) -> WorkerResult<Response> {
+    let updated = find(executor, id).await?;
     let released = if updated.holds() {
         0
     } else {
@@ -184,12 +151,12 @@ async fn changed(env: &Env, executor: &D1Executor, id: &str) -> Result<Response>
     };
     let mut shown = updated.to_json();
     shown["released"] = released.into();
-    json(200, &shown)
+    Ok(json(200, &shown)?)
 }
 
 /// Tells the objects holding messages for `destination_id` to send them now: the first
 /// `RELEASE_BATCH` here, the rest on the alarm of the walk object (`crate::worker::walk`).
-async fn release_held(env: &Env, destination_id: &str) -> Result<usize> {
+async fn release_held(env: &Env, destination_id: &str) -> WorkerResult<usize> {
     let walk = Walk::Release {
         destination_id: destination_id.to_owned(),
         after: None,
@@ -199,69 +166,52 @@ async fn release_held(env: &Env, destination_id: &str) -> Result<usize> {
 
 /// `POST /admin/destinations/{id}/test`: a signed `destination.test` event, sent now; the
 /// answer is the attempt (logged, not counted toward the pause).
-pub async fn test(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn test(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let Some(d) = find(&executor, id).await? else {
-        return not_found();
-    };
+    let d = find(&executor, id).await?;
     if d.source == Source::Admin {
-        if let Err(response) = keys(settings) {
-            return response;
-        }
+        keys(settings)?;
     }
     let now = now();
     let event_id = new_event_id(now, random_bytes::<10>().map_err(internal)?);
     let body = store::test_event(&event_id, id, now)
         .to_string()
         .into_bytes();
-    let sent = match delivery::send(&executor, settings, &d, &event_id, body).await {
-        Ok(sent) => sent,
-        Err(why) => return error(409, &why.to_string()),
-    };
+    let sent = delivery::send(&executor, settings, &d, &event_id, body)
+        .await
+        .map_err(WorkerError::conflict)?;
     let record = AttemptRecord::new(&event_id, id, 1, &sent.result, sent.duration_ms, sent.at_ms);
     let attempt = delivery::log_attempt(&executor, None, &record, settings.events.keys.as_ref())
         .await
         .map_err(internal)?;
-    json(200, &json!({ "attempt": attempt }))
+    Ok(json(200, &json!({ "attempt": attempt }))?)
 }
 
 /// `POST /admin/destinations/{id}/rotate-secret`: a new secret, shown this once; the old one
 /// keeps signing beside it for 24 h.
-pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
-    let keys = match keys(settings) {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
+pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
+    let keys = keys(settings)?;
     let executor = ready(env).await?;
-    let Some(d) = find(&executor, id).await? else {
-        return not_found();
-    };
-    if let Err(e) = d.check_editable() {
-        return conflict(e);
-    }
-    let secrets = match open_secrets(keys, &d) {
-        Ok(s) => s,
-        Err(why) => return error(409, &why),
-    };
+    let d = find(&executor, id).await?;
+    d.check_editable().map_err(WorkerError::conflict)?;
+    let secrets = open_secrets(keys, &d).map_err(WorkerError::conflict)?;
     let now = now();
     let secret = generate_secret(&random_bytes::<24>().map_err(internal)?);
     let rotated = secrets.rotate(secret.clone(), now);
     let sealed = seal_secrets(keys, id, &rotated).map_err(internal)?;
     query(&executor, &store::set_secrets(id, &sealed, now)).await?;
-    json(
+    Ok(json(
         200,
         &json!({ "id": id, "secret": secret, "previousSecretExpiresAt": rotated.previous_until_ms }),
-    )
+    )?)
 }
 
 /// `GET /admin/destinations/{id}/stats`.
-pub async fn stats(id: &str, env: &Env) -> Result<Response> {
+pub async fn stats(id: &str, env: &Env) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let Some(d) = find(&executor, id).await? else {
-        return not_found();
-    };
+    let d = find(&executor, id).await?;
     let counts = query(&executor, &store::delivery_counts(id)).await?;
-    json(
+    Ok(json(
         200,
         &json!({
             "id": d.id,
@@ -273,7 +223,7 @@ pub async fn stats(id: &str, env: &Env) -> Result<Response> {
             "pausedAt": d.health.paused_at_ms,
             "deliveries": store::counts_json(&counts),
         }),
-    )
+    )?)
 }
 
 /// `GET /admin/deliveries?…` and `GET /admin/attempts?…`: newest first, keyset pages.
@@ -282,36 +232,29 @@ pub async fn page(
     env: &Env,
     settings: &Settings,
     kind: ListKind,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let pairs = crate::support::request_url::query_pairs(&req.inner().url());
-    let q = match store::parse_list_query(kind, &pairs) {
-        Ok(q) => q,
-        Err(why) => return error(400, &why),
-    };
+    let q = store::parse_list_query(kind, &pairs).map_err(WorkerError::invalid)?;
     let found = query(&ready(env).await?, &store::list_statement(&q)).await?;
-    json(
+    Ok(json(
         200,
         &store::page_json(&q, &found, settings.events.keys.as_ref()),
-    )
+    )?)
 }
 
 /// `POST /admin/deliveries/{id}/retry`: one attempt of a failed message, now.
-pub async fn retry(id: &str, env: &Env) -> Result<Response> {
+pub async fn retry(id: &str, env: &Env) -> WorkerResult<Response> {
     let executor = ready(env).await?;
     let found = query(&executor, &store::get_delivery(id)).await?;
-    let Some(delivery) = found.iter().find_map(DeliveryRow::from_row) else {
-        return error(404, "Delivery not found");
-    };
-    if let Err(e) = check_manual_retry(delivery.status) {
-        return conflict(e);
-    }
+    let delivery = found
+        .iter()
+        .find_map(DeliveryRow::from_row)
+        .ok_or(WorkerError::NotFound("Delivery not found"))?;
+    check_manual_retry(delivery.status).map_err(WorkerError::conflict)?;
     let object = AppointmentClient::named(env, &delivery.owner)?;
-    match object.retry_delivery(id.to_owned()).await {
-        Ok(reply) => json(
-            200,
-            &json!({ "delivery": reply.delivery, "attempt": reply.attempt }),
-        ),
-        Err(CallError::Refused(r)) => error(r.status, &r.message),
-        Err(e) => Err(internal(e)),
-    }
+    let reply = object.retry_delivery(id.to_owned()).await?;
+    Ok(json(
+        200,
+        &json!({ "delivery": reply.delivery, "attempt": reply.attempt }),
+    )?)
 }

@@ -8,14 +8,19 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use worker::{Context, Delay, Env, Request, Response, Result};
 
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
+
 use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
 use crate::support::page::keyset_page;
 use crate::webhook::pipeline::Outcome;
 use crate::worker::runtime::d1::{query, ready as db, D1Executor};
 use crate::worker::runtime::log;
-use crate::worker::runtime::respond::{error, json, outcome_response};
+use crate::worker::runtime::respond::{json, outcome_response};
 use crate::worker::webhook::{run, Job};
+
+/// An unknown event id's 404.
+const EVENT_NOT_FOUND: WorkerError = WorkerError::NotFound("Event not found");
 
 /// Most events one batch replay runs.
 const REPLAY_BATCH: usize = 100;
@@ -25,15 +30,15 @@ fn pairs(req: &Request) -> Result<Vec<(String, String)>> {
 }
 
 /// `GET /admin/events?status=&event=&appointmentId=&since=&until=&limit=&cursor=`.
-pub async fn list(req: &Request, env: &Env) -> Result<Response> {
-    let q = match event_log::parse_event_query(&pairs(req)?) {
-        Ok(q) => q,
-        Err(why) => return error(400, &why),
-    };
+pub async fn list(req: &Request, env: &Env) -> WorkerResult<Response> {
+    let q = event_log::parse_event_query(&pairs(req)?).map_err(WorkerError::invalid)?;
     let rows = query(&db(env).await?, &event_log::list_events(&q)).await?;
     let events: Vec<EventRow> = rows.iter().filter_map(event_log::row_from_json).collect();
     let (events, next_cursor) = keyset_page(events, q.limit, |e| Some(e.id.clone()));
-    json(200, &json!({ "events": events, "nextCursor": next_cursor }))
+    Ok(json(
+        200,
+        &json!({ "events": events, "nextCursor": next_cursor }),
+    )?)
 }
 
 async fn find(executor: &D1Executor, id: &str) -> Result<Option<EventRow>> {
@@ -62,17 +67,15 @@ async fn body_of(
 }
 
 /// `GET /admin/events/{id}`: the row, and the body while it is kept.
-pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn get(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let executor = db(env).await?;
-    let Some(row) = find(&executor, id).await? else {
-        return error(404, "Event not found");
-    };
+    let row = find(&executor, id).await?.ok_or(EVENT_NOT_FOUND)?;
     let body = match body_of(&executor, id, settings).await? {
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
         Err(_) => Value::Null,
     };
-    json(200, &json!({ "event": row, "body": body }))
+    Ok(json(200, &json!({ "event": row, "body": body }))?)
 }
 
 /// Replays `id` with the settings of the source it arrived at (its own credentials, keys and
@@ -114,29 +117,27 @@ const SOURCE_GONE: &str =
 
 /// `POST /admin/events/{id}/replay`: runs the stored event again; answers what the pipeline
 /// answers.
-pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let executor = db(env).await?;
-    let Some(row) = find(&executor, id).await? else {
-        return error(404, "Event not found");
-    };
-    let body = match body_of(&executor, id, settings).await? {
-        Ok(body) => body,
-        Err(why) => return error(why.status(), &why.to_string()),
-    };
+    let row = find(&executor, id).await?.ok_or(EVENT_NOT_FOUND)?;
+    let body = body_of(&executor, id, settings)
+        .await?
+        .map_err(|why| WorkerError::Status(why.status(), why.to_string()))?;
     match run_replay(id, &row.source, &body, env, settings).await? {
-        Some(outcome) => outcome_response(&outcome),
-        None => error(409, SOURCE_GONE),
+        Some(outcome) => Ok(outcome_response(&outcome)?),
+        None => Err(WorkerError::conflict(SOURCE_GONE)),
     }
 }
 
 /// `POST /admin/events/replay` `{"status":"failed","since":…,"until":…,"cursor":…}`: replays
 /// up to 100 matching events, oldest first, and returns a cursor for the rest.
-pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn replay_batch(
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+) -> WorkerResult<Response> {
     let input: Value = req.json().await.unwrap_or(Value::Null);
-    let batch = match event_log::parse_replay_batch(&input) {
-        Ok(b) => b,
-        Err(why) => return error(400, &why),
-    };
+    let batch = event_log::parse_replay_batch(&input).map_err(WorkerError::invalid)?;
     let executor = db(env).await?;
     let rows = query(
         &executor,
@@ -156,25 +157,19 @@ pub async fn replay_batch(mut req: Request, env: &Env, settings: &Settings) -> R
         };
         results.push(json!({ "id": event.id, "status": status, "error": why }));
     }
-    json(
+    Ok(json(
         200,
         &json!({ "replayed": results, "nextCursor": next_cursor }),
-    )
+    )?)
 }
 
 /// `GET /admin/stats?hours=24&sourceId=`: per hour, events by status and refusals by reason
 /// (of one source when `sourceId` is given).
-pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
-    let hours = match event_log::parse_stats_hours(&pairs(req)?) {
-        Ok(h) => h,
-        Err(why) => return error(400, &why),
-    };
+pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> WorkerResult<Response> {
+    let hours = event_log::parse_stats_hours(&pairs(req)?).map_err(WorkerError::invalid)?;
     let source = match pairs(req)?.iter().find(|(k, _)| k == "sourceId") {
         None => None,
-        Some((_, v)) => match event_log::parse_source_id(v) {
-            Ok(id) => Some(id),
-            Err(why) => return error(400, &why),
-        },
+        Some((_, v)) => Some(event_log::parse_source_id(v).map_err(WorkerError::invalid)?),
     };
     let since = event_log::hour_bucket_ms(now_ms) - (i64::from(hours) - 1) * 3_600_000;
     let executor = db(env).await?;
@@ -184,10 +179,10 @@ pub async fn stats(req: &Request, env: &Env, now_ms: i64) -> Result<Response> {
     };
     let events = query(&executor, &events).await?;
     let refusals = query(&executor, &refusals).await?;
-    json(
+    Ok(json(
         200,
         &event_log::stats_json(since, hours, &events, &refusals),
-    )
+    )?)
 }
 
 thread_local! {

@@ -6,7 +6,7 @@
 //! aside is retried once (`POST …/{owner}/{seq}/retry`) or dropped (`DELETE …/{owner}/{seq}`).
 
 use serde_json::json;
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Request, Response};
 
 use crate::support::outbox::{PENDING_PAGE_DEFAULT, PENDING_PAGE_MAX};
 use crate::support::page::{parse_limit, ShardWalk};
@@ -14,16 +14,13 @@ use crate::support::request_url::query_pairs;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::index::INDEX_SHARDS;
 use crate::worker::appointment::protocol::{
-    call, legacy_queue_stub, CallError, LegacyQueueCommand, PendingStatus,
+    call, legacy_queue_stub, LegacyQueueCommand, PendingStatus,
 };
-use crate::worker::runtime::respond::{error, json};
-
-fn failed(e: CallError) -> worker::Error {
-    worker::Error::RustError(e.to_string())
-}
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
+use crate::worker::runtime::respond::json;
 
 /// `GET /admin/pending-writes?limit=&cursor=`.
-pub async fn list(req: &Request, env: &Env) -> Result<Response> {
+pub async fn list(req: &Request, env: &Env) -> WorkerResult<Response> {
     let pairs = query_pairs(&req.inner().url());
     let get = |name: &str| {
         pairs
@@ -31,24 +28,24 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let page = parse_limit(get("limit"), PENDING_PAGE_DEFAULT, PENDING_PAGE_MAX)
-        .and_then(|limit| ShardWalk::new(get("cursor"), limit, INDEX_SHARDS));
-    let mut walk = match page {
-        Ok(walk) => walk,
-        Err(why) => return error(400, &why),
-    };
+    let limit = get("limit").map_or(Ok(PENDING_PAGE_DEFAULT), |v| {
+        parse_limit(v.trim(), PENDING_PAGE_MAX)
+    });
+    let mut walk = limit
+        .and_then(|limit| ShardWalk::new(get("cursor"), limit, INDEX_SHARDS))
+        .map_err(WorkerError::invalid)?;
     let mut owners = Vec::new();
     while let Some((shard, after, n)) = walk.next_read() {
         let reply = AppointmentClient::named(env, &format!("index:{shard}"))?
             .index_list(after.map(str::to_owned), n)
             .await
-            .map_err(failed)?;
+            .map_err(WorkerError::internal)?;
         owners.extend(walk.take(reply.owners));
     }
     let mut objects = Vec::with_capacity(owners.len());
     for owner in &owners {
         let reply = AppointmentClient::named(env, owner)?.status().await;
-        objects.push(reply.map_err(failed)?);
+        objects.push(reply.map_err(WorkerError::internal)?);
     }
     let legacy = match legacy_queue_stub(env) {
         Ok(stub) => {
@@ -64,7 +61,7 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
         .collect();
     let all: Vec<&PendingStatus> = objects.iter().chain(legacy.iter()).collect();
     let holding: Vec<&&PendingStatus> = all.iter().filter(|s| s.pending > 0).collect();
-    json(
+    Ok(json(
         200,
         &json!({
             "pending": all.iter().map(|s| s.pending).sum::<usize>(),
@@ -76,7 +73,7 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response> {
             "legacyQueue": legacy,
             "nextCursor": walk.next_cursor(),
         }),
-    )
+    )?)
 }
 
 /// The object and `seq` of `/admin/pending-writes/{owner}/{seq}…` (the owner URL-encoded).
@@ -91,28 +88,14 @@ fn entry(owner: &str, seq: &str) -> Option<(String, i64)> {
     Some((owner, seq.parse().ok()?))
 }
 
-/// An object's refusal (404, 409) as the answer; anything else is a failure.
-fn refused(e: CallError) -> Result<Response> {
-    match e {
-        CallError::Refused(r) if r.status == 404 || r.status == 409 => error(r.status, &r.message),
-        e => Err(failed(e)),
-    }
-}
-
 /// `POST /admin/pending-writes/{owner}/{seq}/retry` (`drop`: false) and
 /// `DELETE /admin/pending-writes/{owner}/{seq}` (`drop`: true).
-pub async fn aside(owner: &str, seq: &str, env: &Env, drop: bool) -> Result<Response> {
-    let Some((owner, seq)) = entry(owner, seq) else {
-        return error(404, "Pending write not found");
-    };
-    match AppointmentClient::named(env, &owner)?
+pub async fn aside(owner: &str, seq: &str, env: &Env, drop: bool) -> WorkerResult<Response> {
+    let (owner, seq) = entry(owner, seq).ok_or(WorkerError::NotFound("Pending write not found"))?;
+    // The object's refusal (404 unknown, 409 refused again) keeps its status and message.
+    AppointmentClient::named(env, &owner)?
         .aside(seq, drop)
-        .await
-    {
-        Ok(_) => json(
-            200,
-            &json!({ (if drop { "dropped" } else { "applied" }): true, "seq": seq }),
-        ),
-        Err(e) => refused(e),
-    }
+        .await?;
+    let done = if drop { "dropped" } else { "applied" };
+    Ok(json(200, &json!({ done: true, "seq": seq }))?)
 }

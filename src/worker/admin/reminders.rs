@@ -11,32 +11,27 @@ use crate::settings::Settings;
 use crate::support::http::Clock;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{CallError, Relayed};
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
-use crate::worker::runtime::respond::{error, json};
+use crate::worker::runtime::respond::json;
 use crate::worker::walk::{self, Walk};
 
-/// The object's reply as a response: its refusal status and message, or 500.
-fn reply<T>(status: u16, result: std::result::Result<Relayed<T>, CallError>) -> Result<Response> {
-    match result {
-        Ok(body) => json(status, &body.json),
-        Err(CallError::Refused(r)) => error(r.status, &r.message),
-        Err(CallError::Runtime(e)) => Err(e),
-    }
+/// The object's reply as a response (its refusal keeps its status and message).
+fn reply<T>(
+    status: u16,
+    result: std::result::Result<Relayed<T>, CallError>,
+) -> WorkerResult<Response> {
+    Ok(json(status, &result?.json)?)
 }
 
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
-pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let body = req.bytes().await.unwrap_or_default();
     let callback_set = settings.reminders.callback_url.is_some();
-    let (appointment_id, cron_time) = match parse_schedule_request(&body, callback_set) {
-        Ok(request) => request,
-        Err(e) => return error(e.status(), &e.to_string()),
-    };
-    let fire = match next_fire(&cron_time, WorkerClock.now_ms()) {
-        Ok(fire) => fire,
-        Err(e) => return error(400, &e.to_string()),
-    };
+    let (appointment_id, cron_time) = parse_schedule_request(&body, callback_set)
+        .map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
+    let fire = next_fire(&cron_time, WorkerClock.now_ms()).map_err(WorkerError::invalid)?;
     let object = AppointmentClient::for_appointment(env, &appointment_id)?;
     reply(
         201,
@@ -45,22 +40,19 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
 }
 
 /// `GET /admin/reminders?appointmentId=…` → `{"reminders":[…]}`.
-pub async fn list(req: &Request, env: &Env) -> Result<Response> {
+pub async fn list(req: &Request, env: &Env) -> WorkerResult<Response> {
     let pairs = crate::support::request_url::query_pairs(&req.inner().url());
-    let id = match parse_list_request(&pairs) {
-        Ok(id) => id,
-        Err(e) => return error(e.status(), &e.to_string()),
-    };
+    let id =
+        parse_list_request(&pairs).map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
     let object = AppointmentClient::for_appointment(env, &id)?;
     reply(200, object.list_reminders().await)
 }
 
 /// `DELETE /admin/reminders/{id}` → 200 with the cancelled reminder; 404 unknown; 409 when
 /// already sent or failed; idempotent when already cancelled.
-pub async fn cancel(reminder_id: &str, env: &Env) -> Result<Response> {
-    let Some(appointment_id) = appointment_of(reminder_id) else {
-        return error(404, "Reminder not found");
-    };
+pub async fn cancel(reminder_id: &str, env: &Env) -> WorkerResult<Response> {
+    let appointment_id =
+        appointment_of(reminder_id).ok_or(WorkerError::NotFound("Reminder not found"))?;
     let object = AppointmentClient::for_appointment(env, &appointment_id)?;
     reply(200, object.cancel_reminder(reminder_id.to_owned()).await)
 }

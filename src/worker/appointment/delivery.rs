@@ -20,14 +20,16 @@ use worker::Result;
 use super::storage::{now_ms, num};
 use super::AppointmentLedger;
 use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
-use crate::destinations::store::{self, DeliveryRow, DeliveryStatus};
+use crate::destinations::store::{
+    self, DeliveryRow, DeliveryStatus, MessageTable, OBJECT_MESSAGES_TABLE,
+};
 use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
 use crate::destinations::{
     before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome, Settle, BODY_GONE,
 };
 use crate::settings::Settings;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
-use crate::worker::appointment::storage::{number, rows, text};
+use crate::worker::appointment::storage::{exec, number, rows, text};
 use crate::worker::delivery::{self, db, SendError};
 use crate::worker::runtime::log;
 
@@ -40,25 +42,12 @@ const UNREADY_DELAY_MS: i64 = 30_000;
 pub const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS outgoing (event_id TEXT PRIMARY KEY, event TEXT NOT NULL, \
      sealed TEXT NOT NULL, fanout INTEGER NOT NULL, stored_at INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
-     destination_id TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL, \
-     attempts INTEGER NOT NULL, next_at INTEGER, last_error TEXT, last_status INTEGER, \
-     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+    OBJECT_MESSAGES_TABLE,
 ];
 
-const MESSAGE_COLUMNS: &str = "id, event_id, destination_id, event, status, attempts, next_at, \
-     last_error, last_status, created_at, updated_at";
 /// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
 const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
      attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
-
-fn opt_num(n: Option<i64>) -> JsValue {
-    n.map_or(JsValue::NULL, num)
-}
-
-fn opt_text(t: Option<&str>) -> JsValue {
-    t.map_or(JsValue::NULL, Into::into)
-}
 
 impl AppointmentLedger {
     /// Keeps a commit's outgoing event for the fan-out (a replay's replaces the last one, and
@@ -75,7 +64,33 @@ impl AppointmentLedger {
                 num(now_ms()),
             ],
         )?;
+        // Its source, for the fan-out (destinations subscribe to sources); kept until then.
+        if let Some(source) = &outgoing.source {
+            self.state.storage().sql().exec_raw(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                vec![source_key(event_id).into(), source.as_str().into()],
+            )?;
+        }
         Ok(())
+    }
+
+    /// The source of an event waiting for its fan-out (`default` when none was kept).
+    fn outgoing_source(&self, event_id: &str) -> std::result::Result<String, String> {
+        let found = rows(
+            self.state
+                .storage()
+                .sql()
+                .exec_raw(
+                    "SELECT value FROM meta WHERE key = ?",
+                    vec![source_key(event_id).into()],
+                )
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(found
+            .first()
+            .and_then(|r| text(r, "value"))
+            .unwrap_or_else(|| crate::sources::DEFAULT_SOURCE_ID.to_owned()))
     }
 
     /// When the delivery work wants the alarm (the core's `destinations::wake::next_wake`):
@@ -226,8 +241,9 @@ impl AppointmentLedger {
         let now = now_ms();
         let mut created = Vec::new();
         for (event_id, event) in &new {
+            let source = self.outgoing_source(event_id)?;
             for d in &all {
-                let status = match intake(&d.spec, &d.health, event) {
+                let status = match intake(&d.spec, &d.health, event, &source) {
                     Intake::Skip => continue,
                     Intake::Send => DeliveryStatus::Pending,
                     Intake::Hold => DeliveryStatus::Held,
@@ -263,34 +279,19 @@ impl AppointmentLedger {
             };
             sql.exec_raw(statement, vec![event_id.as_str().into()])
                 .map_err(|e| e.to_string())?;
+            sql.exec_raw(
+                "DELETE FROM meta WHERE key = ?",
+                vec![source_key(event_id).into()],
+            )
+            .map_err(|e| e.to_string())?;
         }
         self.mirror(&created, settings).await;
         Ok(new.len())
     }
 
     fn store_message(&self, m: &DeliveryRow) -> Result<()> {
-        self.state.storage().sql().exec_raw(
-            &format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, \
-                 attempts = excluded.attempts, next_at = excluded.next_at, \
-                 last_error = excluded.last_error, last_status = excluded.last_status, \
-                 updated_at = excluded.updated_at"
-            ),
-            vec![
-                m.id.as_str().into(),
-                m.event_id.as_str().into(),
-                m.destination_id.as_str().into(),
-                m.event.as_str().into(),
-                m.status.as_str().into(),
-                num(i64::from(m.attempts)),
-                opt_num(m.next_attempt_at),
-                opt_text(m.last_error.as_deref()),
-                opt_num(m.last_status.map(i64::from)),
-                num(m.created_at),
-                num(m.updated_at),
-            ],
-        )?;
+        let statement = store::upsert_message(MessageTable::Object, m);
+        exec(&self.state.storage().sql(), &statement)?;
         Ok(())
     }
 
@@ -473,4 +474,9 @@ impl AppointmentLedger {
     pub(super) fn message(&self, id: &str) -> Result<Option<DeliveryRow>> {
         Ok(self.messages("id = ?", vec![id.into()])?.into_iter().next())
     }
+}
+
+/// The `meta` key that keeps the source of an event until its fan-out.
+fn source_key(event_id: &str) -> String {
+    format!("source:{event_id}")
 }

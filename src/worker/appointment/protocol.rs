@@ -47,6 +47,9 @@ pub struct Outgoing {
     pub event: String,
     /// The JSON sent, sealed with `EVENT_ENCRYPTION_KEY` ([`outgoing_aad`]).
     pub sealed: String,
+    /// The source it arrived at (none: `default`); destinations subscribe by it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The associated data an outgoing body is sealed with: its event id, marked so that it

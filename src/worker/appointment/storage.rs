@@ -6,6 +6,9 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{Result, SqlCursor, SqlStorage};
 
+use crate::support::sql::Statement;
+use crate::worker::runtime::d1::to_js;
+
 use crate::support::http::Clock;
 use crate::worker::runtime::fetch_client::WorkerClock;
 
@@ -36,6 +39,13 @@ pub fn now_ms() -> i64 {
 /// An integer as a SQL parameter.
 pub fn num(n: i64) -> JsValue {
     JsValue::from_f64(n as f64)
+}
+
+/// Runs a core `Statement` on the object's SQLite (the SQL lives with its concern in the
+/// core, as D1's does).
+pub fn exec(sql: &SqlStorage, statement: &Statement) -> Result<SqlCursor> {
+    let params: Vec<_> = statement.params.iter().map(to_js).collect();
+    sql.exec_raw(&statement.sql, params)
 }
 
 /// Every row of `cursor`, as JSON objects.

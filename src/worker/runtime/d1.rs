@@ -121,7 +121,8 @@ impl SqlExecutor for D1Executor {
     }
 }
 
-fn to_js(value: &SqlValue) -> JsValue {
+/// A bound value as JavaScript (D1 and the objects' SQLite bind alike).
+pub fn to_js(value: &SqlValue) -> JsValue {
     match value {
         SqlValue::Null => JsValue::NULL,
         // Epoch seconds and the like are far inside 2^53: exact as a JS number.

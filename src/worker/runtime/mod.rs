@@ -3,6 +3,7 @@
 
 pub mod d1;
 pub mod env;
+pub mod error;
 pub mod fetch_client;
 pub mod log;
 pub mod respond;

@@ -1,0 +1,42 @@
+//! `/admin/appointments`: the stored schedule in a time range, a page at a time, enriched.
+
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+use crate::eka::find::enrich_found;
+use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
+use crate::schedule::sql::row_from_json;
+use crate::schedule::store::SqlExecutor;
+use crate::settings::Settings;
+use crate::support::request_url::query_pairs;
+use crate::worker::routes::misconfigured;
+use crate::worker::runtime::d1::ready;
+use crate::worker::runtime::env::client_for;
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
+use crate::worker::runtime::log;
+use crate::worker::runtime::respond::{error, json};
+
+/// `GET /admin/appointments`: one page of the range query (`schedule::range`: at most
+/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API) and `nextCursor`.
+pub async fn appointments(req: &Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
+    if let Some(response) = misconfigured(settings) {
+        return Ok(response?);
+    }
+    let query = RangeQuery::parse(&query_pairs(&req.inner().url()), APPOINTMENTS_PAGE_MAX)
+        .map_err(WorkerError::invalid)?;
+    let read = match ready(env).await {
+        Ok(executor) => executor.query(&query.statement()).await.ok(),
+        Err(_) => None,
+    };
+    let Some(rows) = read else {
+        log::warn(settings.debug, "range query failed", json!({}));
+        return Ok(error(500, "Could not read the schedule")?);
+    };
+    let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
+    let client = client_for(&settings.api);
+    let mut body = enrich_found(&client, page, settings.find_concurrency)
+        .await
+        .to_json();
+    body["nextCursor"] = json!(next);
+    Ok(json(200, &body)?)
+}
