@@ -10,6 +10,7 @@ use eka_webhook_edge::signing::signature::{
 };
 use eka_webhook_edge::signing::standard_webhooks::{self as sw, Signed, StandardError};
 use eka_webhook_edge::support::http::{HttpError, HttpResponse, Method};
+use eka_webhook_edge::support::retry::DELIVERY_SCHEDULE_MS;
 use eka_webhook_edge::webhook::event::SUPPORTED_EVENTS;
 use hmac::{Hmac, Mac as _};
 use serde_json::json;
@@ -858,6 +859,20 @@ fn retry_after_is_seconds_or_an_http_date() {
     }
 }
 
+/// The next step of a healthy destination's message at `NOW_MS`, on Svix's schedule (the one
+/// production uses).
+fn svix_step(attempt: u32, outcome: &SendOutcome, random01: f64) -> Next {
+    let healthy = DestinationHealth::default();
+    next_step_on(
+        &DELIVERY_SCHEDULE_MS,
+        attempt,
+        outcome,
+        &healthy,
+        NOW_MS,
+        random01,
+    )
+}
+
 // ---- the pause rule -------------------------------------------------------------------------
 
 #[test]
@@ -944,79 +959,62 @@ fn health_serialises_for_storage() {
 
 #[test]
 fn failures_follow_the_svix_schedule_then_dead_letter() {
-    let healthy = DestinationHealth::default();
     let want = [
         5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
     ];
     for (i, delay) in want.iter().enumerate() {
         let attempt = i as u32 + 1;
         assert_eq!(
-            next_step(attempt, &answered(500), &healthy, NOW_MS, 0.5),
+            svix_step(attempt, &answered(500), 0.5),
             Next::RetryAt(NOW_MS + delay),
             "after attempt {attempt}"
         );
     }
     assert_eq!(MAX_ATTEMPTS, 8);
-    assert_eq!(
-        next_step(8, &answered(500), &healthy, NOW_MS, 0.5),
-        Next::Failed
-    );
-    assert_eq!(
-        next_step(9, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.5),
-        Next::Failed
-    );
-    assert_eq!(
-        next_step(8, &answered(200), &healthy, NOW_MS, 0.5),
-        Next::Delivered
-    );
+    assert_eq!(svix_step(8, &answered(500), 0.5), Next::Failed);
+    assert_eq!(svix_step(9, &SendOutcome::TimedOut, 0.5), Next::Failed);
+    assert_eq!(svix_step(8, &answered(200), 0.5), Next::Delivered);
     // ±20 % jitter.
     assert_eq!(
-        next_step(1, &SendOutcome::TimedOut, &healthy, NOW_MS, 0.0),
+        svix_step(1, &SendOutcome::TimedOut, 0.0),
         Next::RetryAt(NOW_MS + 4_000)
     );
     assert_eq!(
-        next_step(1, &SendOutcome::Unreachable, &healthy, NOW_MS, 1.0),
+        svix_step(1, &SendOutcome::Unreachable, 1.0),
         Next::RetryAt(NOW_MS + 6_000)
     );
     assert_eq!(
-        next_step(3, &answered(302), &healthy, NOW_MS, 0.0),
+        svix_step(3, &answered(302), 0.0),
         Next::RetryAt(NOW_MS + 1_440_000)
     );
     // Attempt 0 is read as the first.
     assert_eq!(
-        next_step(0, &answered(500), &healthy, NOW_MS, 0.5),
+        svix_step(0, &answered(500), 0.5),
         Next::RetryAt(NOW_MS + 5_000)
     );
 }
 
 #[test]
 fn retry_after_postpones_up_to_ten_hours_and_never_hurries() {
-    let healthy = DestinationHealth::default();
     let asks = |secs| SendOutcome::Answered {
         status: 503,
         retry_after_secs: Some(secs),
     };
     // Later than the schedule: honoured exactly.
     assert_eq!(
-        next_step(1, &asks(120), &healthy, NOW_MS, 0.5),
+        svix_step(1, &asks(120), 0.5),
         Next::RetryAt(NOW_MS + 120_000)
     );
     // Earlier than the schedule: the schedule wins.
-    assert_eq!(
-        next_step(2, &asks(1), &healthy, NOW_MS, 0.5),
-        Next::RetryAt(NOW_MS + 300_000)
-    );
-    assert_eq!(
-        next_step(2, &asks(0), &healthy, NOW_MS, 0.5),
-        Next::RetryAt(NOW_MS + 300_000)
-    );
+    assert_eq!(svix_step(2, &asks(1), 0.5), Next::RetryAt(NOW_MS + 300_000));
+    assert_eq!(svix_step(2, &asks(0), 0.5), Next::RetryAt(NOW_MS + 300_000));
     // Beyond 10 h: clamped.
     assert_eq!(
-        next_step(1, &asks(u64::MAX), &healthy, NOW_MS, 0.5),
+        svix_step(1, &asks(u64::MAX), 0.5),
         Next::RetryAt(NOW_MS + RETRY_AFTER_MAX_MS as i64)
     );
     // It does not extend the schedule's length.
-    assert_eq!(next_step(8, &asks(60), &healthy, NOW_MS, 0.5), Next::Failed);
+    assert_eq!(svix_step(8, &asks(60), 0.5), Next::Failed);
 }
 
 #[test]

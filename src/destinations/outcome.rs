@@ -174,31 +174,15 @@ pub enum Next {
 
 /// The message's next step after attempt `attempt` (1 = the first) ended with `outcome`;
 /// `health`: the destination's health after that attempt ([`after_attempt`]). In order:
-/// a 2xx is [`Next::Delivered`]; after [`MAX_ATTEMPTS`](super::MAX_ATTEMPTS) attempts [`Next::Failed`]; a paused
-/// destination [`Next::Held`]; otherwise [`Next::RetryAt`] the Svix schedule's next delay
-/// (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with ±20 % jitter from `random01` (uniform in
+/// a 2xx is [`Next::Delivered`]; after the schedule's attempts ([`MAX_ATTEMPTS`](super::MAX_ATTEMPTS)
+/// with Svix's) [`Next::Failed`]; a paused destination [`Next::Held`]; otherwise
+/// [`Next::RetryAt`] the schedule's next delay (Svix's: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with ±20 % jitter from `random01` (uniform in
 /// `[0, 1)`), or later when the destination's `Retry-After` asks for it (honoured up to
 /// [`RETRY_AFTER_MAX_MS`]; it never brings an attempt forward).
-pub fn next_step(
-    attempt: u32,
-    outcome: &SendOutcome,
-    health: &DestinationHealth,
-    now_ms: i64,
-    random01: f64,
-) -> Next {
-    next_step_on(
-        &DELIVERY_SCHEDULE_MS,
-        attempt,
-        outcome,
-        health,
-        now_ms,
-        random01,
-    )
-}
-
-/// [`next_step`] on another schedule (`schedule[n]`: the delay before attempt n + 1, 0-based;
-/// its length is the number of attempts): `DELIVERY_RETRY_SCHEDULE_MS` shortens it for tests
-/// and development.
+///
+/// `schedule[n]` is the delay before attempt n + 1 (0-based; its length is the number of
+/// attempts): Svix's [`DELIVERY_SCHEDULE_MS`], or `DELIVERY_RETRY_SCHEDULE_MS` for tests and
+/// development.
 pub fn next_step_on(
     schedule: &[u64],
     attempt: u32,
@@ -232,7 +216,7 @@ pub fn next_step_on(
     Next::RetryAt(now_ms.saturating_add(scheduled.max(asked)))
 }
 
-/// [`after_attempt`] then [`next_step`]: the destination's new health and the message's fate.
+/// [`after_attempt`] then [`next_step_on`] Svix's schedule: the destination's new health and the message's fate.
 pub fn settle(
     attempt: u32,
     outcome: &SendOutcome,
@@ -242,7 +226,14 @@ pub fn settle(
     random01: f64,
 ) -> (DestinationHealth, Next) {
     let health = after_attempt(health, outcome, pause_after, now_ms);
-    let next = next_step(attempt, outcome, &health, now_ms, random01);
+    let next = next_step_on(
+        &DELIVERY_SCHEDULE_MS,
+        attempt,
+        outcome,
+        &health,
+        now_ms,
+        random01,
+    );
     (health, next)
 }
 

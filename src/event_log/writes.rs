@@ -1,4 +1,5 @@
-//! The event log's schema and its writes: the row of an attempt as it runs and as it settles,
+//! The event log's schema and its writes: the row of an attempt as it settles (written with
+//! the commit, through the owning object's outbox),
 //! one more copy, a sealed body, one more refusal.
 
 use super::{EventStatus, RefusalReason, BODY_TABLE, EVENT_TABLE, REFUSAL_TABLE};
@@ -44,27 +45,6 @@ fn row_values(
         claim.owner.as_str().into(),
         crate::sources::store::source_value(claim.source.as_deref().unwrap_or(DEFAULT_SOURCE_ID)),
     ]
-}
-
-/// The `processing` row a claim that went ahead calls for: only a first attempt's (a
-/// reprocessed event has its row, and a replay's commit updates the replayed one).
-pub fn processing_row(event_id: Option<&str>, reprocess: bool, claim: &Claim) -> Option<Statement> {
-    match event_id {
-        Some(id) if !reprocess && claim.replay_of.is_none() => Some(insert_processing(id, claim)),
-        _ => None,
-    }
-}
-
-/// The row of a first attempt while it runs. It never overwrites a row: when it lands after
-/// the attempt's commit (they race), the commit's state stands.
-pub fn insert_processing(id: &str, claim: &Claim) -> Statement {
-    Statement::new(
-        format!(
-            "INSERT INTO {EVENT_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?) \
-             ON CONFLICT(id) DO NOTHING"
-        ),
-        row_values(id, claim, EventStatus::Processing, None, None, claim.received_at_ms),
-    )
 }
 
 /// The row as an attempt settles it (a replay counts a replay).

@@ -10,6 +10,7 @@
 pub mod cron_time;
 mod request;
 pub mod retention;
+pub mod store;
 
 pub use request::*;
 

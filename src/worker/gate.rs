@@ -1,6 +1,7 @@
-//! The gate (`ORIGIN_URL`): verify and claim here, pass the request on to the origin
-//! untouched, answer Eka with the origin's answer, and run this Worker's own work (enrichment,
-//! schedule, reminders, forward) after that answer with `waitUntil`. The rules are in
+//! The gate (`ORIGIN_URL`): verify and take the delivery in here (one object call: the intake
+//! keeps the body), pass the request on to the origin untouched, answer Eka with the origin's
+//! answer, and then tell the object what the origin answered (`waitUntil`): it runs this
+//! Worker's own work (enrichment, schedule, reminders, fan-out) itself, or fails the event. The rules are in
 //! [`crate::webhook::gate`]; a refusal, a duplicate or a copy in flight never reaches the origin.
 
 use std::rc::Rc;
@@ -13,14 +14,12 @@ use crate::support::http::{Clock, HttpClient, HttpError, HttpRequest, Method};
 use crate::webhook::gate::{origin_headers, origin_url, response_headers, ORIGIN_TIMEOUT_MS};
 use crate::webhook::pipeline::{Admission, Outcome};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
-use crate::worker::runtime::log;
 use crate::worker::runtime::respond::error;
 use crate::worker::webhook::{admit, finish};
 
-/// The Worker's own work waits this long after the origin's answer is handed back, so that
-/// the answer has left before that work takes the isolate's thread (started at once, it
-/// delayed the answer by ~4 ms in workerd; a zero timer did not help). It is on record and
-/// runs to the end under `waitUntil` either way.
+/// The origin's status is sent this long after its answer is handed back, so that the answer
+/// has left before that call takes the isolate's thread (work started at once delayed the
+/// answer by ~4 ms in workerd; a zero timer did not help). The intake is on record either way.
 const AFTER_ANSWER_DELAY_MS: u64 = 20;
 
 /// Handles a webhook in front of `origin`. `answer` turns a pipeline outcome that stops here
@@ -58,11 +57,13 @@ pub async fn pass(
     let status = reply.as_ref().ok().map(|r| r.status);
     let env = env.clone();
     let later = Rc::clone(&settings);
+    let dropped = crate::worker::runtime::probe::drops_after_answer(&env);
     ctx.wait_until(async move {
-        Delay::from(Duration::from_millis(AFTER_ANSWER_DELAY_MS)).await;
-        if let Some(outcome) = finish(&env, &later, admitted, &body, status).await {
-            log::outcome(later.debug, &outcome);
+        if dropped {
+            return;
         }
+        Delay::from(Duration::from_millis(AFTER_ANSWER_DELAY_MS)).await;
+        finish(&env, &later, admitted, status).await;
     });
     match reply {
         Ok(answer) => {

@@ -124,13 +124,19 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let method = req.method();
     if path == settings.webhook_path {
         return match method {
-            Method::Post => webhook(req, &env, &ctx, settings, None).await,
+            Method::Post => {
+                let probe = crate::worker::runtime::probe::Probe::start(&env);
+                probe.finish(webhook(req, &env, &ctx, settings, None).await)
+            }
             _ => method_not_allowed("POST"),
         };
     }
     if let Some(id) = path_source_id(&path) {
         return match method {
-            Method::Post => webhook(req, &env, &ctx, settings, Some(id)).await,
+            Method::Post => {
+                let probe = crate::worker::runtime::probe::Probe::start(&env);
+                probe.finish(webhook(req, &env, &ctx, settings, Some(id)).await)
+            }
             _ => method_not_allowed("POST"),
         };
     }

@@ -1,7 +1,9 @@
-//! The Worker's `EventLedger`: the owning `AppointmentLedger` object decides duplicates and
-//! keeps the effects; D1's event row is touched here only for what may lag (a `processing`
-//! row while the work runs, the count of copies) with `waitUntil`, which starts that work at
-//! once, beside the work on the answer; the answer does not wait for it.
+//! The Worker's `EventLedger`: the owning `AppointmentLedger` object. A webhook makes one
+//! call to it before the answer, the intake (claim + body kept + alarm armed: from then on it
+//! cannot be lost); the commit follows the answer with `waitUntil`, and the object finishes the
+//! webhook on its own if it never arrives (`appointment::intake`). D1 is never awaited before
+//! the answer: its rows go through the object's outbox; only the count of a copy is sent after
+//! the response. Inside the object the same ledger commits locally (`ObjectLedger::local`).
 
 use worker::{Context, Env};
 
@@ -11,10 +13,11 @@ use crate::signing::signature::RustMac;
 use crate::support::entropy::random_bytes;
 use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
-use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, LedgerError};
+use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, Intake, LedgerError};
 use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{outgoing_aad, CommitRecord, Outgoing};
+use crate::worker::appointment::AppointmentLedger;
 use crate::worker::forward::{forward_sink, Forward};
 use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::env::{client_for, Client};
@@ -27,9 +30,8 @@ pub struct ObjectLedger<'a> {
     ctx: Option<&'a Context>,
     keys: Option<&'a KeyRing>,
     debug: bool,
-    /// The gate writes the `processing` row itself, after the origin answered, so that no
-    /// D1 write shares the thread with the origin call.
-    defer_processing_row: bool,
+    /// Inside the owning object (its alarm finishing a held intake): commits are local.
+    local: Option<&'a AppointmentLedger>,
 }
 
 impl<'a> ObjectLedger<'a> {
@@ -47,7 +49,7 @@ impl<'a> ObjectLedger<'a> {
             ctx,
             keys,
             debug,
-            defer_processing_row: false,
+            local: None,
         }
     }
 
@@ -59,6 +61,17 @@ impl<'a> ObjectLedger<'a> {
         let env = self.env.clone();
         let debug = self.debug;
         ctx.wait_until(async move { bookkeeping(&env, &statement, debug).await });
+    }
+
+    fn object(&self, owner: &str) -> Result<AppointmentClient, LedgerError> {
+        AppointmentClient::named(self.env, owner).map_err(unavailable)
+    }
+
+    /// Counts a copy (a duplicate, or one in flight) on the event's row, after the response.
+    fn count_copy(&self, claimed: &Claimed, now: i64) {
+        if let Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } = claimed {
+            self.later(event_log::count_delivery(event_id, now));
+        }
     }
 }
 
@@ -84,27 +97,32 @@ fn unavailable(e: impl std::fmt::Display) -> LedgerError {
 
 impl EventLedger for ObjectLedger<'_> {
     async fn claim(&self, claim: &Claim) -> Result<Claimed, LedgerError> {
-        let claimed = AppointmentClient::named(self.env, &claim.owner)
-            .map_err(unavailable)?
+        let claimed = self
+            .object(&claim.owner)?
             .claim(claim.clone())
             .await
             .map_err(unavailable)?;
-        let now = claim.received_at_ms;
-        match &claimed {
-            Claimed::Proceed {
-                event_id,
-                reprocess,
-            } if !self.defer_processing_row => {
-                if let Some(row) = event_log::processing_row(event_id.as_deref(), *reprocess, claim)
-                {
-                    self.later(row);
-                }
-            }
-            Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } => {
-                self.later(event_log::count_delivery(event_id, now));
-            }
-            _ => {}
-        }
+        self.count_copy(&claimed, claim.received_at_ms);
+        Ok(claimed)
+    }
+
+    fn keeps_intake(&self) -> bool {
+        self.local.is_none()
+    }
+
+    async fn intake(&self, intake: &Intake<'_>) -> Result<Claimed, LedgerError> {
+        let claim = intake.claim;
+        let claimed = self
+            .object(&claim.owner)?
+            .intake(
+                claim.clone(),
+                String::from_utf8_lossy(intake.body).into_owned(),
+                intake.mode,
+                intake.outgoing.cloned(),
+            )
+            .await
+            .map_err(unavailable)?;
+        self.count_copy(&claimed, claim.received_at_ms);
         Ok(claimed)
     }
 
@@ -113,8 +131,8 @@ impl EventLedger for ObjectLedger<'_> {
             return Err(unavailable("a commit without an event id"));
         };
         let sealed_body = match self.keys {
-            // A replay's body is already stored.
-            Some(keys) if commit.claim.replay_of.is_none() => {
+            // A replay's body is already stored; a deferred commit's is held by the object.
+            Some(keys) if commit.claim.replay_of.is_none() && !commit.body.is_empty() => {
                 let nonce = random_bytes::<12>().map_err(unavailable)?;
                 Some(keys.seal(commit.body, event_id.as_bytes(), nonce))
             }
@@ -141,11 +159,14 @@ impl EventLedger for ObjectLedger<'_> {
             sealed_body,
             outgoing,
         };
-        AppointmentClient::named(self.env, &commit.claim.owner)
-            .map_err(unavailable)?
-            .commit(record)
-            .await
-            .map_err(unavailable)?;
+        match self.local {
+            Some(object) => object.settle(record, false).await.map_err(unavailable)?,
+            None => self
+                .object(&commit.claim.owner)?
+                .commit(record)
+                .await
+                .map_err(unavailable)?,
+        };
         Ok(())
     }
 }
@@ -169,18 +190,40 @@ pub enum Job<'b> {
 }
 
 /// Runs the core pipeline with this Worker's pieces: the Eka client, the owning objects as
-/// ledger, and the forward. `ctx` lets the ledger's D1 bookkeeping run without holding up
-/// the answer (`waitUntil` starts it at once).
+/// ledger, and the forward. With `ctx`, a commit the pipeline left for after the answer
+/// ([`Outcome::deferred`]) is sent with `waitUntil` (the object finishes the webhook itself
+/// should it never arrive).
 pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job<'_>) -> Outcome {
     let (client, ledger, sink) = parts(env, ctx, settings);
     let pipeline = pipeline(settings, &client, &ledger, &sink);
-    match job {
+    let mut outcome = match job {
         Job::Receive { body, headers } => pipeline.handle(body, headers).await,
         Job::Replay { id, body } => pipeline.replay(id, body).await,
+    };
+    let deferred = outcome.deferred.take();
+    if let (Some(ctx), Some(deferred)) = (ctx, deferred) {
+        if crate::worker::runtime::probe::drops_after_answer(env) {
+            return outcome;
+        }
+        let env = env.clone();
+        let keys = settings.events.keys.clone();
+        let debug = settings.debug;
+        ctx.wait_until(async move {
+            let ledger = ObjectLedger::new(&env, None, keys.as_ref(), debug);
+            if let Err(e) = ledger.commit(&deferred.commit()).await {
+                // The object's alarm finishes it at the end of the claim's lease.
+                log::warn(
+                    debug,
+                    "commit after the answer failed; the object finishes the event",
+                    serde_json::json!({ "error": e.to_string(), "eventId": deferred.event_id }),
+                );
+            }
+        });
     }
+    outcome
 }
 
-/// The gate's first half: verify and claim ([`Pipeline::admit`]).
+/// The gate's first half: verify and take the delivery in ([`Pipeline::admit`]).
 pub async fn admit(
     env: &Env,
     ctx: &Context,
@@ -188,49 +231,50 @@ pub async fn admit(
     body: &[u8],
     headers: &[(String, String)],
 ) -> Admission {
-    let (client, mut ledger, sink) = parts(env, Some(ctx), settings);
-    ledger.defer_processing_row = true;
+    let (client, ledger, sink) = parts(env, Some(ctx), settings);
     pipeline(settings, &client, &ledger, &sink)
         .admit(body, headers)
         .await
 }
 
-/// The gate's second half, after the origin answered (`Some(status)`) or could not be
-/// reached (`None`): first the `processing` row [`admit`] left for now, then the rest of the
-/// pipeline if the origin took the delivery, else the failure on record. Runs after the
-/// response; what it reports is logged.
-pub async fn finish(
+/// The gate's second half, after the answer: the origin's status (none: unreachable) goes to
+/// the object holding the intake, which runs the rest itself or fails the event. If this
+/// message is lost, the object records `origin_unknown` at the end of the lease.
+pub async fn finish(env: &Env, settings: &Settings, admitted: Admitted, origin: Option<u16>) {
+    let Some(event_id) = admitted.event_id else {
+        return;
+    };
+    let result = match AppointmentClient::named(env, &admitted.claim.owner) {
+        Ok(object) => object
+            .origin(admitted.claim.dedup_key, event_id.clone(), origin)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        log::warn(
+            settings.debug,
+            "origin status not delivered; the object records origin_unknown",
+            serde_json::json!({ "error": e, "eventId": event_id }),
+        );
+    }
+}
+
+/// Inside `object`, its alarm finishing a held intake: the rest of the pipeline
+/// ([`Pipeline::resume`]) with this object as the ledger.
+pub async fn resume(
     env: &Env,
+    object: &AppointmentLedger,
     settings: &Settings,
-    admitted: Admitted,
+    (event_id, claim, reprocess): (&str, Claim, bool),
     body: &[u8],
-    origin: Option<u16>,
-) -> Option<Outcome> {
-    let row = event_log::processing_row(
-        admitted.event_id.as_deref(),
-        admitted.reprocess,
-        &admitted.claim,
-    );
-    if let Some(row) = row {
-        bookkeeping(env, &row, settings.debug).await;
-    }
-    let (client, ledger, sink) = parts(env, None, settings);
-    let pipeline = pipeline(settings, &client, &ledger, &sink);
-    match origin {
-        Some(status) if crate::webhook::gate::origin_took(status) => {
-            Some(pipeline.proceed(admitted, body).await)
-        }
-        _ => {
-            if let Err(e) = pipeline.origin_failed(&admitted, body, origin).await {
-                log::warn(
-                    settings.debug,
-                    "origin failure not recorded",
-                    serde_json::json!({ "error": e.to_string(), "eventId": admitted.event_id }),
-                );
-            }
-            None
-        }
-    }
+) -> Outcome {
+    let (client, mut ledger, sink) = parts(env, None, settings);
+    ledger.local = Some(object);
+    pipeline(settings, &client, &ledger, &sink)
+        .resume(event_id, claim, reprocess, body)
+        .await
 }
 
 type Parts<'a> = (Client, ObjectLedger<'a>, Option<Forward<'a>>);

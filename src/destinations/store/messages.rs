@@ -245,21 +245,13 @@ pub fn counts_json(rows: &[Value]) -> Value {
 mod tests {
     use super::*;
 
+    /// A failed message, as D1 gives it back.
     fn row() -> DeliveryRow {
-        DeliveryRow {
-            id: "msg_1".into(),
-            event_id: "evt_1".into(),
-            destination_id: "dst_1".into(),
-            event: "appointment.created".into(),
-            owner: "a1".into(),
-            status: DeliveryStatus::Failed,
-            attempts: 3,
-            next_attempt_at: None,
-            last_error: Some("status_500".into()),
-            last_status: Some(500),
-            created_at: 10,
-            updated_at: 20,
-        }
+        let stored = serde_json::json!({ "id": "msg_1", "event_id": "evt_1",
+            "destination_id": "dst_1", "event": "appointment.created", "owner": "a1",
+            "status": "failed", "attempts": 3, "next_attempt_at": null,
+            "last_error": "status_500", "last_status": 500, "created_at": 10, "updated_at": 20 });
+        DeliveryRow::from_row(&stored).expect("a stored message")
     }
 
     fn columns(list: &str) -> Vec<&str> {

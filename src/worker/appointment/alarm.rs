@@ -14,6 +14,7 @@ impl AppointmentLedger {
         let settings = settings(&self.env);
         let now = now_ms();
         let retry = self.retry()?;
+        self.run_held(&settings).await?;
         if self.pending_count()? > 0 && retry.next_at.unwrap_or(0.0) as i64 <= now {
             self.drain().await?;
         }
@@ -37,7 +38,7 @@ impl AppointmentLedger {
             &self.state.storage().sql(),
             "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
              (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_aside) + \
-             (SELECT COUNT(*) FROM index_owners) + \
+             (SELECT COUNT(*) FROM index_owners) + (SELECT COUNT(*) FROM intake) + \
              (SELECT COUNT(*) FROM meta WHERE key = 'walk') AS n",
         )?;
         Ok(n == 0.0 && self.delivery_rows()? == 0.0)
@@ -70,6 +71,7 @@ impl AppointmentLedger {
         let walk = self.walk_wake()?;
         let wake = [
             walk,
+            self.intake_wake()?,
             next("reminder").map(|t| t as i64),
             next("claim").map(|t| t as i64 + window),
             retry,

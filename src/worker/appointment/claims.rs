@@ -25,11 +25,16 @@ impl AppointmentLedger {
         )
     }
 
+    /// Writes the owner's name once per object instance (it never changes).
     pub(super) fn remember_owner(&self, owner: &str) -> Result<()> {
+        if self.owner_known.get() {
+            return Ok(());
+        }
         self.state.storage().sql().exec_raw(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('owner', ?)",
             vec![owner.into()],
         )?;
+        self.owner_known.set(true);
         Ok(())
     }
 
@@ -123,13 +128,31 @@ impl AppointmentLedger {
     }
 
     pub(super) async fn commit(&self, record: CommitRecord) -> Result<Ack> {
+        self.settle(record, false).await
+    }
+
+    /// Makes an attempt's effects durable. A commit for a claim already settled under the same
+    /// event id (the Worker's commit after this object finished a held intake itself, or the
+    /// other way round) changes nothing, so effects happen once. `later`: D1 gets the
+    /// statements on the alarm (the commit is part of an intake, before the Worker's answer),
+    /// else now when nothing else is pending.
+    pub(crate) async fn settle(&self, record: CommitRecord, later: bool) -> Result<Ack> {
         let settings = settings(&self.env);
         let claim = &record.claim;
+        if !record.attempt.amends && claim.replay_of.is_none() {
+            let settled = self.claim_record(&claim.dedup_key)?.is_some_and(|r| {
+                r.event_id == record.event_id && r.status != EventStatus::Processing
+            });
+            if settled {
+                return Ok(Ack::default());
+            }
+        }
         self.remember_owner(&claim.owner)?;
         self.settle_claim(&claim.dedup_key, &record.event_id, record.attempt.settled)?;
+        let held_body = self.release_intake(&claim.dedup_key, &record.event_id)?;
         let mut statements =
             event_log::commit_statements(&record.event_id, claim, &record.attempt, now_ms());
-        if let Some(sealed) = &record.sealed_body {
+        if let Some(sealed) = record.sealed_body.as_ref().or(held_body.as_ref()) {
             statements.push(event_log::store_body(&record.event_id, sealed, now_ms()));
         }
         if let Some(outgoing) = &record.outgoing {
@@ -152,9 +175,18 @@ impl AppointmentLedger {
                 relays.push(OutboxEntry::Relay { owner, effects });
             }
         }
-        let mut queued = self.to_d1(statements).await?;
-        for relay in relays {
-            queued += self.relay(relay).await?;
+        let mut queued = 0;
+        if later {
+            let d1 = (!statements.is_empty()).then_some(OutboxEntry::D1 { statements });
+            for entry in d1.into_iter().chain(relays) {
+                self.keep_for_alarm(&entry)?;
+                queued += 1;
+            }
+        } else {
+            queued += self.to_d1(statements).await?;
+            for relay in relays {
+                queued += self.relay(relay).await?;
+            }
         }
         self.arm_next().await?;
         Ok(Ack { queued })

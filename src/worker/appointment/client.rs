@@ -10,7 +10,7 @@ use serde_json::Value;
 use worker::{Env, Stub};
 
 use crate::reminders::Reminder;
-use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects};
+use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects, IntakeMode};
 use crate::worker::appointment::protocol::{
     call, ledger_stub, Ack, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
     PlanReply, Relayed, RemindersReply, RetryReply,
@@ -56,6 +56,36 @@ impl AppointmentClient {
     /// Claims a delivery before any work.
     pub fn claim(&self, claim: Claim) -> impl Future<Output = Result<Claimed, CallError>> + '_ {
         self.ask(LedgerCommand::Claim { claim })
+    }
+
+    /// Claims a delivery and keeps it (`mode`: how the rest is finished).
+    pub fn intake(
+        &self,
+        claim: Claim,
+        body: String,
+        mode: IntakeMode,
+        outgoing: Option<Value>,
+    ) -> impl Future<Output = Result<Claimed, CallError>> + '_ {
+        self.ask(LedgerCommand::Intake {
+            claim,
+            body,
+            mode,
+            outgoing,
+        })
+    }
+
+    /// A gate's origin answered `status` (none: unreachable).
+    pub fn origin(
+        &self,
+        dedup_key: String,
+        event_id: String,
+        status: Option<u16>,
+    ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Origin {
+            dedup_key,
+            event_id,
+            status,
+        })
     }
 
     /// Makes an attempt's effects durable.

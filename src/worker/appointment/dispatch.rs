@@ -29,6 +29,17 @@ impl AppointmentLedger {
     pub(super) async fn dispatch(&self, command: LedgerCommand) -> Result<Response> {
         match command {
             LedgerCommand::Claim { claim } => json_response(200, &self.claim(&claim)?),
+            LedgerCommand::Intake {
+                claim,
+                body,
+                mode,
+                outgoing,
+            } => json_response(200, &self.intake(claim, body, mode, outgoing).await?),
+            LedgerCommand::Origin {
+                dedup_key,
+                event_id,
+                status,
+            } => json_response(200, &self.origin(&dedup_key, &event_id, status).await?),
             LedgerCommand::Commit { record } => json_response(200, &self.commit(*record).await?),
             LedgerCommand::Apply(effects) => {
                 let settings = settings(&self.env);
@@ -92,7 +103,7 @@ impl AppointmentLedger {
             LedgerCommand::ListReminders => json_response(
                 200,
                 &RemindersReply {
-                    reminders: self.reminders("1 = 1", vec![])?,
+                    reminders: self.reminders(crate::reminders::store::Which::All)?,
                 },
             ),
             LedgerCommand::Status => json_response(200, &self.status().await?),

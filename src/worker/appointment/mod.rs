@@ -34,6 +34,7 @@ pub mod client;
 mod delivery;
 mod dispatch;
 pub mod index;
+mod intake;
 mod outbox;
 pub mod protocol;
 mod reminders;
@@ -49,16 +50,27 @@ const RECOVERY_DELAY_MS: i64 = 60_000;
 pub struct AppointmentLedger {
     state: State,
     env: Env,
+    /// The owner's name is in `meta` (written once per instance).
+    owner_known: std::cell::Cell<bool>,
 }
 
 impl DurableObject for AppointmentLedger {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        // Errors here surface on first use, where they are answered as 500s.
-        for ddl in storage::SCHEMA.iter().chain(delivery::SCHEMA.iter()) {
-            let _ = sql.exec(ddl, None);
+        // One call for every table (a cold object used to make one per table). Errors here
+        // surface on first use, where they are answered as 500s.
+        let schema: Vec<&str> = storage::SCHEMA
+            .iter()
+            .chain(delivery::SCHEMA.iter())
+            .chain([intake::SCHEMA].iter())
+            .copied()
+            .collect();
+        let _ = sql.exec(&schema.join(";\n"), None);
+        AppointmentLedger {
+            state,
+            env,
+            owner_known: std::cell::Cell::new(false),
         }
-        AppointmentLedger { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {

@@ -89,6 +89,20 @@ impl AppointmentLedger {
         }
     }
 
+    /// Keeps an entry for the alarm to send (armed by the caller's `arm_next`): nothing is
+    /// awaited here.
+    pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry) -> Result<()> {
+        let was_empty = self.pending_count()? == 0;
+        self.state.storage().sql().exec_raw(
+            "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?)",
+            vec![serde_json::to_string(entry)?.into(), num(now_ms())],
+        )?;
+        if was_empty {
+            self.set_retry(0, None, now_ms())?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn relay(&self, entry: OutboxEntry) -> Result<usize> {
         if self.pending_count()? == 0 && self.send_relay(&entry).await.is_ok() {
             return Ok(0);

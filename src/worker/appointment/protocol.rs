@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Request, Stub};
 
 use crate::reminders::Reminder;
-use crate::webhook::ledger::{Attempt, Claim, Effects};
+use crate::webhook::ledger::{Attempt, Claim, Effects, IntakeMode};
 use crate::worker::runtime::fetch_client::new_request;
 
 /// Binding of the per-appointment ledger objects.
@@ -68,6 +68,26 @@ pub enum LedgerCommand {
     Claim {
         /// The delivery.
         claim: Claim,
+    },
+    /// Claim a delivery and keep it (the core's `EventLedger::intake`) → `Claimed`.
+    Intake {
+        /// The delivery.
+        claim: Claim,
+        /// The exact body (sealed here when `EVENT_ENCRYPTION_KEY` is set).
+        body: String,
+        /// How the rest is finished.
+        mode: IntakeMode,
+        /// `whole`: the event to deliver, unsealed (sealed here under the event's id).
+        outgoing: Option<Value>,
+    },
+    /// A gate's origin answered `status` (none: unreachable) → `Ack`.
+    Origin {
+        /// The delivery.
+        dedup_key: String,
+        /// Its event.
+        event_id: String,
+        /// What the origin answered.
+        status: Option<u16>,
     },
     /// Make an attempt's effects durable → `Ack`.
     Commit {
@@ -334,6 +354,7 @@ async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
         &Headers::new(),
         Some(&JsValue::from_str(&body)),
     )?;
+    crate::worker::runtime::probe::object_call();
     let mut response = stub.fetch_with_request(request).await?;
     let status = response.status_code();
     let text = response.text().await?;

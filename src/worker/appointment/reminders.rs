@@ -2,13 +2,12 @@
 //! rules are the core's `reminders` module).
 
 use serde_json::json;
-use serde_json::Value;
-use wasm_bindgen::JsValue;
 use worker::Result;
 
-use super::storage::{now_ms, num, number, rows, text};
+use super::storage::{exec, now_ms, rows};
 use super::AppointmentLedger;
 use crate::eka::enrich::enrich;
+use crate::reminders::store::{self, Which};
 use crate::reminders::{
     after_failure, context_json, decide_fire, plan_auto, reconcile, FireDecision, Reminder,
     ReminderOp, ReminderState,
@@ -26,36 +25,14 @@ use crate::worker::runtime::log;
 
 const CALLBACK_TIMEOUT_MS: u32 = 15_000;
 
-/// A `reminders` row as the core's `Reminder`.
-fn reminder_from_row(row: &Value) -> Option<Reminder> {
-    Some(Reminder {
-        id: text(row, "id")?,
-        appointment_id: text(row, "appointment_id")?,
-        fire_at: number(row, "fire_at")? as i64,
-        source: text(row, "source")?,
-        state: ReminderState::parse(&text(row, "state")?).unwrap_or(ReminderState::Failed),
-        attempts: number(row, "attempts").unwrap_or(0.0).max(0.0) as u32,
-        last_error: text(row, "last_error"),
-    })
-}
-
 impl AppointmentLedger {
-    pub(super) fn reminders(&self, filter: &str, params: Vec<JsValue>) -> Result<Vec<Reminder>> {
-        let found = rows(self.state.storage().sql().exec_raw(
-            &format!(
-                "SELECT id, appointment_id, fire_at, source, state, attempts, last_error \
-                 FROM reminders WHERE {filter} ORDER BY fire_at, id"
-            ),
-            params,
-        )?)?;
-        Ok(found.iter().filter_map(reminder_from_row).collect())
+    pub(super) fn reminders(&self, which: Which<'_>) -> Result<Vec<Reminder>> {
+        let found = rows(exec(&self.state.storage().sql(), &store::select(which))?)?;
+        Ok(found.iter().filter_map(store::from_row).collect())
     }
 
     pub(super) fn find_reminder(&self, id: &str) -> Result<Option<Reminder>> {
-        Ok(self
-            .reminders("id = ?", vec![id.into()])?
-            .into_iter()
-            .next())
+        Ok(self.reminders(Which::Id(id))?.into_iter().next())
     }
 
     pub(super) fn reminder(&self, id: &str) -> Result<Reminder> {
@@ -70,18 +47,8 @@ impl AppointmentLedger {
         fire_at: i64,
         source: &str,
     ) -> Result<()> {
-        self.state.storage().sql().exec_raw(
-            "INSERT OR IGNORE INTO reminders (id, appointment_id, fire_at, source, state, attempts, \
-             last_error, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, NULL, ?, ?)",
-            vec![
-                id.into(),
-                appointment_id.into(),
-                num(fire_at),
-                source.into(),
-                num(fire_at),
-                num(now_ms()),
-            ],
-        )?;
+        let insert = store::insert(id, appointment_id, fire_at, source, now_ms());
+        exec(&self.state.storage().sql(), &insert)?;
         Ok(())
     }
 
@@ -91,15 +58,8 @@ impl AppointmentLedger {
         state: ReminderState,
         note: Option<&str>,
     ) -> Result<()> {
-        self.state.storage().sql().exec_raw(
-            "UPDATE reminders SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
-            vec![
-                state.as_str().into(),
-                note.map_or(JsValue::NULL, Into::into),
-                num(now_ms()),
-                id.into(),
-            ],
-        )?;
+        let update = store::set_state(id, state, note, now_ms());
+        exec(&self.state.storage().sql(), &update)?;
         Ok(())
     }
 
@@ -121,7 +81,7 @@ impl AppointmentLedger {
                     }
                 }
                 ReminderOp::CancelPending { reason, .. } => {
-                    for r in self.reminders("state = 'pending'", vec![])? {
+                    for r in self.reminders(Which::Pending)? {
                         self.set_reminder_state(&r.id, ReminderState::Cancelled, Some(reason))?;
                     }
                 }
@@ -139,7 +99,7 @@ impl AppointmentLedger {
         create_missing: bool,
         settings: &Settings,
     ) -> Result<(usize, usize)> {
-        let existing = self.reminders("1 = 1", vec![])?;
+        let existing = self.reminders(Which::All)?;
         let planned = plan_auto(appointment_id, start_time, &settings.reminders.offsets);
         let plan = reconcile(&existing, &planned, create_missing, now_ms());
         for (id, reason) in &plan.cancel {
@@ -152,10 +112,7 @@ impl AppointmentLedger {
     }
 
     pub(super) async fn fire_due(&self, settings: &Settings) -> Result<()> {
-        let due = self.reminders(
-            "state = 'pending' AND next_attempt_at <= ?",
-            vec![num(now_ms())],
-        )?;
+        let due = self.reminders(Which::DueBy(now_ms()))?;
         for reminder in due {
             if let Err(e) = self.fire_one(&reminder, settings).await {
                 self.attempt_failed(&reminder, &e, settings)?;
@@ -211,15 +168,11 @@ impl AppointmentLedger {
             &RustMac,
         );
         outcome_of("callback", &FetchClient.send(request).await).map_err(|e| e.to_string())?;
-        self.state
-            .storage()
-            .sql()
-            .exec_raw(
-                "UPDATE reminders SET state = 'sent', attempts = attempts + 1, last_error = NULL, \
-                 updated_at = ? WHERE id = ?",
-                vec![num(now_ms()), reminder.id.as_str().into()],
-            )
-            .map_err(|e| e.to_string())?;
+        exec(
+            &self.state.storage().sql(),
+            &store::mark_sent(&reminder.id, now_ms()),
+        )
+        .map_err(|e| e.to_string())?;
         // Bookkeeping in D1 through this object's ordered writes; the reminder is sent either way.
         let write = ScheduleWrite::MarkReminderSent {
             appointment_id: reminder.appointment_id.clone(),
@@ -253,18 +206,8 @@ impl AppointmentLedger {
             "reminder delivery failed",
             json!({ "reminderId": reminder.id, "attempts": outcome.attempts, "state": outcome.state.as_str(), "error": error }),
         );
-        self.state.storage().sql().exec_raw(
-            "UPDATE reminders SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?, \
-             updated_at = ? WHERE id = ?",
-            vec![
-                outcome.state.as_str().into(),
-                f64::from(outcome.attempts).into(),
-                error.into(),
-                num(outcome.next_attempt_at),
-                num(now_ms()),
-                reminder.id.as_str().into(),
-            ],
-        )?;
+        let update = store::after_failed_attempt(&reminder.id, &outcome, error, now_ms());
+        exec(&self.state.storage().sql(), &update)?;
         Ok(())
     }
 }

@@ -14,10 +14,7 @@ use crate::worker::runtime::fetch_client::WorkerClock;
 
 /// The object's tables (the delivery tables are `delivery::SCHEMA`).
 pub const SCHEMA: [&str; 7] = [
-    "CREATE TABLE IF NOT EXISTS reminders (id TEXT PRIMARY KEY, appointment_id TEXT NOT NULL, \
-     fire_at INTEGER NOT NULL, source TEXT NOT NULL, state TEXT NOT NULL, \
-     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_attempt_at INTEGER NOT NULL, \
-     updated_at INTEGER NOT NULL)",
+    crate::reminders::store::TABLE,
     "CREATE TABLE IF NOT EXISTS claims (dedup_key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
      status TEXT NOT NULL, claimed_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, \

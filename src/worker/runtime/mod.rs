@@ -6,4 +6,5 @@ pub mod env;
 pub mod error;
 pub mod fetch_client;
 pub mod log;
+pub mod probe;
 pub mod respond;

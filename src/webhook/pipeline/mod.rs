@@ -2,25 +2,23 @@
 //! deliver, respond — in the SDK's order, with the SDK's statuses and bodies
 //! (docs/eka-compatibility.md#webhook-contract).
 
-use serde_json::{json, Map, Value};
+use serde_json::Map;
 
 use crate::eka::api::{ApiError, EkaClient};
 use crate::eka::enrich::{enrich, Enrichment};
 use crate::reminders::ops_for_writes;
-use crate::schedule::{decide, ScheduleWrite};
-use crate::signing::outbound::DeliveryError;
+use crate::schedule::decide;
 use crate::signing::signature::{
-    prepare, verify, MacProvider, Matched, SignatureError, VerifyOptions, DEFAULT_MAX_DEPTH,
+    prepare, verify, MacProvider, Matched, VerifyOptions, DEFAULT_MAX_DEPTH,
     DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };
 use crate::support::http::{Clock, HttpClient};
 pub use crate::webhook::claim_key::{claim_key, dedup_key, source_key};
-use crate::webhook::event::{allowed_events, validate, EventError, EventKind, WebhookEvent};
+use crate::webhook::event::{allowed_events, validate, EventKind, WebhookEvent};
 use crate::webhook::ledger::{
     Attempt, Claim, Claimed, Commit, Deferred, Effects, EventLedger, Intake, IntakeMode,
     LedgerError, Settled,
 };
-use futures::future::{select, Either};
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -74,281 +72,12 @@ impl WebhookConfig {
     }
 }
 
-/// Why a webhook was refused. Each maps to one status and one stable message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookError {
-    /// Over the body limit (413).
-    BodyTooLarge,
-    /// Not JSON (400).
-    InvalidJson,
-    /// Nested deeper than allowed (400).
-    TooDeep,
-    /// Empty, or JSON that is not an object (400).
-    BodyRequired,
-    /// Signature refused (403).
-    Signature(SignatureError),
-    /// Event refused (400).
-    Event(EventError),
-    /// The appointment could not be fetched (502).
-    AppointmentFetch(ApiError),
-    /// The delivery step failed (500).
-    Delivery(DeliveryError),
-    /// A copy of this body is still being processed (409, with `Retry-After`).
-    InFlight {
-        /// The event in flight.
-        event_id: String,
-        /// Seconds until its claim lapses.
-        retry_after_secs: u32,
-    },
-    /// The event or its effects could not be made durable (500; nothing was delivered).
-    Unrecorded(LedgerError),
-}
+mod intake;
+mod outcome;
+mod parse;
 
-impl WebhookError {
-    /// The status Eka receives: 4xx for what Eka should not send again as it is, 5xx (and
-    /// the 409 of a copy in flight) for what it should deliver again.
-    pub fn status(&self) -> u16 {
-        match self {
-            WebhookError::BodyTooLarge => 413,
-            WebhookError::Signature(_) => 403,
-            WebhookError::AppointmentFetch(_) => 502,
-            WebhookError::Delivery(_) | WebhookError::Unrecorded(_) => 500,
-            WebhookError::InFlight { .. } => 409,
-            WebhookError::InvalidJson
-            | WebhookError::TooDeep
-            | WebhookError::BodyRequired
-            | WebhookError::Event(_) => 400,
-        }
-    }
-
-    /// The `error` text of the response body: no upstream text, secrets or patient data.
-    pub fn message(&self) -> String {
-        match self {
-            WebhookError::BodyTooLarge => "Request body too large".into(),
-            WebhookError::InvalidJson => "Invalid JSON body".into(),
-            WebhookError::TooDeep => "Invalid JSON body: nested too deeply".into(),
-            WebhookError::BodyRequired => "Request body is required".into(),
-            WebhookError::Signature(e) => e.reason().into(),
-            WebhookError::Event(e) => e.to_string(),
-            WebhookError::AppointmentFetch(_) => "Failed to fetch appointment details".into(),
-            WebhookError::Delivery(_) => {
-                "Internal server error while processing webhook event".into()
-            }
-            WebhookError::InFlight { .. } => {
-                "A copy of this event is still being processed; retry later".into()
-            }
-            WebhookError::Unrecorded(_) => "Could not persist the event; retry later".into(),
-        }
-    }
-
-    /// The stable code recorded in the event log for a failed attempt.
-    pub fn code(&self) -> &'static str {
-        match self {
-            WebhookError::BodyTooLarge => "body_too_large",
-            WebhookError::InvalidJson | WebhookError::TooDeep | WebhookError::BodyRequired => {
-                "invalid_payload"
-            }
-            WebhookError::Signature(_) => "signature_refused",
-            WebhookError::Event(_) => "event_refused",
-            WebhookError::AppointmentFetch(_) => "appointment_fetch_failed",
-            WebhookError::Delivery(_) => "forward_failed",
-            WebhookError::InFlight { .. } => "in_flight",
-            WebhookError::Unrecorded(_) => "persistence_failed",
-        }
-    }
-
-    /// `{"error": message}` (and the `eventId` of a copy in flight).
-    pub fn body(&self) -> Value {
-        match self {
-            WebhookError::InFlight { event_id, .. } => {
-                json!({ "error": self.message(), "eventId": event_id })
-            }
-            _ => json!({ "error": self.message() }),
-        }
-    }
-}
-
-impl std::fmt::Display for WebhookError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // Internal detail for logs; still free of bodies and tokens.
-            WebhookError::AppointmentFetch(e) => write!(f, "{}: {e}", self.message()),
-            WebhookError::Delivery(e) => write!(f, "{}: {e}", self.message()),
-            WebhookError::Unrecorded(e) => write!(f, "{}: {e}", self.message()),
-            _ => f.write_str(&self.message()),
-        }
-    }
-}
-
-impl std::error::Error for WebhookError {}
-
-/// An accepted event with whatever enrichment found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnrichedEvent {
-    /// `event`.
-    pub event_type: String,
-    /// The payload as received.
-    pub payload: Map<String, Value>,
-    /// The appointment, for enriched events.
-    pub appointment_details: Option<Map<String, Value>>,
-    /// The patient, when fetched.
-    pub patient_details: Option<Value>,
-    /// The doctor, when fetched.
-    pub doctor_details: Option<Value>,
-    /// The clinic, when fetched.
-    pub clinic_details: Option<Value>,
-    /// Its id in the event log, when the ledger keeps one.
-    pub event_id: Option<String>,
-}
-
-impl EnrichedEvent {
-    /// An event with nothing to enrich: its type and payload.
-    pub fn plain(event: &WebhookEvent) -> Self {
-        EnrichedEvent {
-            event_type: event.event_type.clone(),
-            payload: event.payload.clone(),
-            appointment_details: None,
-            patient_details: None,
-            doctor_details: None,
-            clinic_details: None,
-            event_id: None,
-        }
-    }
-
-    fn details(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
-        [
-            (
-                "appointmentDetails",
-                self.appointment_details.clone().map(Value::Object),
-            ),
-            ("patientDetails", self.patient_details.clone()),
-            ("doctorDetails", self.doctor_details.clone()),
-            ("clinicDetails", self.clinic_details.clone()),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-    }
-
-    /// `{"type","payload","appointmentDetails",…}`: what is forwarded to the origin.
-    pub fn to_json(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("type".into(), Value::String(self.event_type.clone()));
-        out.insert("payload".into(), Value::Object(self.payload.clone()));
-        out.extend(self.details().map(|(k, v)| (k.to_owned(), v)));
-        Value::Object(out)
-    }
-
-    /// The 200 body: `{"success":true,"event":…,"appointmentDetails":…,…}`, the SDK's exactly
-    /// (the Worker sends the event id as the `X-Eka-Event-Id` header).
-    pub fn success_body(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("success".into(), Value::Bool(true));
-        out.insert("event".into(), Value::String(self.event_type.clone()));
-        out.extend(self.details().map(|(k, v)| (k.to_owned(), v)));
-        Value::Object(out)
-    }
-}
-
-/// The 200 body for a copy of a processed event.
-pub fn duplicate_body(event_type: &str, event_id: &str) -> Value {
-    json!({ "success": true, "duplicate": true, "event": event_type, "eventId": event_id })
-}
-
-/// Where accepted events go once their effects are durable (the SDK's `on_event`; the
-/// Worker's forward).
-#[allow(async_fn_in_trait)]
-pub trait EventSink {
-    /// Delivers one event; an error answers 500 so that Eka retries.
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError>;
-    /// False when there is nothing to deliver during the webhook (then the commit may
-    /// follow the answer).
-    fn delivers(&self) -> bool {
-        true
-    }
-}
-
-/// No sink configured: nothing to deliver.
-impl<D: EventSink> EventSink for Option<D> {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
-        match self {
-            Some(sink) => sink.deliver(event).await,
-            None => Ok(()),
-        }
-    }
-    fn delivers(&self) -> bool {
-        self.as_ref().is_some_and(EventSink::delivers)
-    }
-}
-
-impl<D: EventSink + ?Sized> EventSink for &D {
-    async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
-        (**self).deliver(event).await
-    }
-    fn delivers(&self) -> bool {
-        (**self).delivers()
-    }
-}
-
-/// The response, plus what the adapter needs to log, retry or report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// The status to answer Eka with.
-    pub status: u16,
-    /// The JSON body to answer with: the SDK's success body, a duplicate's, or `{"error"}`.
-    pub body: Value,
-    /// The accepted event (also on a 500 from delivery).
-    pub event: Option<EnrichedEvent>,
-    /// The refusal, if any.
-    pub error: Option<WebhookError>,
-    /// Which body form the signature matched, when verified.
-    pub matched: Option<Matched>,
-    /// The schedule writes this event decided.
-    pub writes: Vec<ScheduleWrite>,
-    /// The ledger refused the writes: the answer is 500 and nothing was delivered.
-    pub persistence_failed: bool,
-    /// The event's id in the log (also for duplicates and copies in flight).
-    pub event_id: Option<String>,
-    /// A copy of a processed event, answered without doing anything.
-    pub duplicate: bool,
-    /// For a 409: seconds Eka should wait (`Retry-After`).
-    pub retry_after_secs: Option<u32>,
-    /// Internal warnings, for debug logs (no secrets, no patient data).
-    pub warnings: Vec<String>,
-    /// The commit to send after the answer (the ledger kept the intake and finishes the
-    /// webhook on its own should it never arrive).
-    pub deferred: Option<Deferred>,
-}
-
-impl Outcome {
-    fn with_event(mut self, event: EnrichedEvent) -> Self {
-        self.event = Some(event);
-        self
-    }
-
-    fn refused(error: WebhookError, matched: Option<Matched>) -> Self {
-        Outcome {
-            error: Some(error.clone()),
-            ..Outcome::answer(error.status(), error.body(), matched)
-        }
-    }
-
-    fn answer(status: u16, body: Value, matched: Option<Matched>) -> Self {
-        Outcome {
-            status,
-            body,
-            event: None,
-            error: None,
-            matched,
-            writes: Vec::new(),
-            persistence_failed: false,
-            event_id: None,
-            duplicate: false,
-            retry_after_secs: None,
-            warnings: Vec::new(),
-            deferred: None,
-        }
-    }
-}
+pub use outcome::*;
+use parse::parse_object;
 
 /// The first header named `name`, compared case-insensitively.
 pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
@@ -419,70 +148,6 @@ where
         let mut out = self.take_in(event, claim, body).await;
         out.matched = matched;
         out
-    }
-
-    /// The webhook through a ledger that keeps intakes: one ledger call before the answer.
-    /// Nothing to enrich (and nothing to deliver now): the intake is the commit. Otherwise
-    /// the appointment fetch starts together with the intake and is dropped if the intake
-    /// says duplicate or in flight; the commit is left for after the answer
-    /// ([`Outcome::deferred`]), unless a sink delivers during the webhook (then it precedes
-    /// the delivery, as always).
-    async fn take_in(&self, event: WebhookEvent, claim: Claim, body: &[u8]) -> Outcome {
-        let enriched = matches!(event.kind, EventKind::Enrich { .. });
-        if !enriched && !self.sink.delivers() {
-            let mut accepted = EnrichedEvent::plain(&event);
-            let outgoing = accepted.to_json();
-            let intake = Intake {
-                claim: &claim,
-                body,
-                mode: IntakeMode::Whole,
-                outgoing: Some(&outgoing),
-            };
-            let claimed = self.ledger.intake(&intake).await;
-            return match self.stop_or_go(claimed, &event.event_type) {
-                Err(out) => *out,
-                Ok((event_id, _)) => {
-                    accepted.event_id.clone_from(&event_id);
-                    Outcome {
-                        event_id,
-                        ..Outcome::answer(200, accepted.success_body(), None)
-                    }
-                    .with_event(accepted)
-                }
-            };
-        }
-        let (ids, found) = {
-            let intake = Intake {
-                claim: &claim,
-                body,
-                mode: IntakeMode::Worker,
-                outgoing: None,
-            };
-            let claimed = std::pin::pin!(self.ledger.intake(&intake));
-            let fetch = std::pin::pin!(async {
-                match &event.kind {
-                    EventKind::Enrich { appointment_id } => {
-                        Some(enrich(self.client, appointment_id, event.data(), false).await)
-                    }
-                    _ => None,
-                }
-            });
-            match select(claimed, fetch).await {
-                Either::Left((claimed, fetch)) => match self.stop_or_go(claimed, &event.event_type)
-                {
-                    // The fetch is dropped unfinished.
-                    Err(out) => return *out,
-                    Ok(ids) => (ids, fetch.await),
-                },
-                Either::Right((found, claimed)) => {
-                    match self.stop_or_go(claimed.await, &event.event_type) {
-                        Err(out) => return *out,
-                        Ok(ids) => (ids, found),
-                    }
-                }
-            }
-        };
-        self.effects(event, &claim, ids, body, found, true).await
     }
 
     /// The answer of an admission that stops, or the rest of the pipeline.
@@ -561,39 +226,6 @@ where
         claim.replay_of = Some(event_id.to_owned());
         let admission = self.claim(event, claim, None, None).await;
         self.carry_on(admission, body).await
-    }
-
-    /// The rest of a webhook a ledger kept ([`IntakeMode`]), run by the ledger itself (its
-    /// Worker never committed, or a gate's origin took it): the body was verified on
-    /// receipt, so only parsing and the allowed-events check are repeated; the commit is made
-    /// here, before anything leaves. A body that no longer passes is recorded as failed.
-    pub async fn resume(
-        &self,
-        event_id: &str,
-        claim: Claim,
-        reprocess: bool,
-        body: &[u8],
-    ) -> Outcome {
-        let ids = (Some(event_id.to_owned()), reprocess);
-        match self.parse_stored(body) {
-            Ok(event) => self.effects(event, &claim, ids, body, None, false).await,
-            Err(e) => {
-                let failed = Commit {
-                    event_id: Some(event_id),
-                    claim: &claim,
-                    attempt: Attempt::ended(Settled::Failed, e.status(), Some(e.code()), reprocess),
-                    effects: &Effects::default(),
-                    body,
-                    outgoing: None,
-                };
-                let mut out = Outcome::refused(e, None);
-                if let Err(e) = self.ledger.commit(&failed).await {
-                    out.warnings.push(format!("failure not recorded: {e}"));
-                }
-                out.event_id = Some(event_id.to_owned());
-                out
-            }
-        }
     }
 
     /// A stored body parsed and checked against the allowed events (its signature was
@@ -861,49 +493,4 @@ where
             deferred,
         }
     }
-}
-
-/// Parses the body as a JSON object, refusing deep nesting before serde_json recurses.
-fn parse_object(body: &[u8], max_depth: usize) -> Result<Map<String, Value>, WebhookError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(WebhookError::BodyRequired);
-    }
-    if nesting_exceeds(body, max_depth) {
-        return Err(WebhookError::TooDeep);
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(WebhookError::BodyRequired),
-        Err(_) => Err(WebhookError::InvalidJson),
-    }
-}
-
-/// True if brackets outside strings nest deeper than `max_depth`.
-fn nesting_exceeds(body: &[u8], max_depth: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max_depth {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }

@@ -1,0 +1,302 @@
+//! The object's intakes (issue 20): a delivery claimed together with its body, so that once the
+//! claim says go nothing accepted can be lost. The body is sealed with `EVENT_ENCRYPTION_KEY`
+//! when set (kept only until the commit when not); the alarm is armed at the claim's lease.
+//!
+//! - `whole` (nothing to enrich): the claim is the commit, in the same call; D1 gets the event
+//!   row through the outbox on the alarm, so the answer waits for no D1 statement.
+//! - `worker`: the Worker commits after its answer; if that commit never comes, the alarm runs
+//!   the rest of the core pipeline here (`Pipeline::resume`: enrichment over `fetch`, the
+//!   commit, reminders, fan-out).
+//! - `gate`: the origin's status arrives after the answer (`Origin`): a 2xx runs the rest
+//!   here on the alarm at once, anything else fails the event; no status by the end of the
+//!   lease records `origin_unknown` (replayable from the console).
+//!
+//! What to do with a held intake is the core's `held_action`.
+
+use serde_json::{json, Value};
+use worker::Result;
+
+use super::storage::{now_ms, num, number, rows, text};
+use super::AppointmentLedger;
+use crate::settings::Settings;
+use crate::support::entropy::random_bytes;
+use crate::support::seal::KeyRing;
+use crate::webhook::gate::{origin_failure, origin_took, origin_unknown};
+use crate::webhook::ledger::{
+    held_action, Attempt, Claim, Claimed, Effects, HeldAction, IntakeMode, Settled,
+};
+use crate::worker::appointment::protocol::{
+    from_json_text, outgoing_aad, Ack, CommitRecord, Outgoing,
+};
+use crate::worker::runtime::env::settings;
+use crate::worker::runtime::log;
+
+/// The table of held intakes.
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS intake (dedup_key TEXT PRIMARY KEY, \
+     event_id TEXT NOT NULL, claim TEXT NOT NULL, body TEXT NOT NULL, sealed INTEGER NOT NULL, \
+     mode TEXT NOT NULL, reprocess INTEGER NOT NULL, origin INTEGER, lease_until INTEGER NOT NULL)";
+
+/// A held intake.
+struct Held {
+    event_id: String,
+    claim: Claim,
+    body: String,
+    sealed: bool,
+    mode: IntakeMode,
+    reprocess: bool,
+    origin: Option<u16>,
+    lease_until: i64,
+}
+
+fn mode_name(mode: IntakeMode) -> &'static str {
+    match mode {
+        IntakeMode::Worker => "worker",
+        IntakeMode::Gate => "gate",
+        IntakeMode::Whole => "whole",
+    }
+}
+
+fn held_from_row(row: &Value) -> Option<Held> {
+    let mode = match text(row, "mode")?.as_str() {
+        "gate" => IntakeMode::Gate,
+        "whole" => IntakeMode::Whole,
+        _ => IntakeMode::Worker,
+    };
+    Some(Held {
+        event_id: text(row, "event_id")?,
+        claim: from_json_text(&text(row, "claim")?).ok()?,
+        body: text(row, "body")?,
+        sealed: number(row, "sealed")? != 0.0,
+        mode,
+        reprocess: number(row, "reprocess")? != 0.0,
+        origin: number(row, "origin").map(|s| s as u16),
+        lease_until: number(row, "lease_until")? as i64,
+    })
+}
+
+fn seal(keys: &KeyRing, plain: &[u8], aad: &[u8]) -> Result<String> {
+    let nonce = random_bytes::<12>().map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(keys.seal(plain, aad, nonce))
+}
+
+const HELD_COLUMNS: &str =
+    "event_id, claim, body, sealed, mode, reprocess, origin, lease_until FROM intake";
+
+impl AppointmentLedger {
+    /// Claims a delivery and, on a go, keeps it (see the module). Returns the claim's answer.
+    pub(super) async fn intake(
+        &self,
+        claim: Claim,
+        body: String,
+        mode: IntakeMode,
+        outgoing: Option<Value>,
+    ) -> Result<Claimed> {
+        let claimed = self.claim(&claim)?;
+        let Claimed::Proceed {
+            event_id: Some(event_id),
+            reprocess,
+        } = &claimed
+        else {
+            return Ok(claimed);
+        };
+        let settings = settings(&self.env);
+        let keys = settings.events.keys.as_ref();
+        let sealed = match keys {
+            Some(keys) => Some(seal(keys, body.as_bytes(), event_id.as_bytes())?),
+            None => None,
+        };
+        if mode == IntakeMode::Whole {
+            let outgoing = match (keys, outgoing) {
+                (Some(keys), Some(value)) => Some(Outgoing {
+                    event: claim.facts.event.clone(),
+                    sealed: seal(keys, value.to_string().as_bytes(), &outgoing_aad(event_id))?,
+                    source: claim.source.clone(),
+                }),
+                _ => None,
+            };
+            let record = CommitRecord {
+                event_id: event_id.clone(),
+                attempt: Attempt::ended(Settled::Processed, 200, None, *reprocess),
+                claim,
+                effects: Effects::default(),
+                sealed_body: sealed,
+                outgoing,
+            };
+            self.settle(record, true).await?;
+            return Ok(claimed);
+        }
+        let lease_until = now_ms() + settings.events.lease_ms;
+        self.state.storage().sql().exec_raw(
+            "INSERT INTO intake (dedup_key, event_id, claim, body, sealed, mode, reprocess, origin, \
+             lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
+             event_id = excluded.event_id, claim = excluded.claim, body = excluded.body, \
+             sealed = excluded.sealed, mode = excluded.mode, reprocess = excluded.reprocess, \
+             origin = NULL, lease_until = excluded.lease_until",
+            vec![
+                claim.dedup_key.as_str().into(),
+                event_id.as_str().into(),
+                serde_json::to_string(&claim)?.into(),
+                sealed.as_deref().unwrap_or(&body).into(),
+                num(i64::from(sealed.is_some())),
+                mode_name(mode).into(),
+                num(i64::from(*reprocess)),
+                num(lease_until),
+            ],
+        )?;
+        self.arm_next().await?;
+        Ok(claimed)
+    }
+
+    fn held(&self, dedup_key: &str, event_id: &str) -> Result<Option<Held>> {
+        let found = rows(self.state.storage().sql().exec_raw(
+            &format!("SELECT {HELD_COLUMNS} WHERE dedup_key = ? AND event_id = ?"),
+            vec![dedup_key.into(), event_id.into()],
+        )?)?;
+        Ok(found.first().and_then(held_from_row))
+    }
+
+    /// Lets go of a held intake as its commit arrives; its sealed body, if any, is the one
+    /// kept for replay.
+    pub(super) fn release_intake(&self, dedup_key: &str, event_id: &str) -> Result<Option<String>> {
+        let held = self.held(dedup_key, event_id)?;
+        if held.is_some() {
+            self.state.storage().sql().exec_raw(
+                "DELETE FROM intake WHERE dedup_key = ?",
+                vec![dedup_key.into()],
+            )?;
+        }
+        Ok(held.filter(|h| h.sealed).map(|h| h.body))
+    }
+
+    /// A gate's origin answered (`status`) or could not be reached (none), after Eka got its
+    /// answer: a 2xx runs the rest here on the alarm at once; anything else fails the event.
+    pub(super) async fn origin(
+        &self,
+        dedup_key: &str,
+        event_id: &str,
+        status: Option<u16>,
+    ) -> Result<Ack> {
+        let Some(held) = self.held(dedup_key, event_id)? else {
+            return Ok(Ack::default());
+        };
+        match status {
+            Some(s) if origin_took(s) => {
+                self.state.storage().sql().exec_raw(
+                    "UPDATE intake SET origin = ? WHERE dedup_key = ?",
+                    vec![num(i64::from(s)), dedup_key.into()],
+                )?;
+                self.arm_next().await?;
+                Ok(Ack::default())
+            }
+            _ => {
+                let attempt = origin_failure(status, held.reprocess);
+                self.settle(failed(held, attempt), false).await
+            }
+        }
+    }
+
+    /// When a held intake wants the alarm: at once for a gate whose origin took it, else at
+    /// the end of its lease.
+    pub(super) fn intake_wake(&self) -> Result<Option<i64>> {
+        let found = rows(self.state.storage().sql().exec(
+            "SELECT MIN(CASE WHEN origin IS NULL THEN lease_until ELSE 0 END) AS at FROM intake",
+            None,
+        )?)?;
+        Ok(found
+            .first()
+            .and_then(|r| number(r, "at"))
+            .map(|t| t as i64))
+    }
+
+    /// The alarm's part: every held intake the core's `held_action` says is due is finished
+    /// here. Errors are logged; what is not finished stays held (and due).
+    pub(super) async fn run_held(&self, settings: &Settings) -> Result<()> {
+        let now = now_ms();
+        let all = rows(
+            self.state
+                .storage()
+                .sql()
+                .exec(&format!("SELECT dedup_key, {HELD_COLUMNS}"), None)?,
+        )?;
+        for row in all {
+            let Some(held) = held_from_row(&row) else {
+                continue;
+            };
+            let result = match held_action(held.mode, held.origin, held.lease_until, now) {
+                HeldAction::Wait(_) => continue,
+                HeldAction::OriginFailed(status) => {
+                    let attempt = origin_failure(Some(status), held.reprocess);
+                    self.settle(failed(held, attempt), false).await.map(|_| ())
+                }
+                HeldAction::OriginUnknown => {
+                    let attempt = origin_unknown(held.reprocess);
+                    self.settle(failed(held, attempt), false).await.map(|_| ())
+                }
+                HeldAction::Run => self.run_one(held, settings).await,
+            };
+            if let Err(e) = result {
+                log::warn(
+                    settings.debug,
+                    "held intake not finished; kept",
+                    json!({ "error": e.to_string() }),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the rest of one held webhook here, under a new lease (a copy meanwhile is in
+    /// flight; a second wake does not run it again).
+    async fn run_one(&self, held: Held, settings: &Settings) -> Result<()> {
+        let now = now_ms();
+        let key = held.claim.dedup_key.clone();
+        let sql = self.state.storage().sql();
+        sql.exec_raw(
+            "UPDATE intake SET mode = 'worker', origin = NULL, lease_until = ? WHERE dedup_key = ?",
+            vec![num(now + settings.events.lease_ms), key.as_str().into()],
+        )?;
+        sql.exec_raw(
+            "UPDATE claims SET claimed_at = ? WHERE dedup_key = ? AND status = 'processing'",
+            vec![num(now), key.as_str().into()],
+        )?;
+        let body = if held.sealed {
+            match crate::event_log::replay_body(&held.event_id, Some(&held.body), &settings.events)
+            {
+                Ok(body) => body,
+                Err(_) => {
+                    let attempt = Attempt::ended(
+                        Settled::Failed,
+                        500,
+                        Some(crate::destinations::sealed_secrets::BODY_UNREADABLE),
+                        held.reprocess,
+                    );
+                    return self.settle(failed(held, attempt), false).await.map(|_| ());
+                }
+            }
+        } else {
+            held.body.into_bytes()
+        };
+        let outcome = crate::worker::webhook::resume(
+            &self.env,
+            self,
+            settings,
+            (&held.event_id, held.claim, held.reprocess),
+            &body,
+        )
+        .await;
+        log::outcome(settings.debug, &outcome);
+        Ok(())
+    }
+}
+
+/// The commit of a held intake that failed with `attempt`.
+fn failed(held: Held, attempt: Attempt) -> CommitRecord {
+    CommitRecord {
+        event_id: held.event_id,
+        claim: held.claim,
+        attempt,
+        effects: Effects::default(),
+        sealed_body: None,
+        outgoing: None,
+    }
+}

@@ -1,0 +1,68 @@
+//! Test-only seams (tests/worker/intake.test.mjs), off unless `EKA_TEST_PROBE` is set:
+//!
+//! - a count of what a webhook waits for: the object calls and D1 statements started while it
+//!   is handled, in the `X-Eka-Probe` header (`1` or `drop`). Work started after the answer
+//!   (`waitUntil`) is not counted: the header is written before it runs;
+//! - `drop`: nothing is sent after the answer (no commit, no origin status), as if the isolate
+//!   stopped there, so that a test sees the object finish the webhook on its own.
+
+use std::cell::Cell;
+
+use worker::{Env, Response};
+
+thread_local! {
+    static OBJECT_CALLS: Cell<u32> = const { Cell::new(0) };
+    static D1_CALLS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One more Durable Object call.
+pub fn object_call() {
+    OBJECT_CALLS.with(|n| n.set(n.get().wrapping_add(1)));
+}
+
+/// One more D1 statement or batch.
+pub fn d1_call() {
+    D1_CALLS.with(|n| n.set(n.get().wrapping_add(1)));
+}
+
+fn counts() -> (u32, u32) {
+    (OBJECT_CALLS.with(Cell::get), D1_CALLS.with(Cell::get))
+}
+
+fn setting(env: &Env) -> Option<String> {
+    env.var("EKA_TEST_PROBE")
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| v == "1" || v == "drop")
+}
+
+/// `EKA_TEST_PROBE=drop`: send nothing after the answer.
+pub fn drops_after_answer(env: &Env) -> bool {
+    setting(env).is_some_and(|v| v == "drop")
+}
+
+/// The counts when a request started, when probing is on.
+pub struct Probe(Option<(u32, u32)>);
+
+impl Probe {
+    /// Starts counting for one request (nothing unless `EKA_TEST_PROBE` is `1`).
+    pub fn start(env: &Env) -> Self {
+        Probe(setting(env).is_some().then(counts))
+    }
+
+    /// Adds `X-Eka-Probe: objects=<n>; d1=<n>` to the answer.
+    pub fn finish(self, response: worker::Result<Response>) -> worker::Result<Response> {
+        let Some((objects, d1)) = self.0 else {
+            return response;
+        };
+        let mut response = response?;
+        let (o, d) = counts();
+        let value = format!(
+            "objects={}; d1={}",
+            o.wrapping_sub(objects),
+            d.wrapping_sub(d1)
+        );
+        response.headers_mut().set("X-Eka-Probe", &value)?;
+        Ok(response)
+    }
+}
