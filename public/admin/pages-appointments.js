@@ -3,6 +3,7 @@
 import { api, ApiError, findAppointments } from './api.js';
 import { appointmentRows, toLocalInput, fromLocalInput } from './lib.js';
 import { h, time, badge, section, fill, field, button, flash, table, errorText } from './dom.js';
+import { sourceSelect } from './pages-sources.js';
 
 const DAY = 86_400_000;
 const SHOW = 50;
@@ -62,8 +63,10 @@ export async function appointmentsPage(view, route) {
   const open = route.params.get('open');
   const from = h('input', { type: 'datetime-local', required: true, value: toLocalInput(startMs) });
   const to = h('input', { type: 'datetime-local', required: true, value: toLocalInput(endMs) });
+  const sourceId = route.params.get('sourceId') ?? '';
+  const source = sourceSelect(sourceId);
   const form = h('form', { class: 'card filters', role: 'search', 'aria-label': 'Appointments between' },
-    field('From', from, 'your time zone'), field('To', to, 'your time zone'),
+    field('From', from, 'your time zone'), field('To', to, 'your time zone'), field('Source', source),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -73,12 +76,12 @@ export async function appointmentsPage(view, route) {
       flash('Pick a From before To.', 'error');
       return;
     }
-    location.hash = `#/appointments?start=${s}&end=${e}`;
+    location.hash = `#/appointments?start=${s}&end=${e}${source.value ? `&sourceId=${encodeURIComponent(source.value)}` : ''}`;
   });
   const results = h('div');
   view.append(h('h1', 'Appointments'), form, section('Bookings and follow-ups', results));
   await fill(results, async () => {
-    const found = await findAppointments({ start: Math.floor(startMs / 1000), end: Math.floor(endMs / 1000) });
+    const found = await findAppointments({ start: Math.floor(startMs / 1000), end: Math.floor(endMs / 1000), sourceId });
     const rows = appointmentRows(found);
     let shown = 0;
     const t = table([

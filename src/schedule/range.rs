@@ -26,6 +26,8 @@ pub struct RangeQuery {
     pub limit: usize,
     /// After this `(start_time, appointment_id)`.
     pub after: Option<(i64, String)>,
+    /// Only this source's appointments (issue 21; `default`: those of no other source).
+    pub source: Option<String>,
 }
 
 impl RangeQuery {
@@ -48,22 +50,42 @@ impl RangeQuery {
             None | Some("") => None,
             Some(c) => Some(parse_cursor(c)?),
         };
+        let source = match get("sourceId") {
+            None | Some("") => None,
+            Some(id) => Some(crate::event_log::parse_source_id(id)?),
+        };
         Ok(RangeQuery {
             start,
             end,
             limit,
             after,
+            source,
         })
     }
 
     /// The statement of this page: one row more than `limit`.
     pub fn statement(&self) -> Statement {
-        find_page(
+        let mut page = find_page(
             self.start,
             self.end,
             self.after.as_ref().map(|(t, id)| (*t, id.as_str())),
             self.limit + 1,
-        )
+        );
+        // A source: its appointments are those kept beside the schedule table under its id;
+        // the default source's are those of no other source.
+        if let (Some(source), Some(at)) = (&self.source, page.sql.find(" AND (status")) {
+            let table = crate::sources::store::APPOINTMENT_SOURCE_TABLE;
+            let clause = if source == crate::sources::DEFAULT_SOURCE_ID {
+                format!(" AND appointment_id NOT IN (SELECT appointment_id FROM {table})")
+            } else {
+                page.params.insert(2, source.as_str().into());
+                format!(
+                    " AND appointment_id IN (SELECT appointment_id FROM {table} WHERE source = ?)"
+                )
+            };
+            page.sql.insert_str(at, &clause);
+        }
+        page
     }
 
     /// The page's rows (from [`Self::statement`]'s) and the next page's cursor.
@@ -89,6 +111,44 @@ pub fn parse_cursor(cursor: &str) -> Result<(i64, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_keeps_its_own_appointments() {
+        let id = "src_01JBBT5Q3ZK2M3D2V6X4N8R9TA";
+        let q = RangeQuery::parse(
+            &pairs(&[
+                ("start", "1"),
+                ("end", "2"),
+                ("sourceId", id),
+                ("cursor", "1:a"),
+            ]),
+            10,
+        )
+        .unwrap();
+        let s = q.statement();
+        assert!(s.sql.contains("BETWEEN ? AND ? AND appointment_id IN (SELECT appointment_id FROM eka_webhook_appointment_source WHERE source = ?) AND (status"), "{}", s.sql);
+        assert_eq!(s.sql.matches('?').count(), s.params.len());
+        assert_eq!(s.params[2], crate::support::sql::SqlValue::Text(id.into()));
+        let d = RangeQuery::parse(
+            &pairs(&[("start", "1"), ("end", "2"), ("sourceId", "default")]),
+            10,
+        )
+        .unwrap();
+        assert!(d.statement().sql.contains(
+            "appointment_id NOT IN (SELECT appointment_id FROM eka_webhook_appointment_source)"
+        ));
+        let any = RangeQuery::parse(&pairs(&[("start", "1"), ("end", "2")]), 10).unwrap();
+        assert!(!any
+            .statement()
+            .sql
+            .contains("eka_webhook_appointment_source"));
+        let e = RangeQuery::parse(
+            &pairs(&[("start", "1"), ("end", "2"), ("sourceId", "x")]),
+            10,
+        )
+        .unwrap_err();
+        assert!(e.contains("'sourceId'"), "{e}");
+    }
     use crate::schedule::ScheduleRecord;
 
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -134,3 +134,27 @@ pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved
         Some(record) => resolved(base, intake_at(&record.id, &records)),
     }
 }
+
+/// The settings of source `id` for an admin route (a paused source's too): none for
+/// `default`; a 404 answer for an unknown source, a 409 one when its secrets do not open.
+pub async fn settings_at(
+    env: &Env,
+    base: &Settings,
+    id: &str,
+) -> Result<std::result::Result<Option<Rc<Settings>>, Result<worker::Response>>> {
+    use crate::worker::runtime::respond::error;
+    if id == DEFAULT_SOURCE_ID {
+        return Ok(Ok(None));
+    }
+    let records = all(env).await?;
+    let Some(record) = records.iter().find(|r| r.id == id) else {
+        return Ok(Err(error(404, "Source not found")));
+    };
+    Ok(match settings_for(base, record) {
+        Some(own) => Ok(Some(own)),
+        None => Err(error(
+            409,
+            "This source's secrets do not open with EVENT_ENCRYPTION_KEY",
+        )),
+    })
+}

@@ -188,6 +188,22 @@ test('each source\'s webhook is enriched from its own API and persisted; A\'s si
   assert.equal(ofA.hours[0].refusals.invalid_signature, 0);
 });
 
+test('appointments filter by source and are enriched from that source\'s own API', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const range = `start=${now - 3600}&end=${now + 3 * 86400}`;
+  const ofA = await admin(`/admin/appointments?${range}&sourceId=${srcA}`);
+  assert.equal(ofA.status, 200, ofA.text);
+  const idsOf = (body) => body.appointments.map((a) => a.appointmentDetails?.appointment_id ?? a.appointment_id);
+  assert.deepEqual(idsOf(ofA.body), ['apt-a1']);
+  assert.equal(ofA.body.appointments[0].appointmentDetails.visit_type, 'A-VISIT');
+  assert.deepEqual(ofA.body.failed, []);
+  const ofB = await admin(`/admin/appointments?${range}&sourceId=${srcB}`);
+  assert.deepEqual(idsOf(ofB.body), ['apt-b1']);
+  const ofDefault = await admin(`/admin/appointments?${range}&sourceId=default`);
+  assert.ok(!idsOf(ofDefault.body).some((id) => id === 'apt-a1' || id === 'apt-b1'));
+  assert.equal((await admin(`/admin/appointments?${range}&sourceId=src_01JBBT5Q3ZK2M3D2V6X4N8R9TA`)).status, 404);
+});
+
 test('the same body at A and B is two events; a copy at A is a duplicate; lists filter by source', async () => {
   ekaA.setAppointment('apt-same', bookingFor('apt-same'));
   ekaB.setAppointment('apt-same', bookingFor('apt-same'));

@@ -87,17 +87,9 @@ async fn run_replay(
     env: &Env,
     base: &Settings,
 ) -> Result<Option<Outcome>> {
-    use crate::worker::sources::{at_path, Resolved};
-    let own = match at_path(env, base, source).await? {
-        Resolved::Default => None,
-        Resolved::Source(settings) => Some(settings),
-        // A paused source's events may be replayed: the operator asks for it.
-        Resolved::Disabled => crate::worker::sources::all(env)
-            .await?
-            .iter()
-            .find(|r| r.id == source)
-            .and_then(|r| crate::worker::sources::settings_for(base, r)),
-        Resolved::Unknown | Resolved::Unreadable => return Ok(None),
+    // A paused source's events may be replayed too: the operator asks for it.
+    let Ok(own) = crate::worker::sources::settings_at(env, base, source).await? else {
+        return Ok(None);
     };
     let settings = own.as_deref().unwrap_or(base);
     let outcome = run(env, None, settings, Job::Replay { id, body }).await;

@@ -32,6 +32,15 @@ pub async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Work
         log::warn(settings.debug, "range query failed", json!({}));
         return Ok(error(500, "Could not read the schedule")?);
     };
+    // A source's appointments are enriched from its own Eka account.
+    let own = match query.source.as_deref() {
+        None => None,
+        Some(id) => match crate::worker::sources::settings_at(env, settings, id).await? {
+            Ok(own) => own,
+            Err(response) => return Ok(response?),
+        },
+    };
+    let settings = own.as_deref().unwrap_or(settings);
     let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
     let client = client_for(&settings.api);
     let mut body = enrich_found(&client, page, settings.find_concurrency)
