@@ -134,6 +134,7 @@ pub async fn batch(
                     .transpose()
                     .ok()
                     .flatten(),
+                source: None,
             };
             let rows: Vec<ScheduleRow> = query(&executor, &range.statement())
                 .await?
