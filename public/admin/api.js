@@ -30,7 +30,9 @@ export function onUnauthorized(handler) {
 export async function api(path, { method = 'GET', query, body } = {}) {
   const bearer = token.get();
   if (!bearer) {
-    unauthorized('Sign in with the admin token.');
+    // No news for the operator: a page still loading after a refusal must not replace the
+    // refusal's message (or the form being typed in).
+    unauthorized(null);
     throw new ApiError(401, { error: 'Not signed in' });
   }
   const headers = { authorization: `Bearer ${bearer}`, accept: 'application/json' };
@@ -51,8 +53,12 @@ export async function api(path, { method = 'GET', query, body } = {}) {
     data = { error: text.slice(0, 200) };
   }
   if (res.status === 401) {
-    token.clear();
-    unauthorized('The admin token was refused (401). Sign in again.');
+    // Only the token that was refused is forgotten: a late 401 from a request sent with an
+    // earlier (wrong) token must not sign out the operator who has since signed in again.
+    if (token.get() === bearer) {
+      token.clear();
+      unauthorized('The admin token was refused (401). Sign in again.');
+    }
     throw new ApiError(401, data);
   }
   if (!res.ok) throw new ApiError(res.status, data);

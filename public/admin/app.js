@@ -21,10 +21,22 @@ const nav = document.getElementById('nav');
 let signInMessage = null;
 let generation = 0;
 
+// Several requests of a page can be refused at once: the first shows sign-in, the others only
+// update its message, so the form (and what the operator typed) is never rebuilt under them.
 onUnauthorized((message) => {
-  signInMessage = message;
+  const shown = document.getElementById('signin');
+  if (message !== null || !shown) signInMessage = message ?? signInMessage ?? 'Sign in with the admin token.';
+  if (shown) {
+    showSignInMessage(shown);
+    return;
+  }
   render();
 });
+
+function showSignInMessage(form) {
+  form.querySelector('[role="alert"]')?.remove();
+  if (signInMessage) form.querySelector('h1').after(h('p', { class: 'notice notice-error', role: 'alert' }, signInMessage));
+}
 
 function signIn() {
   document.title = 'Sign in · Eka webhook console';
@@ -32,7 +44,6 @@ function signIn() {
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
   const form = h('form', { class: 'card signin', id: 'signin' },
     h('h1', 'Sign in'),
-    signInMessage ? h('p', { class: 'notice notice-error', role: 'alert' }, signInMessage) : null,
     h('p', 'Paste the Worker\'s ADMIN_TOKEN. It is kept in this tab only (sessionStorage) and sent to this origin\'s admin API.'),
     h('div', { class: 'field' }, h('label', { for: 'token' }, 'Admin token'), input),
     h('button', { type: 'submit' }, 'Sign in'));
@@ -45,6 +56,7 @@ function signIn() {
     if (parseRoute(location.hash).page === 'signin') location.hash = '#/overview';
     render();
   });
+  showSignInMessage(form);
   main.replaceChildren(form);
   input.focus();
 }

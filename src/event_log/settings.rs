@@ -20,6 +20,8 @@ pub struct EventLogSettings {
     /// (`EVENT_CLAIM_LEASE_SECONDS`, 120, at least 30, and longer than
     /// [`longest_claim_hold_ms`]).
     pub lease_ms: i64,
+    /// Whether `EVENT_CLAIM_LEASE_SECONDS` set the lease (then it is never raised, only checked).
+    pub lease_explicit: bool,
 }
 
 /// Past this a claim is abandoned (the default; it grows past [`longest_claim_hold_ms`] when
@@ -103,6 +105,7 @@ impl EventLogSettings {
             event_retention_ms: event_days * 86_400_000,
             keys,
             lease_ms: lease_secs * 1000,
+            lease_explicit: get("EVENT_CLAIM_LEASE_SECONDS").is_some(),
         }
     }
 

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::destinations::{check_url, DestinationError};
-use crate::event_log::new_event_id;
+use crate::event_log::{longest_claim_hold_ms, new_event_id};
 use crate::reminders::parse_offsets;
 
 /// The source the environment variables define (read-only through the API).
@@ -328,6 +328,13 @@ pub struct SourceRules<'a> {
     pub allow_http: bool,
     /// Whether the environment sets `REMINDER_CALLBACK_URL` (offsets need a callback).
     pub env_reminder_callback: bool,
+    /// Whether the environment sets `REMINDER_SIGNING_KEY` (a callback needs a key).
+    pub env_reminder_signing_key: bool,
+    /// `EVENT_CLAIM_LEASE_SECONDS` in ms when the operator set it (a default lease grows with
+    /// the source instead, [`routing::effective_settings`]).
+    pub explicit_lease_ms: Option<i64>,
+    /// `EKA_API_TIMEOUT_MS` (the enrichment budget of a claim's hold).
+    pub api_timeout_ms: u32,
 }
 
 /// Parses and validates a body (`POST` with `previous` none; `PUT` with the source's secrets,
@@ -453,6 +460,28 @@ pub fn parse_source(
         Some(_) => return Err(wrong_type("enabled", "a boolean")),
     };
     let secrets = parse_secrets(object, previous)?;
+    // Unsigned, the receiver could not tell this source's reminders from a forgery.
+    if reminder_callback_url.is_some()
+        && secrets.reminder_signing_key.is_none()
+        && !rules.env_reminder_signing_key
+    {
+        return Err(SourceError::Missing("reminderSigningKey"));
+    }
+    // The gate holds the claim through the origin call: an explicit lease must outlast it, or
+    // a copy could take over a delivery still running (the environment's rule, per source).
+    if let (Some(_), Some(lease_ms)) = (&origin_url, rules.explicit_lease_ms) {
+        let longest = longest_claim_hold_ms(rules.api_timeout_ms, true);
+        if lease_ms <= longest {
+            return Err(invalid(
+                "originUrl",
+                format!(
+                    "with an origin a webhook holds its claim up to {} s, not shorter than EVENT_CLAIM_LEASE_SECONDS ({} s): raise the lease or leave it unset",
+                    longest / 1000,
+                    lease_ms / 1000
+                ),
+            ));
+        }
+    }
     Ok((
         SourceSpec {
             name: name.to_owned(),

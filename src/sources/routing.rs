@@ -12,6 +12,7 @@
 
 use super::store::SourceRecord;
 use super::{SourceSecrets, DEFAULT_SOURCE_ID};
+use crate::event_log::longest_claim_hold_ms;
 use crate::reminders::parse_offsets;
 use crate::settings::Settings;
 
@@ -141,6 +142,19 @@ pub fn effective_settings(
     let overridden = overridden(spec, secrets);
     s.problems
         .retain(|p| !overridden.iter().any(|name| p.starts_with(name)));
+    // The rules whose environment problems were just dropped, on the source's own values (a
+    // row written before these rules were checked at create/update stops here).
+    if spec.reminder_callback_url.is_some() && s.reminders.signing_key.is_none() {
+        s.problems.push(
+            "reminderCallbackUrl is set but reminderSigningKey (or REMINDER_SIGNING_KEY) is not"
+                .to_owned(),
+        );
+    }
+    if spec.origin_url.is_some() {
+        let explicit = s.events.lease_explicit;
+        let longest = longest_claim_hold_ms(s.api.timeout_ms, true);
+        s.events.fit_lease(longest, explicit, &mut s.problems);
+    }
     s
 }
 
@@ -317,6 +331,56 @@ mod tests {
         assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
         assert!(s.problems[0].starts_with("SIGNATURE_TOLERANCE_SECONDS"));
     }
+    #[test]
+    fn a_source_with_its_own_origin_holds_the_lease_rule() {
+        // The environment has no origin: the default lease (120 s) outlasts enrichment (60 s).
+        let base = env(&[("EKA_API_TIMEOUT_MS", "15000")]);
+        assert_eq!(base.events.lease_ms, 120_000);
+        let mut r = record("src_a", None, true);
+        r.spec.origin_url = Some("https://origin.example".into());
+        // 30 s origin + 6 × 15 s = 120 s: the default lease grows past it.
+        let s = effective_settings(&base, &r, &secrets());
+        assert_eq!(s.events.lease_ms, 130_000);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        // An explicit lease is never raised: the source is misconfigured, naming it.
+        let short = env(&[
+            ("EKA_API_TIMEOUT_MS", "15000"),
+            ("EVENT_CLAIM_LEASE_SECONDS", "100"),
+        ]);
+        assert!(!short
+            .problems
+            .iter()
+            .any(|p| p.starts_with("EVENT_CLAIM_LEASE_SECONDS")));
+        let s = effective_settings(&short, &r, &secrets());
+        assert_eq!(s.events.lease_ms, 100_000);
+        assert!(
+            s.problems
+                .iter()
+                .any(|p| p.starts_with("EVENT_CLAIM_LEASE_SECONDS")),
+            "{:?}",
+            s.problems
+        );
+    }
+
+    #[test]
+    fn a_source_callback_without_any_reminder_key_is_a_problem() {
+        // The environment's callback problem names REMINDER_CALLBACK_URL, which the source
+        // overrides; the source's own callback still needs a key.
+        let base = env(&[("REMINDER_CALLBACK_URL", "https://cb.example")]);
+        let mut r = record("src_a", None, true);
+        r.spec.reminder_callback_url = Some("https://cb.source.example".into());
+        let s = effective_settings(&base, &r, &secrets());
+        assert!(
+            s.problems.iter().any(|p| p.contains("reminderSigningKey")),
+            "{:?}",
+            s.problems
+        );
+        let mut keyed = secrets();
+        keyed.reminder_signing_key = Some("reminder-key".into());
+        let s = effective_settings(&base, &r, &keyed);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+    }
+
     #[test]
     fn the_default_source_is_the_environments_account() {
         let base = env(&[

@@ -8,6 +8,9 @@ const RULES: SourceRules<'static> = SourceRules {
     taken_business_ids: &[],
     allow_http: false,
     env_reminder_callback: false,
+    env_reminder_signing_key: false,
+    explicit_lease_ms: None,
+    api_timeout_ms: 10_000,
 };
 
 fn body(v: Value) -> Vec<u8> {
@@ -186,7 +189,16 @@ fn a_put_without_a_secret_keeps_it() {
     }
     v["reminderSigningKey"] = json!("");
     v["name"] = json!("Clinic A, renamed");
-    let (spec, after) = parse_source(&body(v.clone()), RULES, Some(&before)).expect("valid");
+    // Removing the source's reminder key leaves the environment's to sign its callback.
+    let rules = SourceRules {
+        env_reminder_signing_key: true,
+        ..RULES
+    };
+    assert_eq!(
+        parse_source(&body(v.clone()), RULES, Some(&before)),
+        Err(SourceError::Missing("reminderSigningKey"))
+    );
+    let (spec, after) = parse_source(&body(v.clone()), rules, Some(&before)).expect("valid");
     assert_eq!(spec.name, "Clinic A, renamed");
     assert_eq!(after.client_id, before.client_id);
     assert_eq!(after.client_secret, before.client_secret);
@@ -196,7 +208,7 @@ fn a_put_without_a_secret_keeps_it() {
     assert_eq!(after.reminder_signing_key, None);
     // Without a previous source (a create), the same body misses its credentials.
     assert_eq!(
-        parse_source(&body(v), RULES, None),
+        parse_source(&body(v), rules, None),
         Err(SourceError::Missing("clientId"))
     );
 }
@@ -367,4 +379,65 @@ fn list_filters_read_null_as_the_default_source() {
     assert_eq!(params.len(), 1);
     assert!(store::appointment_source("a1", "default").is_none());
     assert!(store::appointment_source("a1", "src_1").is_some());
+}
+
+#[test]
+fn a_reminder_callback_needs_a_key_of_the_source_or_the_environment() {
+    let v = with("reminderSigningKey", Value::Null);
+    let e = refused(v.clone(), RULES);
+    assert_eq!(e.field(), "reminderSigningKey");
+    assert_eq!(e.status(), 400);
+    let rules = SourceRules {
+        env_reminder_signing_key: true,
+        ..RULES
+    };
+    assert!(parse_source(&body(v.clone()), rules, None).is_ok());
+    // Without a callback of its own, the source needs no key (the environment's rule holds).
+    let mut no_callback = v;
+    no_callback.as_object_mut().map(|o| {
+        o.remove("reminderCallbackUrl");
+        o.remove("reminderOffsets")
+    });
+    assert!(parse_source(&body(no_callback), RULES, None).is_ok());
+}
+
+#[test]
+fn an_origin_over_plain_http_to_another_host_is_refused_naming_origin_url() {
+    let rules = SourceRules {
+        allow_http: true,
+        ..RULES
+    };
+    let e = refused(
+        with("originUrl", json!("http://origin.example/hooks")),
+        rules,
+    );
+    assert_eq!(e.field(), "originUrl");
+    assert_eq!(e.status(), 400);
+    assert!(parse_source(
+        &body(with("originUrl", json!("http://127.0.0.1:9/x"))),
+        rules,
+        None
+    )
+    .is_ok());
+}
+
+#[test]
+fn an_origin_is_refused_when_the_explicit_lease_is_shorter_than_its_claim_hold() {
+    // 30 s timeout at the origin + 6 × 10 s enrichment = 90 s.
+    let short = SourceRules {
+        explicit_lease_ms: Some(60_000),
+        ..RULES
+    };
+    let e = refused(full(), short);
+    assert_eq!(e.field(), "originUrl");
+    assert!(e.to_string().contains("EVENT_CLAIM_LEASE_SECONDS"), "{e}");
+    // Without an origin of its own the source holds a claim for enrichment only.
+    assert!(parse_source(&body(with("originUrl", Value::Null)), short, None).is_ok());
+    let long = SourceRules {
+        explicit_lease_ms: Some(300_000),
+        ..RULES
+    };
+    assert!(parse_source(&body(full()), long, None).is_ok());
+    // A default lease is not the operator's: the source's effective settings raise it.
+    assert!(parse_source(&body(full()), RULES, None).is_ok());
 }

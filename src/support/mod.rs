@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod capped_body;
 pub mod entropy;
 pub mod http;
+pub mod join;
 pub mod outbox;
 pub mod page;
 pub mod request_url;

@@ -216,19 +216,19 @@ async fn admin(
         (Method::Get, Admin::Attempts) => {
             destinations::page(&req, env, settings, ListKind::Attempts).await
         }
-        (Method::Get, Admin::Sources) => Ok(sources::list(env, settings).await?),
-        (Method::Post, Admin::Sources) => Ok(sources::create(req, env, settings).await?),
-        (Method::Get, Admin::Source(id)) => Ok(sources::get(id, env, settings).await?),
-        (Method::Put, Admin::Source(id)) => Ok(sources::replace(id, req, env, settings).await?),
-        (Method::Delete, Admin::Source(id)) => Ok(sources::delete(id, env).await?),
-        (Method::Post, Admin::SourceToggle(id)) => Ok(sources::toggle(id, env, settings).await?),
+        (Method::Get, Admin::Sources) => sources::list(env, settings).await,
+        (Method::Post, Admin::Sources) => sources::create(req, env, settings).await,
+        (Method::Get, Admin::Source(id)) => sources::get(id, env, settings).await,
+        (Method::Put, Admin::Source(id)) => sources::replace(id, req, env, settings).await,
+        (Method::Delete, Admin::Source(id)) => sources::delete(id, env).await,
+        (Method::Post, Admin::SourceToggle(id)) => sources::toggle(id, env, settings).await,
         (Method::Post, Admin::SourceRotateKey(id)) => {
-            Ok(sources::rotate_key(id, req, env, settings).await?)
+            sources::rotate_key(id, req, env, settings).await
         }
         (Method::Delete, Admin::SourceKey(id, fp)) => {
-            Ok(sources::remove_key(id, fp, env, settings).await?)
+            sources::remove_key(id, fp, env, settings).await
         }
-        (Method::Post, Admin::SourceCheck(id)) => Ok(sources::check(id, env, settings).await?),
+        (Method::Post, Admin::SourceCheck(id)) => sources::check(id, env, settings).await,
         (_, route) => Ok(method_not_allowed(route.allow())?),
     }
 }

@@ -232,7 +232,7 @@ async fn release(env: &Env, destination_id: &str, owners: &[String]) -> Batch {
             .await
             .map_err(|e| e.to_string())
     });
-    for result in futures::future::join_all(calls).await {
+    for result in crate::support::join::join_each(calls.collect()).await {
         match result {
             Ok(ack) => done.released += ack.queued,
             Err(_) => done.failed += 1,

@@ -284,6 +284,34 @@ test('a wrong token lands back on sign-in', async () => {
   await shot('signin-refused');
 });
 
+test('a late 401 for a refused token does not sign out the operator who signed in again', async () => {
+  // The refused token's overview asks several routes at once; one answer is held until the
+  // operator has signed in with the right token, then arrives as 401.
+  const WRONG = 'also-not-the-token';
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const hold = async (route) => {
+    if (route.request().headers().authorization === `Bearer ${WRONG}`) await held;
+    await route.continue();
+  };
+  await page.route('**/admin/pending-writes', hold);
+  await page.getByLabel('Admin token').fill(WRONG);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'refused (401)' }).waitFor();
+  await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('main h1', { hasText: 'Overview' }).waitFor();
+  const late = page.waitForEvent('requestfinished', (r) => r.url().includes('/admin/pending-writes') && r.headers().authorization === `Bearer ${WRONG}`);
+  release();
+  await late;
+  await page.unroute('**/admin/pending-writes', hold);
+  // One turn of the page's event loop: the late answer's handler has run.
+  await page.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('eka-admin-token')), ADMIN_TOKEN);
+  assert.equal(await page.locator('#signin').count(), 0, 'the late 401 sent the operator back to sign-in');
+  await page.locator('main h1', { hasText: 'Overview' }).waitFor();
+});
+
 test('no request left 127.0.0.1, and the CSP refused nothing', () => {
   assert.ok(requests.length > 10, `recorded ${requests.length} requests`);
   const elsewhere = requests.filter((u) => {

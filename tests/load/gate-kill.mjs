@@ -163,12 +163,14 @@ export async function gateKill(arg) {
       const perReceiver = Object.fromEntries(receivers.map((r) => [r.name, coverage(r, expectedFor(r), killWindow)]));
       const { results: pendingRows } = await worker.db.prepare("SELECT COUNT(*) AS n FROM eka_webhook_delivery WHERE status IN ('pending', 'held')").all();
       const acceptedNotProcessed = [...accepted.keys()].filter((id) => status.get(id) !== 'processed');
+      const pendingWrites = (await (await worker.request('/admin/pending-writes', { headers: auth })).json()).pending;
       return {
         eventRows: events.length, distinctBodies: bodies.size, processed: processed.length,
         eventRowsDuplicated: events.length - new Set(events.map((e) => e.dedup_key)).size,
         accepted: accepted.size, acceptedNotProcessed: acceptedNotProcessed.length, acceptedNotProcessedIds: acceptedNotProcessed.slice(0, 5),
         eventStatuses: events.reduce((m, e) => ({ ...m, [e.status]: (m[e.status] ?? 0) + 1 }), {}),
-        scheduleRows: rows.size, missingRows, wrongState: wrong, reminderMismatch,
+        scheduleRows: rows.size, missingRows, missingRowIds: chains.filter((c) => !rows.has(c.id)).map((c) => `${c.id}${c.update ? ` (${c.update.status === 'CN' ? 'cancelled' : 'moved'} after the kill)` : ''}`).slice(0, 8),
+        pendingWrites, wrongState: wrong, reminderMismatch,
         destinations: perReceiver, deliveriesPendingOrHeld: pendingRows[0]?.n ?? 0,
       };
     };

@@ -4,7 +4,7 @@
 //! reads and writes D1 and seals.
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Request, Response};
 
 use crate::eka::api::EkaClient;
 use crate::settings::Settings;
@@ -16,39 +16,42 @@ use crate::support::entropy::random_bytes;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
 use crate::worker::runtime::d1::{query, ready, D1Executor};
+use crate::worker::runtime::error::{WorkerError, WorkerResult};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
-use crate::worker::runtime::respond::{error, json};
+use crate::worker::runtime::respond::json;
 use crate::worker::sources::invalidate;
 
-fn internal(e: impl std::fmt::Display) -> worker::Error {
-    worker::Error::RustError(e.to_string())
+fn internal(e: impl std::fmt::Display) -> WorkerError {
+    WorkerError::internal(e)
 }
 
 /// 409 naming the secret to set: a source's secrets are kept only sealed.
-fn keys(settings: &Settings) -> std::result::Result<&KeyRing, Result<Response>> {
+fn keys(settings: &Settings) -> WorkerResult<&KeyRing> {
     settings.events.keys.as_ref().ok_or_else(|| {
-        error(
-            409,
+        WorkerError::conflict(
             "Sources are off: set the secret EVENT_ENCRYPTION_KEY (every source's credentials and signing keys are kept encrypted with it)",
         )
     })
 }
 
-fn invalid(e: &SourceError) -> Result<Response> {
-    json(
-        e.status(),
-        &json!({ "error": e.to_string(), "field": e.field() }),
-    )
+impl From<SourceError> for WorkerError {
+    /// 400 naming the field; an unknown key fingerprint is a 404.
+    fn from(e: SourceError) -> Self {
+        match e.status() {
+            400 => WorkerError::Invalid {
+                message: e.to_string(),
+                field: Some(e.field()),
+            },
+            status => WorkerError::Status(status, e.to_string()),
+        }
+    }
 }
 
-fn not_found() -> Result<Response> {
-    error(404, "Source not found")
-}
+const NOT_FOUND: WorkerError = WorkerError::NotFound("Source not found");
 
 /// 409 for a change to the `default` source.
-fn read_only() -> Result<Response> {
-    error(
-        409,
+fn read_only() -> WorkerError {
+    WorkerError::conflict(
         "The default source is the account of the environment variables (EKA_CLIENT_ID, EKA_SIGNING_KEY, …): read-only through the API",
     )
 }
@@ -58,7 +61,7 @@ fn default_json(settings: &Settings) -> Value {
     spec_json(DEFAULT_SOURCE_ID, &spec, Some(&secrets), true, None)
 }
 
-async fn find(executor: &D1Executor, id: &str) -> Result<Option<SourceRecord>> {
+async fn find(executor: &D1Executor, id: &str) -> WorkerResult<Option<SourceRecord>> {
     if !crate::sources::is_source_id(id) {
         return Ok(None);
     }
@@ -66,7 +69,7 @@ async fn find(executor: &D1Executor, id: &str) -> Result<Option<SourceRecord>> {
     Ok(rows.iter().find_map(SourceRecord::from_row))
 }
 
-async fn all(executor: &D1Executor) -> Result<Vec<SourceRecord>> {
+async fn all(executor: &D1Executor) -> WorkerResult<Vec<SourceRecord>> {
     let rows = query(executor, &store::list_sources()).await?;
     Ok(rows.iter().filter_map(SourceRecord::from_row).collect())
 }
@@ -81,7 +84,7 @@ fn shown(settings: &Settings, record: &SourceRecord) -> Value {
     record.to_json(opened(settings, record).as_ref())
 }
 
-fn seal(keys: &KeyRing, id: &str, secrets: &SourceSecrets) -> Result<String> {
+fn seal(keys: &KeyRing, id: &str, secrets: &SourceSecrets) -> WorkerResult<String> {
     Ok(seal_secrets(
         keys,
         id,
@@ -91,11 +94,11 @@ fn seal(keys: &KeyRing, id: &str, secrets: &SourceSecrets) -> Result<String> {
 }
 
 /// `GET /admin/sources`: the `default` source first, then the rows, oldest first.
-pub async fn list(env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn list(env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let executor = ready(env).await?;
     let mut sources = vec![default_json(settings)];
     sources.extend(all(&executor).await?.iter().map(|r| shown(settings, r)));
-    json(200, &json!({ "sources": sources }))
+    Ok(json(200, &json!({ "sources": sources }))?)
 }
 
 /// What `parse_source` checks against: the other sources' business ids.
@@ -112,22 +115,22 @@ fn rules<'a>(settings: &Settings, taken: &'a [String]) -> SourceRules<'a> {
         taken_business_ids: taken,
         allow_http: settings.delivery.allow_http,
         env_reminder_callback: settings.reminders.callback_url.is_some(),
+        env_reminder_signing_key: settings.reminders.signing_key.is_some(),
+        explicit_lease_ms: settings
+            .events
+            .lease_explicit
+            .then_some(settings.events.lease_ms),
+        api_timeout_ms: settings.api.timeout_ms,
     }
 }
 
 /// `POST /admin/sources`: 201 with the source (its `webhookPath`; secrets as hints only).
-pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<Response> {
-    let keys = match keys(settings) {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
+pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
+    let keys = keys(settings)?;
     let body = req.bytes().await.unwrap_or_default();
     let executor = ready(env).await?;
     let taken = taken(&all(&executor).await?, "");
-    let (spec, secrets) = match parse_source(&body, rules(settings, &taken), None) {
-        Ok(parsed) => parsed,
-        Err(e) => return invalid(&e),
-    };
+    let (spec, secrets) = parse_source(&body, rules(settings, &taken), None)?;
     let now = WorkerClock.now_ms();
     let id = new_source_id(now, random_bytes::<10>().map_err(internal)?);
     let record = SourceRecord {
@@ -139,18 +142,16 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> Result<
     };
     query(&executor, &store::insert_source(&record)).await?;
     invalidate();
-    json(201, &record.to_json(Some(&secrets)))
+    Ok(json(201, &record.to_json(Some(&secrets)))?)
 }
 
 /// `GET /admin/sources/{id}`.
-pub async fn get(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn get(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     if id == DEFAULT_SOURCE_ID {
-        return json(200, &default_json(settings));
+        return Ok(json(200, &default_json(settings))?);
     }
-    match find(&ready(env).await?, id).await? {
-        Some(record) => json(200, &shown(settings, &record)),
-        None => not_found(),
-    }
+    let record = find(&ready(env).await?, id).await?.ok_or(NOT_FOUND)?;
+    Ok(json(200, &shown(settings, &record))?)
 }
 
 /// A source to change: 404 when there is none, 409 for `default` or without the key, 409 when
@@ -159,23 +160,17 @@ async fn editable(
     id: &str,
     executor: &D1Executor,
     settings: &Settings,
-) -> Result<std::result::Result<(SourceRecord, SourceSecrets), Result<Response>>> {
+) -> WorkerResult<(SourceRecord, SourceSecrets)> {
     if id == DEFAULT_SOURCE_ID {
-        return Ok(Err(read_only()));
+        return Err(read_only());
     }
-    let keys = match keys(settings) {
-        Ok(k) => k,
-        Err(response) => return Ok(Err(response)),
-    };
-    let Some(record) = find(executor, id).await? else {
-        return Ok(Err(not_found()));
-    };
+    let keys = keys(settings)?;
+    let record = find(executor, id).await?.ok_or(NOT_FOUND)?;
     match open_secrets(keys, &record.id, &record.sealed_secrets) {
-        Ok(secrets) => Ok(Ok((record, secrets))),
-        Err(_) => Ok(Err(error(
-            409,
+        Ok(secrets) => Ok((record, secrets)),
+        Err(_) => Err(WorkerError::conflict(
             "This source's secrets do not open with EVENT_ENCRYPTION_KEY: put the key they were sealed with back in the list",
-        ))),
+        )),
     }
 }
 
@@ -185,21 +180,13 @@ pub async fn replace(
     mut req: Request,
     env: &Env,
     settings: &Settings,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let (record, previous) = match editable(id, &executor, settings).await? {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (record, previous) = editable(id, &executor, settings).await?;
     let body = req.bytes().await.unwrap_or_default();
     let taken = taken(&all(&executor).await?, id);
-    let (spec, secrets) = match parse_source(&body, rules(settings, &taken), Some(&previous)) {
-        Ok(parsed) => parsed,
-        Err(e) => return invalid(&e),
-    };
-    let Some(keys) = settings.events.keys.as_ref() else {
-        return read_only();
-    };
+    let (spec, secrets) = parse_source(&body, rules(settings, &taken), Some(&previous))?;
+    let keys = keys(settings)?;
     let sealed = seal(keys, id, &secrets)?;
     let now = WorkerClock.now_ms();
     query(&executor, &store::replace_source(id, &spec, &sealed, now)).await?;
@@ -210,38 +197,34 @@ pub async fn replace(
         updated_at: now,
         ..record
     };
-    json(200, &updated.to_json(Some(&secrets)))
+    Ok(json(200, &updated.to_json(Some(&secrets)))?)
 }
 
 /// `DELETE /admin/sources/{id}`: its path answers 404 from then on; its events stay.
-pub async fn delete(id: &str, env: &Env) -> Result<Response> {
+pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
     if id == DEFAULT_SOURCE_ID {
-        return read_only();
+        return Err(read_only());
     }
     let executor = ready(env).await?;
-    if find(&executor, id).await?.is_none() {
-        return not_found();
-    }
+    find(&executor, id).await?.ok_or(NOT_FOUND)?;
     query(&executor, &store::delete_source(id)).await?;
     invalidate();
-    json(200, &json!({ "deleted": true, "id": id }))
+    Ok(json(200, &json!({ "deleted": true, "id": id }))?)
 }
 
 /// `POST /admin/sources/{id}/toggle`: intake opened or paused (paused: 503 + `Retry-After`).
-pub async fn toggle(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn toggle(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     if id == DEFAULT_SOURCE_ID {
-        return read_only();
+        return Err(read_only());
     }
     let executor = ready(env).await?;
-    let Some(mut record) = find(&executor, id).await? else {
-        return not_found();
-    };
+    let mut record = find(&executor, id).await?.ok_or(NOT_FOUND)?;
     let now = WorkerClock.now_ms();
     record.spec.enabled = !record.spec.enabled;
     record.updated_at = now;
     query(&executor, &store::set_enabled(id, record.spec.enabled, now)).await?;
     invalidate();
-    json(200, &shown(settings, &record))
+    Ok(json(200, &shown(settings, &record))?)
 }
 
 /// `POST /admin/sources/{id}/rotate-key {"key"}`: the key is added; the older ones keep
@@ -251,22 +234,18 @@ pub async fn rotate_key(
     mut req: Request,
     env: &Env,
     settings: &Settings,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let (record, mut secrets) = match editable(id, &executor, settings).await? {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (record, mut secrets) = editable(id, &executor, settings).await?;
     let body = req.bytes().await.unwrap_or_default();
     if body.len() > MAX_SECRET_LEN * 4 {
-        return invalid(&SourceError::Invalid {
+        return Err(SourceError::Invalid {
             field: "key",
             why: "the body is too large".into(),
-        });
+        }
+        .into());
     }
-    if let Err(e) = secrets.add_key(&body) {
-        return invalid(&e);
-    }
+    secrets.add_key(&body)?;
     keys_changed(&executor, settings, record, &secrets).await
 }
 
@@ -276,15 +255,10 @@ pub async fn remove_key(
     fingerprint: &str,
     env: &Env,
     settings: &Settings,
-) -> Result<Response> {
+) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    let (record, mut secrets) = match editable(id, &executor, settings).await? {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if let Err(e) = secrets.remove_key(fingerprint) {
-        return invalid(&e);
-    }
+    let (record, mut secrets) = editable(id, &executor, settings).await?;
+    secrets.remove_key(fingerprint)?;
     keys_changed(&executor, settings, record, &secrets).await
 }
 
@@ -293,10 +267,8 @@ async fn keys_changed(
     settings: &Settings,
     record: SourceRecord,
     secrets: &SourceSecrets,
-) -> Result<Response> {
-    let Some(keys) = settings.events.keys.as_ref() else {
-        return read_only();
-    };
+) -> WorkerResult<Response> {
+    let keys = keys(settings)?;
     let sealed = seal(keys, &record.id, secrets)?;
     let now = WorkerClock.now_ms();
     query(executor, &store::set_secrets(&record.id, &sealed, now)).await?;
@@ -306,25 +278,22 @@ async fn keys_changed(
         updated_at: now,
         ..record
     };
-    json(200, &updated.to_json(Some(secrets)))
+    Ok(json(200, &updated.to_json(Some(secrets)))?)
 }
 
 /// `POST /admin/sources/{id}/check`: logs in to the source's Eka API now; `ok`, or the Eka
 /// error (a status, never a body or a secret).
-pub async fn check(id: &str, env: &Env, settings: &Settings) -> Result<Response> {
+pub async fn check(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let config = if id == DEFAULT_SOURCE_ID {
         settings.api.clone()
     } else {
         let executor = ready(env).await?;
-        let (record, secrets) = match editable(id, &executor, settings).await? {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+        let (record, secrets) = editable(id, &executor, settings).await?;
         effective_settings(settings, &record, &secrets).api
     };
     let client = EkaClient::new(config, FetchClient, WorkerClock);
     let result = client.check_login().await;
-    json(
+    Ok(json(
         200,
         &json!({
             "id": id,
@@ -332,5 +301,5 @@ pub async fn check(id: &str, env: &Env, settings: &Settings) -> Result<Response>
             "error": result.err().map(|e| e.to_string()),
             "checkedAt": WorkerClock.now_ms(),
         }),
-    )
+    )?)
 }

@@ -37,6 +37,9 @@ pub enum WorkerError {
     Status(u16, String),
     /// 500: D1, an object or the runtime failed; the text is logged, never answered.
     Internal(String),
+    /// 500: the runtime's own error, kept as it is (formatted only when logged: a `?` on a
+    /// runtime call stays a move, not a formatting at every call site).
+    Runtime(worker::Error),
 }
 
 /// A route's result.
@@ -68,7 +71,7 @@ impl WorkerError {
             WorkerError::NotFound(_) => 404,
             WorkerError::Conflict(_) => 409,
             WorkerError::Status(status, _) => *status,
-            WorkerError::Internal(_) => 500,
+            WorkerError::Internal(_) | WorkerError::Runtime(_) => 500,
         }
     }
 
@@ -80,8 +83,12 @@ impl WorkerError {
                 message,
                 field: Some(field),
             } => respond::json(400, &json!({ "error": message, "field": field })),
-            WorkerError::Internal(detail) => {
-                log::warn(debug, "request failed", json!({ "error": detail }));
+            WorkerError::Internal(_) | WorkerError::Runtime(_) => {
+                log::warn(
+                    debug,
+                    "request failed",
+                    json!({ "error": self.to_string() }),
+                );
                 respond::error(500, INTERNAL_ERROR)
             }
             other => respond::error(other.status(), &other.to_string()),
@@ -97,19 +104,20 @@ impl fmt::Display for WorkerError {
             | WorkerError::Status(_, message)
             | WorkerError::Internal(message) => f.write_str(message),
             WorkerError::NotFound(what) => f.write_str(what),
+            WorkerError::Runtime(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl From<worker::Error> for WorkerError {
     fn from(e: worker::Error) -> Self {
-        WorkerError::Internal(e.to_string())
+        WorkerError::Runtime(e)
     }
 }
 
 impl From<serde_json::Error> for WorkerError {
     fn from(e: serde_json::Error) -> Self {
-        WorkerError::Internal(e.to_string())
+        WorkerError::Runtime(e.into())
     }
 }
 
