@@ -2,7 +2,7 @@
 // destinations, and reminders that failed.
 import { api, findAppointments } from './api.js';
 import { stackedBars, totals, formatHour, utcTitle, troubledDestinations, destinationState, appointmentRows } from './lib.js';
-import { h, s, time, badge, section, fill, table, facts, field } from './dom.js';
+import { h, s, time, badge, section, fill, table, facts, field, button, flash } from './dom.js';
 import { sourceSelect } from './pages-sources.js';
 
 const EVENT_KEYS = ['processed', 'processing', 'failed'];
@@ -76,12 +76,19 @@ async function sourcesSection() {
   ], rows, { className: 'per-source' });
 }
 
-async function pendingSection() {
+async function pendingSection(target) {
   const p = await api('/admin/pending-writes');
   const objects = p.objects ?? [];
+  const aside = objects.flatMap((o) => (o.aside ?? []).map((a) => ({ ...a, owner: o.owner })));
+  const entry = (a) => `/admin/pending-writes/${encodeURIComponent(a.owner)}/${a.seq}`;
+  const redo = async (message) => {
+    flash(message, 'info');
+    await fill(target, () => pendingSection(target));
+  };
   return [
     facts([
       ['Writes waiting for D1', h('strong', String(p.pending ?? 0))],
+      ['Set aside', String(p.aside ?? 0)],
       ['Attempts (most)', String(p.attempts ?? 0)],
       ['Last error', p.lastError ?? null],
       ['Next attempt', Number.isFinite(p.nextAttemptAt) ? time(p.nextAttemptAt, { relative: true }) : null],
@@ -90,10 +97,34 @@ async function pendingSection() {
     objects.length ? table([
       { label: 'Object', cell: (o) => h('code', o.owner ?? '—') },
       { label: 'Pending', cell: (o) => String(o.pending ?? 0) },
+      { label: 'Aside', cell: (o) => String(o.aside?.length ?? 0) },
       { label: 'Attempts', cell: (o) => String(o.attempts ?? 0) },
       { label: 'Last error', cell: (o) => o.lastError ?? '—' },
       { label: 'Next attempt', cell: (o) => time(o.nextAttemptAt) },
     ], objects) : null,
+    p.nextCursor ? h('p', { class: 'muted' }, `The first ${objects.length} objects holding writes; more follow (GET /admin/pending-writes?cursor=…).`) : null,
+    aside.length ? table([
+      { label: 'Object', cell: (a) => h('code', a.owner) },
+      { label: 'Entry', cell: (a) => `#${a.seq} ${a.kind}${a.target ? ` → ${a.target}` : ''}` },
+      { label: 'Failures', cell: (a) => String(a.failures ?? 0) },
+      { label: 'Last error', cell: (a) => a.lastError ?? '—' },
+      { label: 'Set aside', cell: (a) => time(a.asideAt) },
+      {
+        label: 'Actions',
+        cell: (a) => [
+          button('Retry', async () => {
+            await api(`${entry(a)}/retry`, { method: 'POST' });
+            await redo(`Entry #${a.seq} of ${a.owner} applied.`);
+          }, { kind: 'secondary', 'aria-label': `Retry entry ${a.seq} of ${a.owner}` }),
+          ' ',
+          button('Drop', async () => {
+            if (!window.confirm(`Drop entry #${a.seq} of ${a.owner}? Its writes are never applied.`)) return;
+            await api(entry(a), { method: 'DELETE' });
+            await redo(`Entry #${a.seq} of ${a.owner} dropped.`);
+          }, { kind: 'danger', 'aria-label': `Drop entry ${a.seq} of ${a.owner}` }),
+        ],
+      },
+    ], aside, { caption: 'Set aside: failed 5 times on their own while D1 answered; the writes behind them drained' }) : null,
   ];
 }
 
@@ -154,7 +185,7 @@ export async function overviewPage(view) {
   await Promise.all([
     fill(stats, () => statsSection('')),
     fill(perSource, sourcesSection, { unavailable: 'This Worker has no sources API yet (404).' }),
-    fill(pending, pendingSection),
+    fill(pending, () => pendingSection(pending)),
     fill(destinations, destinationsSection),
     fill(reminders, failedRemindersSection),
   ]);

@@ -492,6 +492,10 @@ mod tests {
         assert!(all.contains("SET dedup_key = NULL"));
         assert!(all.contains(&format!("DELETE FROM {EVENT_TABLE} WHERE received_at < ?")));
         assert!(all.contains(&format!("DELETE FROM {REFUSAL_TABLE}")));
+        // A source's refusals go after the same time as the environment's.
+        assert!(all.contains("DELETE FROM eka_webhook_source_refusal WHERE hour < ?"));
+        let last = s.last().map(|s| s.params.clone());
+        assert_eq!(last, Some(vec![SqlValue::Int(3)]));
     }
 
     #[test]

@@ -144,6 +144,13 @@ pub fn purge(c: &Cutoffs) -> Vec<Statement> {
             c.dedup_before_ms,
         ),
         (format!("DELETE FROM {REFUSAL_TABLE} WHERE hour < ?"), c.events_before_ms),
+        (
+            format!(
+                "DELETE FROM {} WHERE hour < ?",
+                crate::sources::store::SOURCE_REFUSAL_TABLE
+            ),
+            c.events_before_ms,
+        ),
     ]
     .into_iter()
     .map(|(sql, before)| Statement::new(sql, vec![before.into()]))

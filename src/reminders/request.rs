@@ -91,6 +91,11 @@ pub fn parse_list_request(pairs: &[(String, String)]) -> Result<String, Reminder
         ))
 }
 
+/// Bookings the sweep plans per Cron Trigger invocation or object alarm (one object call
+/// each, far under the 1,000 calls to Cloudflare services an invocation may make); the rest
+/// continue on the alarm of the object `walk:sweep`, a batch per alarm.
+pub const SWEEP_BATCH: usize = 100;
+
 /// The sweep's window of `start_time`s, epoch seconds: bookings not yet started whose
 /// reminders are due within the longest offset and an hour (overdue ones whose alarm was
 /// lost included: re-arming fires them at once). None when there is nothing to sweep: no

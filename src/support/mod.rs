@@ -1,5 +1,5 @@
-//! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, URL
-//! reading, keyset paging, the SQL statement type every store runs, and the admin API's
+//! Small shared pieces: the HTTP traits, ids and entropy, sealing, retry timing, the outbox's
+//! rule, URL reading, keyset paging, the SQL statement type every store runs, and the admin API's
 //! bearer token.
 
 pub mod bearer;
@@ -7,6 +7,7 @@ pub mod capped_body;
 pub mod entropy;
 pub mod http;
 pub mod join;
+pub mod outbox;
 pub mod page;
 pub mod request_url;
 pub mod retry;

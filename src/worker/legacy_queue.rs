@@ -122,6 +122,7 @@ impl ScheduleWriteQueue {
             attempts: state.attempts,
             last_error: state.last_error,
             next_attempt_at: self.state.storage().get_alarm().await?.map(|t| t as f64),
+            aside: Vec::new(),
         })
     }
 

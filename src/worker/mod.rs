@@ -16,6 +16,7 @@ mod legacy_queue;
 mod routes;
 mod runtime;
 mod sources;
+mod walk;
 mod webhook;
 
 pub use appointment::AppointmentLedger;

@@ -35,6 +35,8 @@ enum Admin<'p> {
     Health,
     Appointments,
     PendingWrites,
+    PendingWrite(&'p str, &'p str),
+    PendingRetry(&'p str, &'p str),
     Reminders,
     Reminder(&'p str),
     Events,
@@ -67,6 +69,8 @@ impl<'p> Admin<'p> {
             ["health"] => Admin::Health,
             ["appointments"] => Admin::Appointments,
             ["pending-writes"] => Admin::PendingWrites,
+            ["pending-writes", owner, seq] => Admin::PendingWrite(owner, seq),
+            ["pending-writes", owner, seq, "retry"] => Admin::PendingRetry(owner, seq),
             ["reminders"] => Admin::Reminders,
             ["reminders", id] if !id.is_empty() => Admin::Reminder(id),
             ["events"] => Admin::Events,
@@ -104,6 +108,8 @@ impl<'p> Admin<'p> {
             Admin::SourceKey(..) => "DELETE",
             Admin::SourceToggle(_) | Admin::SourceRotateKey(_) | Admin::SourceCheck(_) => "POST",
             Admin::DestinationToggle(_) => "POST",
+            Admin::PendingWrite(..) => "DELETE",
+            Admin::PendingRetry(..) => "POST",
             Admin::DestinationTest(_) => "POST",
             Admin::DestinationRotate(_) => "POST",
             _ => "GET",
@@ -175,7 +181,13 @@ async fn admin(
     match (method, route) {
         (Method::Get, Admin::Health) => Ok(admin_health(env, settings).await?),
         (Method::Get, Admin::Appointments) => schedule::appointments(&req, env, settings).await,
-        (Method::Get, Admin::PendingWrites) => pending::pending_writes(env).await,
+        (Method::Get, Admin::PendingWrites) => pending::list(&req, env).await,
+        (Method::Post, Admin::PendingRetry(owner, seq)) => {
+            pending::aside(owner, seq, env, false).await
+        }
+        (Method::Delete, Admin::PendingWrite(owner, seq)) => {
+            pending::aside(owner, seq, env, true).await
+        }
         (Method::Post, Admin::Reminders) => reminders::create(req, env, settings).await,
         (Method::Get, Admin::Reminders) => reminders::list(&req, env).await,
         (Method::Delete, Admin::Reminder(id)) => reminders::cancel(id, env).await,

@@ -187,13 +187,33 @@ pub fn get_delivery(id: &str) -> Statement {
     )
 }
 
-/// The objects holding messages for `destination_id` in `status` (to release or fail them).
-pub fn owners_with(destination_id: &str, status: DeliveryStatus) -> Statement {
+/// Objects a release calls per request or alarm: one call each, well under the subrequest
+/// limit of an invocation (1,000 to Cloudflare services on Workers Free).
+pub const RELEASE_BATCH: usize = 25;
+
+/// The objects holding messages for `destination_id` in `status` (to release or fail them),
+/// by name: after `after` when given, at most `limit` (keyset paging).
+pub fn owners_with(
+    destination_id: &str,
+    status: DeliveryStatus,
+    after: Option<&str>,
+    limit: usize,
+) -> Statement {
+    let mut params = vec![destination_id.into(), status.as_str().into()];
+    let after_clause = match after {
+        Some(owner) => {
+            params.push(owner.into());
+            " AND owner > ?"
+        }
+        None => "",
+    };
+    params.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
     Statement::new(
         format!(
-            "SELECT DISTINCT owner FROM {DELIVERY_TABLE} WHERE destination_id = ? AND status = ?"
+            "SELECT DISTINCT owner FROM {DELIVERY_TABLE} WHERE destination_id = ? AND status = ?\
+             {after_clause} ORDER BY owner LIMIT ?"
         ),
-        vec![destination_id.into(), status.as_str().into()],
+        params,
     )
 }
 
@@ -304,5 +324,18 @@ mod tests {
             .filter_map(|c| c.split_whitespace().next())
             .collect();
         assert_eq!(declared, columns(OBJECT_MESSAGE_COLUMNS));
+    }
+
+    #[test]
+    fn owners_are_read_by_keyset_one_batch_at_a_time() {
+        let first = owners_with("dst_1", DeliveryStatus::Held, None, RELEASE_BATCH + 1);
+        assert!(first.sql.ends_with("AND status = ? ORDER BY owner LIMIT ?"));
+        assert_eq!(first.params.len(), 3);
+        assert_eq!(first.params[2], 26i64.into());
+        let next = owners_with("dst_1", DeliveryStatus::Held, Some("apt-9"), 26);
+        assert!(next
+            .sql
+            .ends_with("AND status = ? AND owner > ? ORDER BY owner LIMIT ?"));
+        assert_eq!(next.params[2], "apt-9".into());
     }
 }

@@ -6,9 +6,7 @@
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use crate::destinations::store::{
-    self, DeliveryRow, DeliveryStatus, DestinationRecord, ListKind, Source,
-};
+use crate::destinations::store::{self, DeliveryRow, DestinationRecord, ListKind, Source};
 use crate::destinations::{
     check_manual_retry, generate_secret, new_destination_id, AttemptRecord, DestinationHealth,
     DestinationSpec, Secrets, SpecRules,
@@ -22,9 +20,11 @@ use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::delivery::{self, load, open_secrets, seal_secrets};
 use crate::worker::runtime::d1::D1Executor;
 use crate::worker::runtime::d1::{query, ready};
+use crate::worker::runtime::env::settings;
 use crate::worker::runtime::error::{WorkerError, WorkerResult};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::respond::json;
+use crate::worker::walk::{self, Walk};
 
 fn internal(e: impl std::fmt::Display) -> WorkerError {
     WorkerError::internal(e)
@@ -127,7 +127,7 @@ pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
         .map_err(WorkerError::conflict)?;
     query(&executor, &store::delete_destination(id)).await?;
     // Released, they find the destination gone and fail, on record.
-    release_held(env, &executor, id).await?;
+    release_held(env, id).await?;
     Ok(json(200, &json!({ "deleted": true, "id": id }))?)
 }
 
@@ -147,45 +147,21 @@ async fn changed(env: &Env, executor: &D1Executor, id: &str) -> WorkerResult<Res
     let released = if updated.holds() {
         0
     } else {
-        release_held(env, executor, id).await?
+        release_held(env, id).await?
     };
     let mut shown = updated.to_json();
     shown["released"] = released.into();
     Ok(json(200, &shown)?)
 }
 
-/// Objects told at once to release their held messages.
-const RELEASE_BATCH: usize = 32;
-
-/// Tells every object holding messages for `destination_id` to send them now.
-async fn release_held(
-    env: &Env,
-    executor: &D1Executor,
-    destination_id: &str,
-) -> WorkerResult<usize> {
-    let owners = query(
-        executor,
-        &store::owners_with(destination_id, DeliveryStatus::Held),
-    )
-    .await?;
-    let owners: Vec<&str> = owners
-        .iter()
-        .filter_map(|r| r.get("owner").and_then(Value::as_str))
-        .collect();
-    let mut released = 0;
-    // In batches of concurrent calls (one at a time, 500 holders took 1.6 s).
-    for batch in owners.chunks(RELEASE_BATCH) {
-        let calls = batch.iter().map(|owner| async move {
-            AppointmentClient::named(env, owner)?
-                .release(destination_id.to_owned())
-                .await
-                .map_err(internal)
-        });
-        for ack in crate::support::join::join_each(calls.collect()).await {
-            released += ack?.queued;
-        }
-    }
-    Ok(released)
+/// Tells the objects holding messages for `destination_id` to send them now: the first
+/// `RELEASE_BATCH` here, the rest on the alarm of the walk object (`crate::worker::walk`).
+async fn release_held(env: &Env, destination_id: &str) -> WorkerResult<usize> {
+    let walk = Walk::Release {
+        destination_id: destination_id.to_owned(),
+        after: None,
+    };
+    Ok(walk::start(env, &settings(env), walk).await?.released)
 }
 
 /// `POST /admin/destinations/{id}/test`: a signed `destination.test` event, sent now; the

@@ -2,22 +2,20 @@
 //! appointment's reminders live in its own `AppointmentLedger` object (named by its id); the
 //! reminder operations a webhook implies travel with its commit.
 
-use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
 use crate::reminders::cron_time::next_fire;
 use crate::reminders::{appointment_of, parse_list_request, parse_schedule_request, sweep_window};
-use crate::schedule::ScheduleStore;
 use crate::settings::Settings;
 use crate::support::http::Clock;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::{CallError, PlanReply, Relayed};
-use crate::worker::runtime::d1::d1_store;
+use crate::worker::appointment::protocol::{CallError, Relayed};
 use crate::worker::runtime::error::{WorkerError, WorkerResult};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::json;
+use crate::worker::walk::{self, Walk};
 
 /// The object's reply as a response (its refusal keeps its status and message).
 fn reply<T>(
@@ -60,40 +58,21 @@ pub async fn cancel(reminder_id: &str, env: &Env) -> WorkerResult<Response> {
 }
 
 /// The Cron Trigger sweep: every stored booking whose automatic reminders fall within the
-/// next offsets gets them planned again (idempotent) and its alarm re-armed if it was lost.
+/// next offsets gets them planned again (idempotent) and its alarm re-armed if it was lost;
+/// `SWEEP_BATCH` bookings here, the rest on the alarm of the walk object `walk:sweep`.
 pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
     let now = WorkerClock.now_ms().div_euclid(1000);
     let callback_set = settings.reminders.callback_url.is_some();
     let Some((from, to)) = sweep_window(callback_set, &settings.reminders.offsets, now) else {
         return Ok(json!({ "checked": 0 }));
     };
-    let rows = d1_store(env.d1("DB")?)
-        .find_between(from, to)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let results: Vec<std::result::Result<Relayed<PlanReply>, CallError>> =
-        stream::iter(rows.iter())
-            .map(|row| async move {
-                let id = &row.record.appointment_id;
-                AppointmentClient::for_appointment(env, id)?
-                    .plan_reminders(id.clone(), row.record.start_time, true)
-                    .await
-            })
-            .buffer_unordered(settings.find_concurrency)
-            .collect()
-            .await;
-    let (mut created, mut rearmed, mut failed) = (0, 0, 0);
-    for result in results {
-        match result {
-            Ok(plan) => {
-                created += plan.created();
-                rearmed += u64::from(plan.rearmed());
-            }
-            Err(_) => failed += 1,
-        }
-    }
-    let summary =
-        json!({ "checked": rows.len(), "created": created, "rearmed": rearmed, "failed": failed });
+    let walk = Walk::Sweep {
+        from,
+        to,
+        after: None,
+    };
+    let done = walk::start(env, settings, walk).await?;
+    let summary = done.to_json();
     log::warn(settings.debug, "reminder sweep", summary.clone());
     Ok(summary)
 }

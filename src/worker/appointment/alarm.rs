@@ -18,6 +18,7 @@ impl AppointmentLedger {
         if self.pending_count()? > 0 && retry.next_at.unwrap_or(0.0) as i64 <= now {
             self.drain().await?;
         }
+        self.continue_walk(&settings).await?;
         self.fire_due(&settings).await?;
         let delivered = self.deliver(&settings).await?;
         self.forget_finished_reminders(&settings)?;
@@ -36,14 +37,16 @@ impl AppointmentLedger {
         let n = count(
             &self.state.storage().sql(),
             "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
-             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM index_owners) + \
-             (SELECT COUNT(*) FROM intake) AS n",
+             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_aside) + \
+             (SELECT COUNT(*) FROM index_owners) + (SELECT COUNT(*) FROM intake) + \
+             (SELECT COUNT(*) FROM meta WHERE key = 'walk') AS n",
         )?;
         Ok(n == 0.0 && self.delivery_rows()? == 0.0)
     }
 
-    /// Arms the alarm for the earliest of: a pending reminder's next attempt, the outbox's
-    /// next retry, the oldest claim's expiry, the delivery work's wake. True if one is armed.
+    /// Arms the alarm for the earliest of: a walk's next batch, a pending reminder's next
+    /// attempt, the outbox's next retry, the oldest claim's expiry, the delivery work's wake.
+    /// True if one is armed.
     pub(super) async fn arm_next(&self) -> Result<bool> {
         self.arm(false).await
     }
@@ -65,7 +68,9 @@ impl AppointmentLedger {
         };
         let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
         let finished = self.finished_reminders_wake(&settings(&self.env))?;
+        let walk = self.walk_wake()?;
         let wake = [
+            walk,
             self.intake_wake()?,
             next("reminder").map(|t| t as i64),
             next("claim").map(|t| t as i64 + window),

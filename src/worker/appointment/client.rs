@@ -159,9 +159,28 @@ impl AppointmentClient {
         self.ask(LedgerCommand::IndexSet { owner, holding })
     }
 
-    /// Index shards: the owners registered.
-    pub fn index_list(&self) -> impl Future<Output = Result<IndexReply, CallError>> + '_ {
-        self.ask(LedgerCommand::IndexList)
+    /// Index shards: the owners registered, by name, after `after`, at most `limit`.
+    pub fn index_list(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<IndexReply, CallError>> + '_ {
+        self.ask(LedgerCommand::IndexList { after, limit })
+    }
+
+    /// Applies an outbox entry set aside once, or drops it (404 unknown; 409 refused again).
+    pub fn aside(&self, seq: i64, drop: bool) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Aside { seq, drop })
+    }
+
+    /// Hands a walk to this `walk:…` object: its alarm continues it.
+    pub fn walk(
+        &self,
+        walk: &crate::worker::walk::Walk,
+    ) -> impl Future<Output = Result<Ack, CallError>> + '_ {
+        self.ask(LedgerCommand::Walk {
+            walk: walk.to_text(),
+        })
     }
 
     /// The destination resumed: its held messages here are due now.

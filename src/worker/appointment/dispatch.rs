@@ -14,6 +14,7 @@ use crate::worker::appointment::protocol::{
 };
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::respond::json_text;
+use crate::worker::walk::Walk;
 
 pub(super) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Result<Response> {
     json_text(status, serde_json::to_string(body)?)
@@ -137,9 +138,22 @@ impl AppointmentLedger {
                     Err(why) => refuse(503, &why),
                 }
             }
-            LedgerCommand::IndexList => {
-                let owners = IndexShard::of(&self.state).owners()?;
+            LedgerCommand::IndexList { after, limit } => {
+                let owners = IndexShard::of(&self.state).owners(after.as_deref(), limit)?;
                 json_response(200, &IndexReply { owners })
+            }
+            LedgerCommand::Aside { seq, drop } => match self.aside(seq, drop).await? {
+                None => refuse(404, "Pending write not found"),
+                Some(Err(why)) => refuse(409, &why),
+                Some(Ok(())) => json_response(200, &Ack::default()),
+            },
+            LedgerCommand::Walk { walk } => {
+                let Some(walk) = Walk::from_text(&walk) else {
+                    return refuse(400, "not a walk");
+                };
+                self.keep_walk(&walk)?;
+                self.arm_next().await?;
+                json_response(200, &Ack::default())
             }
         }
     }

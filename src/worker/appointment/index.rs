@@ -5,7 +5,7 @@
 
 use worker::{Result, State};
 
-use super::storage::{now_ms, num, texts};
+use super::storage::{now_ms, num, rows, text};
 
 /// Objects that currently hold writes D1 refused register in one of this many index shards
 /// (named `index:<n>`).
@@ -17,11 +17,6 @@ pub fn index_shard(owner: &str) -> String {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     format!("index:{}", hash % INDEX_SHARDS)
-}
-
-/// Every index shard's name.
-pub fn index_shards() -> Vec<String> {
-    (0..INDEX_SHARDS).map(|n| format!("index:{n}")).collect()
 }
 
 /// An index shard's table of owners (`index_owners` in the object's SQLite).
@@ -52,11 +47,14 @@ impl<'a> IndexShard<'a> {
         Ok(())
     }
 
-    /// The owners registered, oldest first.
-    pub(super) fn owners(&self) -> Result<Vec<String>> {
-        texts(
-            &self.state.storage().sql(),
-            "SELECT owner AS text FROM index_owners ORDER BY since",
-        )
+    /// The owners registered, by name: after `after` when given, at most `limit` (keyset
+    /// paging for `/admin/pending-writes`).
+    pub(super) fn owners(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let limit = num(i64::try_from(limit).unwrap_or(i64::MAX));
+        let found = rows(self.state.storage().sql().exec_raw(
+            "SELECT owner AS text FROM index_owners WHERE owner > ? ORDER BY owner LIMIT ?",
+            vec![after.unwrap_or("").into(), limit],
+        )?)?;
+        Ok(found.iter().filter_map(|r| text(r, "text")).collect())
     }
 }

@@ -40,6 +40,7 @@ pub mod protocol;
 mod reminders;
 mod retention;
 pub mod storage;
+mod walks;
 
 /// When processing itself fails, try again this much later.
 const RECOVERY_DELAY_MS: i64 = 60_000;

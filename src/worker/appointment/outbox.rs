@@ -1,24 +1,26 @@
 //! The object's outbox: a commit's D1 statements, and effects for other appointments' objects,
 //! kept in order in its own SQLite until D1 (or that object) takes them, retried on its alarm
-//! with the core's `WRITE_RETRY_BACKOFF`. While it holds entries the object is registered in
-//! its index shard.
+//! with the core's `WRITE_RETRY_BACKOFF`. An entry that fails on its own `ASIDE_AFTER` times is
+//! moved aside (`outbox_aside`) so the rest drains (the core's `support::outbox`); it waits
+//! there for an operator to retry or drop it. While it holds entries (pending or aside) the
+//! object is registered in its index shard.
 
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::Result;
 
 use super::index::index_shard;
-use super::storage::{count, now_ms, num, number, rows, text};
+use super::storage::{count, now_ms, num, number, rows, text, texts};
 use super::AppointmentLedger;
 use crate::schedule::store::SqlExecutor;
-use crate::support::retry::WRITE_RETRY_BACKOFF;
+use crate::support::outbox::{after_failure, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
 use crate::worker::appointment::client::AppointmentClient;
-use crate::worker::appointment::protocol::{from_json_text, PendingStatus};
+use crate::worker::appointment::protocol::{from_json_text, CallError, PendingStatus};
 use crate::worker::runtime::d1::{d1_executor, ensure_tables};
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
@@ -70,10 +72,7 @@ impl AppointmentLedger {
             .storage()
             .set_alarm(Duration::from_millis(CRASH_RECOVERY_MS as u64))
             .await?;
-        let OutboxEntry::D1 { statements } = &entry else {
-            return Ok(1);
-        };
-        match self.apply_d1(statements).await {
+        match self.apply_entry(&entry).await {
             Ok(()) => {
                 self.state
                     .storage()
@@ -82,8 +81,8 @@ impl AppointmentLedger {
                 self.set_retry(0, None, now_ms())?;
                 Ok(0)
             }
-            Err(e) => {
-                self.record_failure(&e).await?;
+            Err((e, failure)) => {
+                self.entry_failed(seq as i64, &e, failure)?;
                 self.register(true).await;
                 Ok(1)
             }
@@ -113,15 +112,44 @@ impl AppointmentLedger {
     }
 
     pub(super) async fn send_relay(&self, entry: &OutboxEntry) -> std::result::Result<(), String> {
-        let OutboxEntry::Relay { owner, effects } = entry else {
-            return Ok(());
-        };
-        let client = AppointmentClient::named(&self.env, owner).map_err(|e| e.to_string())?;
-        client
-            .apply(effects.clone())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.apply_entry(entry).await.map_err(|(e, _)| e)
+    }
+
+    /// Applies one entry; a failure says how it counts (`support::outbox::Failure`): a D1
+    /// failure is the entry's own when D1 answers a probe right after, a relay's when the
+    /// other object refused it with a 4xx.
+    async fn apply_entry(&self, entry: &OutboxEntry) -> std::result::Result<(), (String, Failure)> {
+        match entry {
+            OutboxEntry::D1 { statements } => match self.apply_d1(statements).await {
+                Ok(()) => Ok(()),
+                Err(e) => Err((e, Failure::of_d1(self.d1_answers().await))),
+            },
+            OutboxEntry::Relay { owner, effects } => {
+                let client = AppointmentClient::named(&self.env, owner)
+                    .map_err(|e| (e.to_string(), Failure::Unavailable))?;
+                match client.apply(effects.clone()).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let status = match &e {
+                            CallError::Refused(r) => Some(r.status),
+                            CallError::Runtime(_) => None,
+                        };
+                        Err((e.to_string(), Failure::of_object(status)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// D1 answers a trivial query (after a batch failed: was it the batch, or D1?).
+    async fn d1_answers(&self) -> bool {
+        match d1_executor(&self.env) {
+            Ok(executor) => executor
+                .query(&Statement::new("SELECT 1 AS n", vec![]))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
     }
 
     pub(super) async fn apply_d1(
@@ -210,19 +238,117 @@ impl AppointmentLedger {
         Ok(())
     }
 
-    pub(super) async fn record_failure(&self, message: &str) -> Result<()> {
-        let attempts = self.retry()?.attempts as i64 + 1;
-        let delay = WRITE_RETRY_BACKOFF.delay_ms(
-            u32::try_from(attempts.clamp(0, 64)).unwrap_or(64),
-            js_sys::Math::random(),
-        );
-        self.set_retry(attempts, Some(message), now_ms() + delay)?;
+    /// After the first entry (`seq`) failed: the next try after the backoff, or, at its
+    /// `ASIDE_AFTER`th own failure, the entry moved aside (the core's `after_failure`). True
+    /// when it was moved aside (the drain goes on with the next one).
+    fn entry_failed(&self, seq: i64, error: &str, failure: Failure) -> Result<bool> {
+        let sql = self.state.storage().sql();
+        let retry = self.retry()?;
+        let head = texts(
+            &sql,
+            "SELECT value AS text FROM meta WHERE key = 'outbox_head'",
+        )?;
+        let counted = head
+            .first()
+            .and_then(|v| v.split_once(':'))
+            .filter(|(s, _)| *s == seq.to_string())
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        let attempts = u32::try_from(retry.attempts as i64).unwrap_or(0);
+        let now = now_ms();
+        let next = after_failure(attempts, counted, failure, now, js_sys::Math::random());
+        let debug = settings(&self.env).debug;
+        if next.aside {
+            sql.exec_raw(
+                "INSERT OR REPLACE INTO outbox_aside (seq, entry, enqueued_at, aside_at, failures, \
+                 last_error) SELECT seq, entry, enqueued_at, ?, ?, ? FROM outbox WHERE seq = ?",
+                vec![
+                    num(now),
+                    num(i64::from(next.entry_failures)),
+                    error.into(),
+                    num(seq),
+                ],
+            )?;
+            sql.exec_raw("DELETE FROM outbox WHERE seq = ?", vec![num(seq)])?;
+            sql.exec("DELETE FROM meta WHERE key = 'outbox_head'", None)?;
+            self.set_retry(0, None, now)?;
+            log::warn(
+                debug,
+                "outbox entry set aside",
+                json!({ "seq": seq, "failures": next.entry_failures, "error": error }),
+            );
+            return Ok(true);
+        }
+        sql.exec_raw(
+            "INSERT INTO meta (key, value) VALUES ('outbox_head', ?) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            vec![format!("{seq}:{}", next.entry_failures).into()],
+        )?;
+        self.set_retry(i64::from(next.attempts), Some(error), next.next_at_ms)?;
         log::warn(
-            settings(&self.env).debug,
+            debug,
             "pending writes kept for retry",
-            json!({ "attempts": attempts, "error": message }),
+            json!({ "attempts": next.attempts, "error": error }),
         );
+        Ok(false)
+    }
+
+    /// Entries set aside.
+    pub(super) fn aside_count(&self) -> Result<usize> {
+        let n = count(
+            &self.state.storage().sql(),
+            "SELECT COUNT(*) AS n FROM outbox_aside",
+        )?;
+        Ok(n as usize)
+    }
+
+    /// Leaves the index shard once nothing is pending or aside.
+    async fn unregister_when_empty(&self) -> Result<()> {
+        if self.pending_count()? == 0 && self.aside_count()? == 0 {
+            self.register(false).await;
+        }
         Ok(())
+    }
+
+    /// Entry `seq` set aside, applied once now or dropped: `None` when there is none, its
+    /// error when refused again (it stays aside, its error and count updated).
+    pub(super) async fn aside(
+        &self,
+        seq: i64,
+        drop: bool,
+    ) -> Result<Option<std::result::Result<(), String>>> {
+        let sql = self.state.storage().sql();
+        let found = rows(sql.exec_raw(
+            "SELECT entry FROM outbox_aside WHERE seq = ?",
+            vec![num(seq)],
+        )?)?;
+        let Some(text) = found.first().and_then(|r| text(r, "entry")) else {
+            return Ok(None);
+        };
+        if !drop {
+            let entry: OutboxEntry = from_json_text(&text)?;
+            if let Err((e, _)) = self.apply_entry(&entry).await {
+                sql.exec_raw(
+                    "UPDATE outbox_aside SET failures = failures + 1, last_error = ? WHERE seq = ?",
+                    vec![e.as_str().into(), num(seq)],
+                )?;
+                return Ok(Some(Err(e)));
+            }
+        }
+        sql.exec_raw("DELETE FROM outbox_aside WHERE seq = ?", vec![num(seq)])?;
+        self.unregister_when_empty().await?;
+        Ok(Some(Ok(())))
+    }
+
+    /// The entries set aside, as the admin sees them (kind and target read from the entry).
+    fn aside_entries(&self) -> Result<Vec<Value>> {
+        rows(self.state.storage().sql().exec(
+            "SELECT seq, enqueued_at AS enqueuedAt, aside_at AS asideAt, failures, \
+             last_error AS lastError, \
+             CASE WHEN json_extract(entry, '$.relay') IS NULL THEN 'd1' ELSE 'relay' END AS kind, \
+             json_extract(entry, '$.relay.owner') AS target FROM outbox_aside ORDER BY seq",
+            None,
+        )?)
     }
 
     /// Applies pending entries in order; stops at the first failure.
@@ -242,19 +368,19 @@ impl AppointmentLedger {
                     ));
                 };
                 let entry: OutboxEntry = from_json_text(&text)?;
-                let result = match &entry {
-                    OutboxEntry::D1 { statements } => self.apply_d1(statements).await,
-                    OutboxEntry::Relay { .. } => self.send_relay(&entry).await,
-                };
-                if let Err(e) = result {
-                    return self.record_failure(&e).await;
+                if let Err((e, failure)) = self.apply_entry(&entry).await {
+                    if self.entry_failed(seq as i64, &e, failure)? {
+                        // Set aside: the next one goes now.
+                        continue;
+                    }
+                    return Ok(());
                 }
                 sql.exec_raw("DELETE FROM outbox WHERE seq = ?", vec![seq.into()])?;
             }
         }
         if had_pending {
             self.set_retry(0, None, now_ms())?;
-            self.register(false).await;
+            self.unregister_when_empty().await?;
         }
         Ok(())
     }
@@ -272,6 +398,7 @@ impl AppointmentLedger {
             },
             last_error: if pending == 0 { None } else { retry.last_error },
             next_attempt_at: if pending == 0 { None } else { retry.next_at },
+            aside: self.aside_entries()?,
         })
     }
 }

@@ -129,8 +129,28 @@ pub enum LedgerCommand {
         /// True while it holds pending writes.
         holding: bool,
     },
-    /// Index shards: the owners registered → `IndexReply`.
-    IndexList,
+    /// Index shards: the owners registered, by name, after `after`, at most `limit` →
+    /// `IndexReply` (`/admin/pending-writes` pages over them).
+    IndexList {
+        /// The last owner of the previous read.
+        after: Option<String>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// An outbox entry set aside: apply it once now (`drop`: false; 409 when refused again,
+    /// it stays aside) or drop it → `Ack` (404 unknown).
+    Aside {
+        /// Its `seq`.
+        seq: i64,
+        /// Drop it instead.
+        drop: bool,
+    },
+    /// Walk objects `walk:…`: keep the walk (`crate::worker::walk::Walk::to_text`) and
+    /// continue it on the alarm, a batch per alarm → `Ack`.
+    Walk {
+        /// The walk as text.
+        walk: String,
+    },
     /// The destination resumed: its held messages here are due now → `Ack` (`queued`: how
     /// many were released).
     Release {
@@ -239,6 +259,11 @@ pub struct PendingStatus {
     pub last_error: Option<String>,
     /// When the next attempt is due, epoch ms.
     pub next_attempt_at: Option<f64>,
+    /// Entries set aside (failed on their own `support::outbox::ASIDE_AFTER` times), as the
+    /// admin sees them: `{seq, kind, target, enqueuedAt, asideAt, failures, lastError}` (read
+    /// as JSON rows straight from the object's SQLite; no statement or value).
+    #[serde(default)]
+    pub aside: Vec<Value>,
 }
 
 /// Owners registered in an index shard.

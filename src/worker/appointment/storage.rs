@@ -13,7 +13,7 @@ use crate::support::http::Clock;
 use crate::worker::runtime::fetch_client::WorkerClock;
 
 /// The object's tables (the delivery tables are `delivery::SCHEMA`).
-pub const SCHEMA: [&str; 6] = [
+pub const SCHEMA: [&str; 7] = [
     crate::reminders::store::TABLE,
     "CREATE TABLE IF NOT EXISTS claims (dedup_key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
      status TEXT NOT NULL, claimed_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)",
@@ -23,6 +23,9 @@ pub const SCHEMA: [&str; 6] = [
      attempts INTEGER NOT NULL, last_error TEXT, next_at INTEGER)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS index_owners (owner TEXT PRIMARY KEY, since INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox_aside (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, \
+     enqueued_at INTEGER NOT NULL, aside_at INTEGER NOT NULL, failures INTEGER NOT NULL, \
+     last_error TEXT)",
 ];
 
 /// The Worker's clock, epoch ms.
