@@ -92,6 +92,12 @@ impl AppointmentLedger {
     /// Keeps an entry for the alarm to send (armed by the caller's `arm_next`): nothing is
     /// awaited here.
     pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry) -> Result<()> {
+        self.keep(entry).map(|_| ())
+    }
+
+    /// Appends an entry; on an empty outbox the retry state starts over. Says whether the
+    /// outbox was empty (so the caller registers in its index shard).
+    fn keep(&self, entry: &OutboxEntry) -> Result<bool> {
         let was_empty = self.pending_count()? == 0;
         self.state.storage().sql().exec_raw(
             "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?)",
@@ -100,7 +106,7 @@ impl AppointmentLedger {
         if was_empty {
             self.set_retry(0, None, now_ms())?;
         }
-        Ok(())
+        Ok(was_empty)
     }
 
     pub(super) async fn relay(&self, entry: OutboxEntry) -> Result<usize> {
@@ -170,13 +176,7 @@ impl AppointmentLedger {
     }
 
     pub(super) async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
-        let was_empty = self.pending_count()? == 0;
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?)",
-            vec![serde_json::to_string(entry)?.into(), num(now_ms())],
-        )?;
-        if was_empty {
-            self.set_retry(0, None, now_ms())?;
+        if self.keep(entry)? {
             self.register(true).await;
         }
         Ok(())
