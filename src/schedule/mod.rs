@@ -205,12 +205,32 @@ pub fn decide(
                 });
             }
             let status = status.unwrap_or("");
+            // What the event itself says the appointment was when Eka sent it.
+            let sent = non_empty_str(data.and_then(|d| d.get("status")));
             match booking(status, p_aid) {
                 Some(record) => decision.writes.push(ScheduleWrite::Upsert(record)),
                 None if qualifies(status, visit_type) => decision.warnings.push(
                     "appointment qualified for scheduling but has no integer start_time/end_time; not stored",
                 ),
-                None => {}
+                None => {
+                    // A booking that Eka no longer shows as one (cancelled, completed) by the
+                    // time this event is processed, e.g. finished late by the appointment's
+                    // object after a SIGKILL, while its update already found no row. On time,
+                    // the row would have been inserted and then updated; do both, so a late
+                    // booking converges to the same row, its reminders planned and then
+                    // cancelled. The SDK writes nothing here (docs/eka-compatibility.md).
+                    if let (Some(record), false) =
+                        (sent.and_then(|sent| booking(sent, p_aid)), status.is_empty())
+                    {
+                        decision.writes.push(ScheduleWrite::Upsert(record));
+                        decision.writes.push(ScheduleWrite::UpdateStatus {
+                            appointment_id: appointment_id.clone(),
+                            status: status.to_owned(),
+                            start_time: None,
+                            end_time: None,
+                        });
+                    }
+                }
             }
         }
         APPOINTMENT_UPDATED => {
@@ -458,6 +478,38 @@ mod tests {
             assert!(d.writes.is_empty(), "{status}/{visit}");
             assert!(d.warnings.is_empty());
         }
+    }
+
+    #[test]
+    fn a_booking_cancelled_before_its_creation_is_processed_gets_its_row_then_its_status() {
+        // The event was sent as a booking; Eka's appointment is cancelled by the time it is
+        // processed (a late finish by the object). On time it would have been inserted and
+        // then updated by the cancellation: the same two writes, in that order.
+        let cancelled = booking(json!({"status":"CN"}));
+        let d = created(&cancelled, json!({"status":"BK"}));
+        assert!(
+            matches!(&d.writes[..], [ScheduleWrite::Upsert(r), ScheduleWrite::UpdateStatus { appointment_id, status, start_time: None, end_time: None }]
+                if r.status == "BK" && r.appointment_id == *appointment_id && status == "CN"),
+            "{:?}",
+            d.writes
+        );
+        // Its reminders are planned and then cancelled.
+        let ops = crate::reminders::ops_for_writes(&d.writes);
+        assert!(matches!(
+            &ops[..],
+            [
+                crate::reminders::ReminderOp::Plan { .. },
+                crate::reminders::ReminderOp::CancelPending { .. }
+            ]
+        ));
+        // Sent as something else, or without a status: nothing, as the SDK.
+        for data in [json!({"status":"CN"}), json!({}), json!({"status":7})] {
+            assert!(created(&cancelled, data).writes.is_empty());
+        }
+        // Without a fetched status nothing is known now: nothing either.
+        let mut unknown = booking(json!({}));
+        unknown.remove("status");
+        assert!(created(&unknown, json!({"status":"BK"})).writes.is_empty());
     }
 
     #[test]
