@@ -93,12 +93,13 @@ load-small: worker
 ## reminder, or message missing at a destination (doubles there are counted: at least once).
 load: worker
 	node_modules/.bin/node tests/load/load-test.mjs --webhooks 2000 --concurrency 50 --bursts 20
+	node_modules/.bin/node tests/load/load-test.mjs --gate-kill
 
 ## load-gate-kill: the gate's SIGKILL scenario (tests/load/gate-kill.mjs): gate mode to a local
 ## origin, the Eka API at 2 s per call, workerd SIGKILLed 1 s after the origin answered and
 ## restarted on its state, then updates and redeliveries; fails unless every accepted event is
 ## processed, every schedule row and reminder is right and every destination has every event
-## (doubles counted and explained). Not in make test.
+## (doubles counted and explained). Part of make load, not of make test.
 load-gate-kill: worker
 	node_modules/.bin/node tests/load/load-test.mjs --gate-kill
 
