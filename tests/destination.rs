@@ -1299,3 +1299,88 @@ fn destination_ids_are_time_sortable() {
     assert_eq!(check_message_id(&a), Ok(()));
     assert_ne!(new_destination_id(NOW_MS, [1; 10]), a);
 }
+
+#[test]
+fn no_fan_out_only_when_fresh_known_destinations_all_skip_the_event() {
+    let created =
+        parse(json!({"url": "https://h.example", "events": ["appointment.created"]})).unwrap();
+    let healthy = DestinationHealth::default();
+    let paused = after_attempt(healthy.clone(), &answered(410), 5, NOW_MS);
+    let disabled = DestinationSpec {
+        enabled: false,
+        ..created.clone()
+    };
+    let d = "default";
+    let at = NOW_MS;
+    let fresh = at + KNOWN_DESTINATIONS_TTL_MS - 1;
+    let none: Vec<(DestinationSpec, DestinationHealth)> = Vec::new();
+    let one = vec![(created.clone(), healthy.clone())];
+    assert!(known_fresh(at, at) && known_fresh(at, fresh));
+    assert!(!known_fresh(at, at + KNOWN_DESTINATIONS_TTL_MS) && !known_fresh(at, at - 1));
+    // Nothing known, or known too long ago: the fan-out decides.
+    assert!(needs_fan_out(None, at, "prescription.created", d));
+    assert!(needs_fan_out(
+        Some((at, &none)),
+        at + KNOWN_DESTINATIONS_TTL_MS,
+        "prescription.created",
+        d
+    ));
+    // A clock that went back is not fresh either.
+    assert!(needs_fan_out(
+        Some((at, &none)),
+        at - 1,
+        "prescription.created",
+        d
+    ));
+    // Fresh and no destination at all, or none subscribed: no fan-out.
+    assert!(!needs_fan_out(
+        Some((at, &none)),
+        fresh,
+        "prescription.created",
+        d
+    ));
+    assert!(!needs_fan_out(
+        Some((at, &one)),
+        fresh,
+        "prescription.created",
+        d
+    ));
+    // Subscribed: yes; paused still keeps a held message; disabled does not.
+    assert!(needs_fan_out(
+        Some((at, &one)),
+        fresh,
+        "appointment.created",
+        d
+    ));
+    let held = vec![(created.clone(), paused)];
+    assert!(needs_fan_out(
+        Some((at, &held)),
+        fresh,
+        "appointment.created",
+        d
+    ));
+    let off = vec![(disabled, healthy.clone())];
+    assert!(!needs_fan_out(
+        Some((at, &off)),
+        fresh,
+        "appointment.created",
+        d
+    ));
+    // Subscribed to another source only: not for this one.
+    let other = parse(json!({"url": "https://h.example", "events": ["*"],
+        "sources": ["src_01JBBT5Q3ZK2M3D2V6X4N8R9TA"]}))
+    .unwrap();
+    let elsewhere = vec![(other, healthy)];
+    assert!(!needs_fan_out(
+        Some((at, &elsewhere)),
+        fresh,
+        "appointment.created",
+        d
+    ));
+    assert!(needs_fan_out(
+        Some((at, &elsewhere)),
+        fresh,
+        "appointment.created",
+        "src_01JBBT5Q3ZK2M3D2V6X4N8R9TA"
+    ));
+}

@@ -264,3 +264,35 @@ pub fn intake(
         Intake::Send
     }
 }
+
+/// How long an isolate trusts the destinations it read before it must read them again to
+/// skip a fan-out: a destination created, enabled or re-subscribed through another isolate
+/// gets the events accepted from at most this long after the change (the admin API's own
+/// isolate forgets its copy at once).
+pub const KNOWN_DESTINATIONS_TTL_MS: i64 = 5_000;
+
+/// Whether destinations read at `read_at_ms` still count at `now_ms` (a clock that went back
+/// does not count).
+pub fn known_fresh(read_at_ms: i64, now_ms: i64) -> bool {
+    now_ms >= read_at_ms && now_ms - read_at_ms < KNOWN_DESTINATIONS_TTL_MS
+}
+
+/// Whether a new event needs the fan-out (a message kept for some destination, and the alarm
+/// that makes it): true unless the destinations are known, read at `read_at_ms` within
+/// [`KNOWN_DESTINATIONS_TTL_MS`] of `now_ms`, and none of them takes `event_type` from
+/// `source` ([`intake`] skips it at every one). Unknown or stale: the fan-out decides, as
+/// always.
+pub fn needs_fan_out(
+    known: Option<(i64, &[(DestinationSpec, DestinationHealth)])>,
+    now_ms: i64,
+    event_type: &str,
+    source: &str,
+) -> bool {
+    let Some((read_at_ms, destinations)) = known else {
+        return true;
+    };
+    !known_fresh(read_at_ms, now_ms)
+        || destinations
+            .iter()
+            .any(|(spec, health)| intake(spec, health, event_type, source) != Intake::Skip)
+}

@@ -3,13 +3,17 @@
 //! request the core builds, the attempt timed and logged, and the destination's health
 //! updated by the core's pause rule (`destination::after_attempt`).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde_json::Value;
 use worker::Env;
 
 use crate::destinations::sealed_secrets::{self as secrets, SecretsError};
 use crate::destinations::store::{self, DestinationRecord, Source, CONFIG_DESTINATION_ID};
 use crate::destinations::{
-    after_attempt, delivery_request, AttemptRecord, DestinationHealth, Secrets, SendOutcome,
+    after_attempt, delivery_request, AttemptRecord, DestinationHealth, DestinationSpec, Secrets,
+    SendOutcome,
 };
 use crate::settings::Settings;
 use crate::signing::outbound::forward_request;
@@ -59,7 +63,39 @@ pub async fn load(executor: &D1Executor, id: &str) -> Result<Option<DestinationR
         .find_map(DestinationRecord::from_row))
 }
 
-/// Every destination, after making sure `FORWARD_URL`'s is among them.
+/// The destinations an isolate read last: when, and what each takes (spec and health).
+pub type Known = (i64, Rc<Vec<(DestinationSpec, DestinationHealth)>>);
+
+thread_local! {
+    static KNOWN: RefCell<Option<Known>> = const { RefCell::new(None) };
+}
+
+/// What this isolate last read of the destinations (the core's `needs_fan_out` says how long
+/// it counts).
+pub fn known() -> Option<Known> {
+    KNOWN.with(|cell| cell.borrow().clone())
+}
+
+/// Forgets this isolate's copy (after a change through the admin API).
+pub fn forget_known() {
+    KNOWN.with(|cell| *cell.borrow_mut() = None);
+}
+
+fn keep_known(all: &[DestinationRecord]) {
+    let list = all
+        .iter()
+        .map(|d| (d.spec.clone(), d.health.clone()))
+        .collect();
+    KNOWN.with(|cell| *cell.borrow_mut() = Some((WorkerClock.now_ms(), Rc::new(list))));
+}
+
+/// Reads every destination and keeps what each takes as this isolate's known copy.
+pub async fn learn(env: &Env, settings: &Settings) -> Result<(), String> {
+    load_all(&db(env).await?, settings).await.map(|_| ())
+}
+
+/// Every destination, after making sure `FORWARD_URL`'s is among them (kept as this isolate's
+/// known copy).
 pub async fn load_all(
     executor: &D1Executor,
     settings: &Settings,
@@ -75,19 +111,21 @@ pub async fn load_all(
         )
     };
     let all = list().await?;
-    let Some(url) = &settings.forward_url else {
-        return Ok(all);
+    let current = match &settings.forward_url {
+        // FORWARD_URL's row is written only when it is missing or the setting changed.
+        Some(url)
+            if !all
+                .iter()
+                .any(|d| d.id == CONFIG_DESTINATION_ID && d.spec.url == *url) =>
+        {
+            let upsert = store::upsert_config_destination(url, WorkerClock.now_ms());
+            rows(executor, &upsert).await?;
+            list().await?
+        }
+        _ => all,
     };
-    // FORWARD_URL's row is written only when it is missing or the setting changed.
-    if all
-        .iter()
-        .any(|d| d.id == CONFIG_DESTINATION_ID && d.spec.url == *url)
-    {
-        return Ok(all);
-    }
-    let upsert = store::upsert_config_destination(url, WorkerClock.now_ms());
-    rows(executor, &upsert).await?;
-    list().await
+    keep_known(&current);
+    Ok(current)
 }
 
 /// Seals `secrets` for storage under the first key (the destination id as associated data).

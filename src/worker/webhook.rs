@@ -5,12 +5,16 @@
 //! the answer: its rows go through the object's outbox; only the count of a copy is sent after
 //! the response. Inside the object the same ledger commits locally (`ObjectLedger::local`).
 
+use serde_json::Value;
 use worker::{Context, Env};
 
+use crate::destinations::{known_fresh, needs_fan_out};
 use crate::event_log;
 use crate::settings::Settings;
 use crate::signing::signature::RustMac;
+use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::entropy::random_bytes;
+use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
 use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, Intake, LedgerError};
@@ -18,9 +22,10 @@ use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{outgoing_aad, CommitRecord, Outgoing};
 use crate::worker::appointment::AppointmentLedger;
+use crate::worker::delivery;
 use crate::worker::forward::{forward_sink, Forward};
 use crate::worker::runtime::d1::{query, ready};
-use crate::worker::runtime::env::{client_for, Client};
+use crate::worker::runtime::env::{client_for, settings, Client};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 use crate::worker::runtime::log;
 
@@ -65,6 +70,42 @@ impl<'a> ObjectLedger<'a> {
 
     fn object(&self, owner: &str) -> Result<AppointmentClient, LedgerError> {
         AppointmentClient::named(self.env, owner).map_err(unavailable)
+    }
+
+    /// The enriched event for the fan-out, unless the destinations this isolate knows take
+    /// none of it (the core's `needs_fan_out`): then nothing is kept for delivery and no
+    /// fan-out alarm is armed. A missing or stale copy is read again: now, when the caller
+    /// is past the answer (`now`), else after the response (and the object's fan-out decides).
+    async fn for_fan_out(
+        &self,
+        claim: &Claim,
+        outgoing: Option<Value>,
+        now: bool,
+    ) -> Option<Value> {
+        // Without the key nothing is kept for delivery anyway.
+        self.keys?;
+        let outgoing = outgoing?;
+        let fresh = |at: i64| known_fresh(at, WorkerClock.now_ms());
+        if !delivery::known().is_some_and(|(at, _)| fresh(at)) {
+            if now {
+                // Unread: the object's fan-out reads them itself.
+                let _ = delivery::learn(self.env, settings(self.env).as_ref()).await;
+            } else if let Some(ctx) = self.ctx {
+                let env = self.env.clone();
+                ctx.wait_until(async move {
+                    let _ = delivery::learn(&env, settings(&env).as_ref()).await;
+                });
+            }
+        }
+        let known = delivery::known();
+        let source = claim.source.as_deref().unwrap_or(DEFAULT_SOURCE_ID);
+        needs_fan_out(
+            known.as_ref().map(|(at, list)| (*at, list.as_slice())),
+            WorkerClock.now_ms(),
+            &claim.facts.event,
+            source,
+        )
+        .then_some(outgoing)
     }
 
     /// Counts a copy (a duplicate, or one in flight) on the event's row, after the response.
@@ -118,7 +159,8 @@ impl EventLedger for ObjectLedger<'_> {
                 claim.clone(),
                 String::from_utf8_lossy(intake.body).into_owned(),
                 intake.mode,
-                intake.outgoing.cloned(),
+                self.for_fan_out(claim, intake.outgoing.cloned(), false)
+                    .await,
             )
             .await
             .map_err(unavailable)?;
@@ -140,7 +182,10 @@ impl EventLedger for ObjectLedger<'_> {
         };
         // With the key, destinations (and FORWARD_URL) are delivered by the owning object
         // after the commit: the enriched event goes with it, sealed.
-        let outgoing = match (self.keys, commit.outgoing) {
+        let wanted = self
+            .for_fan_out(commit.claim, commit.outgoing.cloned(), true)
+            .await;
+        let outgoing = match (self.keys, wanted) {
             (Some(keys), Some(value)) => {
                 let nonce = random_bytes::<12>().map_err(unavailable)?;
                 Some(Outgoing {

@@ -100,6 +100,46 @@ test('a booking is one object call and no D1 before the answer; the commit follo
   assert.equal(probe(copy), 'objects=1; d1=0');
 });
 
+// The isolate's count of kept events its objects fanned out (each one read the destinations).
+const fanOuts = (res) => Number(res.headers.get('x-eka-probe-fanouts'));
+
+test('no destination takes the event: nothing is kept for a fan-out and no fan-out runs; one that does: it runs', async () => {
+  // The warm-up's after-work reads the destinations: the isolate knows there are none.
+  await warm(worker);
+  const before = await sendSigned(worker, prescription('rx-fan-0'));
+  eka.setAppointment('in-fan-1', bookingFor('in-fan-1', 1_900_001_000));
+  const booked = await sendSigned(worker, appointmentEvent('in-fan-1'));
+  assert.equal(booked.status, 200);
+  const id = booked.headers.get('x-eka-event-id');
+  await waitFor(async () => (await eventRow(worker, id))?.status === 'processed');
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = await sendSigned(worker, prescription('rx-fan-1'));
+  assert.equal(fanOuts(after), fanOuts(before), 'neither the prescriptions nor the booking were fanned out');
+  // A destination for bookings (created here: this isolate forgets what it knew at once).
+  const created = await worker.request('/admin/destinations', {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: 'https://destination.invalid/hook', events: ['appointment.created'] }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const { id: destination } = await created.json();
+  try {
+    eka.setAppointment('in-fan-2', bookingFor('in-fan-2', 1_900_001_600));
+    const taken = await sendSigned(worker, appointmentEvent('in-fan-2'));
+    assert.equal(taken.status, 200);
+    const takenId = taken.headers.get('x-eka-event-id');
+    await waitFor(async () => (await eventRow(worker, takenId))?.status === 'processed');
+    const fanned = await waitFor(async () => {
+      const res = await sendSigned(worker, prescription(`rx-fan-${Date.now()}`));
+      return fanOuts(res) > fanOuts(after) && res;
+    }, { timeoutMs: 10_000, intervalMs: 300 });
+    assert.ok(fanned, 'the booking a destination takes is fanned out');
+  } finally {
+    const gone = await worker.request(`/admin/destinations/${destination}`, { method: 'DELETE', headers: auth });
+    assert.equal(gone.status, 200);
+  }
+});
+
 test('a gate is one object call and no D1 before the answer (the origin call aside)', async () => {
   eka.setAppointment('in-g0', bookingFor('in-g0'));
   await warm(gate);

@@ -91,6 +91,7 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerR
     };
     let executor = ready(env).await?;
     query(&executor, &store::insert_destination(&record)).await?;
+    delivery::forget_known();
     let mut shown = record.to_json();
     shown["secret"] = secret.into();
     Ok(json(201, &shown)?)
@@ -115,6 +116,7 @@ pub async fn replace(
         .map_err(WorkerError::conflict)?;
     let spec = spec_from(&mut req, settings).await?;
     query(&executor, &store::replace_spec(id, &spec, now())).await?;
+    delivery::forget_known();
     changed(env, &executor, id).await
 }
 
@@ -126,6 +128,7 @@ pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
         .check_editable()
         .map_err(WorkerError::conflict)?;
     query(&executor, &store::delete_destination(id)).await?;
+    delivery::forget_known();
     // Released, they find the destination gone and fail, on record.
     release_held(env, id).await?;
     Ok(json(200, &json!({ "deleted": true, "id": id }))?)
@@ -137,6 +140,7 @@ pub async fn toggle(id: &str, env: &Env) -> WorkerResult<Response> {
     let executor = ready(env).await?;
     let (enabled, health) = find(&executor, id).await?.toggled();
     query(&executor, &store::set_enabled(id, enabled, &health, now())).await?;
+    delivery::forget_known();
     changed(env, &executor, id).await
 }
 

@@ -235,6 +235,7 @@ impl AppointmentLedger {
         if new.is_empty() {
             return Ok(0);
         }
+        crate::worker::runtime::probe::fanned_out(new.len());
         let executor = db(&self.env).await?;
         let all = delivery::load_all(&executor, settings).await?;
         let owner = self.owner().map_err(|e| e.to_string())?.unwrap_or_default();

@@ -3,6 +3,8 @@
 //! - a count of what a webhook waits for: the object calls and D1 statements started while it
 //!   is handled, in the `X-Eka-Probe` header (`1` or `drop`). Work started after the answer
 //!   (`waitUntil`) is not counted: the header is written before it runs;
+//! - `X-Eka-Probe-Fanouts`: how many kept events this isolate's objects have fanned out so
+//!   far (so that a test sees that an event no destination takes is not kept for one);
 //! - `drop`: nothing is sent after the answer (no commit, no origin status), as if the isolate
 //!   stopped there, so that a test sees the object finish the webhook on its own.
 
@@ -13,6 +15,14 @@ use worker::{Env, Response};
 thread_local! {
     static OBJECT_CALLS: Cell<u32> = const { Cell::new(0) };
     static D1_CALLS: Cell<u32> = const { Cell::new(0) };
+    static FAN_OUTS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// `n` more events fanned out by an object of this isolate (each one a kept event the
+/// fan-out had to read the destinations for).
+pub fn fanned_out(n: usize) {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    FAN_OUTS.with(|c| c.set(c.get().wrapping_add(n)));
 }
 
 /// One more Durable Object call.
@@ -63,6 +73,11 @@ impl Probe {
             d.wrapping_sub(d1)
         );
         response.headers_mut().set("X-Eka-Probe", &value)?;
+        // The isolate's total so far (objects run in the same isolate in workerd).
+        let fan_outs = FAN_OUTS.with(Cell::get).to_string();
+        response
+            .headers_mut()
+            .set("X-Eka-Probe-Fanouts", &fan_outs)?;
         Ok(response)
     }
 }
