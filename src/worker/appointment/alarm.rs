@@ -54,9 +54,15 @@ impl AppointmentLedger {
     /// [`Self::arm_next`]; `idle_delivery`: the wake that just ran had no delivery work to do
     /// (then the delivery part is never re-armed at once: the core's `next_wake`).
     pub(super) async fn arm(&self, idle_delivery: bool) -> Result<bool> {
+        // A new object's later tables do not exist yet, and hold nothing.
+        let full = self.has_full_schema();
         let found = rows(self.state.storage().sql().exec(
-            "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') AS reminder, \
-             (SELECT MIN(claimed_at) FROM claims) AS claim",
+            if full {
+                "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') \
+                 AS reminder, (SELECT MIN(claimed_at) FROM claims) AS claim"
+            } else {
+                "SELECT MIN(claimed_at) AS claim FROM claims"
+            },
             None,
         )?)?;
         let next = |key: &str| found.first().and_then(|r| number(r, key));
@@ -66,8 +72,14 @@ impl AppointmentLedger {
         } else {
             None
         };
-        let deliveries = self.delivery_wake(&settings(&self.env), idle_delivery)?;
-        let finished = self.finished_reminders_wake(&settings(&self.env))?;
+        let (deliveries, finished) = if full {
+            (
+                self.delivery_wake(&settings(&self.env), idle_delivery)?,
+                self.finished_reminders_wake(&settings(&self.env))?,
+            )
+        } else {
+            (None, None)
+        };
         let walk = self.walk_wake()?;
         let wake = [
             walk,

@@ -20,9 +20,7 @@ use worker::Result;
 use super::storage::{now_ms, num};
 use super::AppointmentLedger;
 use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
-use crate::destinations::store::{
-    self, DeliveryRow, DeliveryStatus, MessageTable, OBJECT_MESSAGES_TABLE,
-};
+use crate::destinations::store::{self, DeliveryRow, DeliveryStatus, MessageTable};
 use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
 use crate::destinations::{
     before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome, Settle, BODY_GONE,
@@ -38,12 +36,9 @@ const ATTEMPTS_PER_WAKE: usize = 25;
 /// When an attempt cannot even be made (D1 or the key unavailable), try again this much later.
 const UNREADY_DELAY_MS: i64 = 30_000;
 
-/// The object's tables for deliveries.
-pub const SCHEMA: [&str; 2] = [
-    "CREATE TABLE IF NOT EXISTS outgoing (event_id TEXT PRIMARY KEY, event TEXT NOT NULL, \
-     sealed TEXT NOT NULL, fanout INTEGER NOT NULL, stored_at INTEGER NOT NULL)",
-    OBJECT_MESSAGES_TABLE,
-];
+/// The table of enriched events kept for the fan-out (its messages: `OBJECT_MESSAGES_TABLE`).
+pub const OUTGOING_TABLE: &str = "CREATE TABLE IF NOT EXISTS outgoing (event_id TEXT PRIMARY KEY, \
+     event TEXT NOT NULL, sealed TEXT NOT NULL, fanout INTEGER NOT NULL, stored_at INTEGER NOT NULL)";
 
 /// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
 const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
@@ -53,6 +48,8 @@ impl AppointmentLedger {
     /// Keeps a commit's outgoing event for the fan-out (a replay's replaces the last one, and
     /// is delivered again).
     pub(super) fn keep_outgoing(&self, event_id: &str, outgoing: &Outgoing) -> Result<()> {
+        // The fan-out's messages follow.
+        self.ensure_schema()?;
         self.state.storage().sql().exec_raw(
             "INSERT INTO outgoing (event_id, event, sealed, fanout, stored_at) VALUES (?, ?, ?, 1, ?) \
              ON CONFLICT(event_id) DO UPDATE SET sealed = excluded.sealed, fanout = 1, \

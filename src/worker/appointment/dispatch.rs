@@ -27,6 +27,16 @@ pub(super) fn refuse(status: u16, message: &str) -> Result<Response> {
 impl AppointmentLedger {
     /// Runs one command.
     pub(super) async fn dispatch(&self, command: LedgerCommand) -> Result<Response> {
+        let intake = matches!(
+            command,
+            LedgerCommand::Claim { .. }
+                | LedgerCommand::Intake { .. }
+                | LedgerCommand::Origin { .. }
+                | LedgerCommand::Commit { .. }
+        );
+        if !intake {
+            self.ensure_schema()?;
+        }
         match command {
             LedgerCommand::Claim { claim } => json_response(200, &self.claim(&claim)?),
             LedgerCommand::Intake {

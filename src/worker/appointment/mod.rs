@@ -52,24 +52,46 @@ pub struct AppointmentLedger {
     env: Env,
     /// The owner's name is in `meta` (written once per instance).
     owner_known: std::cell::Cell<bool>,
+    /// Every table is made (false: a new object's, with its intake's tables only).
+    full_schema: std::cell::Cell<bool>,
+}
+
+impl AppointmentLedger {
+    /// Makes the tables a new object left for later (`storage::LATER_SCHEMA`), once: before
+    /// anything but an intake, a claim, a commit or an origin status, before its alarm, and
+    /// before a commit keeps reminders, a message for the fan-out or an entry set aside.
+    pub(super) fn ensure_schema(&self) -> Result<()> {
+        if !self.full_schema.get() {
+            self.state
+                .storage()
+                .sql()
+                .exec(&storage::LATER_SCHEMA.join(";\n"), None)?;
+            self.full_schema.set(true);
+        }
+        Ok(())
+    }
+
+    /// Whether the tables left for later exist (when not, they hold nothing).
+    pub(super) fn has_full_schema(&self) -> bool {
+        self.full_schema.get()
+    }
 }
 
 impl DurableObject for AppointmentLedger {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        // One call for every table (a cold object used to make one per table). Errors here
-        // surface on first use, where they are answered as 500s.
-        let schema: Vec<&str> = storage::SCHEMA
-            .iter()
-            .chain(delivery::SCHEMA.iter())
-            .chain([intake::SCHEMA].iter())
-            .copied()
-            .collect();
-        let _ = sql.exec(&schema.join(";\n"), None);
+        // A new object (every webhook's, nearly always) makes only the tables its intake and
+        // commit use, in one call: making every table was most of a cold object's first call.
+        // The rest follow on first need (`ensure_schema`). An object with storage makes them
+        // all (IF NOT EXISTS: an upgraded object gains a new table). Errors here surface on
+        // first use, where they are answered as 500s.
+        let stored = storage::count(&sql, storage::STORED_TABLES).map_or(true, |n| n > 0.0);
+        let _ = sql.exec(&storage::schema(stored), None);
         AppointmentLedger {
             state,
             env,
             owner_known: std::cell::Cell::new(false),
+            full_schema: std::cell::Cell::new(stored),
         }
     }
 
@@ -82,7 +104,11 @@ impl DurableObject for AppointmentLedger {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        if let Err(e) = self.wake().await {
+        let woken = match self.ensure_schema() {
+            Ok(()) => self.wake().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = woken {
             let debug = settings(&self.env).debug;
             log::warn(
                 debug,

@@ -242,6 +242,8 @@ impl AppointmentLedger {
     /// `ASIDE_AFTER`th own failure, the entry moved aside (the core's `after_failure`). True
     /// when it was moved aside (the drain goes on with the next one).
     fn entry_failed(&self, seq: i64, error: &str, failure: Failure) -> Result<bool> {
+        // It may be set aside.
+        self.ensure_schema()?;
         let sql = self.state.storage().sql();
         let retry = self.retry()?;
         let head = texts(

@@ -69,6 +69,9 @@ impl AppointmentLedger {
         if settings.reminders.callback_url.is_none() {
             return Ok(());
         }
+        if !ops.is_empty() {
+            self.ensure_schema()?;
+        }
         for op in ops {
             match op {
                 ReminderOp::Plan {

@@ -12,9 +12,8 @@ use crate::worker::runtime::d1::to_js;
 use crate::support::http::Clock;
 use crate::worker::runtime::fetch_client::WorkerClock;
 
-/// The object's tables (the delivery tables are `delivery::SCHEMA`).
-pub const SCHEMA: [&str; 7] = [
-    crate::reminders::store::TABLE,
+/// The tables a new object makes at once: what an intake and its commit use.
+pub const HOT_SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS claims (dedup_key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
      status TEXT NOT NULL, claimed_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
@@ -22,11 +21,37 @@ pub const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS retry_state (id INTEGER PRIMARY KEY CHECK (id = 1), \
      attempts INTEGER NOT NULL, last_error TEXT, next_at INTEGER)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    super::intake::SCHEMA,
+    super::delivery::OUTGOING_TABLE,
+];
+
+/// The tables a new object makes on first need (`AppointmentLedger::ensure_schema`); until
+/// then they hold nothing, and what reads them is skipped.
+pub const LATER_SCHEMA: [&str; 4] = [
+    crate::reminders::store::TABLE,
     "CREATE TABLE IF NOT EXISTS index_owners (owner TEXT PRIMARY KEY, since INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox_aside (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, \
      enqueued_at INTEGER NOT NULL, aside_at INTEGER NOT NULL, failures INTEGER NOT NULL, \
      last_error TEXT)",
+    crate::destinations::store::OBJECT_MESSAGES_TABLE,
 ];
+
+/// How many of the object's own tables exist (none: a new object).
+pub const STORED_TABLES: &str = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+     AND name IN ('claims', 'outbox', 'retry_state', 'meta', 'intake', 'outgoing', 'reminders', \
+     'index_owners', 'outbox_aside', 'messages')";
+
+/// The statements that make the tables: all of them for an object with storage, the hot
+/// ones for a new one.
+pub fn schema(all: bool) -> String {
+    let later: &[&str] = if all { &LATER_SCHEMA } else { &[] };
+    HOT_SCHEMA
+        .iter()
+        .chain(later.iter())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
 
 /// The Worker's clock, epoch ms.
 pub fn now_ms() -> i64 {
