@@ -88,6 +88,7 @@ export async function startWranglerDev({ vars = {}, root = ROOT, timeoutMs = 90_
   };
   return {
     url,
+    inspector,
     request: (p, init) => fetch(new URL(p, url), init),
     dispose,
     output: () => printed,
