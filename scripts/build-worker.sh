@@ -23,9 +23,13 @@ export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-symbols}"
 # compiled to a trap (`-Cpanic=immediate-abort`: no formatting machinery, no unwinding tables;
 # the Worker is built never to panic). ~32 KB gzip less than stable. `make deps` installs the
 # nightly toolchain and its rust-src; EKA_WORKER_STABLE=1 builds on stable instead.
+# `-Zfmt-debug=none`: `{:?}` prints nothing in the upload (−2.9 KiB gzip: Debug impls and the
+# str/char escaping tables they pull in). No answer or log of ours is Debug text;
+# `worker`'s Display of a D1 error is, so runtime/d1.rs reads D1's message itself.
+# `-Zlocation-detail=none`: no file/line constants for panics that cannot print.
 if [ -z "${EKA_WORKER_STABLE:-}" ]; then
   export RUSTUP_TOOLCHAIN="${EKA_WORKER_NIGHTLY:-nightly}"
   export CARGO_UNSTABLE_BUILD_STD="std,panic_abort"
-  export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort"
+  export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
 fi
 exec worker-build --release "$@" --features worker

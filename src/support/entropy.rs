@@ -28,7 +28,13 @@ fn fill(bytes: &mut [u8]) -> Result<(), String> {
     }
     get_random_values(bytes)
         .map(drop)
-        .map_err(|e| e.as_string().unwrap_or_else(|| format!("{e:?}")))
+        .map_err(|e| match e.as_string() {
+            Some(text) => text,
+            // A JS error's message (the upload has no Debug formatting: `-Zfmt-debug=none`).
+            None => wasm_bindgen::JsCast::dyn_into::<js_sys::Error>(e)
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|_| "crypto.getRandomValues failed".to_owned()),
+        })
 }
 
 #[cfg(test)]

@@ -136,5 +136,17 @@ pub fn to_js(value: &SqlValue) -> JsValue {
 
 /// D1 error texts name the statement's failure, not bound values.
 fn d1_error(step: &str, e: &worker::Error) -> StoreError {
-    StoreError::Backend(format!("D1 {step} failed: {e}"))
+    StoreError::Backend(format!("D1 {step} failed: {}", d1_text(e)))
+}
+
+/// D1's own error as its message and cause, read from the JS error: `worker`'s Display of it
+/// goes through Debug formatting, which the upload is built without (`-Zfmt-debug=none`).
+fn d1_text(e: &worker::Error) -> String {
+    match e {
+        worker::Error::D1(d1) => {
+            let js: &js_sys::Error = d1.as_ref();
+            format!("D1: {} (cause: {})", String::from(js.message()), d1.cause())
+        }
+        other => other.to_string(),
+    }
 }
