@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::eka::enrich::Enrichment;
 use crate::schedule::{ScheduleWrite, RESCHEDULED_STATUS};
+use crate::support::from_json::{unknown_variant, variant, Decoded, Fields, FromJson};
 use crate::support::retry::reminder_backoff;
 
 /// Default number of delivery attempts before a reminder is marked failed.
@@ -206,6 +207,26 @@ impl ReminderOp {
         match self {
             ReminderOp::Plan { appointment_id, .. }
             | ReminderOp::CancelPending { appointment_id, .. } => appointment_id,
+        }
+    }
+}
+
+impl FromJson for ReminderOp {
+    fn from_json(value: Value) -> Decoded<Self> {
+        const WHAT: &str = "a reminder operation";
+        let (tag, content) = variant(value, WHAT)?;
+        let mut f = Fields::of(content, WHAT)?;
+        match tag.as_str() {
+            "plan" => Ok(ReminderOp::Plan {
+                appointment_id: f.string("appointmentId")?,
+                start_time: f.i64("startTime")?,
+                create_missing: f.bool("createMissing")?,
+            }),
+            "cancelPending" => Ok(ReminderOp::CancelPending {
+                appointment_id: f.string("appointmentId")?,
+                reason: f.string("reason")?,
+            }),
+            other => Err(unknown_variant(other, WHAT)),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::support::from_json::{invalid, unknown_variant, Decoded, Fields, FromJson};
 use crate::webhook::event::{APPOINTMENT_CREATED, APPOINTMENT_UPDATED};
 
 /// The table's name, shared with Eka's SDKs.
@@ -72,64 +73,62 @@ pub enum ScheduleWrite {
     },
 }
 
-/// The fields of [`ScheduleWrite::UpdateStatus`], for its decoding.
-#[derive(Deserialize)]
-struct UpdateStatusFields {
-    appointment_id: String,
-    status: String,
-    start_time: Option<i64>,
-    end_time: Option<i64>,
-}
-
-/// The fields of [`ScheduleWrite::MarkReminderSent`], for its decoding.
-#[derive(Deserialize)]
-struct MarkReminderSentFields {
-    appointment_id: String,
-    at: i64,
-}
-
-/// The derive's format (`{"op": "upsert", …the record's fields}`), decoded through a
-/// `serde_json::Value`: the derived decoder of an internally tagged enum buffers its input in
+/// The derive's format (`{"op": "upsert", …the record's fields}`), read by hand
+/// ([`FromJson`]): the derived decoder of an internally tagged enum buffers its input in
 /// serde's `Content` and cost the Worker upload ~12 KB.
 impl<'de> Deserialize<'de> for ScheduleWrite {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        const VARIANTS: &[&str] = &["upsert", "update_status", "mark_reminder_sent"];
-        let mut value = Value::deserialize(deserializer)?;
+        ScheduleWrite::from_json(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+impl FromJson for ScheduleRecord {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a schedule record")?;
+        Ok(ScheduleRecord {
+            appointment_id: f.string("appointment_id")?,
+            start_time: f.i64("start_time")?,
+            end_time: f.i64("end_time")?,
+            status: f.string("status")?,
+            visit_type: f.string("visit_type")?,
+            created_at: f.i64("created_at")?,
+            p_aid: f.opt_string("p_aid")?,
+        })
+    }
+}
+
+impl FromJson for ScheduleWrite {
+    fn from_json(mut value: Value) -> Decoded<Self> {
         let op = match value.as_object_mut() {
-            Some(map) => map.shift_remove("op"),
-            None => {
-                return Err(D::Error::custom(
-                    "invalid type: expected a schedule write map",
-                ))
-            }
+            Some(map) => map.remove("op"),
+            None => return Err(invalid("invalid type: expected a schedule write map")),
         };
         let op = match op {
             Some(Value::String(op)) => op,
-            Some(_) => return Err(D::Error::custom("invalid type: `op` must be a string")),
-            None => return Err(D::Error::missing_field("op")),
+            Some(_) => return Err(invalid("invalid type: `op` must be a string")),
+            None => return Err(invalid("missing field `op`")),
         };
-        let write = match op.as_str() {
-            "upsert" => serde_json::from_value(value).map(ScheduleWrite::Upsert),
-            "update_status" => serde_json::from_value(value).map(|f: UpdateStatusFields| {
-                ScheduleWrite::UpdateStatus {
-                    appointment_id: f.appointment_id,
-                    status: f.status,
-                    start_time: f.start_time,
-                    end_time: f.end_time,
-                }
-            }),
-            "mark_reminder_sent" => {
-                serde_json::from_value(value).map(|f: MarkReminderSentFields| {
-                    ScheduleWrite::MarkReminderSent {
-                        appointment_id: f.appointment_id,
-                        at: f.at,
-                    }
+        match op.as_str() {
+            "upsert" => ScheduleRecord::from_json(value).map(ScheduleWrite::Upsert),
+            "update_status" => {
+                let mut f = Fields::of(value, "a schedule write map")?;
+                Ok(ScheduleWrite::UpdateStatus {
+                    appointment_id: f.string("appointment_id")?,
+                    status: f.string("status")?,
+                    start_time: f.opt_i64("start_time")?,
+                    end_time: f.opt_i64("end_time")?,
                 })
             }
-            other => return Err(D::Error::unknown_variant(other, VARIANTS)),
-        };
-        write.map_err(D::Error::custom)
+            "mark_reminder_sent" => {
+                let mut f = Fields::of(value, "a schedule write map")?;
+                Ok(ScheduleWrite::MarkReminderSent {
+                    appointment_id: f.string("appointment_id")?,
+                    at: f.i64("at")?,
+                })
+            }
+            other => Err(unknown_variant(other, "a schedule write")),
+        }
     }
 }
 

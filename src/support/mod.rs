@@ -5,6 +5,7 @@
 pub mod bearer;
 pub mod capped_body;
 pub mod entropy;
+pub mod from_json;
 pub mod http;
 pub mod join;
 pub mod outbox;

@@ -3,6 +3,9 @@
 //! concern (`schedule::sql`, `event_log`, `destinations::store`).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::support::from_json::{invalid, Decoded, Fields, FromJson};
 
 /// SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,32 @@ impl Statement {
     }
 }
 
+impl FromJson for SqlValue {
+    fn from_json(value: Value) -> Decoded<Self> {
+        match value {
+            Value::Null => Ok(SqlValue::Null),
+            Value::String(s) => Ok(SqlValue::Text(s)),
+            Value::Number(n) => n
+                .as_i64()
+                .map(SqlValue::Int)
+                .ok_or_else(|| invalid("invalid value: expected null, an integer or a string")),
+            _ => Err(invalid(
+                "invalid type: expected null, an integer or a string",
+            )),
+        }
+    }
+}
+
+impl FromJson for Statement {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a statement")?;
+        Ok(Statement {
+            sql: f.string("sql")?,
+            params: f.list("params")?,
+        })
+    }
+}
+
 /// The statements of a migration file (SQLite, as D1 runs it): `--` comment lines dropped
 /// first, so a `;` in a comment does not split a statement, then split on `;`.
 pub fn migration_statements(migration: &str) -> Vec<Statement> {
@@ -131,5 +160,29 @@ mod tests {
         let back: Vec<SqlValue> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, values);
         assert!(serde_json::from_str::<SqlValue>("1.5").is_err());
+    }
+
+    #[test]
+    fn statements_decode_by_hand_as_serde_reads_them() {
+        use crate::support::from_json::FromJson;
+        let s = Statement::new(
+            "INSERT INTO t VALUES (?, ?, ?)",
+            vec![
+                SqlValue::Null,
+                SqlValue::Int(-7),
+                SqlValue::Text("x".into()),
+            ],
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(Statement::from_json(json.clone()).unwrap(), s);
+        assert_eq!(serde_json::from_value::<Statement>(json).unwrap(), s);
+        for bad in [
+            serde_json::json!(1.5),
+            serde_json::json!(true),
+            serde_json::json!([1]),
+        ] {
+            assert!(SqlValue::from_json(bad.clone()).is_err());
+            assert!(serde_json::from_value::<SqlValue>(bad).is_err());
+        }
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::reminders::ReminderOp;
 use crate::schedule::{ScheduleStore, ScheduleWrite, StoreError};
+use crate::support::from_json::{invalid, unknown_variant, variant, Decoded, Fields, FromJson};
 use crate::webhook::event::{EventKind, WebhookEvent};
 
 /// What the event log keeps of a payload: its ids, never patient data.
@@ -343,6 +344,103 @@ impl Deferred {
     }
 }
 
+// The wire decoders (`FromJson`): serde's format of each type, read by hand (see
+// `support::from_json`; the derived `Deserialize` stays the reference in the tests).
+
+impl FromJson for EventFacts {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "event facts")?;
+        Ok(EventFacts {
+            event: f.string("event")?,
+            transaction_id: f.opt_string("transactionId")?,
+            appointment_id: f.opt_string("appointmentId")?,
+            business_id: f.opt_string("businessId")?,
+        })
+    }
+}
+
+impl FromJson for Claim {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a claim")?;
+        Ok(Claim {
+            dedup_key: f.string("dedupKey")?,
+            owner: f.string("owner")?,
+            facts: f.get("facts")?,
+            received_at_ms: f.i64("receivedAtMs")?,
+            replay_of: f.opt_string("replayOf")?,
+            source: f.opt_string("source")?,
+        })
+    }
+}
+
+impl FromJson for Claimed {
+    fn from_json(value: Value) -> Decoded<Self> {
+        const WHAT: &str = "a claim's answer";
+        let (tag, content) = variant(value, WHAT)?;
+        let mut f = Fields::of(content, WHAT)?;
+        match tag.as_str() {
+            "proceed" => Ok(Claimed::Proceed {
+                event_id: f.opt_string("eventId")?,
+                reprocess: f.bool("reprocess")?,
+            }),
+            "duplicate" => Ok(Claimed::Duplicate {
+                event_id: f.string("eventId")?,
+            }),
+            "inFlight" => Ok(Claimed::InFlight {
+                event_id: f.string("eventId")?,
+                retry_after_secs: f.uint("retryAfterSecs", u32::MAX.into())? as u32,
+            }),
+            other => Err(unknown_variant(other, WHAT)),
+        }
+    }
+}
+
+impl FromJson for Settled {
+    fn from_json(value: Value) -> Decoded<Self> {
+        match value.as_str() {
+            Some("processed") => Ok(Settled::Processed),
+            Some("failed") => Ok(Settled::Failed),
+            _ => Err(invalid("invalid value: expected `processed` or `failed`")),
+        }
+    }
+}
+
+impl FromJson for Attempt {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "an attempt")?;
+        Ok(Attempt {
+            settled: f.get("settled")?,
+            http_status: f.uint("httpStatus", u16::MAX.into())? as u16,
+            error: f.opt_string("error")?,
+            reprocess: f.bool("reprocess")?,
+            amends: f.bool("amends")?,
+        })
+    }
+}
+
+impl FromJson for Effects {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "effects")?;
+        Ok(Effects {
+            writes: f.list("writes")?,
+            reminder_ops: f.list("reminderOps")?,
+        })
+    }
+}
+
+impl FromJson for IntakeMode {
+    fn from_json(value: Value) -> Decoded<Self> {
+        match value.as_str() {
+            Some("worker") => Ok(IntakeMode::Worker),
+            Some("gate") => Ok(IntakeMode::Gate),
+            Some("whole") => Ok(IntakeMode::Whole),
+            _ => Err(invalid(
+                "invalid value: expected `worker`, `gate` or `whole`",
+            )),
+        }
+    }
+}
+
 /// Why the ledger could not answer. Either way the webhook answers 500 and nothing leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerError {
@@ -544,5 +642,142 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn wire_decoders_read_serde_format() {
+        use crate::reminders::ReminderOp;
+        use crate::schedule::{ScheduleRecord, ScheduleWrite};
+        use crate::support::from_json::FromJson;
+        fn both<T>(value: &T)
+        where
+            T: Serialize + serde::de::DeserializeOwned + FromJson + PartialEq + std::fmt::Debug,
+        {
+            let json = serde_json::to_value(value).unwrap();
+            let derived: T = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(&T::from_json(json.clone()).unwrap(), value, "{json}");
+            assert_eq!(derived, *value, "{json}");
+        }
+        let e = event(
+            json!({"event":"appointment.created","business_id":"b","data":{"appointment_id":"a1"}}),
+        );
+        let mut claim = Claim::for_event(&e, "k".into(), 17);
+        both(&claim);
+        claim.replay_of = Some("evt_0".into());
+        claim.source = Some("src_1".into());
+        claim.facts.transaction_id = Some("t".into());
+        both(&claim);
+        both(&Claimed::Proceed {
+            event_id: None,
+            reprocess: true,
+        });
+        both(&Claimed::Proceed {
+            event_id: Some("e".into()),
+            reprocess: false,
+        });
+        both(&Claimed::Duplicate {
+            event_id: "e".into(),
+        });
+        both(&Claimed::InFlight {
+            event_id: "e".into(),
+            retry_after_secs: 30,
+        });
+        both(&Attempt::ended(
+            Settled::Failed,
+            502,
+            Some("appointment_fetch_failed"),
+            true,
+        ));
+        both(&Attempt {
+            amends: true,
+            ..Attempt::ended(Settled::Processed, 200, None, false)
+        });
+        for mode in [IntakeMode::Worker, IntakeMode::Gate, IntakeMode::Whole] {
+            both(&mode);
+        }
+        let record = ScheduleRecord {
+            appointment_id: "a1".into(),
+            start_time: 1_950_000_000,
+            end_time: 1_950_001_800,
+            status: "BK".into(),
+            visit_type: "".into(),
+            created_at: -1,
+            p_aid: Some("a0".into()),
+        };
+        let effects = Effects {
+            writes: vec![
+                ScheduleWrite::Upsert(record.clone()),
+                ScheduleWrite::Upsert(ScheduleRecord {
+                    p_aid: None,
+                    ..record
+                }),
+                ScheduleWrite::UpdateStatus {
+                    appointment_id: "a0".into(),
+                    status: "RES".into(),
+                    start_time: None,
+                    end_time: Some(5),
+                },
+                ScheduleWrite::MarkReminderSent {
+                    appointment_id: "a1".into(),
+                    at: 9,
+                },
+            ],
+            reminder_ops: vec![
+                ReminderOp::Plan {
+                    appointment_id: "a1".into(),
+                    start_time: 1_950_000_000,
+                    create_missing: true,
+                },
+                ReminderOp::CancelPending {
+                    appointment_id: "a0".into(),
+                    reason: "moved".into(),
+                },
+            ],
+        };
+        both(&effects);
+        both(&Effects::default());
+    }
+
+    #[test]
+    fn wire_decoders_refuse_what_serde_refuses() {
+        use crate::support::from_json::FromJson;
+        let claim = json!({"dedupKey":"k","owner":"a1","facts":{"event":"x"},"receivedAtMs":1});
+        // Optional fields may be missing or null; unknown fields are ignored.
+        let mut c = Claim::from_json(claim.clone()).unwrap();
+        assert_eq!(c.source, None);
+        let mut with_null = claim.clone();
+        with_null["replayOf"] = Value::Null;
+        with_null["later"] = json!(1);
+        c = Claim::from_json(with_null).unwrap();
+        assert_eq!(c.replay_of, None);
+        for (key, bad) in [
+            ("dedupKey", Value::Null),
+            ("receivedAtMs", json!(1.5)),
+            ("receivedAtMs", json!("1")),
+            ("facts", json!({})),
+            ("owner", json!(3)),
+        ] {
+            let mut v = claim.clone();
+            v[key] = bad;
+            let derived = serde_json::from_value::<Claim>(v.clone());
+            let ours = Claim::from_json(v.clone());
+            assert!(derived.is_err() && ours.is_err(), "{v}");
+            assert!(ours.unwrap_err().to_string().contains(key), "{key}");
+        }
+        assert!(Claimed::from_json(json!({"accepted":{}})).is_err());
+        assert!(
+            Claimed::from_json(json!({"inFlight":{"eventId":"e","retryAfterSecs":-1}})).is_err()
+        );
+        assert!(Attempt::from_json(
+            json!({"settled":"done","httpStatus":200,"reprocess":false,"amends":false})
+        )
+        .is_err());
+        assert!(Attempt::from_json(
+            json!({"settled":"failed","httpStatus":70000,"reprocess":false,"amends":false})
+        )
+        .is_err());
+        assert!(Effects::from_json(json!({"writes":[{"op":"delete"}],"reminderOps":[]})).is_err());
+        assert!(Effects::from_json(json!({"writes":[]})).is_err());
+        assert!(IntakeMode::from_json(json!("Gate")).is_err());
     }
 }

@@ -4,8 +4,8 @@
 
 use std::future::Future;
 
+use crate::support::from_json::FromJson;
 use futures::FutureExt;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use worker::{Env, Stub};
 
@@ -36,7 +36,7 @@ impl AppointmentClient {
 
     /// Sends `command`; the reply decoded as `R` (one generic step per reply type: the
     /// exchange itself is untyped, written once).
-    fn ask<R: DeserializeOwned + 'static>(
+    fn ask<R: FromJson + 'static>(
         &self,
         command: LedgerCommand,
     ) -> impl Future<Output = Result<R, CallError>> + '_ {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use crate::support::from_json::{unknown_variant, variant, Decoded, Fields, FromJson};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::Result;
@@ -29,13 +29,33 @@ use crate::worker::runtime::log;
 const CRASH_RECOVERY_MS: i64 = 2_000;
 
 /// What waits in the outbox, in order.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub(super) enum OutboxEntry {
     /// Statements for D1, applied together.
     D1 { statements: Vec<Statement> },
     /// Writes and reminder operations for another appointment's object.
     Relay { owner: String, effects: Effects },
+}
+
+/// serde's format (`{"d1":{"statements":[…]}}`, `{"relay":{"owner":…,"effects":…}}`), read by
+/// hand (`support::from_json`): entries kept by earlier releases read the same.
+impl FromJson for OutboxEntry {
+    fn from_json(value: serde_json::Value) -> Decoded<Self> {
+        const WHAT: &str = "an outbox entry";
+        let (tag, content) = variant(value, WHAT)?;
+        let mut f = Fields::of(content, WHAT)?;
+        match tag.as_str() {
+            "d1" => Ok(OutboxEntry::D1 {
+                statements: f.list("statements")?,
+            }),
+            "relay" => Ok(OutboxEntry::Relay {
+                owner: f.string("owner")?,
+                effects: f.get("effects")?,
+            }),
+            other => Err(unknown_variant(other, WHAT)),
+        }
+    }
 }
 
 pub(super) struct RetryRow {

@@ -2,13 +2,14 @@
 //! enum per object class, sent as the JSON body of a POST, and typed replies. Caller and
 //! object share these types, so a field renamed on one side cannot be missed on the other.
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Request, Stub};
 
 use crate::reminders::Reminder;
+pub use crate::support::from_json::from_json_text;
+use crate::support::from_json::{list, parse, unknown_variant, variant, Decoded, Fields, FromJson};
 use crate::webhook::ledger::{Attempt, Claim, Effects, IntakeMode};
 use crate::worker::runtime::fetch_client::new_request;
 
@@ -274,6 +275,163 @@ pub struct IndexReply {
     pub owners: Vec<String>,
 }
 
+// The wire decoders (`FromJson`): serde's format of each type above, read by hand
+// (`support::from_json`): the derived decoder of `LedgerCommand` alone was ~18 KB of the
+// upload (raw).
+
+impl FromJson for Outgoing {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "an outgoing event")?;
+        Ok(Outgoing {
+            event: f.string("event")?,
+            sealed: f.string("sealed")?,
+            source: f.opt_string("source")?,
+        })
+    }
+}
+
+impl FromJson for CommitRecord {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a commit")?;
+        Ok(CommitRecord {
+            event_id: f.string("eventId")?,
+            claim: f.get("claim")?,
+            attempt: f.get("attempt")?,
+            effects: f.get("effects")?,
+            sealed_body: f.opt_string("sealedBody")?,
+            outgoing: f.opt("outgoing")?,
+        })
+    }
+}
+
+impl FromJson for LedgerCommand {
+    fn from_json(value: Value) -> Decoded<Self> {
+        const WHAT: &str = "a ledger command";
+        let (tag, content) = variant(value, WHAT)?;
+        if tag == "apply" {
+            return Effects::from_json(content).map(LedgerCommand::Apply);
+        }
+        let mut f = match content {
+            // Unit variants carry no content.
+            Value::Null => Fields::of(Value::Object(serde_json::Map::new()), WHAT)?,
+            content => Fields::of(content, WHAT)?,
+        };
+        let command = match tag.as_str() {
+            "claim" => LedgerCommand::Claim {
+                claim: f.get("claim")?,
+            },
+            "intake" => LedgerCommand::Intake {
+                claim: f.get("claim")?,
+                body: f.string("body")?,
+                mode: f.get("mode")?,
+                outgoing: f.opt("outgoing")?,
+            },
+            "origin" => LedgerCommand::Origin {
+                dedup_key: f.string("dedupKey")?,
+                event_id: f.string("eventId")?,
+                status: f.opt_uint("status", u16::MAX.into())?.map(|s| s as u16),
+            },
+            "commit" => LedgerCommand::Commit {
+                record: Box::new(f.get("record")?),
+            },
+            "scheduleReminder" => LedgerCommand::ScheduleReminder {
+                appointment_id: f.string("appointmentId")?,
+                fire_at: f.i64("fireAt")?,
+            },
+            "planReminders" => LedgerCommand::PlanReminders {
+                appointment_id: f.string("appointmentId")?,
+                start_time: f.i64("startTime")?,
+                create_missing: f.bool("createMissing")?,
+            },
+            "cancelReminder" => LedgerCommand::CancelReminder {
+                id: f.string("id")?,
+            },
+            "listReminders" => LedgerCommand::ListReminders,
+            "status" => LedgerCommand::Status,
+            "indexSet" => LedgerCommand::IndexSet {
+                owner: f.string("owner")?,
+                holding: f.bool("holding")?,
+            },
+            "indexList" => LedgerCommand::IndexList {
+                after: f.opt_string("after")?,
+                limit: f.uint("limit", usize::MAX as u64)? as usize,
+            },
+            "aside" => LedgerCommand::Aside {
+                seq: f.i64("seq")?,
+                drop: f.bool("drop")?,
+            },
+            "walk" => LedgerCommand::Walk {
+                walk: f.string("walk")?,
+            },
+            "release" => LedgerCommand::Release {
+                destination_id: f.string("destinationId")?,
+            },
+            "retryDelivery" => LedgerCommand::RetryDelivery {
+                id: f.string("id")?,
+            },
+            other => return Err(unknown_variant(other, WHAT)),
+        };
+        Ok(command)
+    }
+}
+
+impl FromJson for LegacyQueueCommand {
+    fn from_json(value: Value) -> Decoded<Self> {
+        const WHAT: &str = "a queue command";
+        match variant(value, WHAT)?.0.as_str() {
+            "drain" => Ok(LegacyQueueCommand::Drain),
+            "status" => Ok(LegacyQueueCommand::Status),
+            other => Err(unknown_variant(other, WHAT)),
+        }
+    }
+}
+
+impl FromJson for RetryReply {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a retry's result")?;
+        Ok(RetryReply {
+            delivery: f.get("delivery")?,
+            attempt: f.opt("attempt")?,
+        })
+    }
+}
+
+impl FromJson for Ack {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "an acknowledgement")?;
+        Ok(Ack {
+            queued: f.uint("queued", usize::MAX as u64)? as usize,
+        })
+    }
+}
+
+impl FromJson for PendingStatus {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a pending status")?;
+        Ok(PendingStatus {
+            owner: f.string("owner")?,
+            pending: f.uint("pending", usize::MAX as u64)? as usize,
+            attempts: f.i64("attempts")?,
+            last_error: f.opt_string("lastError")?,
+            next_attempt_at: f.opt_f64("nextAttemptAt")?,
+            aside: f
+                .opt::<Value>("aside")?
+                .map(list)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl FromJson for IndexReply {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "an index reply")?;
+        Ok(IndexReply {
+            owners: f.list("owners")?,
+        })
+    }
+}
+
 /// An object's refusal: status and `{"error": …}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -336,12 +494,12 @@ pub fn legacy_queue_stub(env: &Env) -> worker::Result<Stub> {
 
 /// Sends a command (`body`, its JSON) to `stub`; a 2xx reply is decoded as `R`, anything
 /// else is a refusal. Generic in the reply only: the command is encoded by the caller.
-pub async fn call<R: DeserializeOwned>(
+pub async fn call<R: FromJson>(
     stub: &Stub,
     body: serde_json::Result<String>,
 ) -> Result<R, CallError> {
     let reply = exchange(stub, body?).await?;
-    Ok(serde_json::from_value(reply)?)
+    Ok(R::from_json(reply)?)
 }
 
 /// The untyped half of [`call`], written once rather than per message type (the generic
@@ -358,7 +516,7 @@ async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
     let mut response = stub.fetch_with_request(request).await?;
     let status = response.status_code();
     let text = response.text().await?;
-    let value = parse_json(&text);
+    let value = parse(&text);
     if (200..300).contains(&status) {
         return Ok(value?);
     }
@@ -370,19 +528,7 @@ async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
 }
 
 /// Reads a command from a request an object received.
-pub async fn read_command<C: DeserializeOwned>(req: &mut Request) -> Result<C, String> {
+pub async fn read_command<C: FromJson>(req: &mut Request) -> Result<C, String> {
     let text = req.text().await.map_err(|e| e.to_string())?;
     from_json_text(&text).map_err(|e| format!("not a command: {e}"))
-}
-
-/// Decodes JSON text as `T` through `serde_json::Value`: one text parser for every type,
-/// and a small per-type decoder (this keeps the Worker upload within its budget).
-pub fn from_json_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
-    serde_json::from_value(parse_json(text)?)
-}
-
-/// JSON text as a `Value` (not generic: one copy in the upload).
-#[inline(never)]
-fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
-    serde_json::from_str(text)
 }
