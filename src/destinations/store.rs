@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::destinations::{DestinationHealth, DestinationSpec, Format};
 use crate::event_log::new_event_id;
+use crate::support::from_json::from_json_text;
 use crate::support::sql::{SqlValue, Statement};
 
 mod attempts;
@@ -113,7 +114,7 @@ pub(super) fn int(row: &Value, key: &str) -> Option<i64> {
 impl DestinationRecord {
     /// A row from D1's JSON.
     pub fn from_row(row: &Value) -> Option<DestinationRecord> {
-        let events: Vec<String> = serde_json::from_str(&text(row, "events")?).ok()?;
+        let events: Vec<String> = from_json_text(&text(row, "events")?).ok()?;
         Some(DestinationRecord {
             id: text(row, "id")?,
             source: if text(row, "source")? == "config" {
@@ -129,7 +130,7 @@ impl DestinationRecord {
                 description: text(row, "description"),
                 // NULL (a row from before sources, or the configured forward): every source.
                 sources: text(row, "sources")
-                    .and_then(|list| serde_json::from_str(&list).ok())
+                    .and_then(|list| from_json_text(&list).ok())
                     .unwrap_or_else(super::spec::every_source),
             },
             sealed_secrets: text(row, "secrets"),

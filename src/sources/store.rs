@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{webhook_path, SourceSecrets, SourceSpec, DEFAULT_SOURCE_ID};
+use crate::support::from_json::from_json_text;
 use crate::support::seal::{KeyRing, SealError};
 use crate::support::sql::{migration_statements, SqlValue, Statement};
 
@@ -107,7 +108,7 @@ impl SourceRecord {
     pub fn from_row(row: &Value) -> Option<SourceRecord> {
         let allowed_events = match text(row, "allowed_events") {
             None => None,
-            Some(list) => Some(serde_json::from_str::<Vec<String>>(&list).ok()?),
+            Some(list) => Some(from_json_text::<Vec<String>>(&list).ok()?),
         };
         Some(SourceRecord {
             id: text(row, "id")?,

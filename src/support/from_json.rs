@@ -30,10 +30,12 @@ pub fn from_json_text<T: FromJson>(text: &str) -> Decoded<T> {
     T::from_json(parse(text)?)
 }
 
-/// JSON text as a `Value` (not generic: one copy in the upload).
+/// JSON text as a `Value` (not generic: one copy in the upload). Read as bytes: the body
+/// parser reads bytes too, so the upload holds serde_json's parser once, not also its `&str`
+/// copy.
 #[inline(never)]
 pub fn parse(text: &str) -> Decoded<Value> {
-    serde_json::from_str(text)
+    serde_json::from_slice(text.as_bytes())
 }
 
 impl FromJson for Value {
@@ -48,6 +50,12 @@ impl FromJson for String {
             Value::String(s) => Ok(s),
             _ => Err(invalid("invalid type: expected a string")),
         }
+    }
+}
+
+impl<T: FromJson> FromJson for Vec<T> {
+    fn from_json(value: Value) -> Decoded<Self> {
+        list(value)
     }
 }
 
@@ -240,6 +248,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`l`"));
+    }
+
+    #[test]
+    fn lists_of_strings_from_text() {
+        let list: Vec<String> = from_json_text(r#"["a","é"]"#).unwrap();
+        assert_eq!(list, ["a", "é"]);
+        assert!(from_json_text::<Vec<String>>(r#"["a",1]"#).is_err());
+        assert!(from_json_text::<Vec<String>>(r#"{"a":1}"#).is_err());
+        assert!(from_json_text::<Vec<String>>("[").is_err());
     }
 
     #[test]
