@@ -7,8 +7,10 @@
 //!   field can pick a source but never a key that accepts a forgery.
 //! - A source runs with [`effective_settings`]: its own credentials, keys, events, origin,
 //!   reminder settings and duplicate window over the environment's defaults.
-//! - An isolate keeps the sources it read for [`CACHE_TTL_MS`] ([`cache_fresh`]): a change
-//!   made through another isolate takes effect within that bound.
+//! - An isolate keeps the sources it read ([`cache_use`]): after [`CACHE_REFRESH_AFTER_MS`] it
+//!   reads them again in the background while still answering from its copy, and a copy
+//!   [`CACHE_MAX_AGE_MS`] old is never used, so a change made through another isolate takes
+//!   effect everywhere within that bound.
 
 use super::store::SourceRecord;
 use super::{SourceSecrets, DEFAULT_SOURCE_ID};
@@ -18,8 +20,14 @@ use crate::settings::Settings;
 
 /// Where the sources' paths start.
 pub const HOOKS_PREFIX: &str = "/hooks/";
-/// How long an isolate trusts the sources it read: 5 seconds.
-pub const CACHE_TTL_MS: i64 = 5_000;
+/// After this age an isolate's copy of the sources is read again in the background (the copy
+/// still answers meanwhile): 1 second.
+pub const CACHE_REFRESH_AFTER_MS: i64 = 1_000;
+/// A copy this old is never used (the request reads D1 first): 5 seconds, the bound on how
+/// fast a change made through another isolate takes effect.
+pub const CACHE_MAX_AGE_MS: i64 = 5_000;
+/// A background read not back after this is taken as lost: the next request starts another.
+pub const CACHE_REFRESH_TIMEOUT_MS: i64 = 3_000;
 /// `Retry-After` of a disabled source, in seconds.
 pub const DISABLED_RETRY_AFTER_SECS: u64 = 60;
 
@@ -29,9 +37,34 @@ pub fn path_source_id(path: &str) -> Option<&str> {
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Whether sources read at `loaded_at_ms` may still be used at `now_ms`.
-pub fn cache_fresh(loaded_at_ms: i64, now_ms: i64) -> bool {
-    now_ms >= loaded_at_ms && now_ms - loaded_at_ms < CACHE_TTL_MS
+/// What a request does with an isolate's copy of the sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Use it.
+    Fresh,
+    /// Use it, and read the sources again in the background.
+    Refresh,
+    /// Do not use it: read the sources before answering.
+    Reload,
+}
+
+/// What to do at `now_ms` with sources read at `loaded_at_ms`, a background read having
+/// started at `refreshing_since_ms` (none: no read in flight).
+pub fn cache_use(loaded_at_ms: i64, now_ms: i64, refreshing_since_ms: Option<i64>) -> CacheUse {
+    // A clock that went back does not keep a stale copy forever.
+    if now_ms < loaded_at_ms || now_ms - loaded_at_ms >= CACHE_MAX_AGE_MS {
+        return CacheUse::Reload;
+    }
+    if now_ms - loaded_at_ms < CACHE_REFRESH_AFTER_MS {
+        return CacheUse::Fresh;
+    }
+    let in_flight = refreshing_since_ms
+        .is_some_and(|at| now_ms >= at && now_ms - at < CACHE_REFRESH_TIMEOUT_MS);
+    if in_flight {
+        CacheUse::Fresh
+    } else {
+        CacheUse::Refresh
+    }
 }
 
 /// The top-level `business_id` of a body, when it is a JSON object with a string there.
@@ -274,12 +307,31 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_is_trusted_for_the_ttl_only() {
-        assert!(cache_fresh(1_000, 1_000));
-        assert!(cache_fresh(1_000, 1_000 + CACHE_TTL_MS - 1));
-        assert!(!cache_fresh(1_000, 1_000 + CACHE_TTL_MS));
-        // A clock that went back does not keep a stale cache forever.
-        assert!(!cache_fresh(1_000, 999));
+    fn the_cache_answers_then_refreshes_in_the_background_within_a_hard_bound() {
+        let at = 1_000;
+        assert_eq!(cache_use(at, at, None), CacheUse::Fresh);
+        assert_eq!(
+            cache_use(at, at + CACHE_REFRESH_AFTER_MS - 1, None),
+            CacheUse::Fresh
+        );
+        // Stale: still used, and one background read starts.
+        let stale = at + CACHE_REFRESH_AFTER_MS;
+        assert_eq!(cache_use(at, stale, None), CacheUse::Refresh);
+        // While that read is in flight no other starts...
+        assert_eq!(cache_use(at, stale + 100, Some(stale)), CacheUse::Fresh);
+        // ...unless it is lost (never came back in time).
+        let lost = stale + CACHE_REFRESH_TIMEOUT_MS;
+        assert!(lost < at + CACHE_MAX_AGE_MS);
+        assert_eq!(cache_use(at, lost, Some(stale)), CacheUse::Refresh);
+        // A read marked in the future (a clock that went back) is not in flight.
+        assert_eq!(cache_use(at, stale, Some(stale + 1)), CacheUse::Refresh);
+        // The hard bound: never used at its age, in flight or not.
+        let old = at + CACHE_MAX_AGE_MS;
+        assert_eq!(cache_use(at, old - 1, Some(old - 2)), CacheUse::Fresh);
+        assert_eq!(cache_use(at, old, None), CacheUse::Reload);
+        assert_eq!(cache_use(at, old, Some(old - 1)), CacheUse::Reload);
+        // A clock that went back does not keep a stale copy forever.
+        assert_eq!(cache_use(at, at - 1, None), CacheUse::Reload);
     }
 
     #[test]

@@ -126,7 +126,10 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return match method {
             Method::Post => {
                 let probe = crate::worker::runtime::probe::Probe::start(&env);
-                probe.finish(webhook(req, &env, &ctx, settings, None).await)
+                let debug = settings.debug;
+                let answer = webhook(req, &env, &ctx, settings, None).await;
+                crate::worker::sources::refresh_after_answer(&env, &ctx, debug);
+                probe.finish(answer)
             }
             _ => method_not_allowed("POST"),
         };
@@ -135,7 +138,10 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return match method {
             Method::Post => {
                 let probe = crate::worker::runtime::probe::Probe::start(&env);
-                probe.finish(webhook(req, &env, &ctx, settings, Some(id)).await)
+                let debug = settings.debug;
+                let answer = webhook(req, &env, &ctx, settings, Some(id)).await;
+                crate::worker::sources::refresh_after_answer(&env, &ctx, debug);
+                probe.finish(answer)
             }
             _ => method_not_allowed("POST"),
         };

@@ -1,16 +1,21 @@
-//! The sources an isolate knows: read from D1 once, trusted for the core's
-//! [`CACHE_TTL_MS`](crate::sources::routing::CACHE_TTL_MS), then read again. A warm isolate
-//! finds a source's configuration without a D1 round trip; a change made through another
-//! isolate takes effect within the TTL (the admin API's own isolate drops its copy at once).
+//! The sources an isolate knows, by the core's [`cache_use`]: read from D1 once, then used
+//! while read again in the background (`waitUntil`, started after the webhook's answer:
+//! [`refresh_after_answer`]) once
+//! [`CACHE_REFRESH_AFTER_MS`](crate::sources::routing::CACHE_REFRESH_AFTER_MS) old, and never
+//! used once [`CACHE_MAX_AGE_MS`](crate::sources::routing::CACHE_MAX_AGE_MS) old. A warm
+//! isolate (one that read them within that bound) finds a source's configuration without
+//! awaiting D1; a change made through another isolate takes effect within the bound (the admin
+//! API's own isolate drops its copy at once).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::{Env, Result};
+use worker::{Context, Env, Result};
 
 use crate::settings::Settings;
 use crate::sources::routing::{
-    body_business_id, cache_fresh, effective_settings, intake_at, route_by_business_id, Intake,
+    body_business_id, cache_use, effective_settings, intake_at, route_by_business_id, CacheUse,
+    Intake,
 };
 use crate::sources::store::{list_sources, open_secrets, SourceRecord};
 use crate::sources::DEFAULT_SOURCE_ID;
@@ -19,33 +24,97 @@ use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
 
-type Cached = (i64, Rc<Vec<SourceRecord>>);
+/// An isolate's copy of the sources.
+struct Cached {
+    loaded_at: i64,
+    records: Rc<Vec<SourceRecord>>,
+    /// When a background read started (none: none in flight).
+    refreshing_since: Option<i64>,
+}
 
 thread_local! {
     static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+    /// Bumped when the copy is dropped: a background read begun before that does not land.
+    static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// A background read is due (when it was asked for): started after the answer.
+    static DUE: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
 }
 
-/// Every source row (without the `default` source, which has none).
-pub async fn all(env: &Env) -> Result<Rc<Vec<SourceRecord>>> {
+async fn load(env: &Env) -> Result<Rc<Vec<SourceRecord>>> {
+    let rows = query(&ready(env).await?, &list_sources()).await?;
+    Ok(Rc::new(
+        rows.iter().filter_map(SourceRecord::from_row).collect(),
+    ))
+}
+
+fn keep(records: &Rc<Vec<SourceRecord>>, loaded_at: i64) {
+    CACHE.with(|cell| {
+        *cell.borrow_mut() = Some(Cached {
+            loaded_at,
+            records: Rc::clone(records),
+            refreshing_since: None,
+        });
+    });
+}
+
+/// Every source row (without the `default` source, which has none). `stale_ok` (a webhook,
+/// whose handler calls [`refresh_after_answer`]): a stale copy answers, and is read again
+/// after the answer; else (an object, an admin route) a stale copy is read again first.
+pub async fn all(env: &Env, stale_ok: bool) -> Result<Rc<Vec<SourceRecord>>> {
     let now = WorkerClock.now_ms();
     let cached = CACHE.with(|cell| {
-        cell.borrow()
-            .as_ref()
-            .filter(|(at, _)| cache_fresh(*at, now))
-            .map(|(_, records)| Rc::clone(records))
+        cell.borrow().as_ref().map(|c| {
+            let used = cache_use(c.loaded_at, now, c.refreshing_since);
+            (used, Rc::clone(&c.records))
+        })
     });
-    if let Some(records) = cached {
-        return Ok(records);
+    match cached {
+        Some((CacheUse::Fresh, records)) => return Ok(records),
+        Some((CacheUse::Refresh, records)) if stale_ok => {
+            CACHE.with(|cell| {
+                if let Some(c) = cell.borrow_mut().as_mut() {
+                    c.refreshing_since = Some(now);
+                }
+            });
+            DUE.with(|due| due.set(Some(now)));
+            return Ok(records);
+        }
+        _ => {}
     }
-    let rows = query(&ready(env).await?, &list_sources()).await?;
-    let records: Rc<Vec<SourceRecord>> =
-        Rc::new(rows.iter().filter_map(SourceRecord::from_row).collect());
-    CACHE.with(|cell| *cell.borrow_mut() = Some((now, Rc::clone(&records))));
+    let generation = GENERATION.with(std::cell::Cell::get);
+    let records = load(env).await?;
+    if GENERATION.with(std::cell::Cell::get) == generation {
+        keep(&records, now);
+    }
     Ok(records)
+}
+
+/// Starts the background read a webhook found due (call it once the answer is made: the
+/// read then never delays it); a failure keeps the copy (until its hard bound).
+pub fn refresh_after_answer(env: &Env, ctx: &Context, debug: bool) {
+    let Some(now) = DUE.with(std::cell::Cell::take) else {
+        return;
+    };
+    let generation = GENERATION.with(std::cell::Cell::get);
+    let env = env.clone();
+    ctx.wait_until(async move {
+        match load(&env).await {
+            Ok(records) if GENERATION.with(std::cell::Cell::get) == generation => {
+                keep(&records, now);
+            }
+            Ok(_) => {}
+            Err(e) => log::warn(
+                debug,
+                "sources not read again; the copy answers until its bound",
+                serde_json::json!({ "error": e.to_string() }),
+            ),
+        }
+    });
 }
 
 /// Forgets this isolate's copy (after a change through the admin API).
 pub fn invalidate() {
+    GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
     CACHE.with(|cell| *cell.borrow_mut() = None);
 }
 
@@ -106,7 +175,7 @@ pub async fn at_path(env: &Env, base: &Settings, id: &str) -> Result<Resolved> {
     if id == DEFAULT_SOURCE_ID {
         return Ok(Resolved::Default);
     }
-    let records = all(env).await?;
+    let records = all(env, true).await?;
     Ok(resolved(base, intake_at(id, &records)))
 }
 
@@ -114,7 +183,7 @@ pub async fn at_path(env: &Env, base: &Settings, id: &str) -> Result<Resolved> {
 /// source has it), verified later with that source's keys only. When the sources cannot be
 /// read the environment's account takes it, as before sources existed.
 pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved {
-    let records = match all(env).await {
+    let records = match all(env, true).await {
         Ok(records) => records,
         Err(e) => {
             log::warn(
@@ -146,7 +215,7 @@ pub async fn settings_at(
     if id == DEFAULT_SOURCE_ID {
         return Ok(Ok(None));
     }
-    let records = all(env).await?;
+    let records = all(env, false).await?;
     let Some(record) = records.iter().find(|r| r.id == id) else {
         return Ok(Err(error(404, "Source not found")));
     };

@@ -27,10 +27,10 @@ let gate; // a gate that sends nothing after its answers
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const eventRow = (w, id) => w.db.prepare('SELECT * FROM eka_webhook_event WHERE id = ?').bind(id).first();
 const probe = (res) => res.headers.get('x-eka-probe');
-// An isolate reads its sources from D1 when its copy is missing or older than the sources
-// cache's TTL (issue 21: 5 s; a cold isolate also ensures its tables then). That read is
-// before the answer; these counts are a warm isolate's: one webhook first, then the measured
-// one within the TTL. The counters are the isolate's, and objects run in it too (in workerd),
+// An isolate reads its sources from D1 before the answer when its copy is missing or 5 s old
+// (issue 21's hard bound; a cold isolate also ensures its tables then); a copy over 1 s old is
+// read again after the answer (waitUntil, not counted). These counts are a warm isolate's: one
+// webhook first, then the measured one within the bound. The counters are the isolate's, and objects run in it too (in workerd),
 // so the measured webhook waits until the earlier ones' after-work (commit, outbox) is done.
 let warmed = 0;
 const warm = async (w) => {

@@ -333,19 +333,40 @@ test('destinations subscribe to sources: one of A only gets A\'s events, one of 
   }
 });
 
-test('a change made elsewhere (another isolate) takes effect within the cache bound of 5 s', async () => {
-  ekaB.setAppointment('apt-bound-1', bookingFor('apt-bound-1'));
-  ekaB.setAppointment('apt-bound-2', bookingFor('apt-bound-2'));
-  // Warm this isolate's cache, then pause B behind its back, as another isolate would.
-  const warm = await sendSigned(worker, event('apt-bound-1', B.business), { key: B.key, path: `/hooks/${srcB}` });
-  assert.equal(warm.status, 200);
-  const changedAt = Date.now();
-  await worker.db.prepare('UPDATE eka_webhook_source SET enabled = 0, updated_at = ? WHERE id = ?').bind(changedAt, srcB).run();
-  const stale = await sendSigned(worker, event('apt-bound-2', B.business), { key: B.key, path: `/hooks/${srcB}` });
-  if (Date.now() - changedAt < 4000) assert.equal(stale.status, 200, 'the cached source is used within the bound');
-  await new Promise((r) => setTimeout(r, 5200 - (Date.now() - changedAt)));
-  const fresh = await sendSigned(worker, event('apt-bound-3', B.business), { key: B.key, path: `/hooks/${srcB}` });
-  assert.equal(fresh.status, 503, 'after the bound the change holds');
+test('a change made elsewhere (another isolate) takes effect within the cache bound of 5 s; a stale copy answers while it is read again', async () => {
+  const sleepUntil = (at) => new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+  const setEnabled = (on) => worker.db.prepare('UPDATE eka_webhook_source SET enabled = ?, updated_at = ? WHERE id = ?').bind(on ? 1 : 0, Date.now(), srcB).run();
+  // A fresh copy in this isolate: an admin write (A paused and resumed) drops it, the next
+  // webhook reads D1.
+  const freshCopy = async (id) => {
+    for (let i = 0; i < 2; i++) assert.equal((await post(`/admin/sources/${srcA}/toggle`, {})).status, 200);
+    const loadedAt = Date.now();
+    ekaB.setAppointment(id, bookingFor(id));
+    assert.equal((await sendSigned(worker, event(id, B.business), { key: B.key, path: `/hooks/${srcB}` })).status, 200);
+    return loadedAt;
+  };
+  const toB = (id) => {
+    ekaB.setAppointment(id, bookingFor(id));
+    return sendSigned(worker, event(id, B.business), { key: B.key, path: `/hooks/${srcB}` });
+  };
+  // 1. Stale (over 1 s old) but within the bound: the copy answers at once (a request that
+  // awaited D1 would see the pause), and is read again in the background: soon the pause holds.
+  let loadedAt = await freshCopy('apt-bound-1');
+  await setEnabled(false);
+  await sleepUntil(loadedAt + 1500);
+  const stale = await toB('apt-bound-2');
+  if (Date.now() - loadedAt < 4000) assert.equal(stale.status, 200, 'the stale copy answered without awaiting D1');
+  const refreshed = await waitFor(async () => ((await toB('apt-bound-3')).status === 503 ? Date.now() : null), { timeoutMs: 6000 });
+  assert.ok(refreshed - loadedAt < 5200, `the background read took effect ${refreshed - loadedAt} ms after the copy was read`);
+  // 2. The hard bound: with no request in between (so no background read), a copy 5 s old is
+  // never used: the first request after it reads D1 and sees the change.
+  await setEnabled(true);
+  loadedAt = await freshCopy('apt-bound-4');
+  await setEnabled(false);
+  await sleepUntil(loadedAt + 5200);
+  assert.equal((await toB('apt-bound-5')).status, 503, 'after the bound the change holds');
+  await setEnabled(true);
+  assert.equal((await admin(`/admin/sources/${srcB}`)).body.enabled, true);
 });
 
 test('without EVENT_ENCRYPTION_KEY, creating a source is a 409 naming it', async () => {
