@@ -8,13 +8,15 @@ import { sourceSelect } from './pages-sources.js';
 const DAY = 86_400_000;
 const SHOW = 50;
 
-function reminderPanel(appointmentId) {
+function reminderPanel(appointmentId, sourceId) {
   const list = h('div');
   const at = h('input', { type: 'datetime-local', required: true, value: toLocalInput(Date.now() + 3_600_000) });
   const error = h('p', { role: 'alert', class: 'form-error' });
   const load = async () => {
-    const { reminders } = await api('/admin/reminders', { query: { appointmentId } });
-    return table([
+    // With the page's source filter: the reminders run with that source's account.
+    const { reminders, sourceId: account } = await api('/admin/reminders', { query: { appointmentId, sourceId } });
+    const of = h('p', { class: 'muted reminder-account' }, 'Sent with the account of source ', h('code', account ?? 'default'), '.');
+    return [of, table([
       { label: 'Sends at', cell: (r) => time(r.fireAt, { relative: true }) },
       { label: 'Source', cell: (r) => r.source },
       { label: 'State', cell: (r) => badge(r.state) },
@@ -30,7 +32,7 @@ function reminderPanel(appointmentId) {
           }, { kind: 'danger', 'aria-label': `Cancel the reminder at ${new Date(r.fireAt).toLocaleString()}`, class: 'cancel-reminder' })
           : null),
       },
-    ], (reminders ?? []).sort((a, b) => a.fireAt - b.fireAt), { empty: 'No reminders.', className: 'reminders' });
+    ], (reminders ?? []).sort((a, b) => a.fireAt - b.fireAt), { empty: 'No reminders.', className: 'reminders' })];
   };
   const form = h('form', { class: 'row add-reminder', 'aria-label': `New reminder for ${appointmentId}` },
     field('Send at (your time zone)', at), h('button', { type: 'submit' }, 'Add reminder'), error);
@@ -103,7 +105,7 @@ export async function appointmentsPage(view, route) {
               btn.setAttribute('aria-expanded', 'false');
               return;
             }
-            const panel = reminderPanel(r.id);
+            const panel = reminderPanel(r.id, sourceId);
             row.after(h('tr', { class: 'reminder-row' }, h('td', { colspan: '7' }, panel)));
             btn.setAttribute('aria-expanded', 'true');
             btn.setAttribute('aria-controls', panel.id);

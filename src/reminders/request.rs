@@ -79,16 +79,37 @@ pub fn parse_schedule_request(
     Ok((appointment_id, cron_time))
 }
 
-/// `GET /admin/reminders?appointmentId=…`: the appointment, trimmed, required.
-pub fn parse_list_request(pairs: &[(String, String)]) -> Result<String, ReminderRequestError> {
-    pairs
+/// `GET /admin/reminders?appointmentId=…&sourceId=…`: the appointment, trimmed, required, and
+/// the source to keep (`default` or `src_…`), when given.
+pub fn parse_list_request(
+    pairs: &[(String, String)],
+) -> Result<(String, Option<String>), ReminderRequestError> {
+    let appointment_id = pairs
         .iter()
         .find(|(k, _)| k == "appointmentId")
         .map(|(_, v)| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or(ReminderRequestError::Invalid(
             "Query parameter 'appointmentId' is required",
-        ))
+        ))?;
+    let source_id = match pairs.iter().find(|(k, _)| k == "sourceId") {
+        None => None,
+        Some((_, v)) => Some(crate::event_log::parse_source_id(v).map_err(|_| {
+            ReminderRequestError::Invalid("'sourceId' must be default or a source id (src_…)")
+        })?),
+    };
+    Ok((appointment_id, source_id))
+}
+
+/// The reminders list's answer: the object's `{"reminders":[…]}` with the appointment's
+/// source (`actual`: the one recorded for it, `default` when none), its reminders kept only
+/// when they are of the `wanted` source (none: any).
+pub fn reminder_list_json(mut reply: Value, wanted: Option<&str>, actual: &str) -> Value {
+    if wanted.is_some_and(|w| w != actual) {
+        reply["reminders"] = Value::Array(Vec::new());
+    }
+    reply["sourceId"] = Value::String(actual.to_owned());
+    reply
 }
 
 /// Bookings the sweep plans per Cron Trigger invocation or object alarm (one object call
@@ -146,9 +167,43 @@ mod tests {
     #[test]
     fn listing_needs_an_appointment() {
         let pairs = |v: &str| vec![("appointmentId".to_owned(), v.to_owned())];
-        assert_eq!(parse_list_request(&pairs(" a1 ")).unwrap(), "a1");
+        assert_eq!(
+            parse_list_request(&pairs(" a1 ")).unwrap(),
+            ("a1".to_owned(), None)
+        );
         assert_eq!(parse_list_request(&pairs(" ")).unwrap_err().status(), 400);
         assert!(parse_list_request(&[]).is_err());
+    }
+
+    #[test]
+    fn listing_filters_by_the_appointments_source() {
+        let pairs = |source: &str| {
+            vec![
+                ("appointmentId".to_owned(), "a1".to_owned()),
+                ("sourceId".to_owned(), source.to_owned()),
+            ]
+        };
+        let id = "src_01HZX3K4M5N6P7Q8R9S0T1V2W3";
+        assert_eq!(
+            parse_list_request(&pairs(id)).unwrap().1.as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            parse_list_request(&pairs("default")).unwrap().1.as_deref(),
+            Some("default")
+        );
+        let e = parse_list_request(&pairs("src_x")).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().starts_with("'sourceId'"), "{e}");
+        let reply = serde_json::json!({"reminders": [{"id": "rem_1"}]});
+        let kept = reminder_list_json(reply.clone(), Some(id), id);
+        assert_eq!(kept["reminders"].as_array().map(Vec::len), Some(1));
+        assert_eq!(kept["sourceId"], id);
+        let other = reminder_list_json(reply.clone(), Some("default"), id);
+        assert_eq!(other["reminders"], serde_json::json!([]));
+        let any = reminder_list_json(reply, None, "default");
+        assert_eq!(any["reminders"].as_array().map(Vec::len), Some(1));
+        assert_eq!(any["sourceId"], "default");
     }
 
     #[test]

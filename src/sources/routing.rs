@@ -15,7 +15,7 @@
 use super::store::SourceRecord;
 use super::{SourceSecrets, DEFAULT_SOURCE_ID};
 use crate::event_log::longest_claim_hold_ms;
-use crate::reminders::parse_offsets;
+use crate::reminders::{parse_offsets, Offset};
 use crate::settings::Settings;
 
 /// Where the sources' paths start.
@@ -189,6 +189,58 @@ pub fn effective_settings(
         s.events.fit_lease(longest, explicit, &mut s.problems);
     }
     s
+}
+
+/// Which account an appointment's reminders run with: whose Eka API fetches the context at
+/// fire time, and whose callback URL, signing key and offsets apply (each, where the source
+/// sets none, the environment's: [`effective_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderAccount<'a> {
+    /// The environment's account (no source recorded, or `default`).
+    Environment,
+    /// The source the appointment arrived at; paused or not (a pause holds intake only).
+    Source(&'a SourceRecord),
+    /// That source was deleted: its reminders are cancelled, never sent with another
+    /// account's callback or credentials.
+    Gone,
+}
+
+/// The account of an appointment recorded as arriving at `source_id` (none: never recorded,
+/// the environment's as before sources existed).
+pub fn reminder_account<'a>(
+    source_id: Option<&str>,
+    records: &'a [SourceRecord],
+) -> ReminderAccount<'a> {
+    match source_id {
+        None | Some(DEFAULT_SOURCE_ID) => ReminderAccount::Environment,
+        Some(id) => records
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(ReminderAccount::Gone, ReminderAccount::Source),
+    }
+}
+
+/// What the reminder sweep covers: whether any account (the environment's, or a source's own
+/// or inherited callback) can deliver reminders, and the offsets of those that can (the
+/// window runs to the longest).
+pub fn sweep_reminders(base: &Settings, records: &[SourceRecord]) -> (bool, Vec<Offset>) {
+    let mut any = false;
+    let mut offsets = Vec::new();
+    if base.reminders.callback_url.is_some() {
+        any = true;
+        offsets.extend(base.reminders.offsets.iter().cloned());
+    }
+    for spec in records.iter().map(|r| &r.spec) {
+        if spec.reminder_callback_url.is_none() && base.reminders.callback_url.is_none() {
+            continue;
+        }
+        any = true;
+        match &spec.reminder_offsets {
+            Some(own) => offsets.extend(parse_offsets(own).unwrap_or_default()),
+            None => offsets.extend(base.reminders.offsets.iter().cloned()),
+        }
+    }
+    (any, offsets)
 }
 
 /// The `default` source as the admin API shows it: the environment's account, read-only.
@@ -431,6 +483,93 @@ mod tests {
         keyed.reminder_signing_key = Some("reminder-key".into());
         let s = effective_settings(&base, &r, &keyed);
         assert!(s.problems.is_empty(), "{:?}", s.problems);
+    }
+
+    #[test]
+    fn reminders_run_with_the_appointments_source_or_the_environment() {
+        let base = env(&[
+            ("EKA_CLIENT_ID", "env-id"),
+            ("EKA_CLIENT_SECRET", "env-secret"),
+            ("EKA_SIGNING_KEY", "env-key"),
+            ("REMINDER_CALLBACK_URL", "https://cb.env.example"),
+            ("REMINDER_SIGNING_KEY", "env-reminder-key"),
+            ("REMINDER_OFFSETS", "24h,2h"),
+        ]);
+        let mut own = record("src_a", Some("biz-a"), false);
+        own.spec.reminder_callback_url = Some("https://cb.a.example".into());
+        own.spec.reminder_offsets = Some("30m".into());
+        let bare = record("src_b", Some("biz-b"), true);
+        let records = [own.clone(), bare.clone()];
+        // Which account: recorded source (a paused one too), else the environment; a deleted
+        // source is gone, never the environment's.
+        assert_eq!(
+            reminder_account(None, &records),
+            ReminderAccount::Environment
+        );
+        assert_eq!(
+            reminder_account(Some("default"), &records),
+            ReminderAccount::Environment
+        );
+        assert_eq!(
+            reminder_account(Some("src_a"), &records),
+            ReminderAccount::Source(&records[0])
+        );
+        assert_eq!(
+            reminder_account(Some("src_gone"), &records),
+            ReminderAccount::Gone
+        );
+        // A source with its own callback, key and offsets: all three its own, and its own
+        // Eka account fetches the context.
+        let mut keyed = secrets();
+        keyed.reminder_signing_key = Some("a-reminder-key".into());
+        let s = effective_settings(&base, &own, &keyed);
+        assert_eq!(
+            s.reminders.callback_url.as_deref(),
+            Some("https://cb.a.example")
+        );
+        assert_eq!(s.reminders.signing_key.as_deref(), Some("a-reminder-key"));
+        let labels: Vec<&str> = s
+            .reminders
+            .offsets
+            .iter()
+            .map(|o| o.label.as_str())
+            .collect();
+        assert_eq!(labels, ["30m"]);
+        assert_eq!(s.api.client_id, "cid-a");
+        // A source with none: the environment's callback, key and offsets, its own account.
+        let s = effective_settings(&base, &bare, &secrets());
+        assert_eq!(
+            s.reminders.callback_url.as_deref(),
+            Some("https://cb.env.example")
+        );
+        assert_eq!(s.reminders.signing_key.as_deref(), Some("env-reminder-key"));
+        assert_eq!(s.reminders.offsets, base.reminders.offsets);
+        assert_eq!(s.api.client_id, "cid-a");
+    }
+
+    #[test]
+    fn the_sweep_covers_every_account_that_can_deliver_reminders() {
+        let mut own = record("src_a", None, true);
+        own.spec.reminder_callback_url = Some("https://cb.a.example".into());
+        own.spec.reminder_offsets = Some("3d".into());
+        let bare = record("src_b", None, true);
+        let labels =
+            |offsets: &[Offset]| offsets.iter().map(|o| o.label.clone()).collect::<Vec<_>>();
+        // No environment callback: only the source with its own counts.
+        let base = env(&[("REMINDER_OFFSETS", "2h")]);
+        assert_eq!(sweep_reminders(&base, &[]), (false, vec![]));
+        let (any, offsets) = sweep_reminders(&base, &[own.clone(), bare.clone()]);
+        assert!(any);
+        assert_eq!(labels(&offsets), ["3d"]);
+        // With one, a source without its own inherits it and the environment's offsets.
+        let base = env(&[
+            ("REMINDER_CALLBACK_URL", "https://cb.env.example"),
+            ("REMINDER_SIGNING_KEY", "k"),
+            ("REMINDER_OFFSETS", "2h"),
+        ]);
+        let (any, offsets) = sweep_reminders(&base, &[own, bare]);
+        assert!(any);
+        assert_eq!(labels(&offsets), ["2h", "3d", "2h"]);
     }
 
     #[test]

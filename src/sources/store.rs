@@ -272,6 +272,14 @@ pub fn appointment_source(appointment_id: &str, source_id: &str) -> Option<State
     })
 }
 
+/// The source recorded for an appointment (no row: the default source).
+pub fn source_of_appointment(appointment_id: &str) -> Statement {
+    Statement::new(
+        format!("SELECT source FROM {APPOINTMENT_SOURCE_TABLE} WHERE appointment_id = ?"),
+        vec![appointment_id.into()],
+    )
+}
+
 /// One more refusal at a source's path (the default source counts in the refusal table).
 pub fn refusal_add(hour_ms: i64, source_id: &str, reason: &str, n: u32) -> Statement {
     Statement::new(

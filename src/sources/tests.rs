@@ -379,6 +379,14 @@ fn list_filters_read_null_as_the_default_source() {
     assert_eq!(params.len(), 1);
     assert!(store::appointment_source("a1", "default").is_none());
     assert!(store::appointment_source("a1", "src_1").is_some());
+    let read = store::source_of_appointment("a1");
+    assert!(read
+        .sql
+        .contains("FROM eka_webhook_appointment_source WHERE appointment_id = ?"));
+    assert_eq!(
+        read.params,
+        [crate::support::sql::SqlValue::Text("a1".into())]
+    );
 }
 
 #[test]

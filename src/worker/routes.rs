@@ -126,9 +126,8 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return match method {
             Method::Post => {
                 let probe = crate::worker::runtime::probe::Probe::start(&env);
-                let debug = settings.debug;
                 let answer = webhook(req, &env, &ctx, settings, None).await;
-                crate::worker::sources::refresh_after_answer(&env, &ctx, debug);
+                crate::worker::sources::refresh_after_answer(&env, &ctx);
                 probe.finish(answer)
             }
             _ => method_not_allowed("POST"),
@@ -138,9 +137,8 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return match method {
             Method::Post => {
                 let probe = crate::worker::runtime::probe::Probe::start(&env);
-                let debug = settings.debug;
                 let answer = webhook(req, &env, &ctx, settings, Some(id)).await;
-                crate::worker::sources::refresh_after_answer(&env, &ctx, debug);
+                crate::worker::sources::refresh_after_answer(&env, &ctx);
                 probe.finish(answer)
             }
             _ => method_not_allowed("POST"),

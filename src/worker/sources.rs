@@ -91,23 +91,19 @@ pub async fn all(env: &Env, stale_ok: bool) -> Result<Rc<Vec<SourceRecord>>> {
 
 /// Starts the background read a webhook found due (call it once the answer is made: the
 /// read then never delays it); a failure keeps the copy (until its hard bound).
-pub fn refresh_after_answer(env: &Env, ctx: &Context, debug: bool) {
+pub fn refresh_after_answer(env: &Env, ctx: &Context) {
     let Some(now) = DUE.with(std::cell::Cell::take) else {
         return;
     };
     let generation = GENERATION.with(std::cell::Cell::get);
     let env = env.clone();
     ctx.wait_until(async move {
-        match load(&env).await {
-            Ok(records) if GENERATION.with(std::cell::Cell::get) == generation => {
+        // A failed read keeps the copy until its bound; the request after that reads D1
+        // itself and answers (and logs) its error.
+        if let Ok(records) = load(&env).await {
+            if GENERATION.with(std::cell::Cell::get) == generation {
                 keep(&records, now);
             }
-            Ok(_) => {}
-            Err(e) => log::warn(
-                debug,
-                "sources not read again; the copy answers until its bound",
-                serde_json::json!({ "error": e.to_string() }),
-            ),
         }
     });
 }

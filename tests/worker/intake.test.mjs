@@ -47,7 +47,8 @@ before(async () => {
   eka = await startFakeEka();
   eka.control({ autoAppointments: false });
   origin = await startOrigin();
-  const common = { EVENT_ENCRYPTION_KEY: KEY, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS), EKA_API_TIMEOUT_MS: '1000' };
+  // ALLOW_HTTP_DESTINATIONS: a source's Eka API on 127.0.0.1 (the last test).
+  const common = { EVENT_ENCRYPTION_KEY: KEY, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS), EKA_API_TIMEOUT_MS: '1000', ALLOW_HTTP_DESTINATIONS: 'true' };
   [worker, dropping, gate] = await Promise.all([
     startWorker({ ekaUrl: eka.url, bindings: { ...common, EKA_TEST_PROBE: '1' } }),
     startWorker({ ekaUrl: eka.url, bindings: { ...common, EKA_TEST_PROBE: 'drop' } }),
@@ -187,4 +188,34 @@ test('a gate whose origin status never came is failed as origin_unknown and can 
   assert.equal(replay.status, 200, await replay.text());
   await waitFor(async () => (await rows(gate.db, 'appointment_id = ?', 'in-g1')).length === 1);
   assert.equal((await eventRow(gate, id)).status, 'processed');
+});
+
+test('killed after its answer at a source\'s path: the object finishes it with that source\'s Eka account', { timeout: 120_000 }, async () => {
+  const own = { clientId: 'client-held', clientSecret: 'secret-held-0123456789', key: 'whsec-held-0123456789' };
+  const ekaOwn = await startFakeEka({ clientId: own.clientId, clientSecret: own.clientSecret });
+  try {
+    ekaOwn.control({ autoAppointments: false });
+    const created = await dropping.request('/admin/sources', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Held clinic', clientId: own.clientId, clientSecret: own.clientSecret, apiBaseUrl: ekaOwn.url, signingKeys: [own.key], businessId: 'biz-held' }),
+    });
+    const source = await created.json();
+    assert.equal(created.status, 201, JSON.stringify(source));
+    // Only this source's Eka account has the appointment; the environment's would refuse it.
+    ekaOwn.setAppointment('in-src', bookingFor('in-src', 1_900_001_800));
+    const res = await sendSigned(dropping, { ...appointmentEvent('in-src'), business_id: 'biz-held' }, { key: own.key, path: `/hooks/${source.id}` });
+    assert.equal(res.status, 200);
+    const id = res.headers.get('x-eka-event-id');
+    const row = await waitFor(async () => ['processed', 'failed'].includes((await eventRow(dropping, id))?.status) && eventRow(dropping, id),
+      { timeoutMs: (LEASE_SECONDS + 30) * 1000, intervalMs: 500 });
+    assert.equal(row.status, 'processed', JSON.stringify(row));
+    assert.equal(row.source, source.id);
+    const [schedule] = await rows(dropping.db, 'appointment_id = ?', 'in-src');
+    assert.equal(schedule.start_time, 1_900_001_800);
+    assert.ok(ekaOwn.requestsTo('/dr/v1/appointment/in-src').length >= 1, 'enriched from the source\'s own API');
+    assert.equal(eka.requestsTo('/dr/v1/appointment/in-src').length, 0, 'never from the environment\'s');
+  } finally {
+    await ekaOwn.close();
+  }
 });

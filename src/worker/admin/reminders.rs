@@ -6,8 +6,11 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
 use crate::reminders::cron_time::next_fire;
-use crate::reminders::{appointment_of, parse_list_request, parse_schedule_request, sweep_window};
+use crate::reminders::{
+    appointment_of, parse_list_request, parse_schedule_request, reminder_list_json, sweep_window,
+};
 use crate::settings::Settings;
+use crate::sources::routing::sweep_reminders;
 use crate::support::http::Clock;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{CallError, Relayed};
@@ -28,7 +31,12 @@ fn reply<T>(
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
 pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let body = req.bytes().await.unwrap_or_default();
-    let callback_set = settings.reminders.callback_url.is_some();
+    // The environment's callback, or a source's (the object fires with its appointment's).
+    let callback_set = settings.reminders.callback_url.is_some()
+        || crate::worker::sources::all(env, false)
+            .await?
+            .iter()
+            .any(|r| r.spec.reminder_callback_url.is_some());
     let (appointment_id, cron_time) = parse_schedule_request(&body, callback_set)
         .map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
     let fire = next_fire(&cron_time, WorkerClock.now_ms()).map_err(WorkerError::invalid)?;
@@ -39,13 +47,23 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerR
     )
 }
 
-/// `GET /admin/reminders?appointmentId=…` → `{"reminders":[…]}`.
+/// `GET /admin/reminders?appointmentId=…&sourceId=…` → `{"reminders":[…],"sourceId"}`.
 pub async fn list(req: &Request, env: &Env) -> WorkerResult<Response> {
     let pairs = crate::support::request_url::query_pairs(&req.inner().url());
-    let id =
+    let (id, wanted) =
         parse_list_request(&pairs).map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
     let object = AppointmentClient::for_appointment(env, &id)?;
-    reply(200, object.list_reminders().await)
+    let found = object.list_reminders().await?.json;
+    // The object's record of its appointment's source (none: the default source).
+    let actual = found
+        .get("sourceId")
+        .and_then(Value::as_str)
+        .unwrap_or(crate::sources::DEFAULT_SOURCE_ID)
+        .to_owned();
+    Ok(json(
+        200,
+        &reminder_list_json(found, wanted.as_deref(), &actual),
+    )?)
 }
 
 /// `DELETE /admin/reminders/{id}` → 200 with the cancelled reminder; 404 unknown; 409 when
@@ -62,8 +80,10 @@ pub async fn cancel(reminder_id: &str, env: &Env) -> WorkerResult<Response> {
 /// `SWEEP_BATCH` bookings here, the rest on the alarm of the walk object `walk:sweep`.
 pub async fn sweep(env: &Env, settings: &Settings) -> Result<Value> {
     let now = WorkerClock.now_ms().div_euclid(1000);
-    let callback_set = settings.reminders.callback_url.is_some();
-    let Some((from, to)) = sweep_window(callback_set, &settings.reminders.offsets, now) else {
+    // Every account's offsets: each booking is then planned with its own source's.
+    let records = crate::worker::sources::all(env, false).await?;
+    let (callback_set, offsets) = sweep_reminders(settings, &records);
+    let Some((from, to)) = sweep_window(callback_set, &offsets, now) else {
         return Ok(json!({ "checked": 0 }));
     };
     let walk = Walk::Sweep {

@@ -137,7 +137,6 @@ impl AppointmentLedger {
     /// statements on the alarm (the commit is part of an intake, before the Worker's answer),
     /// else now when nothing else is pending.
     pub(crate) async fn settle(&self, record: CommitRecord, later: bool) -> Result<Ack> {
-        let settings = settings(&self.env);
         let claim = &record.claim;
         if !record.attempt.amends && claim.replay_of.is_none() {
             let settled = self.claim_record(&claim.dedup_key)?.is_some_and(|r| {
@@ -148,6 +147,10 @@ impl AppointmentLedger {
             }
         }
         self.remember_owner(&claim.owner)?;
+        if claim.facts.appointment_id.is_some() {
+            // The account this appointment's reminders run with.
+            self.remember_source(claim.source.as_deref())?;
+        }
         self.settle_claim(&claim.dedup_key, &record.event_id, record.attempt.settled)?;
         let held_body = self.release_intake(&claim.dedup_key, &record.event_id)?;
         let mut statements =
@@ -170,7 +173,7 @@ impl AppointmentLedger {
                         .iter()
                         .map(|w| sql::write(Dialect::Sqlite, w)),
                 );
-                self.apply_reminder_ops(&effects.reminder_ops, &settings)?;
+                self.apply_reminder_ops(&effects.reminder_ops).await?;
             } else {
                 relays.push(OutboxEntry::Relay { owner, effects });
             }

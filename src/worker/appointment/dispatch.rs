@@ -5,6 +5,7 @@ use serde_json::json;
 use worker::{Response, Result};
 
 use super::index::IndexShard;
+use super::reminders::ReminderRun;
 use super::AppointmentLedger;
 use crate::reminders::{cancel_transition, reminder_id, CancelTransition, ReminderState};
 use crate::schedule::sql;
@@ -52,8 +53,7 @@ impl AppointmentLedger {
             } => json_response(200, &self.origin(&dedup_key, &event_id, status).await?),
             LedgerCommand::Commit { record } => json_response(200, &self.commit(*record).await?),
             LedgerCommand::Apply(effects) => {
-                let settings = settings(&self.env);
-                self.apply_reminder_ops(&effects.reminder_ops, &settings)?;
+                self.apply_reminder_ops(&effects.reminder_ops).await?;
                 let statements = effects
                     .writes
                     .iter()
@@ -78,10 +78,15 @@ impl AppointmentLedger {
                 start_time,
                 create_missing,
             } => {
-                let settings = settings(&self.env);
                 let had_alarm = self.state.storage().get_alarm().await?.is_some();
-                let (created, cancelled) =
-                    self.plan(&appointment_id, start_time, create_missing, &settings)?;
+                // With the appointment's account (its source's offsets); a deleted source's
+                // appointment gets none (what it had is cancelled when due).
+                let (created, cancelled) = match self.reminder_run(&appointment_id).await? {
+                    ReminderRun::Run(settings) if settings.reminders.callback_url.is_some() => {
+                        self.plan(&appointment_id, start_time, create_missing, &settings)?
+                    }
+                    _ => (0, 0),
+                };
                 let armed = self.arm_next().await?;
                 json_response(
                     200,
@@ -110,12 +115,21 @@ impl AppointmentLedger {
                     CancelTransition::Conflict(message) => refuse(409, &message),
                 }
             }
-            LedgerCommand::ListReminders => json_response(
-                200,
-                &RemindersReply {
-                    reminders: self.reminders(crate::reminders::store::Which::All)?,
-                },
-            ),
+            LedgerCommand::ListReminders => {
+                let reminders = self.reminders(crate::reminders::store::Which::All)?;
+                // Whose they are (D1's record when this object has none; unknown if unread).
+                let source_id = match reminders.first() {
+                    Some(r) => self.source_of(&r.appointment_id).await.ok(),
+                    None => self.kept_source()?,
+                };
+                json_response(
+                    200,
+                    &RemindersReply {
+                        reminders,
+                        source_id,
+                    },
+                )
+            }
             LedgerCommand::Status => json_response(200, &self.status().await?),
             LedgerCommand::IndexSet { owner, holding } => {
                 IndexShard::of(&self.state).set(&owner, holding)?;

@@ -259,6 +259,24 @@ impl AppointmentLedger {
             "UPDATE claims SET claimed_at = ? WHERE dedup_key = ? AND status = 'processing'",
             vec![num(now), key.as_str().into()],
         )?;
+        // A source's webhook runs with that source's settings (its Eka account), as the
+        // Worker ran it; one deleted since fails.
+        let own = match held.claim.source.as_deref() {
+            Some(source) => match self.account_settings(source).await? {
+                Some(own) => Some(own),
+                None => {
+                    let attempt = Attempt::ended(
+                        Settled::Failed,
+                        500,
+                        Some("source deleted"),
+                        held.reprocess,
+                    );
+                    return self.settle(failed(held, attempt), false).await.map(|_| ());
+                }
+            },
+            None => None,
+        };
+        let settings = own.as_deref().unwrap_or(settings);
         let body = if held.sealed {
             match crate::event_log::replay_body(&held.event_id, Some(&held.body), &settings.events)
             {

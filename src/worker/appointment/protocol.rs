@@ -244,6 +244,9 @@ pub struct PlanReply {
 pub struct RemindersReply {
     /// In fire order.
     pub reminders: Vec<Reminder>,
+    /// The source its last commit arrived at, when the object has recorded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
 }
 
 /// What an object (or the legacy queue) holds for D1.

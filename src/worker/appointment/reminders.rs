@@ -1,5 +1,14 @@
 //! The appointment's reminders in the object's SQLite, and their firing on its alarm (the
 //! rules are the core's `reminders` module).
+//!
+//! Each appointment's reminders run with its source's account (the core's
+//! `sources::routing::reminder_account`): the object records the source of each commit in its
+//! `meta` (D1's `eka_webhook_appointment_source` when it has none), and looks the source's
+//! settings up when it plans and fires, from the isolate's copy of the sources. Nothing of a
+//! source's secrets is stored here: a rotated reminder key or a new callback applies from the
+//! next firing, and a deleted source's reminders are cancelled instead of sent elsewhere.
+
+use std::rc::Rc;
 
 use serde_json::json;
 use worker::Result;
@@ -17,13 +26,25 @@ use crate::schedule::ScheduleWrite;
 use crate::settings::Settings;
 use crate::signing::outbound::{outcome_of, signed_post};
 use crate::signing::signature::RustMac;
+use crate::sources::routing::{reminder_account, ReminderAccount};
+use crate::sources::store::source_of_appointment;
+use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::http::HttpClient;
 use crate::support::sql::Dialect;
-use crate::worker::runtime::env::client_for;
+use crate::worker::runtime::d1::{query, ready};
+use crate::worker::runtime::env::{client_for, settings};
 use crate::worker::runtime::fetch_client::FetchClient;
 use crate::worker::runtime::log;
 
 const CALLBACK_TIMEOUT_MS: u32 = 15_000;
+
+/// What an appointment's reminders run with.
+pub(super) enum ReminderRun {
+    /// These settings (the environment's, or its source's over them).
+    Run(Rc<Settings>),
+    /// Its source was deleted: the reason its reminders are cancelled.
+    Gone(String),
+}
 
 impl AppointmentLedger {
     pub(super) fn reminders(&self, which: Which<'_>) -> Result<Vec<Reminder>> {
@@ -63,15 +84,81 @@ impl AppointmentLedger {
         Ok(())
     }
 
-    /// Applies a webhook's reminder operations for this appointment (none without a
-    /// callback URL: reminders cannot be delivered then).
-    pub(super) fn apply_reminder_ops(&self, ops: &[ReminderOp], settings: &Settings) -> Result<()> {
-        if settings.reminders.callback_url.is_none() {
-            return Ok(());
+    /// Records the source a commit arrived at (none: the default), the account its
+    /// reminders run with.
+    pub(super) fn remember_source(&self, source: Option<&str>) -> Result<()> {
+        self.state.storage().sql().exec_raw(
+            "INSERT INTO meta (key, value) VALUES ('source', ?) ON CONFLICT(key) DO UPDATE \
+             SET value = excluded.value WHERE value <> excluded.value",
+            vec![source.unwrap_or(DEFAULT_SOURCE_ID).into()],
+        )?;
+        Ok(())
+    }
+
+    /// The source recorded here (see [`Self::source_of`]).
+    pub(super) fn kept_source(&self) -> Result<Option<String>> {
+        let kept = rows(
+            self.state
+                .storage()
+                .sql()
+                .exec("SELECT value AS text FROM meta WHERE key = 'source'", None)?,
+        )?;
+        Ok(kept.first().and_then(|r| super::storage::text(r, "text")))
+    }
+
+    /// The appointment's source: the one its last commit here arrived at; else D1's record
+    /// (an object from before sources, or one whose storage went), then kept.
+    pub(super) async fn source_of(&self, appointment_id: &str) -> Result<String> {
+        if let Some(source) = self.kept_source()? {
+            return Ok(source);
         }
-        if !ops.is_empty() {
-            self.ensure_schema()?;
+        let found = query(
+            &ready(&self.env).await?,
+            &source_of_appointment(appointment_id),
+        )
+        .await?;
+        let source = found
+            .first()
+            .and_then(|r| super::storage::text(r, "source"));
+        self.remember_source(source.as_deref())?;
+        Ok(source.unwrap_or_else(|| DEFAULT_SOURCE_ID.to_owned()))
+    }
+
+    /// The settings of the account `source` (the environment's for `default`; a source's
+    /// over them, the core's `reminder_account`); none: that source was deleted.
+    pub(super) async fn account_settings(&self, source: &str) -> Result<Option<Rc<Settings>>> {
+        let base = settings(&self.env);
+        if source == DEFAULT_SOURCE_ID {
+            return Ok(Some(base));
         }
+        let records = crate::worker::sources::all(&self.env, false).await?;
+        match reminder_account(Some(source), &records) {
+            ReminderAccount::Environment => Ok(Some(base)),
+            ReminderAccount::Gone => Ok(None),
+            ReminderAccount::Source(record) => crate::worker::sources::settings_for(&base, record)
+                .map(Some)
+                .ok_or_else(|| {
+                    worker::Error::RustError(
+                        "this source's secrets do not open with EVENT_ENCRYPTION_KEY".into(),
+                    )
+                }),
+        }
+    }
+
+    /// The settings `appointment_id`'s reminders run with.
+    pub(super) async fn reminder_run(&self, appointment_id: &str) -> Result<ReminderRun> {
+        let source = self.source_of(appointment_id).await?;
+        Ok(match self.account_settings(&source).await? {
+            Some(settings) => ReminderRun::Run(settings),
+            None => ReminderRun::Gone(format!("source {source} was deleted")),
+        })
+    }
+
+    /// Applies a webhook's reminder operations for this appointment: cancels always; plans
+    /// with its account's callback and offsets (none without a callback URL: reminders
+    /// cannot be delivered then). When its account cannot be read now the plan waits for
+    /// the Cron Trigger's sweep, which plans what is missing.
+    pub(super) async fn apply_reminder_ops(&self, ops: &[ReminderOp]) -> Result<()> {
         for op in ops {
             match op {
                 ReminderOp::Plan {
@@ -79,15 +166,32 @@ impl AppointmentLedger {
                     start_time,
                     create_missing,
                 } => {
-                    if !settings.reminders.offsets.is_empty() {
-                        self.plan(appointment_id, *start_time, *create_missing, settings)?;
+                    let settings = match self.reminder_run(appointment_id).await {
+                        Ok(ReminderRun::Run(settings)) => settings,
+                        Ok(ReminderRun::Gone(_)) => continue,
+                        Err(e) => {
+                            log::warn(
+                                settings(&self.env).debug,
+                                "reminders not planned; the sweep plans them",
+                                json!({ "error": e.to_string() }),
+                            );
+                            continue;
+                        }
+                    };
+                    if settings.reminders.callback_url.is_some()
+                        && !settings.reminders.offsets.is_empty()
+                    {
+                        self.ensure_schema()?;
+                        self.plan(appointment_id, *start_time, *create_missing, &settings)?;
                     }
                 }
-                ReminderOp::CancelPending { reason, .. } => {
+                // A new object without its later tables has no reminder to cancel.
+                ReminderOp::CancelPending { reason, .. } if self.has_full_schema() => {
                     for r in self.reminders(Which::Pending)? {
                         self.set_reminder_state(&r.id, ReminderState::Cancelled, Some(reason))?;
                     }
                 }
+                ReminderOp::CancelPending { .. } => {}
             }
         }
         Ok(())
@@ -114,11 +218,20 @@ impl AppointmentLedger {
         Ok((plan.create.len(), plan.cancel.len()))
     }
 
-    pub(super) async fn fire_due(&self, settings: &Settings) -> Result<()> {
+    /// Fires the due reminders, each with its appointment's account.
+    pub(super) async fn fire_due(&self, base: &Settings) -> Result<()> {
         let due = self.reminders(Which::DueBy(now_ms()))?;
         for reminder in due {
-            if let Err(e) = self.fire_one(&reminder, settings).await {
-                self.attempt_failed(&reminder, &e, settings)?;
+            let result = match self.reminder_run(&reminder.appointment_id).await {
+                Ok(ReminderRun::Run(settings)) => self.fire_one(&reminder, &settings).await,
+                Ok(ReminderRun::Gone(reason)) => {
+                    self.set_reminder_state(&reminder.id, ReminderState::Cancelled, Some(&reason))?;
+                    continue;
+                }
+                Err(e) => Err(format!("source not read: {e}")),
+            };
+            if let Err(e) = result {
+                self.attempt_failed(&reminder, &e, base)?;
             }
         }
         Ok(())
