@@ -15,7 +15,7 @@ pub const BODY_TABLE: &str = "eka_webhook_event_body";
 pub const REFUSAL_TABLE: &str = "eka_webhook_refusal";
 
 mod claim;
-mod claim_store;
+pub mod claim_store;
 mod ids;
 pub mod limits;
 mod query;
@@ -24,7 +24,6 @@ mod settings;
 mod writes;
 
 pub use claim::*;
-pub use claim_store::*;
 pub use ids::*;
 pub use query::*;
 pub use refusal::*;
