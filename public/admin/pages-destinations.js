@@ -161,9 +161,12 @@ export async function destinationPage(view, route) {
   const deliveries = h('div');
   const attempts = h('div');
   const status = h('select', { id: 'delivery-status' }, ['', 'pending', 'held', 'delivered', 'failed'].map((st) => h('option', { value: st }, st || 'any')));
+  // The source the events arrived at: filters the messages and the attempt log.
+  const source = sourceSelect('', () => Promise.all([fill(deliveries, loadDeliveries), fill(attempts, loadAttempts)]));
+  source.id = 'delivery-source';
   view.append(h('p', h('a', { href: '#/destinations' }, '← Destinations')), h('h1', 'Destination ', h('code', id)), secrets, head,
     section('Stats', stats),
-    section('Messages', h('div', { class: 'row' }, field('Status', status)), deliveries),
+    section('Messages', h('div', { class: 'row' }, field('Status', status), field('Source', source)), deliveries),
     section('Attempt log', attempts));
   const loadHead = async () => {
     const d = await api(path(id));
@@ -176,13 +179,13 @@ export async function destinationPage(view, route) {
       ['Failures in a row', String(st.consecutiveFailures ?? 0)], ['Last success', time(st.lastSuccessAt)], ['Last failure', time(st.lastFailureAt)]]);
   };
   const loadDeliveries = async () => {
-    const pager = createPager((cursor) => api('/admin/deliveries', { query: { destinationId: id, status: status.value, limit: PAGE, cursor } }), 'deliveries');
+    const pager = createPager((cursor) => api('/admin/deliveries', { query: { destinationId: id, status: status.value, sourceId: source.value, limit: PAGE, cursor } }), 'deliveries');
     const t = pagedTable(deliveryColumns({ withDestination: false, onRetried: () => Promise.all([fill(deliveries, loadDeliveries), fill(attempts, loadAttempts), fill(stats, loadStats)]) }), pager, { empty: 'No messages.' });
     await t.start();
     return t;
   };
   const loadAttempts = async () => {
-    const pager = createPager((cursor) => api('/admin/attempts', { query: { destinationId: id, limit: PAGE, cursor } }), 'attempts');
+    const pager = createPager((cursor) => api('/admin/attempts', { query: { destinationId: id, sourceId: source.value, limit: PAGE, cursor } }), 'attempts');
     const t = pagedTable(attemptColumns({ withDestination: false }), pager, { empty: 'No attempts yet.' });
     await t.start();
     return t;

@@ -591,6 +591,43 @@ mod tests {
     }
 
     #[test]
+    fn lists_filter_by_the_source_of_the_event() {
+        let statement = |kind, source: &str| {
+            let q = parse_list_query(
+                kind,
+                &pairs(&[("destinationId", "dst_1"), ("sourceId", source)]),
+            )
+            .unwrap();
+            list_statement(&q)
+        };
+        let s = statement(ListKind::Deliveries, "src_01HZX3K4M5N6P7Q8R9S0T1V2W3");
+        assert!(
+            s.sql.contains(
+                "destination_id = ? AND event_id IN (SELECT id FROM eka_webhook_event WHERE source = ?)"
+            ),
+            "{}",
+            s.sql
+        );
+        assert_eq!(
+            s.params[1],
+            SqlValue::Text("src_01HZX3K4M5N6P7Q8R9S0T1V2W3".into())
+        );
+        // The environment's account: rows whose event has no source.
+        let s = statement(ListKind::Attempts, "default");
+        assert!(
+            s.sql
+                .contains("event_id IN (SELECT id FROM eka_webhook_event WHERE source IS NULL)"),
+            "{}",
+            s.sql
+        );
+        assert_eq!(s.params.len(), 2, "dst_1 and the limit");
+        for kind in [ListKind::Deliveries, ListKind::Attempts] {
+            let e = parse_list_query(kind, &pairs(&[("sourceId", "x'; DROP")])).unwrap_err();
+            assert!(e.contains("'sourceId'"), "{e}");
+        }
+    }
+
+    #[test]
     fn a_page_has_a_cursor_only_when_more_rows_came_back() {
         let row = |id: &str| {
             json!({"id": id, "event_id": "evt_1", "destination_id": "dst_1", "event": "appointment.created",
@@ -600,6 +637,7 @@ mod tests {
         let q = ListQuery {
             kind: ListKind::Deliveries,
             filters: vec![],
+            source_id: None,
             limit: 2,
             cursor: None,
         };

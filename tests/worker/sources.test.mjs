@@ -326,6 +326,23 @@ test('destinations subscribe to sources: one of A only gets A\'s events, one of 
     await waitFor(() => ids(every).length === 2 && ids(onlyA).length >= 1);
     assert.deepEqual(ids(every), ['apt-sub-a', 'apt-sub-b']);
     assert.deepEqual(ids(onlyA), ['apt-sub-a']);
+    // The lists of deliveries and attempts filter by the source the event arrived at.
+    const listOf = async (kind, src) => (await admin(`/admin/${kind}?destinationId=${all.body.id}${src ? `&sourceId=${src}` : ''}`)).body[kind];
+    await waitFor(async () => (await listOf('deliveries', srcA)).length === 1 && (await listOf('attempts', srcB)).length === 1);
+    const ofA = new Set((await eventsOf(`sourceId=${srcA}`)).map((e) => e.id));
+    const ofB = new Set((await eventsOf(`sourceId=${srcB}`)).map((e) => e.id));
+    for (const kind of ['deliveries', 'attempts']) {
+      assert.equal((await listOf(kind)).length, 2, kind);
+      const [a1, ...moreA] = await listOf(kind, srcA);
+      const [b1, ...moreB] = await listOf(kind, srcB);
+      assert.deepEqual([moreA, moreB], [[], []], kind);
+      assert.ok(ofA.has(a1.eventId) && !ofB.has(a1.eventId), `${kind}: A's row is A's event`);
+      assert.ok(ofB.has(b1.eventId) && !ofA.has(b1.eventId), `${kind}: B's row is B's event`);
+      assert.deepEqual(await listOf(kind, 'default'), [], `${kind}: none arrived at the default source`);
+      const bad = await admin(`/admin/${kind}?sourceId=src_nope`);
+      assert.equal(bad.status, 400, bad.text);
+      assert.match(bad.body.error, /'sourceId'/);
+    }
     for (const id of [a.body.id, all.body.id]) await admin(`/admin/destinations/${id}`, { method: 'DELETE' });
   } finally {
     await onlyA.close();

@@ -27,6 +27,9 @@ pub struct ListQuery {
     pub kind: ListKind,
     /// `(column, value)` equality filters.
     pub filters: Vec<(&'static str, String)>,
+    /// Only the rows of events that arrived at this source (`default`: the environment's
+    /// account); a destination's test sends belong to no source.
+    pub source_id: Option<String>,
     /// Page size.
     pub limit: usize,
     /// The last id of the previous page.
@@ -38,6 +41,7 @@ pub fn parse_list_query(kind: ListKind, pairs: &[(String, String)]) -> Result<Li
     let mut q = ListQuery {
         kind,
         filters: Vec::new(),
+        source_id: None,
         limit: DEFAULT_LIMIT,
         cursor: None,
     };
@@ -58,6 +62,10 @@ pub fn parse_list_query(kind: ListKind, pairs: &[(String, String)]) -> Result<Li
                 "status"
             }
             (ListKind::Attempts, "deliveryId") => "delivery_id",
+            (_, "sourceId") => {
+                q.source_id = Some(crate::event_log::parse_source_id(value)?);
+                continue;
+            }
             (_, "limit") => {
                 q.limit = crate::support::page::parse_limit(value, MAX_LIMIT)?;
                 continue;
@@ -90,6 +98,15 @@ pub fn list_statement(q: &ListQuery) -> Statement {
     };
     let mut clauses: Vec<String> = q.filters.iter().map(|(c, _)| format!("{c} = ?")).collect();
     let mut params: Vec<SqlValue> = q.filters.iter().map(|(_, v)| v.as_str().into()).collect();
+    if let Some(source) = &q.source_id {
+        // The event log knows each event's source (its `source` column, indexed).
+        let (condition, values) = crate::sources::store::source_condition("source", source);
+        clauses.push(format!(
+            "event_id IN (SELECT id FROM {} WHERE {condition})",
+            crate::event_log::EVENT_TABLE
+        ));
+        params.extend(values);
+    }
     if let Some(cursor) = &q.cursor {
         clauses.push("id < ?".to_owned());
         params.push(cursor.as_str().into());
