@@ -10,6 +10,7 @@ use eka_webhook_edge::signing::signature::{
 };
 use eka_webhook_edge::signing::standard_webhooks::{self as sw, Signed, StandardError};
 use eka_webhook_edge::support::http::{HttpError, HttpResponse, Method};
+use eka_webhook_edge::support::json_body::BodyError;
 use eka_webhook_edge::support::retry::DELIVERY_SCHEDULE_MS;
 use eka_webhook_edge::webhook::event::SUPPORTED_EVENTS;
 use hmac::{Hmac, Mac as _};
@@ -164,17 +165,17 @@ fn events_must_be_known_non_empty_and_the_wildcard_alone() {
         ),
         (
             json!("*"),
-            DestinationError::WrongType {
+            DestinationError::Body(BodyError::WrongType {
                 field: "events",
                 expected: "a list of strings",
-            },
+            }),
         ),
         (
             json!([1]),
-            DestinationError::WrongType {
+            DestinationError::Body(BodyError::WrongType {
                 field: "events",
                 expected: "a list of strings",
-            },
+            }),
         ),
     ];
     for (events, want) in cases {
@@ -219,33 +220,33 @@ fn fields_are_required_typed_and_known() {
     let cases = [
         (
             json!({"events": ["*"]}),
-            DestinationError::Missing("url"),
+            DestinationError::Body(BodyError::Missing("url")),
             "url: is required",
         ),
         (
             json!({"url": null, "events": ["*"]}),
-            DestinationError::Missing("url"),
+            DestinationError::Body(BodyError::Missing("url")),
             "url: is required",
         ),
         (
             json!({"url": "https://h.example"}),
-            DestinationError::Missing("events"),
+            DestinationError::Body(BodyError::Missing("events")),
             "events: is required",
         ),
         (
             json!({"url": 7, "events": ["*"]}),
-            DestinationError::WrongType {
+            DestinationError::Body(BodyError::WrongType {
                 field: "url",
                 expected: "a string",
-            },
+            }),
             "url: must be a string",
         ),
         (
             json!({"url": "https://h.example", "events": ["*"], "enabled": "yes"}),
-            DestinationError::WrongType {
+            DestinationError::Body(BodyError::WrongType {
                 field: "enabled",
                 expected: "a boolean",
-            },
+            }),
             "enabled: must be a boolean",
         ),
         (
@@ -255,10 +256,10 @@ fn fields_are_required_typed_and_known() {
         ),
         (
             json!({"url": "https://h.example", "events": ["*"], "format": 1}),
-            DestinationError::WrongType {
+            DestinationError::Body(BodyError::WrongType {
                 field: "format",
                 expected: "a string",
-            },
+            }),
             "format: must be a string",
         ),
         (
@@ -268,12 +269,12 @@ fn fields_are_required_typed_and_known() {
         ),
         (
             json!({"url": "https://h.example", "events": ["*"], "secret": "whsec_abc"}),
-            DestinationError::UnknownField("secret".into()),
+            DestinationError::Body(BodyError::UnknownField("secret".into())),
             "secret: unknown field (the fields are url, events, enabled, format, description, sources)",
         ),
         (
             json!(["https://h.example"]),
-            DestinationError::NotAnObject,
+            DestinationError::Body(BodyError::NotAnObject),
             "the destination must be a JSON object",
         ),
     ];
@@ -293,7 +294,7 @@ fn fields_are_required_typed_and_known() {
     };
     assert_eq!(
         DestinationSpec::parse(b"{url:", rules),
-        Err(DestinationError::InvalidJson)
+        Err(DestinationError::Body(BodyError::InvalidJson))
     );
 }
 

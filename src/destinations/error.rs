@@ -1,29 +1,16 @@
 //! Why a destination, a secret or a message id was refused.
 
-use super::{
-    ALL_EVENTS, ECHO_MAX_CHARS, FIELDS, MAX_DESCRIPTION_CHARS, MAX_URL_LEN, MSG_ID_MAX_LEN,
-};
+use super::{ALL_EVENTS, FIELDS, MAX_DESCRIPTION_CHARS, MAX_URL_LEN, MSG_ID_MAX_LEN};
+use crate::support::json_body::{echo, BodyError};
 
 /// Why a destination, a secret or a message id was refused. [`DestinationError::field`] names
 /// the field; the text (`Display`) is `<field>: <why>` and never carries a URL, a secret or a
 /// body (an unknown event or field name is echoed, at most 64 characters of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DestinationError {
-    /// The input is not JSON.
-    InvalidJson,
-    /// The input is JSON but not an object.
-    NotAnObject,
-    /// A field this API does not know (the name as sent).
-    UnknownField(String),
-    /// A required field is absent or null.
-    Missing(&'static str),
-    /// A field has the wrong JSON type.
-    WrongType {
-        /// The field.
-        field: &'static str,
-        /// What it must be (`a string`, `a boolean`, `a list of strings`).
-        expected: &'static str,
-    },
+    /// The body is not a JSON object of known, well-typed fields (the checks every admin
+    /// body shares).
+    Body(BodyError),
     /// `url` has spaces or control characters, or is longer than [`MAX_URL_LEN`].
     UrlMalformed,
     /// `url` is not `https://` (nor an allowed `http://` one).
@@ -68,10 +55,7 @@ impl DestinationError {
     /// The field the problem is in (`""` for the whole input).
     pub fn field(&self) -> &'static str {
         match self {
-            DestinationError::InvalidJson
-            | DestinationError::NotAnObject
-            | DestinationError::UnknownField(_) => "",
-            DestinationError::Missing(field) | DestinationError::WrongType { field, .. } => field,
+            DestinationError::Body(e) => e.field(),
             DestinationError::UrlMalformed
             | DestinationError::UrlNotHttps
             | DestinationError::UrlHttpNotAllowed
@@ -95,18 +79,7 @@ impl std::fmt::Display for DestinationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let field = self.field();
         match self {
-            DestinationError::InvalidJson => f.write_str("the body is not valid JSON"),
-            DestinationError::NotAnObject => f.write_str("the destination must be a JSON object"),
-            DestinationError::UnknownField(name) => write!(
-                f,
-                "{}: unknown field (the fields are {})",
-                echo(name),
-                FIELDS.join(", ")
-            ),
-            DestinationError::Missing(_) => write!(f, "{field}: is required"),
-            DestinationError::WrongType { expected, .. } => {
-                write!(f, "{field}: must be {expected}")
-            }
+            DestinationError::Body(e) => e.describe(f, "destination", &FIELDS),
             DestinationError::UrlMalformed => write!(
                 f,
                 "{field}: must be at most {MAX_URL_LEN} bytes without spaces or control characters"
@@ -168,7 +141,8 @@ impl std::fmt::Display for DestinationError {
 
 impl std::error::Error for DestinationError {}
 
-/// At most [`ECHO_MAX_CHARS`] characters of a name sent by the client.
-pub(super) fn echo(text: &str) -> String {
-    text.chars().take(ECHO_MAX_CHARS).collect()
+impl From<BodyError> for DestinationError {
+    fn from(e: BodyError) -> Self {
+        DestinationError::Body(e)
+    }
 }

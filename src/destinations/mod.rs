@@ -88,7 +88,6 @@ pub const GONE_REASON: &str = "410 Gone from the destination";
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 const MSG_ID_MAX_LEN: usize = 256;
-const ECHO_MAX_CHARS: usize = 64;
 const FIELDS: [&str; 6] = [
     "url",
     "events",

@@ -2,11 +2,11 @@
 //! the admin API sends it, checked.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::error::echo;
 use super::{DestinationError, ALL_EVENTS, FIELDS, MAX_DESCRIPTION_CHARS, MAX_URL_LEN};
 use crate::event_log::new_event_id;
+use crate::support::json_body::{self, echo, present, BodyError};
 
 /// How deliveries to a destination are signed. Serialised as `"eka"` / `"standard"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -118,8 +118,7 @@ impl DestinationSpec {
     /// Parses and validates a JSON body (`POST` to create, `PUT` to replace — a full replace,
     /// see the module documentation).
     pub fn parse(json: &[u8], rules: SpecRules<'_>) -> Result<DestinationSpec, DestinationError> {
-        let value: Value =
-            serde_json::from_slice(json).map_err(|_| DestinationError::InvalidJson)?;
+        let value = json_body::parse(json)?;
         DestinationSpec::from_value(&value, rules)
     }
 
@@ -128,18 +127,15 @@ impl DestinationSpec {
         value: &Value,
         rules: SpecRules<'_>,
     ) -> Result<DestinationSpec, DestinationError> {
-        let object = value.as_object().ok_or(DestinationError::NotAnObject)?;
-        if let Some(name) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(DestinationError::UnknownField(name.clone()));
-        }
+        let object = json_body::object(value, &FIELDS)?;
         let url = match present(object, "url") {
-            None => return Err(DestinationError::Missing("url")),
+            None => return Err(BodyError::Missing("url").into()),
             Some(Value::String(url)) => url,
             Some(_) => return Err(wrong_type("url", "a string")),
         };
         check_url(url, rules.allow_http)?;
         let events = match present(object, "events") {
-            None => return Err(DestinationError::Missing("events")),
+            None => return Err(BodyError::Missing("events").into()),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| item.as_str().map(str::trim))
@@ -204,12 +200,8 @@ impl DestinationSpec {
 }
 
 /// A field's value, `null` counting as absent.
-fn present<'a>(object: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    object.get(field).filter(|v| !v.is_null())
-}
-
 fn wrong_type(field: &'static str, expected: &'static str) -> DestinationError {
-    DestinationError::WrongType { field, expected }
+    BodyError::WrongType { field, expected }.into()
 }
 
 /// The URL rules of [`DestinationSpec`]: `https://<host>[:port][/path][?query]`, or with

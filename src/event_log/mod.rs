@@ -15,6 +15,7 @@ pub const BODY_TABLE: &str = "eka_webhook_event_body";
 pub const REFUSAL_TABLE: &str = "eka_webhook_refusal";
 
 mod claim;
+pub mod claim_store;
 mod ids;
 pub mod limits;
 mod query;

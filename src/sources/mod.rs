@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::destinations::{check_url, DestinationError};
 use crate::event_log::{longest_claim_hold_ms, new_event_id};
 use crate::reminders::parse_offsets;
+use crate::support::json_body::{self, present, BodyError};
 
 /// The source the environment variables define (read-only through the API).
 pub const DEFAULT_SOURCE_ID: &str = "default";
@@ -54,29 +55,15 @@ pub const FIELDS: [&str; 14] = [
     "enabled",
 ];
 
-const ECHO_MAX_CHARS: usize = 64;
-
 // ---- errors ---------------------------------------------------------------------------------
 
 /// Why a source body, a key or a key removal was refused. [`SourceError::field`] names the
 /// field; the text is `<field>: <why>` and never carries a secret or a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceError {
-    /// The body is not JSON.
-    InvalidJson,
-    /// The body is JSON but not an object.
-    NotAnObject,
-    /// A field this API does not know (the name as sent, at most 64 characters).
-    UnknownField(String),
-    /// A required field (a credential, the name, the keys) is absent or null.
-    Missing(&'static str),
-    /// A field has the wrong JSON type.
-    WrongType {
-        /// The field.
-        field: &'static str,
-        /// What it must be.
-        expected: &'static str,
-    },
+    /// The body is not a JSON object of known, well-typed fields, or a required one (a
+    /// credential, the name, the keys) is absent (the checks every admin body shares).
+    Body(BodyError),
     /// A value breaks its rule (`why` names the rule, never the value).
     Invalid {
         /// The field.
@@ -107,13 +94,8 @@ impl SourceError {
     /// The field the problem is in (`""` for the whole body).
     pub fn field(&self) -> &'static str {
         match self {
-            SourceError::InvalidJson | SourceError::NotAnObject | SourceError::UnknownField(_) => {
-                ""
-            }
-            SourceError::Missing(field)
-            | SourceError::WrongType { field, .. }
-            | SourceError::Invalid { field, .. }
-            | SourceError::Url { field, .. } => field,
+            SourceError::Body(e) => e.field(),
+            SourceError::Invalid { field, .. } | SourceError::Url { field, .. } => field,
             SourceError::DuplicateBusinessId => "businessId",
             SourceError::NoKeys
             | SourceError::TooManyKeys
@@ -135,16 +117,7 @@ impl std::fmt::Display for SourceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let field = self.field();
         match self {
-            SourceError::InvalidJson => f.write_str("the body is not valid JSON"),
-            SourceError::NotAnObject => f.write_str("the source must be a JSON object"),
-            SourceError::UnknownField(name) => write!(
-                f,
-                "{}: unknown field (the fields are {})",
-                echo(name),
-                FIELDS.join(", ")
-            ),
-            SourceError::Missing(_) => write!(f, "{field}: is required"),
-            SourceError::WrongType { expected, .. } => write!(f, "{field}: must be {expected}"),
+            SourceError::Body(e) => e.describe(f, "source", &FIELDS),
             SourceError::Invalid { why, .. } => write!(f, "{field}: {why}"),
             SourceError::Url { error, .. } => {
                 // The destinations' text says `url: …`; the field here has another name.
@@ -168,8 +141,14 @@ impl std::fmt::Display for SourceError {
 
 impl std::error::Error for SourceError {}
 
-fn echo(text: &str) -> String {
-    text.chars().take(ECHO_MAX_CHARS).collect()
+impl From<BodyError> for SourceError {
+    fn from(e: BodyError) -> Self {
+        SourceError::Body(e)
+    }
+}
+
+fn missing(field: &'static str) -> SourceError {
+    BodyError::Missing(field).into()
 }
 
 fn invalid(field: &'static str, why: impl Into<String>) -> SourceError {
@@ -284,13 +263,10 @@ impl SourceSecrets {
     /// `POST …/rotate-key {"key"}`: the key goes first; the older ones keep verifying. A key
     /// the source has already is not added twice.
     pub fn add_key(&mut self, body: &[u8]) -> Result<(), SourceError> {
-        let value: Value = serde_json::from_slice(body).map_err(|_| SourceError::InvalidJson)?;
-        let object = value.as_object().ok_or(SourceError::NotAnObject)?;
-        if let Some(name) = object.keys().find(|k| k.as_str() != "key") {
-            return Err(SourceError::UnknownField(name.clone()));
-        }
+        let value = json_body::parse(body)?;
+        let object = json_body::object(&value, &["key"])?;
         let key = match present(object, "key") {
-            None => return Err(SourceError::Missing("key")),
+            None => return Err(missing("key")),
             Some(Value::String(key)) => check_secret("key", key)?,
             Some(_) => return Err(wrong_type("key", "a string")),
         };
@@ -344,12 +320,9 @@ pub fn parse_source(
     rules: SourceRules<'_>,
     previous: Option<&SourceSecrets>,
 ) -> Result<(SourceSpec, SourceSecrets), SourceError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| SourceError::InvalidJson)?;
-    let object = value.as_object().ok_or(SourceError::NotAnObject)?;
-    if let Some(name) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(SourceError::UnknownField(name.clone()));
-    }
-    let name = string(object, "name")?.ok_or(SourceError::Missing("name"))?;
+    let value = json_body::parse(body)?;
+    let object = json_body::object(&value, &FIELDS)?;
+    let name = string(object, "name")?.ok_or(missing("name"))?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(invalid(
@@ -465,7 +438,7 @@ pub fn parse_source(
         && secrets.reminder_signing_key.is_none()
         && !rules.env_reminder_signing_key
     {
-        return Err(SourceError::Missing("reminderSigningKey"));
+        return Err(missing("reminderSigningKey"));
     }
     // The gate holds the claim through the origin call: an explicit lease must outlast it, or
     // a copy could take over a delivery still running (the environment's rule, per source).
@@ -507,8 +480,8 @@ fn parse_secrets(
     let required = |field: &'static str, kept: Option<&String>| -> Result<String, SourceError> {
         match string(object, field)? {
             Some(text) if !text.trim().is_empty() => check_secret(field, text),
-            Some(_) => Err(SourceError::Missing(field)),
-            None => kept.cloned().ok_or(SourceError::Missing(field)),
+            Some(_) => Err(missing(field)),
+            None => kept.cloned().ok_or(missing(field)),
         }
     };
     let optional = |field: &'static str,
@@ -526,7 +499,7 @@ fn parse_secrets(
     let signing_keys = match present(object, "signingKeys") {
         None => previous
             .map(|p| p.signing_keys.clone())
-            .ok_or(SourceError::Missing("signingKeys"))?,
+            .ok_or(missing("signingKeys"))?,
         Some(Value::Array(items)) => {
             let mut keys: Vec<String> = Vec::with_capacity(items.len());
             for item in items {
@@ -564,7 +537,7 @@ fn parse_secrets(
 fn check_secret(field: &'static str, text: &str) -> Result<String, SourceError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(SourceError::Missing(field));
+        return Err(missing(field));
     }
     if text.len() > MAX_SECRET_LEN || text.chars().any(char::is_control) {
         return Err(invalid(
@@ -573,11 +546,6 @@ fn check_secret(field: &'static str, text: &str) -> Result<String, SourceError> 
         ));
     }
     Ok(text.to_owned())
-}
-
-/// A field's value, `null` counting as absent.
-fn present<'a>(object: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    object.get(field).filter(|v| !v.is_null())
 }
 
 fn string<'a>(
@@ -592,7 +560,7 @@ fn string<'a>(
 }
 
 fn wrong_type(field: &'static str, expected: &'static str) -> SourceError {
-    SourceError::WrongType { field, expected }
+    BodyError::WrongType { field, expected }.into()
 }
 
 /// A source id: `src_` + 26 Crockford base32 characters (time-sortable, as event ids).

@@ -92,13 +92,17 @@ fn with(field: &str, value: Value) -> Value {
 fn bad_bodies_name_the_field() {
     for field in ["clientId", "clientSecret", "signingKeys", "name"] {
         let e = refused(without(field), RULES);
-        assert_eq!(e, SourceError::Missing(field_name(field)), "{field}");
+        assert_eq!(
+            e,
+            SourceError::Body(BodyError::Missing(field_name(field))),
+            "{field}"
+        );
         assert_eq!(e.to_string(), format!("{field}: is required"));
     }
     let e = refused(with("signingKeys", json!([])), RULES);
     assert_eq!((e.field(), e.status()), ("signingKeys", 400));
     let e = refused(with("clientSecret", json!("  ")), RULES);
-    assert_eq!(e, SourceError::Missing("clientSecret"));
+    assert_eq!(e, SourceError::Body(BodyError::Missing("clientSecret")));
     let e = refused(with("originUrl", json!("ftp://origin")), RULES);
     assert_eq!(e.field(), "originUrl");
     assert!(
@@ -113,7 +117,10 @@ fn bad_bodies_name_the_field() {
     let mut v = full();
     v["clientSecrte"] = json!("typo");
     let e = refused(v, RULES);
-    assert_eq!(e, SourceError::UnknownField("clientSecrte".into()));
+    assert_eq!(
+        e,
+        SourceError::Body(BodyError::UnknownField("clientSecrte".into()))
+    );
     assert!(e.to_string().starts_with("clientSecrte: unknown field"));
     let e = refused(with("dedupWindowHours", json!(0)), RULES);
     assert_eq!(e.field(), "dedupWindowHours");
@@ -125,11 +132,11 @@ fn bad_bodies_name_the_field() {
     assert_eq!(e.field(), "allowedEvents");
     assert_eq!(
         parse_source(b"[1]", RULES, None),
-        Err(SourceError::NotAnObject)
+        Err(SourceError::Body(BodyError::NotAnObject))
     );
     assert_eq!(
         parse_source(b"{", RULES, None),
-        Err(SourceError::InvalidJson)
+        Err(SourceError::Body(BodyError::InvalidJson))
     );
     // No text ever carries a secret or a URL that was sent.
     let e = refused(with("originUrl", json!("ftp://secret-host")), RULES);
@@ -196,7 +203,7 @@ fn a_put_without_a_secret_keeps_it() {
     };
     assert_eq!(
         parse_source(&body(v.clone()), RULES, Some(&before)),
-        Err(SourceError::Missing("reminderSigningKey"))
+        Err(SourceError::Body(BodyError::Missing("reminderSigningKey")))
     );
     let (spec, after) = parse_source(&body(v.clone()), rules, Some(&before)).expect("valid");
     assert_eq!(spec.name, "Clinic A, renamed");
@@ -209,7 +216,7 @@ fn a_put_without_a_secret_keeps_it() {
     // Without a previous source (a create), the same body misses its credentials.
     assert_eq!(
         parse_source(&body(v), rules, None),
-        Err(SourceError::Missing("clientId"))
+        Err(SourceError::Body(BodyError::Missing("clientId")))
     );
 }
 
@@ -225,11 +232,11 @@ fn keys_rotate_and_the_last_one_stays() {
     assert_eq!(s.signing_keys.len(), 3);
     assert_eq!(
         s.add_key(br#"{"key":""}"#),
-        Err(SourceError::Missing("key"))
+        Err(SourceError::Body(BodyError::Missing("key")))
     );
     assert_eq!(
         s.add_key(br#"{"key":"k","x":1}"#),
-        Err(SourceError::UnknownField("x".into()))
+        Err(SourceError::Body(BodyError::UnknownField("x".into())))
     );
     assert_eq!(s.remove_key("000000000000"), Err(SourceError::UnknownKey));
     assert_eq!(SourceError::UnknownKey.status(), 404);

@@ -8,6 +8,7 @@ pub mod entropy;
 pub mod from_json;
 pub mod http;
 pub mod join;
+pub mod json_body;
 pub mod outbox;
 pub mod page;
 pub mod request_url;

@@ -4,5 +4,6 @@
 pub mod claim_key;
 pub mod event;
 pub mod gate;
+pub mod intake_store;
 pub mod ledger;
 pub mod pipeline;

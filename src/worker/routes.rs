@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use futures::StreamExt;
 use serde_json::json;
-use worker::{Context, Env, Method, Request, Response, Result};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
 use crate::event_log::RefusalReason;
@@ -341,7 +342,7 @@ async fn webhook(
         return error(413, "Request body too large");
     }
     // Read under the cap: without a Content-Length a sender cannot make us read more.
-    let Some(body) = read_capped(&mut req, settings.webhook.max_body_bytes).await? else {
+    let Some(body) = read_capped(&mut req, settings.webhook.max_body_bytes, declared).await? else {
         events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
         return error(413, "Request body too large");
     };
@@ -379,9 +380,21 @@ async fn webhook(
     answer(&outcome, ctx, env, &settings, now)
 }
 
-/// The request body, read chunk by chunk up to `limit` bytes; none as soon as it goes over
-/// (the rest is not read: dropping the stream cancels it).
-async fn read_capped(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+/// The request body, read chunk by chunk up to `limit` bytes (without a declared length within
+/// it); none as soon as it goes over (the rest is not read: dropping the stream cancels it).
+async fn read_capped(
+    req: &mut Request,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<Option<Vec<u8>>> {
+    // A declared length within the limit (checked by the caller) is read whole by the runtime
+    // (it holds a body to its Content-Length), in one call rather than chunk by chunk.
+    if declared.is_some_and(|n| n <= limit) {
+        let buffer = JsFuture::from(req.inner().array_buffer()?).await?;
+        let body = js_sys::Uint8Array::new(&buffer).to_vec();
+        // Should a body still outgrow its declared length, it is refused all the same.
+        return Ok((body.len() <= limit).then_some(body));
+    }
     let mut stream = match req.stream() {
         Ok(stream) => stream,
         // No body at all.

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startWorker, startOrigin, sendSigned, ADMIN_TOKEN } from '../worker/harness.mjs';
 import { startFakeEka, bookingFor } from '../support/fake-eka.mjs';
-import { workerdPid, sleep, startReceiver, coverage } from './support.mjs';
+import { workerdPid, sleep, startReceiver, coverage, adminOf, subscribe } from './support.mjs';
 
 const OFFSETS = ['24h', '2h'];
 const OFFSET_SECS = [86400, 7200];
@@ -59,17 +59,13 @@ export async function gateKill(arg) {
   };
   let worker = await startWorker(options);
   const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const admin = async (p, init = {}) => {
-    const res = await worker.request(p, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) } });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${p}: ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const admin = adminOf(() => worker, ADMIN_TOKEN);
   const receivers = [a, b];
   try {
-    for (const [r, spec] of [[a, { events: ['*'] }], [b, { events: ['*'], format: 'standard' }]]) {
-      r.destination = await admin('/admin/destinations', { method: 'POST', body: JSON.stringify({ url: r.url, description: `gate-kill ${r.name}`, ...spec }) });
-    }
+    await subscribe(admin, [
+      [a, { description: 'gate-kill A', events: ['*'] }],
+      [b, { description: 'gate-kill B', events: ['*'], format: 'standard' }],
+    ]);
     // The plan: bookings and prescriptions before the kill; updates and redeliveries after.
     const now = Math.floor(Date.now() / 1000);
     const chains = Array.from({ length: appointments }, (_, n) => {

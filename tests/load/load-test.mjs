@@ -45,7 +45,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startWorker, startOrigin, sendSigned, waitFor, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../worker/harness.mjs';
 import { startFakeEka, bookingFor } from '../support/fake-eka.mjs';
-import { percentile, workerdPid, sleep, startReceiver, coverage } from './support.mjs';
+import { percentile, workerdPid, sleep, startReceiver, coverage, adminOf, subscribe } from './support.mjs';
 import { gateKill } from './gate-kill.mjs';
 
 const arg = (name, fallback) => {
@@ -139,12 +139,7 @@ async function main() {
   };
   let worker = await startWorker(options);
   const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const admin = async (p, init = {}) => {
-    const res = await worker.request(p, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) } });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${p}: ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const admin = adminOf(() => worker, ADMIN_TOKEN);
   // The destinations (see the header): C is down from the start of sending for DOWN_MS.
   let sendingStartedAt = Infinity;
   let bSeed = arg('seed', 42) + 1;
@@ -154,14 +149,11 @@ async function main() {
     const a = await startReceiver('A', () => 200);
     const b = await startReceiver('B', () => (bRandom() < B_FAILURE_RATE ? 503 : 200));
     const c = await startReceiver('C', () => (Date.now() < sendingStartedAt + DOWN_MS ? 503 : 200));
-    for (const [r, spec] of [
+    receivers.push(...(await subscribe(admin, [
       [a, { events: ['*'], description: 'load: healthy' }],
       [b, { events: ['*'], format: 'standard', description: 'load: 30 % 503' }],
       [c, { events: ['appointment.created'], description: 'load: down at first' }],
-    ]) {
-      r.destination = await admin('/admin/destinations', { method: 'POST', body: JSON.stringify({ url: r.url, ...spec }) });
-      receivers.push(r);
-    }
+    ])));
     if (DOWN_MS > 0) await c.down();
     receivers.push(Object.assign(receiver, { destination: { id: 'dst_forward', events: ['*'] } }));
   }

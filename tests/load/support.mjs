@@ -120,3 +120,25 @@ export function coverage(receiver, expected, killWindow = null) {
     appointmentMismatch,
   };
 }
+
+/**
+ * The admin API of the Worker `current()` returns (a new one after each restart): `admin(path,
+ * init)` sends JSON with the bearer `token` and returns the JSON answer; a non-2xx throws.
+ */
+export function adminOf(current, token) {
+  const auth = { authorization: `Bearer ${token}` };
+  return async (p, init = {}) => {
+    const res = await current().request(p, { ...init, headers: { ...auth, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${p}: ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+}
+
+/** Each receiver of `pairs` (`[receiver, spec]`) becomes a destination with its spec (kept as `receiver.destination`). */
+export async function subscribe(admin, pairs) {
+  for (const [r, spec] of pairs) {
+    r.destination = await admin('/admin/destinations', { method: 'POST', body: JSON.stringify({ url: r.url, ...spec }) });
+  }
+  return pairs.map(([r]) => r);
+}

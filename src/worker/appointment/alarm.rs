@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use worker::Result;
 
-use super::storage::{count, now_ms, num, number, rows};
+use super::storage::{count, exec, now_ms, number, rows};
 use super::AppointmentLedger;
+use crate::event_log::claim_store;
 use crate::worker::runtime::env::settings;
 
 impl AppointmentLedger {
@@ -22,9 +23,9 @@ impl AppointmentLedger {
         self.fire_due(&settings).await?;
         let delivered = self.deliver(&settings).await?;
         self.forget_finished_reminders(&settings)?;
-        self.state.storage().sql().exec_raw(
-            "DELETE FROM claims WHERE claimed_at < ?",
-            vec![num(now - settings.events.dedup_window_ms)],
+        exec(
+            &self.state.storage().sql(),
+            &claim_store::forget_claims_before(now - settings.events.dedup_window_ms),
         )?;
         if !self.arm(!delivered).await? && self.is_empty()? {
             // Nothing left to keep: the object's storage goes with it.

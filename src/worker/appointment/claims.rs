@@ -4,10 +4,10 @@
 use worker::Result;
 
 use super::outbox::OutboxEntry;
-use super::storage::{now_ms, num, number, rows, text, texts};
+use super::storage::{exec, now_ms, rows, texts};
 use super::AppointmentLedger;
 use crate::event_log::{
-    self, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
+    self, claim_store, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
 };
 use crate::schedule::sql;
 use crate::support::sql::Dialect;
@@ -39,18 +39,9 @@ impl AppointmentLedger {
     }
 
     pub(super) fn claim_record(&self, dedup_key: &str) -> Result<Option<ClaimRecord>> {
-        let found = rows(self.state.storage().sql().exec_raw(
-            "SELECT event_id, status, claimed_at, seen_at FROM claims WHERE dedup_key = ?",
-            vec![dedup_key.into()],
-        )?)?;
-        Ok(found.first().and_then(|r| {
-            Some(ClaimRecord {
-                event_id: text(r, "event_id")?,
-                status: EventStatus::parse(&text(r, "status")?).unwrap_or(EventStatus::Failed),
-                claimed_at_ms: number(r, "claimed_at")? as i64,
-                seen_at_ms: number(r, "seen_at")? as i64,
-            })
-        }))
+        let sql = self.state.storage().sql();
+        let found = rows(exec(&sql, &claim_store::select_claim(dedup_key))?)?;
+        Ok(found.first().and_then(claim_store::claim_from_row))
     }
 
     pub(super) fn claim(&self, claim: &Claim) -> Result<Claimed> {
@@ -73,17 +64,9 @@ impl AppointmentLedger {
                 event_id,
                 reprocess,
             } => {
-                self.state.storage().sql().exec_raw(
-                    "INSERT INTO claims (dedup_key, event_id, status, claimed_at, seen_at) \
-                     VALUES (?, ?, 'processing', ?, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
-                     event_id = excluded.event_id, status = 'processing', \
-                     claimed_at = excluded.claimed_at, seen_at = excluded.seen_at",
-                    vec![
-                        claim.dedup_key.as_str().into(),
-                        event_id.as_str().into(),
-                        num(now),
-                        num(now),
-                    ],
+                exec(
+                    &self.state.storage().sql(),
+                    &claim_store::take_claim(&claim.dedup_key, &event_id, now),
                 )?;
                 Claimed::Proceed {
                     event_id: Some(event_id),
@@ -111,18 +94,9 @@ impl AppointmentLedger {
             Settled::Processed => EventStatus::Processed,
             Settled::Failed => EventStatus::Failed,
         };
-        let now = now_ms();
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO claims (dedup_key, event_id, status, claimed_at, seen_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
-             status = excluded.status, seen_at = excluded.seen_at",
-            vec![
-                dedup_key.into(),
-                event_id.into(),
-                status.as_str().into(),
-                num(now),
-                num(now),
-            ],
+        exec(
+            &self.state.storage().sql(),
+            &claim_store::settle_claim(dedup_key, event_id, status, now_ms()),
         )?;
         Ok(())
     }

@@ -16,12 +16,13 @@
 use serde_json::{json, Value};
 use worker::Result;
 
-use super::storage::{now_ms, num, number, rows, text};
+use super::storage::{exec, now_ms, number, rows, text};
 use super::AppointmentLedger;
 use crate::settings::Settings;
 use crate::support::entropy::random_bytes;
 use crate::support::seal::KeyRing;
 use crate::webhook::gate::{origin_failure, origin_took, origin_unknown};
+use crate::webhook::intake_store;
 use crate::webhook::ledger::{
     held_action, Attempt, Claim, Claimed, Effects, HeldAction, IntakeMode, Settled,
 };
@@ -32,9 +33,7 @@ use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
 
 /// The table of held intakes.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS intake (dedup_key TEXT PRIMARY KEY, \
-     event_id TEXT NOT NULL, claim TEXT NOT NULL, body TEXT NOT NULL, sealed INTEGER NOT NULL, \
-     mode TEXT NOT NULL, reprocess INTEGER NOT NULL, origin INTEGER, lease_until INTEGER NOT NULL)";
+pub const SCHEMA: &str = intake_store::INTAKE_TABLE;
 
 /// A held intake.
 struct Held {
@@ -48,20 +47,8 @@ struct Held {
     lease_until: i64,
 }
 
-fn mode_name(mode: IntakeMode) -> &'static str {
-    match mode {
-        IntakeMode::Worker => "worker",
-        IntakeMode::Gate => "gate",
-        IntakeMode::Whole => "whole",
-    }
-}
-
 fn held_from_row(row: &Value) -> Option<Held> {
-    let mode = match text(row, "mode")?.as_str() {
-        "gate" => IntakeMode::Gate,
-        "whole" => IntakeMode::Whole,
-        _ => IntakeMode::Worker,
-    };
+    let mode = intake_store::mode_of(&text(row, "mode")?);
     Some(Held {
         event_id: text(row, "event_id")?,
         claim: from_json_text(&text(row, "claim")?).ok()?,
@@ -78,9 +65,6 @@ fn seal(keys: &KeyRing, plain: &[u8], aad: &[u8]) -> Result<String> {
     let nonce = random_bytes::<12>().map_err(|e| worker::Error::RustError(e.to_string()))?;
     Ok(keys.seal(plain, aad, nonce))
 }
-
-const HELD_COLUMNS: &str =
-    "event_id, claim, body, sealed, mode, reprocess, origin, lease_until FROM intake";
 
 impl AppointmentLedger {
     /// Claims a delivery and, on a go, keeps it (see the module). Returns the claim's answer.
@@ -126,32 +110,25 @@ impl AppointmentLedger {
             return Ok(claimed);
         }
         let lease_until = now_ms() + settings.events.lease_ms;
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO intake (dedup_key, event_id, claim, body, sealed, mode, reprocess, origin, \
-             lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
-             event_id = excluded.event_id, claim = excluded.claim, body = excluded.body, \
-             sealed = excluded.sealed, mode = excluded.mode, reprocess = excluded.reprocess, \
-             origin = NULL, lease_until = excluded.lease_until",
-            vec![
-                claim.dedup_key.as_str().into(),
-                event_id.as_str().into(),
-                serde_json::to_string(&claim)?.into(),
-                sealed.as_deref().unwrap_or(&body).into(),
-                num(i64::from(sealed.is_some())),
-                mode_name(mode).into(),
-                num(i64::from(*reprocess)),
-                num(lease_until),
-            ],
-        )?;
+        let claim_json = serde_json::to_string(&claim)?;
+        let hold = intake_store::hold(&intake_store::Hold {
+            dedup_key: &claim.dedup_key,
+            event_id,
+            claim_json: &claim_json,
+            body: sealed.as_deref().unwrap_or(&body),
+            sealed: sealed.is_some(),
+            mode,
+            reprocess: *reprocess,
+            lease_until_ms: lease_until,
+        });
+        exec(&self.state.storage().sql(), &hold)?;
         self.arm_next().await?;
         Ok(claimed)
     }
 
     fn held(&self, dedup_key: &str, event_id: &str) -> Result<Option<Held>> {
-        let found = rows(self.state.storage().sql().exec_raw(
-            &format!("SELECT {HELD_COLUMNS} WHERE dedup_key = ? AND event_id = ?"),
-            vec![dedup_key.into(), event_id.into()],
-        )?)?;
+        let statement = intake_store::held(dedup_key, event_id);
+        let found = rows(exec(&self.state.storage().sql(), &statement)?)?;
         Ok(found.first().and_then(held_from_row))
     }
 
@@ -160,9 +137,9 @@ impl AppointmentLedger {
     pub(super) fn release_intake(&self, dedup_key: &str, event_id: &str) -> Result<Option<String>> {
         let held = self.held(dedup_key, event_id)?;
         if held.is_some() {
-            self.state.storage().sql().exec_raw(
-                "DELETE FROM intake WHERE dedup_key = ?",
-                vec![dedup_key.into()],
+            exec(
+                &self.state.storage().sql(),
+                &intake_store::release(dedup_key),
             )?;
         }
         Ok(held.filter(|h| h.sealed).map(|h| h.body))
@@ -181,9 +158,9 @@ impl AppointmentLedger {
         };
         match status {
             Some(s) if origin_took(s) => {
-                self.state.storage().sql().exec_raw(
-                    "UPDATE intake SET origin = ? WHERE dedup_key = ?",
-                    vec![num(i64::from(s)), dedup_key.into()],
+                exec(
+                    &self.state.storage().sql(),
+                    &intake_store::origin_took(dedup_key, s),
                 )?;
                 self.arm_next().await?;
                 Ok(Ack::default())
@@ -198,10 +175,7 @@ impl AppointmentLedger {
     /// When a held intake wants the alarm: at once for a gate whose origin took it, else at
     /// the end of its lease.
     pub(super) fn intake_wake(&self) -> Result<Option<i64>> {
-        let found = rows(self.state.storage().sql().exec(
-            "SELECT MIN(CASE WHEN origin IS NULL THEN lease_until ELSE 0 END) AS at FROM intake",
-            None,
-        )?)?;
+        let found = rows(exec(&self.state.storage().sql(), &intake_store::wake())?)?;
         Ok(found
             .first()
             .and_then(|r| number(r, "at"))
@@ -212,12 +186,10 @@ impl AppointmentLedger {
     /// here. Errors are logged; what is not finished stays held (and due).
     pub(super) async fn run_held(&self, settings: &Settings) -> Result<()> {
         let now = now_ms();
-        let all = rows(
-            self.state
-                .storage()
-                .sql()
-                .exec(&format!("SELECT dedup_key, {HELD_COLUMNS}"), None)?,
-        )?;
+        let all = rows(exec(
+            &self.state.storage().sql(),
+            &intake_store::all_held(),
+        )?)?;
         for row in all {
             let Some(held) = held_from_row(&row) else {
                 continue;
@@ -251,14 +223,9 @@ impl AppointmentLedger {
         let now = now_ms();
         let key = held.claim.dedup_key.clone();
         let sql = self.state.storage().sql();
-        sql.exec_raw(
-            "UPDATE intake SET mode = 'worker', origin = NULL, lease_until = ? WHERE dedup_key = ?",
-            vec![num(now + settings.events.lease_ms), key.as_str().into()],
-        )?;
-        sql.exec_raw(
-            "UPDATE claims SET claimed_at = ? WHERE dedup_key = ? AND status = 'processing'",
-            vec![num(now), key.as_str().into()],
-        )?;
+        for statement in intake_store::run_here(&key, now, now + settings.events.lease_ms) {
+            exec(&sql, &statement)?;
+        }
         // A source's webhook runs with that source's settings (its Eka account), as the
         // Worker ran it; one deleted since fails.
         let own = match held.claim.source.as_deref() {

@@ -11,7 +11,7 @@ use crate::reminders::Reminder;
 pub use crate::support::from_json::from_json_text;
 use crate::support::from_json::{list, parse, unknown_variant, variant, Decoded, Fields, FromJson};
 use crate::webhook::ledger::{Attempt, Claim, Effects, IntakeMode};
-use crate::worker::runtime::fetch_client::new_request;
+use crate::worker::runtime::fetch_client::{body_bytes, new_request};
 
 /// Binding of the per-appointment ledger objects.
 pub const LEDGER_BINDING: &str = "APPOINTMENTS";
@@ -516,9 +516,10 @@ async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
         Some(&JsValue::from_str(&body)),
     )?;
     crate::worker::runtime::probe::object_call();
-    let mut response = stub.fetch_with_request(request).await?;
+    let response = stub.fetch_with_request(request).await?;
     let status = response.status_code();
-    let text = response.text().await?;
+    let text = String::from_utf8(body_bytes(response).await?)
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let value = parse(&text);
     if (200..300).contains(&status) {
         return Ok(value?);

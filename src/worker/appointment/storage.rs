@@ -14,8 +14,7 @@ use crate::worker::runtime::fetch_client::WorkerClock;
 
 /// The tables a new object makes at once: what an intake and its commit use.
 pub const HOT_SCHEMA: [&str; 6] = [
-    "CREATE TABLE IF NOT EXISTS claims (dedup_key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
-     status TEXT NOT NULL, claimed_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)",
+    crate::event_log::claim_store::CLAIMS_TABLE,
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
      entry TEXT NOT NULL, enqueued_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS retry_state (id INTEGER PRIMARY KEY CHECK (id = 1), \
