@@ -31,7 +31,12 @@ fn reply<T>(
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
 pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let body = req.bytes().await.unwrap_or_default();
-    let callback_set = settings.reminders.callback_url.is_some();
+    // The environment's callback, or a source's (the object fires with its appointment's).
+    let callback_set = settings.reminders.callback_url.is_some()
+        || crate::worker::sources::all(env, false)
+            .await?
+            .iter()
+            .any(|r| r.spec.reminder_callback_url.is_some());
     let (appointment_id, cron_time) = parse_schedule_request(&body, callback_set)
         .map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
     let fire = next_fire(&cron_time, WorkerClock.now_ms()).map_err(WorkerError::invalid)?;

@@ -150,7 +150,7 @@ impl AppointmentLedger {
         let source = self.source_of(appointment_id).await?;
         Ok(match self.account_settings(&source).await? {
             Some(settings) => ReminderRun::Run(settings),
-            None => ReminderRun::Gone("its source was deleted".to_owned()),
+            None => ReminderRun::Gone(format!("source {source} was deleted")),
         })
     }
 
@@ -166,10 +166,17 @@ impl AppointmentLedger {
                     start_time,
                     create_missing,
                 } => {
-                    // Unread now (D1): the Cron Trigger's sweep plans what is missing.
-                    let Ok(ReminderRun::Run(settings)) = self.reminder_run(appointment_id).await
-                    else {
-                        continue;
+                    let settings = match self.reminder_run(appointment_id).await {
+                        Ok(ReminderRun::Run(settings)) => settings,
+                        Ok(ReminderRun::Gone(_)) => continue,
+                        Err(e) => {
+                            log::warn(
+                                settings(&self.env).debug,
+                                "reminders not planned; the sweep plans them",
+                                json!({ "error": e.to_string() }),
+                            );
+                            continue;
+                        }
                     };
                     if settings.reminders.callback_url.is_some()
                         && !settings.reminders.offsets.is_empty()
