@@ -4,6 +4,7 @@ import { api, ApiError } from './api.js';
 import { createPager, parseEventList, describeEvents, destinationState, formatDuration } from './lib.js';
 import { h, time, badge, section, fill, field, facts, button, flash, pagedTable, secretPanel } from './dom.js';
 import { attemptColumns, deliveryColumns } from './pages-events.js';
+import { sourceSelect } from './pages-sources.js';
 
 const PAGE = 50;
 const path = (id, rest = '') => `/admin/destinations/${encodeURIComponent(id)}${rest}`;
