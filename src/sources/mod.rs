@@ -311,6 +311,9 @@ pub struct SourceRules<'a> {
     pub explicit_lease_ms: Option<i64>,
     /// `EKA_API_TIMEOUT_MS` (the enrichment budget of a claim's hold).
     pub api_timeout_ms: u32,
+    /// `DEDUP_WINDOW_HOURS`: the objects keep claims that long, so a source's window is at
+    /// most this.
+    pub env_dedup_window_hours: i64,
 }
 
 /// Parses and validates a body (`POST` with `previous` none; `PUT` with the source's secrets,
@@ -418,6 +421,15 @@ pub fn parse_source(
     let dedup_window_hours = match present(object, "dedupWindowHours") {
         None => None,
         Some(v) => match v.as_i64() {
+            Some(h) if h > rules.env_dedup_window_hours && h <= DEDUP_HOURS_MAX => {
+                return Err(invalid(
+                    "dedupWindowHours",
+                    format!(
+                        "at most DEDUP_WINDOW_HOURS ({}): claims are kept that long",
+                        rules.env_dedup_window_hours
+                    ),
+                ))
+            }
             Some(h) if (1..=DEDUP_HOURS_MAX).contains(&h) => Some(h),
             _ => {
                 return Err(invalid(

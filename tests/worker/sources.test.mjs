@@ -107,6 +107,8 @@ test('bad input is a 400 naming the field, and nothing is written', async () => 
     [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), signingKeys: [] }, 'signingKeys'],
     [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), apiBaseUrl: 'ftp://eka.example' }, 'apiBaseUrl'],
     [specOf(A, ekaA), 'businessId'],
+    // Longer than DEDUP_WINDOW_HOURS (72): the objects would forget its claims before its end.
+    [{ ...specOf({ ...A, business: 'biz-x' }, ekaA), dedupWindowHours: 73 }, 'dedupWindowHours'],
   ];
   for (const [body, field] of cases) {
     const res = await post('/admin/sources', body);
