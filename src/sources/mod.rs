@@ -418,23 +418,16 @@ pub fn parse_source(
             }
         }
     };
+    let window_max = rules.env_dedup_window_hours.clamp(1, DEDUP_HOURS_MAX);
     let dedup_window_hours = match present(object, "dedupWindowHours") {
         None => None,
         Some(v) => match v.as_i64() {
-            Some(h) if h > rules.env_dedup_window_hours && h <= DEDUP_HOURS_MAX => {
-                return Err(invalid(
-                    "dedupWindowHours",
-                    format!(
-                        "at most DEDUP_WINDOW_HOURS ({}): claims are kept that long",
-                        rules.env_dedup_window_hours
-                    ),
-                ))
-            }
-            Some(h) if (1..=DEDUP_HOURS_MAX).contains(&h) => Some(h),
+            // At most DEDUP_WINDOW_HOURS: the objects keep claims that long.
+            Some(h) if (1..=window_max).contains(&h) => Some(h),
             _ => {
                 return Err(invalid(
                     "dedupWindowHours",
-                    format!("must be a whole number from 1 to {DEDUP_HOURS_MAX}"),
+                    format!("must be a whole number from 1 to {window_max} (DEDUP_WINDOW_HOURS)"),
                 ))
             }
         },
