@@ -115,8 +115,10 @@ pub fn invalidate() {
 }
 
 thread_local! {
-    /// Each source's effective settings, by id and the row's `updated_at`.
-    static SETTINGS: RefCell<Vec<(String, i64, Rc<Settings>)>> = const { RefCell::new(Vec::new()) };
+    /// Each source's effective settings, by the whole row they were built from (not by its
+    /// `updated_at` alone: two writes in one millisecond leave it as it was, and a removed key
+    /// would keep verifying here).
+    static SETTINGS: RefCell<Vec<(SourceRecord, Rc<Settings>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// What a webhook is for, once its source is known.
@@ -133,13 +135,13 @@ pub enum Resolved {
     Unreadable,
 }
 
-/// The settings `record` runs with, cached per row version (the secrets are opened once).
+/// The settings `record` runs with, cached per row (the secrets are opened once).
 pub fn settings_for(base: &Settings, record: &SourceRecord) -> Option<Rc<Settings>> {
     let cached = SETTINGS.with(|cell| {
         cell.borrow()
             .iter()
-            .find(|(id, at, _)| *id == record.id && *at == record.updated_at)
-            .map(|(_, _, s)| Rc::clone(s))
+            .find(|(row, _)| row == record)
+            .map(|(_, s)| Rc::clone(s))
     });
     if cached.is_some() {
         return cached;
@@ -149,8 +151,8 @@ pub fn settings_for(base: &Settings, record: &SourceRecord) -> Option<Rc<Setting
     let settings = Rc::new(effective_settings(base, record, &secrets));
     SETTINGS.with(|cell| {
         let mut all = cell.borrow_mut();
-        all.retain(|(id, _, _)| *id != record.id);
-        all.push((record.id.clone(), record.updated_at, Rc::clone(&settings)));
+        all.retain(|(row, _)| row.id != record.id);
+        all.push((record.clone(), Rc::clone(&settings)));
     });
     Some(settings)
 }
