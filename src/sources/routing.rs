@@ -182,7 +182,12 @@ pub fn effective_settings(
         s.reminders.offsets = parse_offsets(offsets).unwrap_or_default();
     }
     if let Some(hours) = spec.dedup_window_hours {
-        s.events.dedup_window_ms = hours * 3_600_000;
+        // Never past the environment's: the objects forget claims after that.
+        let window = hours
+            .saturating_mul(3_600_000)
+            .min(base.events.dedup_window_ms);
+        s.events.dedup_window_ms = window;
+        s.webhook.dedup_window_ms = Some(window);
     }
     let overridden = overridden(spec, secrets);
     s.problems
@@ -428,6 +433,16 @@ mod tests {
         assert_eq!(s.api.client_secret, "csec-a");
         assert_eq!(s.events.dedup_window_ms, 2 * 3_600_000);
         assert_eq!(s.reminders.offsets.len(), 2);
+        // The window reaches the source's claims (the object decides duplicates with it).
+        assert_eq!(s.webhook.dedup_window_ms, Some(2 * 3_600_000));
+        assert_eq!(base.webhook.dedup_window_ms, None);
+        // Never longer than the environment's: the objects keep claims that long only (a row
+        // from before that rule, or DEDUP_WINDOW_HOURS lowered since).
+        let mut long = r.clone();
+        long.spec.dedup_window_hours = Some(48);
+        let capped = effective_settings(&base, &long, &secrets());
+        assert_eq!(capped.events.dedup_window_ms, 10 * 3_600_000);
+        assert_eq!(capped.webhook.dedup_window_ms, Some(10 * 3_600_000));
         // Not set by the source: the environment's.
         assert_eq!(s.origin_url.as_deref(), Some("https://origin.example"));
         assert_eq!(
