@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Context, Delay, Env, Request, Response, Result};
 
 use crate::worker::runtime::error::{WorkerError, WorkerResult};
@@ -14,7 +15,7 @@ use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
 use crate::support::page::keyset_page;
 use crate::webhook::pipeline::Outcome;
-use crate::worker::runtime::d1::{query, ready as db, D1Executor};
+use crate::worker::runtime::d1::{json_value, query, ready as db, D1Executor};
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{json, outcome_response};
 use crate::worker::webhook::{run, Job};
@@ -130,12 +131,15 @@ pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> WorkerResul
 
 /// `POST /admin/events/replay` `{"status":"failed","since":…,"until":…,"cursor":…}`: replays
 /// up to 100 matching events, oldest first, and returns a cursor for the rest.
-pub async fn replay_batch(
-    mut req: Request,
-    env: &Env,
-    settings: &Settings,
-) -> WorkerResult<Response> {
-    let input: Value = req.json().await.unwrap_or(Value::Null);
+pub async fn replay_batch(req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
+    // The body as `Request.json()` reads it (not JSON: null), then as JSON (`json_value`).
+    let input = match req.inner().json() {
+        Ok(promise) => match JsFuture::from(promise).await {
+            Ok(body) => json_value(&body).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        },
+        Err(_) => Value::Null,
+    };
     let batch = event_log::parse_replay_batch(&input).map_err(WorkerError::invalid)?;
     let executor = db(env).await?;
     let rows = query(
