@@ -114,7 +114,7 @@ pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> WorkerResul
     let row = find(&executor, id).await?.ok_or(EVENT_NOT_FOUND)?;
     let body = body_of(&executor, id, settings)
         .await?
-        .map_err(|why| WorkerError::Status(why.status(), why.to_string()))?;
+        .map_err(|why| WorkerError::refused(why.status(), why))?;
     match run_replay(id, &row.source, &body, env, settings).await? {
         Some(outcome) => Ok(outcome_response(&outcome)?),
         None => Err(WorkerError::conflict(SOURCE_GONE)),
@@ -215,10 +215,11 @@ pub fn count_refusal(
         }
         .await;
         if let Err(e) = result {
-            log::warn(
+            log::failed_with(
                 debug,
                 "refusals not counted",
-                json!({ "error": e.to_string(), "statements": statements.len() }),
+                &e,
+                json!({ "statements": statements.len() }),
             );
         }
     });

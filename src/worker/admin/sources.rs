@@ -38,11 +38,11 @@ impl From<SourceError> for WorkerError {
     /// 400 naming the field; an unknown key fingerprint is a 404.
     fn from(e: SourceError) -> Self {
         match e.status() {
-            400 => WorkerError::Invalid {
-                message: e.to_string(),
-                field: Some(e.field()),
-            },
-            status => WorkerError::Status(status, e.to_string()),
+            400 => {
+                let field = e.field();
+                WorkerError::field(e, field)
+            }
+            status => WorkerError::refused(status, e),
         }
     }
 }
