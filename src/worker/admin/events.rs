@@ -128,7 +128,7 @@ pub async fn replay_batch(
     env: &Env,
     settings: &Settings,
 ) -> WorkerResult<Response> {
-    let input: Value = req.json().await.unwrap_or(Value::Null);
+    let input: Value = serde_json::from_slice(&super::body(&mut req).await?).unwrap_or(Value::Null);
     let batch = event_log::parse_replay_batch(&input).map_err(WorkerError::invalid)?;
     let executor = db(env).await?;
     let rows = query(

@@ -30,7 +30,7 @@ fn reply<T>(
 
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
 pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
-    let body = req.bytes().await.unwrap_or_default();
+    let body = super::body(&mut req).await?;
     // The environment's callback, or a source's (the object fires with its appointment's).
     let callback_set = settings.reminders.callback_url.is_some()
         || crate::worker::sources::all(env, false)
