@@ -10,6 +10,9 @@
 //   enriched      signed appointment.created with 30 ms per Eka API call, minus the two Eka
 //                 round trips (appointment, then patient/doctor/clinic together: 2 × 30 ms)
 //                 vs  reference /hop (a bare Worker's hop);
+//   floor         GET /health on this Worker (no work: the wasm Worker in and out) vs reference
+//                 /hop: what this Worker costs before any webhook work (the part of each goal
+//                 that no change to the intake can remove);
 //   source path   prescription.created at /hooks/{sourceId} vs the default path (warm), once
 //                 sources are on main (skipped with a note while POST /admin/sources is 404).
 // Throughput at BENCH_CONCURRENCY (50) in flight, BENCH_M requests each, interleaved by
@@ -48,6 +51,12 @@ const pct = (xs, q) => {
 const median = (xs) => pct(xs, 0.5);
 const ms = (x) => `${x.toFixed(1)} ms`;
 const signed = (target, p, body) => post(target, p, body, { 'eka-webhook-signature': signHeader(body, KEY) });
+
+async function get(target, p) {
+  const res = await fetch(target.url + p);
+  // 200, or 503 with the problems listed: either way no work beyond the answer.
+  return res.text();
+}
 
 async function post(target, p, body, headers = {}) {
   const res = await fetch(target.url + p, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
@@ -123,6 +132,7 @@ export async function benchIntake(say = console.log) {
       gate: () => signed(gate, '/', rx(id('gate'))),
       hop: () => post(reference, '/hop', rx(id('hop'))),
       enriched: () => signed(worker, '/', booking(id('appt'))),
+      floor: () => get(worker, '/health'),
     };
     if (source.path) paths.sourcePath = () => signed(worker, source.path, rx(id('src')));
     // Warm every path (isolates, objects' code, the Eka token).
@@ -168,6 +178,7 @@ function report(say, rounds, source) {
     ['the gate (`ORIGIN_URL`) vs one object call and then the origin (reference `/origin`)', (t) => t.gate, (t) => t.referenceOrigin, 'reference + 3 ms'],
     [`enriched \`appointment.created\`, ${EKA_MS} ms per Eka call, minus the two Eka round trips, vs a bare hop (reference \`/hop\`)`, enrichedRest, (t) => t.hop, 'hop + 3 ms'],
   ];
+  comparisons.push(['`GET /health` on this Worker (no work: the wasm Worker in and out) vs a bare hop (reference `/hop`)', (t) => t.floor, (t) => t.hop, 'the floor (no goal)']);
   if (source.path) comparisons.push(['`prescription.created` at a source path vs the default path (warm)', (t) => t.sourcePath, (t) => t.prescription, 'default + 1 ms']);
   say(`## Intake against a bare reference (issue 20), \`wrangler dev\`, interleaved; ${rounds.length} rounds × ${N} requests per path`);
   say();

@@ -303,6 +303,7 @@ impl Settings {
                 max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
                 max_depth: usize::try_from(max_depth).unwrap_or(DEFAULT_MAX_DEPTH),
                 source: None,
+                dedup_window_ms: None,
             },
             api: EkaApiConfig {
                 base_url: base_url.trim_end_matches('/').to_owned(),

@@ -40,6 +40,18 @@ pub enum ClaimDecision {
     },
 }
 
+/// The record a claim decides from under a duplicate window of `window_ms` (a source's own,
+/// or `DEDUP_WINDOW_HOURS`): a processed body claimed that long ago or more is forgotten, so
+/// its copy is a new event, as it is once the object's alarm deletes the record. An attempt
+/// not processed keeps its record (it is taken over under the same event id).
+pub fn remembered(
+    existing: Option<ClaimRecord>,
+    now_ms: i64,
+    window_ms: i64,
+) -> Option<ClaimRecord> {
+    existing.filter(|r| r.status != EventStatus::Processed || now_ms - r.claimed_at_ms < window_ms)
+}
+
 /// Decides a delivery of a body whose record is `existing`: new → process with `new_id`;
 /// processed → duplicate; processing within `lease_ms` → in flight; processing past the lease
 /// (its worker died) or failed → process again under the same id.

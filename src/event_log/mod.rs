@@ -99,6 +99,7 @@ mod tests {
             received_at_ms: 1_000,
             replay_of: None,
             source: None,
+            dedup_window_ms: None,
         }
     }
 
@@ -183,6 +184,35 @@ mod tests {
                 reprocess: true
             }
         );
+    }
+
+    #[test]
+    fn a_processed_claim_is_a_duplicate_only_within_its_window() {
+        let done = record(EventStatus::Processed, 1_000);
+        // Inside the window the record stands: a copy is a duplicate.
+        let kept = remembered(Some(done.clone()), 1_000 + 3_599_999, 3_600_000);
+        assert_eq!(kept.as_ref(), Some(&done));
+        assert!(matches!(
+            decide_claim(kept.as_ref(), 1_000 + 3_599_999, 1000, "evt_new".into()),
+            ClaimDecision::Duplicate { .. }
+        ));
+        // At its end it is forgotten (as the alarm forgets it later): a copy is a new event.
+        let gone = remembered(Some(done), 1_000 + 3_600_000, 3_600_000);
+        assert_eq!(gone, None);
+        assert_eq!(
+            decide_claim(gone.as_ref(), 1_000 + 3_600_000, 1000, "evt_new".into()),
+            ClaimDecision::Process {
+                event_id: "evt_new".into(),
+                reprocess: false
+            }
+        );
+        // Attempts not processed keep their record whatever its age (a lapsed lease or a
+        // failure is taken over under the same event id).
+        for status in [EventStatus::Processing, EventStatus::Failed] {
+            let r = record(status, 0);
+            assert_eq!(remembered(Some(r.clone()), 10_000_000, 1), Some(r));
+        }
+        assert_eq!(remembered(None, 5, 1), None);
     }
 
     #[test]

@@ -311,6 +311,9 @@ pub struct SourceRules<'a> {
     pub explicit_lease_ms: Option<i64>,
     /// `EKA_API_TIMEOUT_MS` (the enrichment budget of a claim's hold).
     pub api_timeout_ms: u32,
+    /// `DEDUP_WINDOW_HOURS`: the objects keep claims that long, so a source's window is at
+    /// most this.
+    pub env_dedup_window_hours: i64,
 }
 
 /// Parses and validates a body (`POST` with `previous` none; `PUT` with the source's secrets,
@@ -415,14 +418,16 @@ pub fn parse_source(
             }
         }
     };
+    let window_max = rules.env_dedup_window_hours.clamp(1, DEDUP_HOURS_MAX);
     let dedup_window_hours = match present(object, "dedupWindowHours") {
         None => None,
         Some(v) => match v.as_i64() {
-            Some(h) if (1..=DEDUP_HOURS_MAX).contains(&h) => Some(h),
+            // At most DEDUP_WINDOW_HOURS: the objects keep claims that long.
+            Some(h) if (1..=window_max).contains(&h) => Some(h),
             _ => {
                 return Err(invalid(
                     "dedupWindowHours",
-                    format!("must be a whole number from 1 to {DEDUP_HOURS_MAX}"),
+                    format!("must be a whole number from 1 to {window_max} (DEDUP_WINDOW_HOURS)"),
                 ))
             }
         },

@@ -17,6 +17,7 @@ use super::{SourceSecrets, DEFAULT_SOURCE_ID};
 use crate::event_log::longest_claim_hold_ms;
 use crate::reminders::{parse_offsets, Offset};
 use crate::settings::Settings;
+use crate::webhook::AFTER_ANSWER_DELAY_MS;
 
 /// Where the sources' paths start.
 pub const HOOKS_PREFIX: &str = "/hooks/";
@@ -28,6 +29,12 @@ pub const CACHE_REFRESH_AFTER_MS: i64 = 1_000;
 pub const CACHE_MAX_AGE_MS: i64 = 5_000;
 /// A background read not back after this is taken as lost: the next request starts another.
 pub const CACHE_REFRESH_TIMEOUT_MS: i64 = 3_000;
+// A read asked for when the copy turns stale, started after the answer and taken as lost at
+// its timeout, ends before the copy's hard bound.
+const _: () = assert!(
+    CACHE_REFRESH_AFTER_MS + AFTER_ANSWER_DELAY_MS as i64 + CACHE_REFRESH_TIMEOUT_MS
+        < CACHE_MAX_AGE_MS
+);
 /// `Retry-After` of a disabled source, in seconds.
 pub const DISABLED_RETRY_AFTER_SECS: u64 = 60;
 
@@ -49,7 +56,10 @@ pub enum CacheUse {
 }
 
 /// What to do at `now_ms` with sources read at `loaded_at_ms`, a background read having
-/// started at `refreshing_since_ms` (none: no read in flight).
+/// been asked for at `refreshing_since_ms` (none: no read in flight). The read starts
+/// [`AFTER_ANSWER_DELAY_MS`] after the answer that asked for it (a read started at once
+/// delays that answer), so it counts as in flight for that long more than its timeout; it
+/// still lands before the copy's hard bound.
 pub fn cache_use(loaded_at_ms: i64, now_ms: i64, refreshing_since_ms: Option<i64>) -> CacheUse {
     // A clock that went back does not keep a stale copy forever.
     if now_ms < loaded_at_ms || now_ms - loaded_at_ms >= CACHE_MAX_AGE_MS {
@@ -58,8 +68,10 @@ pub fn cache_use(loaded_at_ms: i64, now_ms: i64, refreshing_since_ms: Option<i64
     if now_ms - loaded_at_ms < CACHE_REFRESH_AFTER_MS {
         return CacheUse::Fresh;
     }
-    let in_flight = refreshing_since_ms
-        .is_some_and(|at| now_ms >= at && now_ms - at < CACHE_REFRESH_TIMEOUT_MS);
+    // A read asked for at `at` starts once the answer has left, and is lost after its timeout.
+    let in_flight = refreshing_since_ms.is_some_and(|at| {
+        now_ms >= at && now_ms - at < AFTER_ANSWER_DELAY_MS as i64 + CACHE_REFRESH_TIMEOUT_MS
+    });
     if in_flight {
         CacheUse::Fresh
     } else {
@@ -170,7 +182,12 @@ pub fn effective_settings(
         s.reminders.offsets = parse_offsets(offsets).unwrap_or_default();
     }
     if let Some(hours) = spec.dedup_window_hours {
-        s.events.dedup_window_ms = hours * 3_600_000;
+        // Never past the environment's: the objects forget claims after that.
+        let window = hours
+            .saturating_mul(3_600_000)
+            .min(base.events.dedup_window_ms);
+        s.events.dedup_window_ms = window;
+        s.webhook.dedup_window_ms = Some(window);
     }
     let overridden = overridden(spec, secrets);
     s.problems
@@ -371,8 +388,12 @@ mod tests {
         assert_eq!(cache_use(at, stale, None), CacheUse::Refresh);
         // While that read is in flight no other starts...
         assert_eq!(cache_use(at, stale + 100, Some(stale)), CacheUse::Fresh);
-        // ...unless it is lost (never came back in time).
-        let lost = stale + CACHE_REFRESH_TIMEOUT_MS;
+        // ...also while it waits for the answer to leave, and once started...
+        let started = stale + AFTER_ANSWER_DELAY_MS as i64;
+        assert_eq!(cache_use(at, started - 1, Some(stale)), CacheUse::Fresh);
+        let lost = started + CACHE_REFRESH_TIMEOUT_MS;
+        assert_eq!(cache_use(at, lost - 1, Some(stale)), CacheUse::Fresh);
+        // ...unless it is lost (never came back in time), which is within the bound.
         assert!(lost < at + CACHE_MAX_AGE_MS);
         assert_eq!(cache_use(at, lost, Some(stale)), CacheUse::Refresh);
         // A read marked in the future (a clock that went back) is not in flight.
@@ -412,6 +433,16 @@ mod tests {
         assert_eq!(s.api.client_secret, "csec-a");
         assert_eq!(s.events.dedup_window_ms, 2 * 3_600_000);
         assert_eq!(s.reminders.offsets.len(), 2);
+        // The window reaches the source's claims (the object decides duplicates with it).
+        assert_eq!(s.webhook.dedup_window_ms, Some(2 * 3_600_000));
+        assert_eq!(base.webhook.dedup_window_ms, None);
+        // Never longer than the environment's: the objects keep claims that long only (a row
+        // from before that rule, or DEDUP_WINDOW_HOURS lowered since).
+        let mut long = r.clone();
+        long.spec.dedup_window_hours = Some(48);
+        let capped = effective_settings(&base, &long, &secrets());
+        assert_eq!(capped.events.dedup_window_ms, 10 * 3_600_000);
+        assert_eq!(capped.webhook.dedup_window_ms, Some(10 * 3_600_000));
         // Not set by the source: the environment's.
         assert_eq!(s.origin_url.as_deref(), Some("https://origin.example"));
         assert_eq!(

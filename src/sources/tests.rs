@@ -11,6 +11,7 @@ const RULES: SourceRules<'static> = SourceRules {
     env_reminder_signing_key: false,
     explicit_lease_ms: None,
     api_timeout_ms: 10_000,
+    env_dedup_window_hours: 72,
 };
 
 fn body(v: Value) -> Vec<u8> {
@@ -124,6 +125,14 @@ fn bad_bodies_name_the_field() {
     assert!(e.to_string().starts_with("clientSecrte: unknown field"));
     let e = refused(with("dedupWindowHours", json!(0)), RULES);
     assert_eq!(e.field(), "dedupWindowHours");
+    // Longer than DEDUP_WINDOW_HOURS: the objects would forget its claims before its end.
+    let e = refused(with("dedupWindowHours", json!(73)), RULES);
+    assert_eq!(e.field(), "dedupWindowHours");
+    assert_eq!(
+        e.to_string(),
+        "dedupWindowHours: must be a whole number from 1 to 72 (DEDUP_WINDOW_HOURS)"
+    );
+    assert!(parse_source(&body(with("dedupWindowHours", json!(72))), RULES, None).is_ok());
     let e = refused(with("reminderOffsets", json!("soon")), RULES);
     assert_eq!(e.field(), "reminderOffsets");
     let e = refused(with("enabled", json!("yes")), RULES);

@@ -47,6 +47,10 @@ pub struct Claim {
     /// The source it arrived at (issue 21); none: the `default` source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// How long a processed copy is a duplicate, when its source sets its own window; none:
+    /// the object's `DEDUP_WINDOW_HOURS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_window_ms: Option<i64>,
 }
 
 impl Claim {
@@ -76,6 +80,7 @@ impl Claim {
             dedup_key,
             replay_of: None,
             source: None,
+            dedup_window_ms: None,
         }
     }
 }
@@ -369,6 +374,7 @@ impl FromJson for Claim {
             received_at_ms: f.i64("receivedAtMs")?,
             replay_of: f.opt_string("replayOf")?,
             source: f.opt_string("source")?,
+            dedup_window_ms: f.opt_i64("dedupWindowMs")?,
         })
     }
 }

@@ -346,6 +346,11 @@ async fn webhook(
             return response;
         }
         if let Resolved::Source(own) = resolved {
+            // A source's own problems (its callback without a key, its origin against an
+            // explicit lease) refuse here as at its own path.
+            if let Some(response) = misconfigured(&own) {
+                return response;
+            }
             settings = own;
         }
     }

@@ -118,7 +118,10 @@ test('a copy that arrives while the first is in flight answers 409 with Retry-Af
   eka.control({ latencyMs: 1500, failNext: { '/dr/v1/appointment/e-flight': [500, 500] } });
   try {
     const firstPromise = sendSigned(worker, body);
-    await new Promise((r) => setTimeout(r, 400));
+    // The first is in flight once its fetch reached Eka (its claim went out with it; Eka then
+    // holds it 1.5 s per call): a fixed 400 ms could pass before that on a loaded machine.
+    await waitFor(() => eka.requestsTo('/dr/v1/appointment/e-flight').length >= 1);
+    await new Promise((r) => setTimeout(r, 200));
     const copy = await sendSigned(worker, body);
     assert.equal(copy.status, 409);
     assert.ok(Number(copy.headers.get('retry-after')) >= 1, 'Retry-After');

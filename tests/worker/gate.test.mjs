@@ -181,3 +181,24 @@ test('an origin that cannot be reached answers 502 and the event is failed', asy
     await down.dispose();
   }
 });
+
+test('an origin answering a status without a body (204, 205, 304) is handed back as it is, and the Worker keeps answering', async () => {
+  try {
+    for (const status of [204, 205, 304]) {
+      const id = `g-nobody-${status}`;
+      eka.setAppointment(id, bookingFor(id));
+      origin.status = status;
+      const res = await sendSigned(worker, JSON.stringify(appointmentEvent(id)), { path: '/hooks/eka' });
+      assert.equal(res.status, status, `the origin's ${status} is Eka's answer`);
+      assert.equal(await res.text(), '', 'no body with it');
+      assert.equal(res.headers.get('x-origin'), 'yes');
+      const eventId = origin.received.at(-1).headers['x-eka-event-id'];
+      const settled = status < 300 ? 'processed' : 'failed';
+      await waitFor(async () => (await eventRow(eventId))?.status === settled);
+    }
+  } finally {
+    origin.status = 200;
+  }
+  const health = await worker.request('/eka-webhook-health');
+  assert.equal(health.status, 200, 'the isolate still answers');
+});

@@ -44,6 +44,8 @@ pub struct WebhookConfig {
     /// The source these webhooks arrive at (issue 21); none: the `default` source. Its
     /// duplicate keys are its own ([`source_dedup_key`]).
     pub source: Option<String>,
+    /// The source's own duplicate window, carried by its claims; none: the ledger's own.
+    pub dedup_window_ms: Option<i64>,
 }
 
 impl Default for WebhookConfig {
@@ -56,6 +58,7 @@ impl Default for WebhookConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
             source: None,
+            dedup_window_ms: None,
         }
     }
 }
@@ -246,6 +249,7 @@ where
         let source = self.config.source.as_deref();
         let mut claim = Claim::for_event(event, source_key(source, key), self.now_ms());
         claim.source = source.map(str::to_owned);
+        claim.dedup_window_ms = self.config.dedup_window_ms;
         claim
     }
 

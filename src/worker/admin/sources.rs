@@ -116,6 +116,7 @@ fn rules<'a>(settings: &Settings, taken: &'a [String]) -> SourceRules<'a> {
             .lease_explicit
             .then_some(settings.events.lease_ms),
         api_timeout_ms: settings.api.timeout_ms,
+        env_dedup_window_hours: settings.events.dedup_window_ms / 3_600_000,
     }
 }
 

@@ -48,7 +48,11 @@ impl AppointmentLedger {
         let settings = settings(&self.env);
         let now = now_ms();
         self.remember_owner(&claim.owner)?;
-        let existing = self.claim_record(&claim.dedup_key)?;
+        // A source's own window, else the environment's.
+        let window = claim
+            .dedup_window_ms
+            .unwrap_or(settings.events.dedup_window_ms);
+        let existing = event_log::remembered(self.claim_record(&claim.dedup_key)?, now, window);
         let lease = settings.events.lease_ms;
         let decision = match &claim.replay_of {
             Some(event_id) => decide_replay(existing.as_ref(), now, lease, event_id),
