@@ -495,3 +495,27 @@ test('a source whose own settings have a problem refuses at its path and at the 
     await own.dispose();
   }
 });
+
+test('a key removed in the same millisecond as the version an isolate cached stops verifying all the same', async () => {
+  // Two writes within one millisecond (two isolates, Workers' coarse clock) leave updated_at
+  // as it was: an isolate must not keep the settings it built from the earlier version.
+  ekaA.setAppointment('apt-same-ms-1', bookingFor('apt-same-ms-1'));
+  const first = await sendSigned(worker, event('apt-same-ms-1', A.business), { key: A.key, path: `/hooks/${srcA}` });
+  assert.equal(first.status, 200, await first.clone().text());
+  const { updated_at: cachedAt } = await worker.db.prepare('SELECT updated_at FROM eka_webhook_source WHERE id = ?').bind(srcA).first();
+  const NEW = 'whsec-clinic-a-same-ms-0123456789';
+  const rotated = await post(`/admin/sources/${srcA}/rotate-key`, { key: NEW });
+  assert.equal(rotated.status, 200, rotated.text);
+  const old = rotated.body.secrets.signingKeys[1].fingerprint;
+  assert.equal((await admin(`/admin/sources/${srcA}/keys/${old}`, { method: 'DELETE' })).status, 200);
+  await worker.db.prepare('UPDATE eka_webhook_source SET updated_at = ? WHERE id = ?').bind(cachedAt, srcA).run();
+  try {
+    ekaA.setAppointment('apt-same-ms-2', bookingFor('apt-same-ms-2'));
+    const removed = await sendSigned(worker, event('apt-same-ms-2', A.business), { key: A.key, path: `/hooks/${srcA}` });
+    assert.equal(removed.status, 403, 'the removed key is refused');
+    const current = await sendSigned(worker, event('apt-same-ms-2', A.business), { key: NEW, path: `/hooks/${srcA}` });
+    assert.equal(current.status, 200, await current.clone().text());
+  } finally {
+    assert.equal((await post(`/admin/sources/${srcA}/rotate-key`, { key: A.key })).status, 200);
+  }
+});
