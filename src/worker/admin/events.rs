@@ -12,6 +12,7 @@ use crate::worker::runtime::error::{WorkerError, WorkerResult};
 
 use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
+use crate::support::from_json::{javascript_numbers, parse_bytes};
 use crate::support::page::keyset_page;
 use crate::webhook::pipeline::Outcome;
 use crate::worker::runtime::d1::{query, ready as db, D1Executor};
@@ -128,7 +129,10 @@ pub async fn replay_batch(
     env: &Env,
     settings: &Settings,
 ) -> WorkerResult<Response> {
-    let input: Value = serde_json::from_slice(&super::body(&mut req).await?).unwrap_or(Value::Null);
+    // The body under the admin limit, read as `Request.json()` would (not JSON: null; numbers
+    // as JavaScript holds them).
+    let mut input = parse_bytes(&super::body(&mut req).await?).unwrap_or(Value::Null);
+    javascript_numbers(&mut input);
     let batch = event_log::parse_replay_batch(&input).map_err(WorkerError::invalid)?;
     let executor = db(env).await?;
     let rows = query(
