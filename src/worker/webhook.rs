@@ -230,6 +230,8 @@ pub enum Job<'b> {
         id: &'b str,
         /// Its decrypted body.
         body: &'b [u8],
+        /// The key its delivery was claimed under (the row's `dedup_key`, while kept).
+        claimed_as: Option<&'b str>,
     },
 }
 
@@ -242,7 +244,11 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
     let pipeline = pipeline(settings, &client, &ledger, &sink);
     let mut outcome = match job {
         Job::Receive { body, headers } => pipeline.handle(body, headers).await,
-        Job::Replay { id, body } => pipeline.replay(id, body).await,
+        Job::Replay {
+            id,
+            body,
+            claimed_as,
+        } => pipeline.replay(id, body, claimed_as).await,
     };
     let deferred = outcome.deferred.take();
     if let (Some(ctx), Some(deferred)) = (ctx, deferred) {

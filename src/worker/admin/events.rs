@@ -82,18 +82,25 @@ pub async fn get(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Respo
 /// Replays `id` with the settings of the source it arrived at (its own credentials, keys and
 /// duplicate keys); a source deleted since is refused.
 async fn run_replay(
-    id: &str,
-    source: &str,
+    row: &EventRow,
     body: &[u8],
     env: &Env,
     base: &Settings,
 ) -> Result<Option<Outcome>> {
+    let (id, source) = (row.id.as_str(), row.source.as_str());
     // A paused source's events may be replayed too: the operator asks for it.
     let Ok(own) = crate::worker::sources::settings_at(env, base, source).await? else {
         return Ok(None);
     };
     let settings = own.as_deref().unwrap_or(base);
-    let outcome = run(env, None, settings, Job::Replay { id, body }).await;
+    // Under the key its delivery was claimed with, so that claim is the one settled.
+    let claimed_as = row.dedup_key.as_deref();
+    let job = Job::Replay {
+        id,
+        body,
+        claimed_as,
+    };
+    let outcome = run(env, None, settings, job).await;
     if let Some(e) = &outcome.error {
         log::warn(
             settings.debug,
@@ -116,7 +123,7 @@ pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> WorkerResul
     let body = body_of(&executor, id, settings)
         .await?
         .map_err(|why| WorkerError::refused(why.status(), why))?;
-    match run_replay(id, &row.source, &body, env, settings).await? {
+    match run_replay(&row, &body, env, settings).await? {
         Some(outcome) => Ok(outcome_response(&outcome)?),
         None => Err(WorkerError::conflict(SOURCE_GONE)),
     }
@@ -145,7 +152,7 @@ pub async fn replay_batch(
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
         let (status, why) = match body_of(&executor, &event.id, settings).await? {
-            Ok(body) => match run_replay(&event.id, &event.source, &body, env, settings).await? {
+            Ok(body) => match run_replay(event, &body, env, settings).await? {
                 Some(outcome) => (outcome.status, outcome.error.map(|e| e.code().to_owned())),
                 None => (409, Some(SOURCE_GONE.to_owned())),
             },
