@@ -519,3 +519,22 @@ test('a key removed in the same millisecond as the version an isolate cached sto
     assert.equal((await post(`/admin/sources/${srcA}/rotate-key`, { key: A.key })).status, 200);
   }
 });
+
+test('at the default path a paused source\'s business_id is verified before the 503: a forgery learns nothing', async () => {
+  assert.equal((await post(`/admin/sources/${srcA}/toggle`, {})).body.enabled, false);
+  try {
+    ekaA.setAppointment('apt-paused-default', bookingFor('apt-paused-default'));
+    const body = JSON.stringify(event('apt-paused-default', A.business));
+    // Not signed with A's key: refused as a forgery at any source would be, not "paused".
+    const forged = await sendSigned(worker, body, { key: SIGNING_KEY });
+    assert.equal(forged.status, 403, await forged.clone().text());
+    assert.equal(forged.headers.get('retry-after'), null);
+    // Signed with A's key: paused, Eka keeps it for later.
+    const signed = await sendSigned(worker, body, { key: A.key });
+    assert.equal(signed.status, 503, await signed.clone().text());
+    assert.equal(signed.headers.get('retry-after'), '60');
+    assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-paused-default').length, 0);
+  } finally {
+    assert.equal((await post(`/admin/sources/${srcA}/toggle`, {})).body.enabled, true);
+  }
+});
