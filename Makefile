@@ -14,9 +14,10 @@ WORKER_BUILD_VERSION := 0.8.7
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 # Every suite appends its runner's output here; `make test` ends with the totals.
 TEST_LOG := target/test-results.log
-# Budget for the Worker upload, gzip (KiB): issue 12's 350, 355 since reminders per source
-# (353.2; README, "Tests", says what it holds, what was trimmed and what to trim next).
-BUNDLE_BUDGET_KIB := 355
+# Budget for the Worker upload, gzip (KiB): issue 12's 350 (355 for a while after reminders per
+# source, 353.2; rows read as JSON text brought it to ~341.4). README, "Tests", says what it
+# holds, what was trimmed and what to trim next.
+BUNDLE_BUDGET_KIB := 350
 
 .PHONY: test deps lint unit wasm worker test-worker test-console test-openapi load-small load load-gate-kill load-compare previous-release deploy-check npm test-npm bench-core bench-npm bench bench-delivery bench-gate bench-intake fuzz dev
 

@@ -12,6 +12,7 @@
 
 use crate::destinations::store::DESTINATION_TABLE;
 use crate::destinations::Secrets;
+use crate::support::from_json::{parse_bytes, FromJson};
 use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
 
@@ -70,7 +71,9 @@ pub fn open(
     let json = keys
         .open(sealed, id.as_bytes())
         .map_err(|_| SecretsError::Unreadable)?;
-    let secrets: Secrets = serde_json::from_slice(&json).map_err(|_| SecretsError::Unreadable)?;
+    let secrets = parse_bytes(&json)
+        .and_then(Secrets::from_json)
+        .map_err(|_| SecretsError::Unreadable)?;
     let resealed = (!keys.is_primary(sealed)).then(|| seal(keys, id, &secrets, nonce));
     Ok(Opened { secrets, resealed })
 }

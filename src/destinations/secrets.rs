@@ -1,9 +1,11 @@
 //! A destination's secrets: generation, the key each format signs with, and rotation.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{DestinationError, Format, ROTATION_OVERLAP_MS};
 use crate::signing::standard_webhooks;
+use crate::support::from_json::{Decoded, Fields, FromJson};
 
 /// A new secret, `whsec_<base64 of random>` (the Standard Webhooks convention: the key bytes
 /// are the base64 after the prefix). `random`: 24 bytes from
@@ -77,5 +79,59 @@ impl Secrets {
             }
         }
         out
+    }
+}
+
+/// Read by a small decoder (`support::from_json`), not serde's derived one (which, the upload's
+/// last typed serde decoder, kept serde's error texts and the float formatting they use in the
+/// Worker). The same format: the derive stays the reference (tests below).
+impl FromJson for Secrets {
+    fn from_json(value: Value) -> Decoded<Self> {
+        let mut f = Fields::of(value, "a destination's secrets")?;
+        Ok(Secrets {
+            current: f.string("current")?,
+            previous: f.opt_string("previous")?,
+            previous_until_ms: f.opt_i64("previous_until_ms")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::from_json::from_json_text;
+
+    /// The decoder reads what serde writes, and refuses what serde's derive refuses.
+    #[test]
+    fn secrets_decode_as_serde_decodes_them() {
+        let all = Secrets {
+            current: "whsec_a".into(),
+            previous: Some("whsec_b".into()),
+            previous_until_ms: Some(1_700_000_000_000),
+        };
+        for secrets in [all, Secrets::new("whsec_c".into())] {
+            let text = serde_json::to_string(&secrets).unwrap();
+            assert_eq!(from_json_text::<Secrets>(&text).unwrap(), secrets);
+        }
+        for text in [
+            r#"{"current":"x","unknown":1}"#,
+            r#"{"current":"x","previous":null,"previous_until_ms":null}"#,
+            r#"{"current":"x","previous_until_ms":-5}"#,
+            r#"{"current":1}"#,
+            r#"{"previous":"x"}"#,
+            r#"{"current":"x","previous_until_ms":1.5}"#,
+            r#"{"current":"x","previous":2}"#,
+            r#"["x",null,null]"#,
+            r#""x""#,
+        ] {
+            let ours = from_json_text::<Secrets>(text).ok();
+            let serde = serde_json::from_str::<Secrets>(text).ok();
+            if text.starts_with('[') {
+                // serde's derive also reads a struct from a sequence; nothing writes one.
+                assert!(ours.is_none() && serde.is_some(), "{text}");
+            } else {
+                assert_eq!(ours, serde, "{text}");
+            }
+        }
     }
 }

@@ -17,6 +17,8 @@
 
 use indexmap::IndexMap;
 
+use crate::support::from_json::parse_bytes;
+
 /// Why a body could not be canonicalised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CanonicalError {
@@ -293,14 +295,17 @@ impl Parser<'_> {
 /// The value of a JSON number literal (syntax already checked), correctly rounded as
 /// JavaScript's `JSON.parse` reads it. serde_json with `float_roundtrip` rounds correctly, as
 /// Rust's `str::parse::<f64>` does; using it rather than `str::parse` keeps a second float
-/// parser and its tables (~10 KB) out of the Worker. serde_json refuses only literals beyond
-/// f64's range, which JavaScript reads as ±Infinity.
+/// parser and its tables (~10 KB) out of the Worker, and reading it as a `Value` (the upload's
+/// one JSON parser) rather than as an `f64` keeps serde's typed number decoder out too; a
+/// `Value` number is the same `f64` (integers beyond 2^53 round as `as f64` does, as serde's
+/// `f64` decoder rounds them). serde_json refuses only literals beyond f64's range, which
+/// JavaScript reads as ±Infinity.
 fn json_number(literal: &[u8]) -> f64 {
-    serde_json::from_slice::<f64>(literal).unwrap_or(if literal.first() == Some(&b'-') {
-        f64::NEG_INFINITY
-    } else {
-        f64::INFINITY
-    })
+    match parse_bytes(literal).ok().and_then(|v| v.as_f64()) {
+        Some(n) => n,
+        None if literal.first() == Some(&b'-') => f64::NEG_INFINITY,
+        None => f64::INFINITY,
+    }
 }
 
 fn push_code_unit(out: &mut Vec<u8>, unit: u16) {

@@ -33,9 +33,40 @@ pub fn from_json_text<T: FromJson>(text: &str) -> Decoded<T> {
 /// JSON text as a `Value` (not generic: one copy in the upload). Read as bytes: the body
 /// parser reads bytes too, so the upload holds serde_json's parser once, not also its `&str`
 /// copy.
-#[inline(never)]
 pub fn parse(text: &str) -> Decoded<Value> {
-    serde_json::from_slice(text.as_bytes())
+    parse_bytes(text.as_bytes())
+}
+
+/// JSON bytes as a `Value` (the one parser: [`parse`]).
+#[inline(never)]
+pub fn parse_bytes(bytes: &[u8]) -> Decoded<Value> {
+    serde_json::from_slice(bytes)
+}
+
+/// The largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// `value`, parsed from the text `JSON.stringify` wrote of a JavaScript value, with its numbers
+/// as serde-wasm-bindgen reads that value: a number that is a safe integer (integral, at most
+/// 2^53 − 1 either way, `-0` included) is an integer, any other number an `f64`. serde_json
+/// reads `1.0` or `1e3` as an `f64` and `2^60` as an integer; JavaScript holds both as one
+/// number, which the Worker used to read through serde-wasm-bindgen. Integers beyond 2^53
+/// round to the `f64` JavaScript holds (`JSON.parse` and `as f64` both round to nearest).
+pub fn javascript_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            let Some(f) = n.as_f64() else { return };
+            let safe = f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER;
+            *value = if safe {
+                Value::from(f as i64)
+            } else {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            };
+        }
+        Value::Array(items) => items.iter_mut().for_each(javascript_numbers),
+        Value::Object(map) => map.values_mut().for_each(javascript_numbers),
+        _ => {}
+    }
 }
 
 impl FromJson for Value {
@@ -248,6 +279,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`l`"));
+    }
+
+    #[test]
+    fn numbers_become_what_javascript_holds() {
+        let mut v = parse(
+            r#"{"a":[1.0,-0.0,1e3,0.5,-7,9007199254740991,9007199254740993,1152921504606846976,
+            -9007199254740992,1e300,"1.0"],"b":{"c":2.50}}"#,
+        )
+        .unwrap();
+        javascript_numbers(&mut v);
+        assert_eq!(
+            v.to_string(),
+            r#"{"a":[1,0,1000,0.5,-7,9007199254740991,9007199254740992.0,1.152921504606847e+18,-9007199254740992.0,1e+300,"1.0"],"b":{"c":2.5}}"#
+        );
+        assert!(v["a"][0].is_i64() && v["a"][1].is_i64() && v["a"][6].is_f64());
+        // Read as i64 where JavaScript has a safe integer, as f64 beyond.
+        assert_eq!(v["a"][2].as_i64(), Some(1000));
+        assert_eq!(v["a"][5].as_i64(), Some(9_007_199_254_740_991));
+        assert_eq!(v["a"][7].as_i64(), None);
     }
 
     #[test]

@@ -115,8 +115,19 @@ pub fn invalidate() {
 }
 
 thread_local! {
-    /// Each source's effective settings, by id and the row's `updated_at`.
-    static SETTINGS: RefCell<Vec<(String, i64, Rc<Settings>)>> = const { RefCell::new(Vec::new()) };
+    /// Each source's effective settings, by id, `updated_at` and sealed secrets: every write
+    /// that changes a setting seals the secrets anew (a fresh nonce), so two writes in one
+    /// millisecond (which leave `updated_at` as it was) are told apart, and a removed key
+    /// does not keep verifying here.
+    static SETTINGS: RefCell<Vec<Built>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A source's settings and the row version they were built from.
+struct Built {
+    id: String,
+    updated_at: i64,
+    sealed: String,
+    settings: Rc<Settings>,
 }
 
 /// What a webhook is for, once its source is known.
@@ -133,13 +144,17 @@ pub enum Resolved {
     Unreadable,
 }
 
-/// The settings `record` runs with, cached per row version (the secrets are opened once).
+/// The settings `record` runs with, cached per row (the secrets are opened once).
 pub fn settings_for(base: &Settings, record: &SourceRecord) -> Option<Rc<Settings>> {
     let cached = SETTINGS.with(|cell| {
         cell.borrow()
             .iter()
-            .find(|(id, at, _)| *id == record.id && *at == record.updated_at)
-            .map(|(_, _, s)| Rc::clone(s))
+            .find(|b| {
+                b.id == record.id
+                    && b.updated_at == record.updated_at
+                    && b.sealed == record.sealed_secrets
+            })
+            .map(|b| Rc::clone(&b.settings))
     });
     if cached.is_some() {
         return cached;
@@ -149,8 +164,13 @@ pub fn settings_for(base: &Settings, record: &SourceRecord) -> Option<Rc<Setting
     let settings = Rc::new(effective_settings(base, record, &secrets));
     SETTINGS.with(|cell| {
         let mut all = cell.borrow_mut();
-        all.retain(|(id, _, _)| *id != record.id);
-        all.push((record.id.clone(), record.updated_at, Rc::clone(&settings)));
+        all.retain(|b| b.id != record.id);
+        all.push(Built {
+            id: record.id.clone(),
+            updated_at: record.updated_at,
+            sealed: record.sealed_secrets.clone(),
+            settings: Rc::clone(&settings),
+        });
     });
     Some(settings)
 }
@@ -182,11 +202,7 @@ pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved
     let records = match all(env, true).await {
         Ok(records) => records,
         Err(e) => {
-            log::warn(
-                base.debug,
-                "sources not read",
-                serde_json::json!({ "error": e.to_string() }),
-            );
+            log::failed(base.debug, "sources not read", &e);
             return Resolved::Default;
         }
     };

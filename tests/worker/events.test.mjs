@@ -118,7 +118,10 @@ test('a copy that arrives while the first is in flight answers 409 with Retry-Af
   eka.control({ latencyMs: 1500, failNext: { '/dr/v1/appointment/e-flight': [500, 500] } });
   try {
     const firstPromise = sendSigned(worker, body);
-    await new Promise((r) => setTimeout(r, 400));
+    // The first is in flight once its fetch reached Eka (its claim went out with it; Eka then
+    // holds it 1.5 s per call): a fixed 400 ms could pass before that on a loaded machine.
+    await waitFor(() => eka.requestsTo('/dr/v1/appointment/e-flight').length >= 1);
+    await new Promise((r) => setTimeout(r, 200));
     const copy = await sendSigned(worker, body);
     assert.equal(copy.status, 409);
     assert.ok(Number(copy.headers.get('retry-after')) >= 1, 'Retry-After');
@@ -183,6 +186,29 @@ test('replay one event: the pipeline runs again from the stored body, forwards a
   assert.equal(row.status, 'processed');
   assert.equal(await forwardsSettle('e-replay', 2), 2, 'a replay delivers again');
   assert.equal((await admin('/admin/events/evt_00000000000000000000000000/replay', { method: 'POST' })).status, 404);
+});
+
+test('a replay of a failed event whose signature matched its re-serialised body takes that claim: Eka\'s retry after it is a duplicate', async () => {
+  eka.setAppointment('e-canon', bookingFor('e-canon'));
+  // Signed over the compact form, sent re-indented: the signature matches the re-serialisation.
+  const compact = JSON.stringify(appointmentEvent('e-canon'));
+  const sent = JSON.stringify(JSON.parse(compact), null, 2);
+  const header = () => signHeader(compact, SIGNING_KEY);
+  eka.control({ failNext: { '/dr/v1/appointment/e-canon': [500, 500] } });
+  const first = await sendSigned(worker, sent, { header: header() });
+  assert.equal(first.status, 502);
+  const [failed] = await waitFor(async () => {
+    const found = await eventRows("appointment_id = 'e-canon'");
+    return found[0]?.status === 'failed' && found;
+  });
+  const replay = await admin(`/admin/events/${failed.id}/replay`, { method: 'POST' });
+  assert.equal(replay.status, 200, JSON.stringify(replay.body));
+  const calls = appointmentCalls('e-canon');
+  // Eka delivers the failed event again: the replay processed it, so this is a duplicate.
+  const retry = await sendSigned(worker, sent, { header: header() });
+  assert.equal(retry.status, 200);
+  assert.deepEqual(await retry.json(), { success: true, duplicate: true, event: 'appointment.created', eventId: failed.id });
+  assert.equal(appointmentCalls('e-canon'), calls, 'not processed twice');
 });
 
 test('replay the failed events of a range, with a cursor for the rest', async () => {

@@ -7,7 +7,7 @@ use wasm_bindgen::JsValue;
 use worker::{Result, SqlCursor, SqlStorage};
 
 use crate::support::sql::Statement;
-use crate::worker::runtime::d1::to_js;
+use crate::worker::runtime::d1::{json_rows, to_js};
 
 use crate::support::http::Clock;
 use crate::worker::runtime::fetch_client::WorkerClock;
@@ -69,9 +69,13 @@ pub fn exec(sql: &SqlStorage, statement: &Statement) -> Result<SqlCursor> {
     sql.exec_raw(&statement.sql, params)
 }
 
-/// Every row of `cursor`, as JSON objects.
+/// Every row of `cursor`, as JSON objects (read as JSON text: `json_rows`).
 pub fn rows(cursor: SqlCursor) -> Result<Vec<Value>> {
-    cursor.to_array::<Value>()
+    let array = js_sys::Array::new();
+    for row in cursor {
+        array.push(&row?);
+    }
+    json_rows(&array)
 }
 
 /// `row[key]` as text, when it is text.

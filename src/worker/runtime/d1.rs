@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement};
 
 use worker::Env;
@@ -15,6 +16,7 @@ use worker::Env;
 use crate::event_log;
 use crate::schedule::store::{ensure_schedule_table, SqlExecutor, SqlStore};
 use crate::schedule::StoreError;
+use crate::support::from_json::{javascript_numbers, parse};
 use crate::support::sql::{Dialect, SqlValue, Statement};
 
 thread_local! {
@@ -58,18 +60,20 @@ pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
 /// The `DB` binding with every table ensured, for the admin API (errors are the runtime's).
 pub async fn ready(env: &Env) -> worker::Result<D1Executor> {
     let executor = d1_executor(env)?;
-    ensure_tables(&executor)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    ensure_tables(&executor).await?;
     Ok(executor)
 }
 
 /// The rows of `statement` (errors are the runtime's).
 pub async fn query(executor: &D1Executor, statement: &Statement) -> worker::Result<Vec<Value>> {
-    executor
-        .query(statement)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+    Ok(executor.query(statement).await?)
+}
+
+impl From<StoreError> for worker::Error {
+    /// The store's words (D1's name the statement's failure, not bound values).
+    fn from(e: StoreError) -> Self {
+        worker::Error::RustError(e.to_string())
+    }
 }
 
 /// The schedule store on D1.
@@ -102,11 +106,8 @@ impl D1Executor {
 impl SqlExecutor for D1Executor {
     async fn query(&self, statement: &Statement) -> Result<Vec<Value>, StoreError> {
         super::probe::d1_call();
-        self.prepare(statement)?
-            .all()
-            .await
-            .and_then(|r| r.results::<Value>())
-            .map_err(|e| d1_error("statement", &e))
+        let prepared = self.prepare(statement)?;
+        all(&prepared).await.map_err(|e| d1_error("statement", &e))
     }
 
     async fn batch(&self, statements: &[Statement]) -> Result<(), StoreError> {
@@ -122,6 +123,39 @@ impl SqlExecutor for D1Executor {
             .map_err(|e| d1_error("write", &e))?;
         Ok(())
     }
+}
+
+/// The rows `prepared` selects: `all()`'s `results` read as JSON text by serde_json
+/// ([`json_rows`]), not by `worker`'s `results::<T>()` (serde-wasm-bindgen).
+async fn all(prepared: &D1PreparedStatement) -> worker::Result<Vec<Value>> {
+    let result = JsFuture::from(prepared.inner().all()?).await?;
+    let results = js_sys::Reflect::get(&result, &JsValue::from_str("results"))?;
+    if results.is_null() || results.is_undefined() {
+        return Ok(Vec::new());
+    }
+    json_rows(&results)
+}
+
+/// An array of rows from D1 or an object's SQLite as JSON values ([`json_value`]).
+pub fn json_rows(rows: &JsValue) -> worker::Result<Vec<Value>> {
+    match json_value(rows)? {
+        Value::Array(rows) => Ok(rows),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A JavaScript value as JSON: `JSON.stringify`, then the upload's one JSON parser, with
+/// numbers as JavaScript holds them (`javascript_numbers`). The same value serde-wasm-bindgen
+/// read (whose decoder, and the float formatting its error texts pull in, cost the upload
+/// ~5 KiB gzip) for what reaches it: objects, arrays, text, booleans, null and numbers, which
+/// `JSON.stringify` writes as their shortest round-tripping text and serde_json
+/// (`float_roundtrip`) reads back exactly. Rows hold no BLOB (nothing stores one) and no lone
+/// surrogate (every stored text came from Rust).
+pub fn json_value(value: &JsValue) -> worker::Result<Value> {
+    let text = String::from(js_sys::JSON::stringify(value)?);
+    let mut value = parse(&text)?;
+    javascript_numbers(&mut value);
+    Ok(value)
 }
 
 /// A bound value as JavaScript (D1 and the objects' SQLite bind alike).
