@@ -316,7 +316,7 @@ fn a_replay_skips_the_signature_and_names_the_event_it_replays() {
     let w = World::new();
     let ledger = ScriptedLedger::proceeding();
     let body = created("apt-1").to_string();
-    let out = block_on(w.pipeline(&ledger).replay("evt_1", body.as_bytes()));
+    let out = block_on(w.pipeline(&ledger).replay("evt_1", body.as_bytes(), None));
     assert_eq!(out.status, 200, "{}", out.body);
     assert_eq!(
         ledger.claims.borrow()[0].replay_of.as_deref(),
@@ -325,7 +325,7 @@ fn a_replay_skips_the_signature_and_names_the_event_it_replays() {
     assert_eq!(w.sink.events.borrow().len(), 1);
     let refused = block_on(
         w.pipeline(&ledger)
-            .replay("evt_1", b"{\"event\":\"other\"}"),
+            .replay("evt_1", b"{\"event\":\"other\"}", None),
     );
     assert_eq!(refused.status, 400);
 }
@@ -634,4 +634,32 @@ fn a_sources_duplicate_window_travels_with_its_claims() {
     assert_eq!(json["dedupWindowMs"], 7_200_000);
     let back = <Claim as eka_webhook_edge::support::from_json::FromJson>::from_json(json).unwrap();
     assert_eq!(back, claim);
+}
+
+#[test]
+fn a_replay_claims_under_the_key_its_delivery_was_claimed_with() {
+    use eka_webhook_edge::webhook::pipeline::{dedup_key, source_key};
+    let mut w = World::new();
+    let body = created("apt-1").to_string();
+    // The row's key (a signature that matched the re-serialised body gives one the stored
+    // bytes do not): the replay settles that claim, in that claim's object.
+    let ledger = ScriptedLedger::proceeding();
+    let out = block_on(
+        w.pipeline(&ledger)
+            .replay("evt_1", body.as_bytes(), Some("k-claimed")),
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    let claim = ledger.claims.borrow()[0].clone();
+    assert_eq!(claim.dedup_key, "k-claimed");
+    assert_eq!(claim.owner, "apt-1");
+    // Without it (gone with the window): the body's own key at the source.
+    w.config.source = Some("src_a".into());
+    let ledger = ScriptedLedger::proceeding();
+    block_on(w.pipeline(&ledger).replay("evt_1", body.as_bytes(), None));
+    let claim = ledger.claims.borrow()[0].clone();
+    assert_eq!(
+        claim.dedup_key,
+        source_key(Some("src_a"), dedup_key(body.as_bytes()))
+    );
+    assert_eq!(claim.source.as_deref(), Some("src_a"));
 }

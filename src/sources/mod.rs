@@ -579,6 +579,29 @@ pub fn is_source_id(id: &str) -> bool {
     id == DEFAULT_SOURCE_ID || crate::destinations::store::is_id(id, "src")
 }
 
+/// The `default` source is the account of the environment variables: the admin API may read it,
+/// never change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultReadOnly;
+
+impl std::fmt::Display for DefaultReadOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "The default source is the account of the environment variables (EKA_CLIENT_ID, EKA_SIGNING_KEY, …): read-only through the API",
+        )
+    }
+}
+
+/// Whether the admin API may change source `id` (replace, delete, toggle, its keys): every
+/// source but `default`.
+pub fn check_editable(id: &str) -> Result<(), DefaultReadOnly> {
+    if id == DEFAULT_SOURCE_ID {
+        Err(DefaultReadOnly)
+    } else {
+        Ok(())
+    }
+}
+
 /// The webhook path of a source, the URL to register in its Eka account.
 pub fn webhook_path(id: &str) -> String {
     format!("{}{id}", routing::HOOKS_PREFIX)

@@ -465,3 +465,30 @@ fn an_origin_is_refused_when_the_explicit_lease_is_shorter_than_its_claim_hold()
     // A default lease is not the operator's: the source's effective settings raise it.
     assert!(parse_source(&body(full()), RULES, None).is_ok());
 }
+
+#[test]
+fn only_the_default_source_is_read_only() {
+    assert_eq!(check_editable(DEFAULT_SOURCE_ID), Err(DefaultReadOnly));
+    assert_eq!(
+        check_editable(&new_source_id(1_700_000_000_000, [7; 10])),
+        Ok(())
+    );
+    assert!(DefaultReadOnly.to_string().contains("read-only"));
+    assert!(DefaultReadOnly.to_string().contains("EKA_CLIENT_ID"));
+}
+
+#[test]
+fn the_largest_source_body_fits_the_admin_body_limit() {
+    let long = |c: char| c.to_string().repeat(MAX_SECRET_LEN);
+    let mut largest = full();
+    largest["clientSecret"] = long('s').into();
+    largest["apiKey"] = long('k').into();
+    largest["reminderSigningKey"] = long('r').into();
+    largest["signingKeys"] = (0..MAX_KEYS)
+        .map(|n| long(char::from(b'a' + n as u8)))
+        .collect::<Vec<_>>()
+        .into();
+    let largest = body(largest);
+    assert!(parse_source(&largest, RULES, None).is_ok());
+    assert!(largest.len() <= crate::support::json_body::MAX_BYTES);
+}

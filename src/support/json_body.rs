@@ -10,6 +10,16 @@ use serde_json::{Map, Value};
 /// At most this many characters of a name the client sent are echoed in a refusal.
 pub const ECHO_MAX_CHARS: usize = 64;
 
+/// The largest admin body read, in bytes: past it the request is refused with 413 and the rest
+/// is not read. The largest body a concern accepts (a source with every secret at its longest)
+/// is far inside it.
+pub const MAX_BYTES: usize = 64 * 1024;
+
+/// Whether a declared `Content-Length` is already over [`MAX_BYTES`] (413 before any read).
+pub fn declared_too_large(declared: Option<usize>) -> bool {
+    declared.is_some_and(|n| n > MAX_BYTES)
+}
+
 /// Why a JSON body was refused before any rule of its concern ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
@@ -97,6 +107,14 @@ mod tests {
 
     fn text(e: &BodyError) -> String {
         Shown(e).to_string()
+    }
+
+    #[test]
+    fn a_declared_length_past_the_limit_is_refused_before_the_read() {
+        assert!(!declared_too_large(None), "no length: read under the cap");
+        assert!(!declared_too_large(Some(0)));
+        assert!(!declared_too_large(Some(MAX_BYTES)));
+        assert!(declared_too_large(Some(MAX_BYTES + 1)));
     }
 
     #[test]

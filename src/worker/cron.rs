@@ -1,6 +1,5 @@
 //! The Cron Trigger's handler (see `wrangler.toml`).
 
-use serde_json::json;
 use worker::{event, Env, Result, ScheduleContext, ScheduledEvent};
 
 use crate::worker::{admin, appointment, runtime};
@@ -19,9 +18,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         ("event log purge failed", purge),
         ("legacy queue drain failed", legacy),
     ] {
-        if let Err(e) = result {
-            runtime::log::warn(settings.debug, what, json!({ "error": e.to_string() }));
-        }
+        runtime::log::best_effort(settings.debug, what, result);
     }
 }
 
@@ -31,5 +28,5 @@ async fn drain_legacy_queue(env: &Env) -> Result<()> {
     appointment::protocol::call::<appointment::protocol::PendingStatus>(&stub, command)
         .await
         .map(|_| ())
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+        .map_err(Into::into)
 }

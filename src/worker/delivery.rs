@@ -15,6 +15,8 @@ use crate::destinations::{
     after_attempt, delivery_request, AttemptRecord, DestinationHealth, DestinationSpec, Secrets,
     SendOutcome,
 };
+use crate::schedule::store::SqlExecutor;
+use crate::schedule::StoreError;
 use crate::settings::Settings;
 use crate::signing::outbound::forward_request;
 use crate::signing::signature::RustMac;
@@ -44,19 +46,20 @@ impl std::fmt::Display for SendError {
 }
 
 /// D1, with every table ensured.
-pub async fn db(env: &Env) -> Result<D1Executor, String> {
-    d1::ready(env).await.map_err(|e| e.to_string())
+pub async fn db(env: &Env) -> worker::Result<D1Executor> {
+    d1::ready(env).await
 }
 
 /// Rows of `statement`.
-pub async fn rows(executor: &D1Executor, statement: &Statement) -> Result<Vec<Value>, String> {
-    d1::query(executor, statement)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn rows(executor: &D1Executor, statement: &Statement) -> Result<Vec<Value>, StoreError> {
+    executor.query(statement).await
 }
 
 /// One destination.
-pub async fn load(executor: &D1Executor, id: &str) -> Result<Option<DestinationRecord>, String> {
+pub async fn load(
+    executor: &D1Executor,
+    id: &str,
+) -> Result<Option<DestinationRecord>, StoreError> {
     Ok(rows(executor, &store::get_destination(id))
         .await?
         .iter()
@@ -89,9 +92,12 @@ fn keep_known(all: &[DestinationRecord]) {
     KNOWN.with(|cell| *cell.borrow_mut() = Some((WorkerClock.now_ms(), Rc::new(list))));
 }
 
-/// Reads every destination and keeps what each takes as this isolate's known copy.
-pub async fn learn(env: &Env, settings: &Settings) -> Result<(), String> {
-    load_all(&db(env).await?, settings).await.map(|_| ())
+/// Reads every destination and keeps what each takes as this isolate's known copy (when D1
+/// cannot be read, the copy stays as it was: the object's fan-out reads them itself).
+pub async fn learn(env: &Env, settings: &Settings) {
+    if let Ok(executor) = db(env).await {
+        let _ = load_all(&executor, settings).await;
+    }
 }
 
 /// Every destination, after making sure `FORWARD_URL`'s is among them (kept as this isolate's
@@ -99,9 +105,9 @@ pub async fn learn(env: &Env, settings: &Settings) -> Result<(), String> {
 pub async fn load_all(
     executor: &D1Executor,
     settings: &Settings,
-) -> Result<Vec<DestinationRecord>, String> {
+) -> Result<Vec<DestinationRecord>, StoreError> {
     let list = || async {
-        Ok::<_, String>(
+        Ok::<_, StoreError>(
             rows(executor, &store::list_destinations())
                 .await?
                 .iter()
@@ -135,11 +141,11 @@ pub fn seal_secrets(keys: &KeyRing, id: &str, secrets: &Secrets) -> Result<Strin
 }
 
 /// Opens a destination's secrets (for a rotation, which seals them again anyway).
-pub fn open_secrets(keys: &KeyRing, d: &DestinationRecord) -> Result<Secrets, String> {
-    let nonce = crate::support::entropy::random_bytes::<12>()?;
+pub fn open_secrets(keys: &KeyRing, d: &DestinationRecord) -> Result<Secrets, SendError> {
+    let nonce = crate::support::entropy::random_bytes::<12>().map_err(SendError::Unready)?;
     secrets::open(keys, &d.id, d.sealed_secrets.as_deref(), nonce)
         .map(|opened| opened.secrets)
-        .map_err(|e| e.to_string())
+        .map_err(SendError::Secret)
 }
 
 /// Opens a destination's secrets for a send; secrets another key than the first opened are
@@ -239,7 +245,7 @@ pub async fn log_attempt(
     delivery_id: Option<&str>,
     record: &AttemptRecord,
     keys: Option<&KeyRing>,
-) -> Result<Value, String> {
+) -> worker::Result<Value> {
     let random = crate::support::entropy::random_bytes::<10>()?;
     let id = store::new_id("att", record.at_ms, random);
     let nonce = crate::support::entropy::random_bytes::<12>()?;
@@ -259,7 +265,7 @@ pub async fn update_health(
     outcome: &SendOutcome,
     pause_after: u32,
     now_ms: i64,
-) -> Result<DestinationHealth, String> {
+) -> Result<DestinationHealth, StoreError> {
     if outcome.is_success() {
         rows(executor, &store::record_success(&d.id, now_ms)).await?;
         return Ok(after_attempt(

@@ -2,17 +2,14 @@
 
 use std::rc::Rc;
 
-use futures::StreamExt;
 use serde_json::json;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, Context, Env, Method, Request, Response, Result};
+use worker::{Context, Env, Method, Request, Response, Result};
 
 use crate::destinations::store::ListKind;
 use crate::event_log::RefusalReason;
 use crate::settings::{normalise_path, Settings, HEALTH_PATH, SERVICE, VERSION};
 use crate::sources::routing::{path_source_id, DISABLED_RETRY_AFTER_SECS};
 use crate::support::bearer::{authorised, ADMIN_CACHE_CONTROL};
-use crate::support::capped_body::CappedBody;
 use crate::support::http::Clock;
 use crate::support::request_url::path_and_query;
 use crate::webhook::pipeline::{Outcome, WebhookError};
@@ -23,6 +20,7 @@ use crate::worker::admin::reminders;
 use crate::worker::admin::schedule;
 use crate::worker::admin::sources;
 use crate::worker::gate;
+use crate::worker::runtime::body;
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::error::WorkerResult;
 use crate::worker::runtime::fetch_client::WorkerClock;
@@ -331,18 +329,14 @@ async fn webhook(
         return response;
     }
     let now = WorkerClock.now_ms();
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = body::declared_length(&req);
     if declared.is_some_and(|n| n > settings.webhook.max_body_bytes) {
         events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
         return error(413, "Request body too large");
     }
     // Read under the cap: without a Content-Length a sender cannot make us read more.
-    let Some(body) = read_capped(&mut req, settings.webhook.max_body_bytes, declared).await? else {
+    let Some(body) = body::read_capped(&mut req, settings.webhook.max_body_bytes, declared).await?
+    else {
         events::count_refusal(ctx, env, RefusalReason::TooLarge, now, &settings);
         return error(413, "Request body too large");
     };
@@ -383,35 +377,6 @@ async fn webhook(
     };
     let outcome = run(env, Some(ctx), &settings, job).await;
     answer(&outcome, ctx, env, &settings, now)
-}
-
-/// The request body, read chunk by chunk up to `limit` bytes (without a declared length within
-/// it); none as soon as it goes over (the rest is not read: dropping the stream cancels it).
-async fn read_capped(
-    req: &mut Request,
-    limit: usize,
-    declared: Option<usize>,
-) -> Result<Option<Vec<u8>>> {
-    // A declared length within the limit (checked by the caller) is read whole by the runtime
-    // (it holds a body to its Content-Length), in one call rather than chunk by chunk.
-    if declared.is_some_and(|n| n <= limit) {
-        let buffer = JsFuture::from(req.inner().array_buffer()?).await?;
-        let body = js_sys::Uint8Array::new(&buffer).to_vec();
-        // Should a body still outgrow its declared length, it is refused all the same.
-        return Ok((body.len() <= limit).then_some(body));
-    }
-    let mut stream = match req.stream() {
-        Ok(stream) => stream,
-        // No body at all.
-        Err(_) => return Ok(Some(Vec::new())),
-    };
-    let mut body = CappedBody::new(limit);
-    while let Some(chunk) = stream.next().await {
-        if body.push(&chunk?).is_err() {
-            return Ok(None);
-        }
-    }
-    Ok(Some(body.into_bytes()))
 }
 
 /// The pipeline's answer, with its warnings logged and a refusal counted.

@@ -208,11 +208,7 @@ pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved
     let records = match all(env, true).await {
         Ok(records) => records,
         Err(e) => {
-            log::warn(
-                base.debug,
-                "sources not read",
-                serde_json::json!({ "error": e.to_string() }),
-            );
+            log::failed(base.debug, "sources not read", &e);
             return Resolved::Default;
         }
     };

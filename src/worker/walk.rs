@@ -18,6 +18,7 @@ use crate::schedule::ScheduleRow;
 use crate::settings::Settings;
 use crate::support::page::keyset_page;
 use crate::worker::appointment::client::AppointmentClient;
+use crate::worker::appointment::protocol::CallError;
 use crate::worker::runtime::d1::{query, ready};
 
 /// A walk and where it stands.
@@ -186,8 +187,7 @@ pub async fn start(env: &Env, settings: &Settings, walk: Walk) -> worker::Result
     if let Some(rest) = rest {
         AppointmentClient::named(env, &rest.object_name())?
             .walk(&rest)
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            .await?;
     }
     Ok(done)
 }
@@ -227,10 +227,9 @@ async fn release(env: &Env, destination_id: &str, owners: &[String]) -> Batch {
     // The batch's calls at once (one at a time, 500 holders took 1.6 s).
     let calls = owners.iter().map(|owner| async move {
         AppointmentClient::named(env, owner)
-            .map_err(|e| e.to_string())?
+            .map_err(CallError::from)?
             .release(destination_id.to_owned())
             .await
-            .map_err(|e| e.to_string())
     });
     for result in crate::support::join::join_each(calls.collect()).await {
         match result {

@@ -93,13 +93,13 @@ impl<'a> ObjectLedger<'a> {
         if !delivery::known().is_some_and(|(at, _)| fresh(at)) {
             if now {
                 // Unread: the object's fan-out reads them itself.
-                let _ = delivery::learn(self.env, settings(self.env).as_ref()).await;
+                delivery::learn(self.env, settings(self.env).as_ref()).await;
             } else if let Some(ctx) = self.ctx {
                 let env = self.env.clone();
                 ctx.wait_until(async move {
                     // Once the answer has left: a read started at once delays the intake.
                     Delay::from(Duration::from_millis(AFTER_ANSWER_DELAY_MS)).await;
-                    let _ = delivery::learn(&env, settings(&env).as_ref()).await;
+                    delivery::learn(&env, settings(&env).as_ref()).await;
                 });
             }
         }
@@ -129,13 +129,7 @@ async fn bookkeeping(env: &Env, statement: &Statement, debug: bool) {
         Ok(executor) => query(&executor, statement).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        log::warn(
-            debug,
-            "event log bookkeeping failed",
-            serde_json::json!({ "error": e.to_string() }),
-        );
-    }
+    log::best_effort(debug, "event log bookkeeping failed", result);
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LedgerError {
@@ -237,6 +231,8 @@ pub enum Job<'b> {
         id: &'b str,
         /// Its decrypted body.
         body: &'b [u8],
+        /// The key its delivery was claimed under (the row's `dedup_key`, while kept).
+        claimed_as: Option<&'b str>,
     },
 }
 
@@ -249,7 +245,11 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
     let pipeline = pipeline(settings, &client, &ledger, &sink);
     let mut outcome = match job {
         Job::Receive { body, headers } => pipeline.handle(body, headers).await,
-        Job::Replay { id, body } => pipeline.replay(id, body).await,
+        Job::Replay {
+            id,
+            body,
+            claimed_as,
+        } => pipeline.replay(id, body, claimed_as).await,
     };
     let deferred = outcome.deferred.take();
     if let (Some(ctx), Some(deferred)) = (ctx, deferred) {
@@ -266,10 +266,11 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
             let ledger = ObjectLedger::new(&env, None, keys.as_ref(), debug);
             if let Err(e) = ledger.commit(&deferred.commit()).await {
                 // The object's alarm finishes it at the end of the claim's lease.
-                log::warn(
+                log::failed_with(
                     debug,
                     "commit after the answer failed; the object finishes the event",
-                    serde_json::json!({ "error": e.to_string(), "eventId": deferred.event_id }),
+                    &e,
+                    serde_json::json!({ "eventId": deferred.event_id }),
                 );
             }
         });
@@ -302,15 +303,15 @@ pub async fn finish(env: &Env, settings: &Settings, admitted: Admitted, origin: 
         Ok(object) => object
             .origin(admitted.claim.dedup_key, event_id.clone(), origin)
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+            .map(|_| ()),
+        Err(e) => Err(e.into()),
     };
     if let Err(e) = result {
-        log::warn(
+        log::failed_with(
             settings.debug,
             "origin status not delivered; the object records origin_unknown",
-            serde_json::json!({ "error": e, "eventId": event_id }),
+            &e,
+            serde_json::json!({ "eventId": event_id }),
         );
     }
 }

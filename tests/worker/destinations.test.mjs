@@ -108,6 +108,19 @@ test('bad destinations are refused with the field named, and nothing is stored',
   assert.equal((await admin('/admin/destinations')).body.destinations.length, before);
 });
 
+test('an admin body past the limit (64 KiB) is refused with 413 before it is parsed, and nothing is stored', async () => {
+  const before = (await admin('/admin/destinations')).body.destinations.length;
+  const big = { url: 'https://example.com/in', events: ['*'], pad: 'x'.repeat(70 * 1024) };
+  const res = await create(big);
+  assert.equal(res.status, 413, res.text);
+  assert.match(res.body.error, /too large/);
+  // The same body within the limit reaches the parse (its unknown field is named).
+  const small = await create({ ...big, pad: 'x' });
+  assert.equal(small.status, 400, small.text);
+  assert.match(small.body.error, /pad/);
+  assert.equal((await admin('/admin/destinations')).body.destinations.length, before);
+});
+
 test('events reach only the destinations subscribed to them, signed in each format and verified independently, with the event id as message id', async () => {
   const ekaFormat = await startReceiver();
   const standard = await startReceiver();

@@ -188,6 +188,29 @@ test('replay one event: the pipeline runs again from the stored body, forwards a
   assert.equal((await admin('/admin/events/evt_00000000000000000000000000/replay', { method: 'POST' })).status, 404);
 });
 
+test('a replay of a failed event whose signature matched its re-serialised body takes that claim: Eka\'s retry after it is a duplicate', async () => {
+  eka.setAppointment('e-canon', bookingFor('e-canon'));
+  // Signed over the compact form, sent re-indented: the signature matches the re-serialisation.
+  const compact = JSON.stringify(appointmentEvent('e-canon'));
+  const sent = JSON.stringify(JSON.parse(compact), null, 2);
+  const header = () => signHeader(compact, SIGNING_KEY);
+  eka.control({ failNext: { '/dr/v1/appointment/e-canon': [500, 500] } });
+  const first = await sendSigned(worker, sent, { header: header() });
+  assert.equal(first.status, 502);
+  const [failed] = await waitFor(async () => {
+    const found = await eventRows("appointment_id = 'e-canon'");
+    return found[0]?.status === 'failed' && found;
+  });
+  const replay = await admin(`/admin/events/${failed.id}/replay`, { method: 'POST' });
+  assert.equal(replay.status, 200, JSON.stringify(replay.body));
+  const calls = appointmentCalls('e-canon');
+  // Eka delivers the failed event again: the replay processed it, so this is a duplicate.
+  const retry = await sendSigned(worker, sent, { header: header() });
+  assert.equal(retry.status, 200);
+  assert.deepEqual(await retry.json(), { success: true, duplicate: true, event: 'appointment.created', eventId: failed.id });
+  assert.equal(appointmentCalls('e-canon'), calls, 'not processed twice');
+});
+
 test('replay the failed events of a range, with a cursor for the rest', async () => {
   const ids = ['e-batch-1', 'e-batch-2', 'e-batch-3'];
   const since = Date.now();

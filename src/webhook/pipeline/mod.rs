@@ -219,13 +219,21 @@ where
     }
 
     /// Runs a stored event again (an operator's replay): its body was verified on receipt,
-    /// so only parsing and the allowed-events check are repeated.
-    pub async fn replay(&self, event_id: &str, body: &[u8]) -> Outcome {
+    /// so only parsing and the allowed-events check are repeated. `claimed_as` is the key its
+    /// delivery was claimed under (the event row's `dedup_key`): the replay settles that
+    /// claim, so Eka's own retry of the event is then a duplicate, even when the signature
+    /// matched the re-serialised body, whose key the stored bytes do not give. None (the row's
+    /// key is gone with the duplicate window): the body's own key at this source.
+    pub async fn replay(&self, event_id: &str, body: &[u8], claimed_as: Option<&str>) -> Outcome {
         let event = match self.parse_stored(body) {
             Ok(event) => event,
             Err(e) => return Outcome::refused(e, None),
         };
-        let mut claim = self.sourced(&event, dedup_key(body));
+        let key = claimed_as.map_or_else(
+            || source_key(self.config.source.as_deref(), dedup_key(body)),
+            str::to_owned,
+        );
+        let mut claim = self.keyed(&event, key);
         claim.replay_of = Some(event_id.to_owned());
         let admission = self.claim(event, claim, None, None).await;
         self.carry_on(admission, body).await
@@ -246,9 +254,13 @@ where
     /// The claim of an event keyed `key` at this pipeline's source: the source's own key
     /// ([`source_key`]), and the source named in the claim.
     fn sourced(&self, event: &WebhookEvent, key: String) -> Claim {
-        let source = self.config.source.as_deref();
-        let mut claim = Claim::for_event(event, source_key(source, key), self.now_ms());
-        claim.source = source.map(str::to_owned);
+        self.keyed(event, source_key(self.config.source.as_deref(), key))
+    }
+
+    /// The claim of an event under `dedup_key` as it is (already the source's own).
+    fn keyed(&self, event: &WebhookEvent, dedup_key: String) -> Claim {
+        let mut claim = Claim::for_event(event, dedup_key, self.now_ms());
+        claim.source = self.config.source.clone();
         claim.dedup_window_ms = self.config.dedup_window_ms;
         claim
     }

@@ -45,7 +45,7 @@ fn keys(settings: &Settings) -> WorkerResult<&KeyRing> {
 }
 
 async fn spec_from(req: &mut Request, settings: &Settings) -> WorkerResult<DestinationSpec> {
-    let body = req.bytes().await.unwrap_or_default();
+    let body = super::body(req).await?;
     Ok(DestinationSpec::parse(
         &body,
         SpecRules {
@@ -61,6 +61,13 @@ async fn find(executor: &D1Executor, id: &str) -> WorkerResult<DestinationRecord
         .await
         .map_err(internal)?
         .ok_or(WorkerError::NotFound("Destination not found"))
+}
+
+/// The destination `id` the admin may change: 404, or 409 for `FORWARD_URL`'s.
+async fn find_editable(executor: &D1Executor, id: &str) -> WorkerResult<DestinationRecord> {
+    let found = find(executor, id).await?;
+    super::editable(found.check_editable())?;
+    Ok(found)
 }
 
 /// `GET /admin/destinations`.
@@ -111,10 +118,7 @@ pub async fn replace(
     settings: &Settings,
 ) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    find(&executor, id)
-        .await?
-        .check_editable()
-        .map_err(WorkerError::conflict)?;
+    find_editable(&executor, id).await?;
     let spec = spec_from(&mut req, settings).await?;
     query(&executor, &store::replace_spec(id, &spec, now())).await?;
     delivery::forget_known();
@@ -124,10 +128,7 @@ pub async fn replace(
 /// `DELETE /admin/destinations/{id}`: its held messages fail at once (`destination_deleted`).
 pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
     let executor = ready(env).await?;
-    find(&executor, id)
-        .await?
-        .check_editable()
-        .map_err(WorkerError::conflict)?;
+    find_editable(&executor, id).await?;
     query(&executor, &store::delete_destination(id)).await?;
     delivery::forget_known();
     // Released, they find the destination gone and fail, on record.
@@ -195,8 +196,7 @@ pub async fn test(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Resp
 pub async fn rotate(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let keys = keys(settings)?;
     let executor = ready(env).await?;
-    let d = find(&executor, id).await?;
-    d.check_editable().map_err(WorkerError::conflict)?;
+    let d = find_editable(&executor, id).await?;
     let secrets = open_secrets(keys, &d).map_err(WorkerError::conflict)?;
     let now = now();
     let secret = generate_secret(&random_bytes::<24>().map_err(internal)?);

@@ -6,16 +6,16 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Context, Delay, Env, Request, Response, Result};
 
 use crate::worker::runtime::error::{WorkerError, WorkerResult};
 
 use crate::event_log::{self, EventRow, ReplayUnavailable};
 use crate::settings::Settings;
+use crate::support::from_json::{javascript_numbers, parse_bytes};
 use crate::support::page::keyset_page;
 use crate::webhook::pipeline::Outcome;
-use crate::worker::runtime::d1::{json_value, query, ready as db, D1Executor};
+use crate::worker::runtime::d1::{query, ready as db, D1Executor};
 use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{json, outcome_response};
 use crate::worker::webhook::{run, Job};
@@ -82,18 +82,25 @@ pub async fn get(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Respo
 /// Replays `id` with the settings of the source it arrived at (its own credentials, keys and
 /// duplicate keys); a source deleted since is refused.
 async fn run_replay(
-    id: &str,
-    source: &str,
+    row: &EventRow,
     body: &[u8],
     env: &Env,
     base: &Settings,
 ) -> Result<Option<Outcome>> {
+    let (id, source) = (row.id.as_str(), row.source.as_str());
     // A paused source's events may be replayed too: the operator asks for it.
     let Ok(own) = crate::worker::sources::settings_at(env, base, source).await? else {
         return Ok(None);
     };
     let settings = own.as_deref().unwrap_or(base);
-    let outcome = run(env, None, settings, Job::Replay { id, body }).await;
+    // Under the key its delivery was claimed with, so that claim is the one settled.
+    let claimed_as = row.dedup_key.as_deref();
+    let job = Job::Replay {
+        id,
+        body,
+        claimed_as,
+    };
+    let outcome = run(env, None, settings, job).await;
     if let Some(e) = &outcome.error {
         log::warn(
             settings.debug,
@@ -115,8 +122,8 @@ pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> WorkerResul
     let row = find(&executor, id).await?.ok_or(EVENT_NOT_FOUND)?;
     let body = body_of(&executor, id, settings)
         .await?
-        .map_err(|why| WorkerError::Status(why.status(), why.to_string()))?;
-    match run_replay(id, &row.source, &body, env, settings).await? {
+        .map_err(|why| WorkerError::refused(why.status(), why))?;
+    match run_replay(&row, &body, env, settings).await? {
         Some(outcome) => Ok(outcome_response(&outcome)?),
         None => Err(WorkerError::conflict(SOURCE_GONE)),
     }
@@ -124,15 +131,15 @@ pub async fn replay_one(id: &str, env: &Env, settings: &Settings) -> WorkerResul
 
 /// `POST /admin/events/replay` `{"status":"failed","since":…,"until":…,"cursor":…}`: replays
 /// up to 100 matching events, oldest first, and returns a cursor for the rest.
-pub async fn replay_batch(req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
-    // The body as `Request.json()` reads it (not JSON: null), then as JSON (`json_value`).
-    let input = match req.inner().json() {
-        Ok(promise) => match JsFuture::from(promise).await {
-            Ok(body) => json_value(&body).unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        },
-        Err(_) => Value::Null,
-    };
+pub async fn replay_batch(
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+) -> WorkerResult<Response> {
+    // The body under the admin limit, read as `Request.json()` would (not JSON: null; numbers
+    // as JavaScript holds them).
+    let mut input = parse_bytes(&super::body(&mut req).await?).unwrap_or(Value::Null);
+    javascript_numbers(&mut input);
     let batch = event_log::parse_replay_batch(&input).map_err(WorkerError::invalid)?;
     let executor = db(env).await?;
     let rows = query(
@@ -145,7 +152,7 @@ pub async fn replay_batch(req: Request, env: &Env, settings: &Settings) -> Worke
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
         let (status, why) = match body_of(&executor, &event.id, settings).await? {
-            Ok(body) => match run_replay(&event.id, &event.source, &body, env, settings).await? {
+            Ok(body) => match run_replay(event, &body, env, settings).await? {
                 Some(outcome) => (outcome.status, outcome.error.map(|e| e.code().to_owned())),
                 None => (409, Some(SOURCE_GONE.to_owned())),
             },
@@ -219,10 +226,11 @@ pub fn count_refusal(
         }
         .await;
         if let Err(e) = result {
-            log::warn(
+            log::failed_with(
                 debug,
                 "refusals not counted",
-                json!({ "error": e.to_string(), "statements": statements.len() }),
+                &e,
+                json!({ "statements": statements.len() }),
             );
         }
     });

@@ -30,7 +30,7 @@ fn reply<T>(
 
 /// `POST /admin/reminders` `{"appointmentId","cronTime"}` → 201 with the reminder.
 pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
-    let body = req.bytes().await.unwrap_or_default();
+    let body = super::body(&mut req).await?;
     // The environment's callback, or a source's (the object fires with its appointment's).
     let callback_set = settings.reminders.callback_url.is_some()
         || crate::worker::sources::all(env, false)
@@ -38,7 +38,7 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerR
             .iter()
             .any(|r| r.spec.reminder_callback_url.is_some());
     let (appointment_id, cron_time) = parse_schedule_request(&body, callback_set)
-        .map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
+        .map_err(|e| WorkerError::refused(e.status(), e))?;
     let fire = next_fire(&cron_time, WorkerClock.now_ms()).map_err(WorkerError::invalid)?;
     let object = AppointmentClient::for_appointment(env, &appointment_id)?;
     reply(
@@ -51,7 +51,7 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerR
 pub async fn list(req: &Request, env: &Env) -> WorkerResult<Response> {
     let pairs = crate::support::request_url::query_pairs(&req.inner().url());
     let (id, wanted) =
-        parse_list_request(&pairs).map_err(|e| WorkerError::Status(e.status(), e.to_string()))?;
+        parse_list_request(&pairs).map_err(|e| WorkerError::refused(e.status(), e))?;
     let object = AppointmentClient::for_appointment(env, &id)?;
     let found = object.list_reminders().await?.json;
     // The object's record of its appointment's source (none: the default source).

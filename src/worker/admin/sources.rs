@@ -10,7 +10,9 @@ use crate::eka::api::EkaClient;
 use crate::settings::Settings;
 use crate::sources::routing::{default_source, effective_settings};
 use crate::sources::store::{self, open_secrets, seal_secrets, spec_json, SourceRecord};
-use crate::sources::{new_source_id, parse_source, SourceError, SourceRules, SourceSecrets};
+use crate::sources::{
+    check_editable, new_source_id, parse_source, SourceError, SourceRules, SourceSecrets,
+};
 use crate::sources::{DEFAULT_SOURCE_ID, MAX_SECRET_LEN};
 use crate::support::entropy::random_bytes;
 use crate::support::http::Clock;
@@ -38,23 +40,16 @@ impl From<SourceError> for WorkerError {
     /// 400 naming the field; an unknown key fingerprint is a 404.
     fn from(e: SourceError) -> Self {
         match e.status() {
-            400 => WorkerError::Invalid {
-                message: e.to_string(),
-                field: Some(e.field()),
-            },
-            status => WorkerError::Status(status, e.to_string()),
+            400 => {
+                let field = e.field();
+                WorkerError::field(e, field)
+            }
+            status => WorkerError::refused(status, e),
         }
     }
 }
 
 const NOT_FOUND: WorkerError = WorkerError::NotFound("Source not found");
-
-/// 409 for a change to the `default` source.
-fn read_only() -> WorkerError {
-    WorkerError::conflict(
-        "The default source is the account of the environment variables (EKA_CLIENT_ID, EKA_SIGNING_KEY, …): read-only through the API",
-    )
-}
 
 fn default_json(settings: &Settings) -> Value {
     let (spec, secrets) = default_source(settings);
@@ -128,7 +123,7 @@ fn rules<'a>(settings: &Settings, taken: &'a [String]) -> SourceRules<'a> {
 /// `POST /admin/sources`: 201 with the source (its `webhookPath`; secrets as hints only).
 pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     let keys = keys(settings)?;
-    let body = req.bytes().await.unwrap_or_default();
+    let body = super::body(&mut req).await?;
     let executor = ready(env).await?;
     let taken = taken(&all(&executor).await?, "");
     let (spec, secrets) = parse_source(&body, rules(settings, &taken), None)?;
@@ -162,9 +157,7 @@ async fn editable(
     executor: &D1Executor,
     settings: &Settings,
 ) -> WorkerResult<(SourceRecord, SourceSecrets)> {
-    if id == DEFAULT_SOURCE_ID {
-        return Err(read_only());
-    }
+    super::editable(check_editable(id))?;
     let keys = keys(settings)?;
     let record = find(executor, id).await?.ok_or(NOT_FOUND)?;
     match open_secrets(keys, &record.id, &record.sealed_secrets) {
@@ -184,7 +177,7 @@ pub async fn replace(
 ) -> WorkerResult<Response> {
     let executor = ready(env).await?;
     let (record, previous) = editable(id, &executor, settings).await?;
-    let body = req.bytes().await.unwrap_or_default();
+    let body = super::body(&mut req).await?;
     let taken = taken(&all(&executor).await?, id);
     let (spec, secrets) = parse_source(&body, rules(settings, &taken), Some(&previous))?;
     let keys = keys(settings)?;
@@ -203,9 +196,7 @@ pub async fn replace(
 
 /// `DELETE /admin/sources/{id}`: its path answers 404 from then on; its events stay.
 pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
-    if id == DEFAULT_SOURCE_ID {
-        return Err(read_only());
-    }
+    super::editable(check_editable(id))?;
     let executor = ready(env).await?;
     find(&executor, id).await?.ok_or(NOT_FOUND)?;
     query(&executor, &store::delete_source(id)).await?;
@@ -215,9 +206,7 @@ pub async fn delete(id: &str, env: &Env) -> WorkerResult<Response> {
 
 /// `POST /admin/sources/{id}/toggle`: intake opened or paused (paused: 503 + `Retry-After`).
 pub async fn toggle(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Response> {
-    if id == DEFAULT_SOURCE_ID {
-        return Err(read_only());
-    }
+    super::editable(check_editable(id))?;
     let executor = ready(env).await?;
     let mut record = find(&executor, id).await?.ok_or(NOT_FOUND)?;
     let now = WorkerClock.now_ms();
@@ -238,7 +227,7 @@ pub async fn rotate_key(
 ) -> WorkerResult<Response> {
     let executor = ready(env).await?;
     let (record, mut secrets) = editable(id, &executor, settings).await?;
-    let body = req.bytes().await.unwrap_or_default();
+    let body = super::body(&mut req).await?;
     if body.len() > MAX_SECRET_LEN * 4 {
         return Err(SourceError::Invalid {
             field: "key",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use worker::Result;
+use super::error::Result;
 
 use super::storage::{count, exec, now_ms, number, rows};
 use super::AppointmentLedger;

@@ -1,7 +1,7 @@
 //! The object's claims (one per delivery body: the core's `decide_claim` says whether it is
 //! processed, a duplicate or in flight) and the commit that settles one.
 
-use worker::Result;
+use super::error::Result;
 
 use super::outbox::OutboxEntry;
 use super::storage::{exec, now_ms, rows, texts};
@@ -58,7 +58,7 @@ impl AppointmentLedger {
             Some(event_id) => decide_replay(existing.as_ref(), now, lease, event_id),
             None => {
                 let random = crate::support::entropy::random_bytes::<10>()
-                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                    .map_err(worker::Error::RustError)?;
                 let new_id = event_log::new_event_id(claim.received_at_ms, random);
                 decide_claim(existing.as_ref(), now, lease, new_id)
             }

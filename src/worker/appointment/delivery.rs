@@ -15,8 +15,8 @@
 
 use serde_json::json;
 use wasm_bindgen::JsValue;
-use worker::Result;
 
+use super::error::{ObjectError, Result};
 use super::storage::{now_ms, num};
 use super::AppointmentLedger;
 use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
@@ -72,18 +72,11 @@ impl AppointmentLedger {
     }
 
     /// The source of an event waiting for its fan-out (`default` when none was kept).
-    fn outgoing_source(&self, event_id: &str) -> std::result::Result<String, String> {
-        let found = rows(
-            self.state
-                .storage()
-                .sql()
-                .exec_raw(
-                    "SELECT value FROM meta WHERE key = ?",
-                    vec![source_key(event_id).into()],
-                )
-                .map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
+    fn outgoing_source(&self, event_id: &str) -> Result<String> {
+        let found = rows(self.state.storage().sql().exec_raw(
+            "SELECT value FROM meta WHERE key = ?",
+            vec![source_key(event_id).into()],
+        )?)?;
         Ok(found
             .first()
             .and_then(|r| text(r, "value"))
@@ -120,10 +113,10 @@ impl AppointmentLedger {
 
     /// Rows the object still keeps for deliveries.
     pub(super) fn delivery_rows(&self) -> Result<f64> {
-        super::storage::count(
+        Ok(super::storage::count(
             &self.state.storage().sql(),
             "SELECT (SELECT COUNT(*) FROM outgoing) + (SELECT COUNT(*) FROM messages) AS n",
-        )
+        )?)
     }
 
     /// The alarm's delivery work: fan out, attempt what is due, fail held messages whose body
@@ -134,7 +127,7 @@ impl AppointmentLedger {
         match self.fan_out(settings).await {
             Ok(n) => did |= n > 0,
             Err(e) => {
-                log::warn(settings.debug, "fan-out deferred", json!({ "error": e }));
+                log::failed(settings.debug, "fan-out deferred", &e);
                 // Retried on the next alarm; do not spin on an outage.
                 self.state.storage().sql().exec_raw(
                     "UPDATE outgoing SET stored_at = ? WHERE fanout = 1",
@@ -149,10 +142,11 @@ impl AppointmentLedger {
         did |= !due.is_empty();
         for message in due {
             if let Err(e) = self.attempt(message.clone(), settings, false).await {
-                log::warn(
+                log::failed_with(
                     settings.debug,
                     "delivery attempt deferred",
-                    json!({ "deliveryId": message.id, "error": e }),
+                    &e,
+                    json!({ "deliveryId": message.id }),
                 );
                 self.state.storage().sql().exec_raw(
                     "UPDATE messages SET next_at = ? WHERE id = ?",
@@ -217,25 +211,22 @@ impl AppointmentLedger {
 
     /// One message for each matching destination of each new outgoing event. Returns how
     /// many events it fanned out.
-    async fn fan_out(&self, settings: &Settings) -> std::result::Result<usize, String> {
+    async fn fan_out(&self, settings: &Settings) -> Result<usize> {
         let sql = self.state.storage().sql();
-        let new: Vec<(String, String)> = sql
-            .exec(
-                "SELECT event_id, event FROM outgoing WHERE fanout = 1",
-                None,
-            )
-            .and_then(rows)
-            .map_err(|e| e.to_string())?
-            .iter()
-            .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
-            .collect();
+        let new: Vec<(String, String)> = rows(sql.exec(
+            "SELECT event_id, event FROM outgoing WHERE fanout = 1",
+            None,
+        )?)?
+        .iter()
+        .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
+        .collect();
         if new.is_empty() {
             return Ok(0);
         }
         crate::worker::runtime::probe::fanned_out(new.len());
         let executor = db(&self.env).await?;
         let all = delivery::load_all(&executor, settings).await?;
-        let owner = self.owner().map_err(|e| e.to_string())?.unwrap_or_default();
+        let owner = self.owner()?.unwrap_or_default();
         let now = now_ms();
         let mut created = Vec::new();
         for (event_id, event) in &new {
@@ -246,7 +237,8 @@ impl AppointmentLedger {
                     Intake::Send => DeliveryStatus::Pending,
                     Intake::Hold => DeliveryStatus::Held,
                 };
-                let random = crate::support::entropy::random_bytes::<10>()?;
+                let random =
+                    crate::support::entropy::random_bytes::<10>().map_err(ObjectError::Unready)?;
                 created.push(DeliveryRow {
                     id: store::new_id("msg", now, random),
                     event_id: event_id.clone(),
@@ -265,7 +257,7 @@ impl AppointmentLedger {
         }
         // No await from here to the end of the writes: one storage transaction.
         for m in &created {
-            self.store_message(m).map_err(|e| e.to_string())?;
+            self.store_message(m)?;
         }
         for (event_id, _) in &new {
             let matched = created.iter().any(|m| &m.event_id == event_id);
@@ -275,13 +267,11 @@ impl AppointmentLedger {
                 // No destination wants it: nothing to keep.
                 "DELETE FROM outgoing WHERE event_id = ?"
             };
-            sql.exec_raw(statement, vec![event_id.as_str().into()])
-                .map_err(|e| e.to_string())?;
+            sql.exec_raw(statement, vec![event_id.as_str().into()])?;
             sql.exec_raw(
                 "DELETE FROM meta WHERE key = ?",
                 vec![source_key(event_id).into()],
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
         }
         self.mirror(&created, settings).await;
         Ok(new.len())
@@ -303,13 +293,12 @@ impl AppointmentLedger {
             return;
         }
         let statements: Vec<_> = messages.iter().map(store::upsert_delivery).collect();
-        if let Err(e) = self.to_d1(statements).await {
-            log::warn(
-                settings.debug,
-                "delivery record not mirrored to D1",
-                json!({ "error": e.to_string() }),
-            );
-        }
+        let mirrored = self.to_d1(statements).await;
+        log::best_effort(
+            settings.debug,
+            "delivery record not mirrored to D1",
+            mirrored,
+        );
     }
 
     /// Saves a message's new state here and in D1; a delivered one leaves the object, and
@@ -341,21 +330,15 @@ impl AppointmentLedger {
         mut m: DeliveryRow,
         settings: &Settings,
         manual: bool,
-    ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
+    ) -> Result<(DeliveryRow, Option<serde_json::Value>)> {
         let executor = db(&self.env).await?;
         let found = delivery::load(&executor, &m.destination_id).await?;
-        let sealed: Option<String> = self
-            .state
-            .storage()
-            .sql()
-            .exec_raw(
-                "SELECT sealed FROM outgoing WHERE event_id = ?",
-                vec![m.event_id.as_str().into()],
-            )
-            .and_then(rows)
-            .map_err(|e| e.to_string())?
-            .first()
-            .and_then(|r| text(r, "sealed"));
+        let sealed: Option<String> = rows(self.state.storage().sql().exec_raw(
+            "SELECT sealed FROM outgoing WHERE event_id = ?",
+            vec![m.event_id.as_str().into()],
+        )?)?
+        .first()
+        .and_then(|r| text(r, "sealed"));
         let (d, sealed) = match before_attempt(found, sealed) {
             Ok(found) => found,
             Err(settle) => return self.settle_unsent(m, settle, settings).await,
@@ -364,7 +347,7 @@ impl AppointmentLedger {
             .events
             .keys
             .as_ref()
-            .ok_or("EVENT_ENCRYPTION_KEY is not set")?;
+            .ok_or_else(|| ObjectError::Unready("EVENT_ENCRYPTION_KEY is not set".into()))?;
         // A body or a secret no configured key opens fails the message on record (retryable
         // by hand once the key is back): it is not deferred again and again.
         let unreadable = |error| Settle {
@@ -386,7 +369,7 @@ impl AppointmentLedger {
                     .settle_unsent(m, unreadable(SECRET_UNREADABLE), settings)
                     .await
             }
-            Err(SendError::Unready(why)) => return Err(why),
+            Err(SendError::Unready(why)) => return Err(ObjectError::Unready(why)),
         };
         let attempt_no = m.attempts.saturating_add(1);
         let record = AttemptRecord::new(
@@ -399,13 +382,7 @@ impl AppointmentLedger {
         );
         let outcome = SendOutcome::from_http(&sent.result, sent.at_ms);
         let logged = delivery::log_attempt(&executor, Some(&m.id), &record, Some(keys)).await;
-        let attempt = match logged {
-            Ok(json) => Some(json),
-            Err(e) => {
-                log::warn(settings.debug, "attempt not logged", json!({ "error": e }));
-                None
-            }
-        };
+        let attempt = log::best_effort(settings.debug, "attempt not logged", logged);
         let health = delivery::update_health(
             &executor,
             &d,
@@ -413,15 +390,9 @@ impl AppointmentLedger {
             settings.delivery.pause_after,
             sent.at_ms,
         )
-        .await
-        .unwrap_or_else(|e| {
-            log::warn(
-                settings.debug,
-                "destination health not updated",
-                json!({ "error": e }),
-            );
-            d.health.clone()
-        });
+        .await;
+        let health = log::best_effort(settings.debug, "destination health not updated", health)
+            .unwrap_or_else(|| d.health.clone());
         let next = next_step_on(
             &settings.delivery.schedule_ms,
             attempt_no,
@@ -431,7 +402,7 @@ impl AppointmentLedger {
             js_sys::Math::random(),
         );
         m.after_attempt(attempt_no, &outcome, next, manual, now_ms());
-        self.save(&m, settings).await.map_err(|e| e.to_string())?;
+        self.save(&m, settings).await?;
         Ok((m, attempt))
     }
 
@@ -441,9 +412,9 @@ impl AppointmentLedger {
         mut m: DeliveryRow,
         settle: Settle,
         settings: &Settings,
-    ) -> std::result::Result<(DeliveryRow, Option<serde_json::Value>), String> {
+    ) -> Result<(DeliveryRow, Option<serde_json::Value>)> {
         m.settle(settle, now_ms());
-        self.save(&m, settings).await.map_err(|e| e.to_string())?;
+        self.save(&m, settings).await?;
         Ok((m, None))
     }
 

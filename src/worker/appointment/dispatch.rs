@@ -2,7 +2,9 @@
 //! reply (see `protocol`) or a refusal `{"error": …}` with its status.
 
 use serde_json::json;
-use worker::{Response, Result};
+use worker::Response;
+
+use super::error::{ObjectError, Result};
 
 use super::index::IndexShard;
 use super::reminders::ReminderRun;
@@ -18,11 +20,20 @@ use crate::worker::runtime::respond::json_text;
 use crate::worker::walk::Walk;
 
 pub(super) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Result<Response> {
-    json_text(status, serde_json::to_string(body)?)
+    reply(status, serde_json::to_string(body))
 }
 
-pub(super) fn refuse(status: u16, message: &str) -> Result<Response> {
-    json_response(status, &json!({ "error": message }))
+/// One copy for every reply type: the generic part above is the serialisation only.
+fn reply(status: u16, text: serde_json::Result<String>) -> Result<Response> {
+    Ok(json_text(status, text?)?)
+}
+
+pub(super) fn refuse(status: u16, message: &str) -> worker::Result<Response> {
+    json_text(status, serde_json::to_string(&json!({ "error": message }))?)
+}
+
+fn refused<T>(status: u16, message: String) -> Result<T> {
+    Err(ObjectError::Refused(status, message))
 }
 
 impl AppointmentLedger {
@@ -99,7 +110,7 @@ impl AppointmentLedger {
             }
             LedgerCommand::CancelReminder { id } => {
                 let Some(reminder) = self.find_reminder(&id)? else {
-                    return refuse(404, "Reminder not found");
+                    return refused(404, "Reminder not found".into());
                 };
                 match cancel_transition(reminder.state) {
                     CancelTransition::Cancel => {
@@ -112,7 +123,7 @@ impl AppointmentLedger {
                         json_response(200, &self.reminder(&id)?)
                     }
                     CancelTransition::AlreadyCancelled => json_response(200, &reminder),
-                    CancelTransition::Conflict(message) => refuse(409, &message),
+                    CancelTransition::Conflict(message) => refused(409, message),
                 }
             }
             LedgerCommand::ListReminders => {
@@ -144,36 +155,37 @@ impl AppointmentLedger {
             LedgerCommand::RetryDelivery { id } => {
                 let settings = settings(&self.env);
                 let Some(message) = self.message(&id)? else {
-                    return refuse(404, "Delivery not found (delivered messages are not kept)");
+                    return refused(
+                        404,
+                        "Delivery not found (delivered messages are not kept)".into(),
+                    );
                 };
                 if let Err(e) = crate::destinations::check_manual_retry(message.status) {
-                    return refuse(409, &e.to_string());
+                    return refused(409, e.to_string());
                 }
                 let result = self.attempt(message, &settings, true).await;
                 self.arm_next().await?;
-                match result {
-                    Ok((delivery, attempt)) => json_response(
-                        200,
-                        &RetryReply {
-                            delivery: delivery.to_json(),
-                            attempt,
-                        },
-                    ),
-                    Err(why) => refuse(503, &why),
-                }
+                let (delivery, attempt) = result.map_err(ObjectError::unready)?;
+                json_response(
+                    200,
+                    &RetryReply {
+                        delivery: delivery.to_json(),
+                        attempt,
+                    },
+                )
             }
             LedgerCommand::IndexList { after, limit } => {
                 let owners = IndexShard::of(&self.state).owners(after.as_deref(), limit)?;
                 json_response(200, &IndexReply { owners })
             }
             LedgerCommand::Aside { seq, drop } => match self.aside(seq, drop).await? {
-                None => refuse(404, "Pending write not found"),
-                Some(Err(why)) => refuse(409, &why),
+                None => refused(404, "Pending write not found".into()),
+                Some(Err(why)) => refused(409, why.to_string()),
                 Some(Ok(())) => json_response(200, &Ack::default()),
             },
             LedgerCommand::Walk { walk } => {
                 let Some(walk) = Walk::from_text(&walk) else {
-                    return refuse(400, "not a walk");
+                    return refused(400, "not a walk".into());
                 };
                 self.keep_walk(&walk)?;
                 self.arm_next().await?;

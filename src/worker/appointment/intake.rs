@@ -13,8 +13,8 @@
 //!
 //! What to do with a held intake is the core's `held_action`.
 
-use serde_json::{json, Value};
-use worker::Result;
+use super::error::Result;
+use serde_json::Value;
 
 use super::storage::{exec, now_ms, number, rows, text};
 use super::AppointmentLedger;
@@ -63,7 +63,7 @@ fn held_from_row(row: &Value) -> Option<Held> {
 }
 
 fn seal(keys: &KeyRing, plain: &[u8], aad: &[u8]) -> Result<String> {
-    let nonce = random_bytes::<12>().map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let nonce = random_bytes::<12>().map_err(worker::Error::RustError)?;
     Ok(keys.seal(plain, aad, nonce))
 }
 
@@ -207,13 +207,7 @@ impl AppointmentLedger {
                 }
                 HeldAction::Run => self.run_one(held, settings).await,
             };
-            if let Err(e) = result {
-                log::warn(
-                    settings.debug,
-                    "held intake not finished; kept",
-                    json!({ "error": e.to_string() }),
-                );
-            }
+            log::best_effort(settings.debug, "held intake not finished; kept", result);
         }
         Ok(())
     }

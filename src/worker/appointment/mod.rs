@@ -16,12 +16,11 @@
 //!
 //! By role: `dispatch` (the `fetch` commands), `claims` (claims and commits), `outbox`,
 //! `reminders`, `delivery` (messages to destinations), `retention`, `alarm`, `index` (the index
-//! shard role), `storage` (schema and row reads), `protocol` (commands and replies) and
-//! `client` (the Worker's typed calls).
+//! shard role), `storage` (schema and row reads), `error` (the object's errors and their
+//! statuses), `protocol` (commands and replies) and `client` (the Worker's typed calls).
 
 use std::time::Duration;
 
-use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::worker::appointment::protocol::{read_command, LedgerCommand};
@@ -33,6 +32,7 @@ mod claims;
 pub mod client;
 mod delivery;
 mod dispatch;
+pub mod error;
 pub mod index;
 mod intake;
 mod outbox;
@@ -100,20 +100,22 @@ impl DurableObject for AppointmentLedger {
             Ok(c) => c,
             Err(why) => return dispatch::refuse(400, &why),
         };
-        self.dispatch(command).await
+        match self.dispatch(command).await {
+            Ok(response) => Ok(response),
+            Err(e) => e.response(),
+        }
     }
 
     async fn alarm(&self) -> Result<Response> {
         let woken = match self.ensure_schema() {
             Ok(()) => self.wake().await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         if let Err(e) = woken {
-            let debug = settings(&self.env).debug;
-            log::warn(
-                debug,
+            log::failed(
+                settings(&self.env).debug,
                 "ledger alarm failed; re-armed",
-                json!({ "error": e.to_string() }),
+                &e,
             );
             // Re-arm no later than the recovery delay, whatever else failed.
             let _ = self

@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
+use super::error::{ObjectError, Result};
 use crate::support::from_json::{unknown_variant, variant, Decoded, Fields, FromJson};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
-use worker::Result;
 
 use super::index::index_shard;
 use super::storage::{count, now_ms, num, number, rows, text, texts};
@@ -142,14 +142,17 @@ impl AppointmentLedger {
         Ok(1)
     }
 
-    pub(super) async fn send_relay(&self, entry: &OutboxEntry) -> std::result::Result<(), String> {
+    pub(super) async fn send_relay(&self, entry: &OutboxEntry) -> Result<()> {
         self.apply_entry(entry).await.map_err(|(e, _)| e)
     }
 
     /// Applies one entry; a failure says how it counts (`support::outbox::Failure`): a D1
     /// failure is the entry's own when D1 answers a probe right after, a relay's when the
     /// other object refused it with a 4xx.
-    async fn apply_entry(&self, entry: &OutboxEntry) -> std::result::Result<(), (String, Failure)> {
+    async fn apply_entry(
+        &self,
+        entry: &OutboxEntry,
+    ) -> std::result::Result<(), (ObjectError, Failure)> {
         match entry {
             OutboxEntry::D1 { statements } => match self.apply_d1(statements).await {
                 Ok(()) => Ok(()),
@@ -157,7 +160,7 @@ impl AppointmentLedger {
             },
             OutboxEntry::Relay { owner, effects } => {
                 let client = AppointmentClient::named(&self.env, owner)
-                    .map_err(|e| (e.to_string(), Failure::Unavailable))?;
+                    .map_err(|e| (e.into(), Failure::Unavailable))?;
                 match client.apply(effects.clone()).await {
                     Ok(_) => Ok(()),
                     Err(e) => {
@@ -165,7 +168,7 @@ impl AppointmentLedger {
                             CallError::Refused(r) => Some(r.status),
                             CallError::Runtime(_) => None,
                         };
-                        Err((e.to_string(), Failure::of_object(status)))
+                        Err((e.into(), Failure::of_object(status)))
                     }
                 }
             }
@@ -183,13 +186,10 @@ impl AppointmentLedger {
         }
     }
 
-    pub(super) async fn apply_d1(
-        &self,
-        statements: &[Statement],
-    ) -> std::result::Result<(), String> {
-        let executor = d1_executor(&self.env).map_err(|e| e.to_string())?;
-        ensure_tables(&executor).await.map_err(|e| e.to_string())?;
-        executor.batch(statements).await.map_err(|e| e.to_string())
+    pub(super) async fn apply_d1(&self, statements: &[Statement]) -> Result<()> {
+        let executor = d1_executor(&self.env)?;
+        ensure_tables(&executor).await?;
+        Ok(executor.batch(statements).await?)
     }
 
     pub(super) fn pending_count(&self) -> Result<usize> {
@@ -213,20 +213,11 @@ impl AppointmentLedger {
             return;
         };
         let result = match AppointmentClient::named(&self.env, &index_shard(&owner)) {
-            Ok(shard) => shard
-                .index_set(owner, holding)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(shard) => shard.index_set(owner, holding).await.map(|_| ()),
+            Err(e) => Err(e.into()),
         };
-        if let Err(e) = result {
-            log::warn(
-                settings(&self.env).debug,
-                "pending index not updated",
-                json!({ "error": e }),
-            );
-        }
+        let debug = settings(&self.env).debug;
+        log::best_effort(debug, "pending index not updated", result);
     }
 
     pub(super) fn retry(&self) -> Result<RetryRow> {
@@ -266,7 +257,9 @@ impl AppointmentLedger {
     /// After the first entry (`seq`) failed: the next try after the backoff, or, at its
     /// `ASIDE_AFTER`th own failure, the entry moved aside (the core's `after_failure`). True
     /// when it was moved aside (the drain goes on with the next one).
-    fn entry_failed(&self, seq: i64, error: &str, failure: Failure) -> Result<bool> {
+    fn entry_failed(&self, seq: i64, error: &ObjectError, failure: Failure) -> Result<bool> {
+        let error = error.to_string();
+        let error = error.as_str();
         // It may be set aside.
         self.ensure_schema()?;
         let sql = self.state.storage().sql();
@@ -343,7 +336,7 @@ impl AppointmentLedger {
         &self,
         seq: i64,
         drop: bool,
-    ) -> Result<Option<std::result::Result<(), String>>> {
+    ) -> Result<Option<std::result::Result<(), ObjectError>>> {
         let sql = self.state.storage().sql();
         let found = rows(sql.exec_raw(
             "SELECT entry FROM outbox_aside WHERE seq = ?",
@@ -357,7 +350,7 @@ impl AppointmentLedger {
             if let Err((e, _)) = self.apply_entry(&entry).await {
                 sql.exec_raw(
                     "UPDATE outbox_aside SET failures = failures + 1, last_error = ? WHERE seq = ?",
-                    vec![e.as_str().into(), num(seq)],
+                    vec![e.to_string().into(), num(seq)],
                 )?;
                 return Ok(Some(Err(e)));
             }
@@ -369,13 +362,13 @@ impl AppointmentLedger {
 
     /// The entries set aside, as the admin sees them (kind and target read from the entry).
     fn aside_entries(&self) -> Result<Vec<Value>> {
-        rows(self.state.storage().sql().exec(
+        Ok(rows(self.state.storage().sql().exec(
             "SELECT seq, enqueued_at AS enqueuedAt, aside_at AS asideAt, failures, \
              last_error AS lastError, \
              CASE WHEN json_extract(entry, '$.relay') IS NULL THEN 'd1' ELSE 'relay' END AS kind, \
              json_extract(entry, '$.relay.owner') AS target FROM outbox_aside ORDER BY seq",
             None,
-        )?)
+        )?)?)
     }
 
     /// Applies pending entries in order; stops at the first failure.
@@ -390,9 +383,9 @@ impl AppointmentLedger {
             }
             for row in batch {
                 let (Some(seq), Some(text)) = (number(&row, "seq"), text(&row, "entry")) else {
-                    return Err(worker::Error::RustError(
-                        "an outbox row without its entry".into(),
-                    ));
+                    return Err(
+                        worker::Error::RustError("an outbox row without its entry".into()).into(),
+                    );
                 };
                 let entry: OutboxEntry = from_json_text(&text)?;
                 if let Err((e, failure)) = self.apply_entry(&entry).await {

@@ -474,6 +474,16 @@ impl From<worker::Error> for CallError {
     }
 }
 
+impl From<CallError> for worker::Error {
+    /// The runtime's failure as it is; a refusal as its text.
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Runtime(e) => e,
+            refused => worker::Error::RustError(refused.to_string()),
+        }
+    }
+}
+
 impl From<serde_json::Error> for CallError {
     fn from(e: serde_json::Error) -> Self {
         CallError::Runtime(e.into())
@@ -518,8 +528,8 @@ async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
     crate::worker::runtime::probe::object_call();
     let response = stub.fetch_with_request(request).await?;
     let status = response.status_code();
-    let text = String::from_utf8(body_bytes(response).await?)
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let text =
+        String::from_utf8(body_bytes(response).await?).map_err(|_| worker::Error::BadEncoding)?;
     let value = parse(&text);
     if (200..300).contains(&status) {
         return Ok(value?);

@@ -10,8 +10,8 @@
 
 use std::rc::Rc;
 
+use super::error::{ObjectError, Result};
 use serde_json::json;
-use worker::Result;
 
 use super::storage::{exec, now_ms, rows};
 use super::AppointmentLedger;
@@ -59,7 +59,7 @@ impl AppointmentLedger {
 
     pub(super) fn reminder(&self, id: &str) -> Result<Reminder> {
         self.find_reminder(id)?
-            .ok_or_else(|| worker::Error::RustError("reminder vanished".into()))
+            .ok_or_else(|| worker::Error::RustError("reminder vanished".into()).into())
     }
 
     pub(super) fn insert_reminder(
@@ -142,6 +142,7 @@ impl AppointmentLedger {
                     worker::Error::RustError(
                         "this source's secrets do not open with EVENT_ENCRYPTION_KEY".into(),
                     )
+                    .into()
                 }),
         }
     }
@@ -171,10 +172,10 @@ impl AppointmentLedger {
                         Ok(ReminderRun::Run(settings)) => settings,
                         Ok(ReminderRun::Gone(_)) => continue,
                         Err(e) => {
-                            log::warn(
+                            log::failed(
                                 settings(&self.env).debug,
                                 "reminders not planned; the sweep plans them",
-                                json!({ "error": e.to_string() }),
+                                &e,
                             );
                             continue;
                         }
@@ -229,30 +230,26 @@ impl AppointmentLedger {
                     self.set_reminder_state(&reminder.id, ReminderState::Cancelled, Some(&reason))?;
                     continue;
                 }
-                Err(e) => Err(format!("source not read: {e}")),
+                Err(e) => Err(ObjectError::Unready(format!("source not read: {e}"))),
             };
             if let Err(e) = result {
-                self.attempt_failed(&reminder, &e, base)?;
+                self.attempt_failed(&reminder, &e.to_string(), base)?;
             }
         }
         Ok(())
     }
 
     /// One delivery attempt. `Err` is a retryable failure (its text is recorded).
-    pub(super) async fn fire_one(
-        &self,
-        reminder: &Reminder,
-        settings: &Settings,
-    ) -> std::result::Result<(), String> {
+    pub(super) async fn fire_one(&self, reminder: &Reminder, settings: &Settings) -> Result<()> {
         let url = settings
             .reminders
             .callback_url
             .as_deref()
-            .ok_or("REMINDER_CALLBACK_URL is not set")?;
+            .ok_or_else(|| ObjectError::Unready("REMINDER_CALLBACK_URL is not set".into()))?;
         let client = client_for(&settings.api);
         let found = enrich(&client, &reminder.appointment_id, None, false)
             .await
-            .map_err(|e| format!("appointment fetch failed: {e}"))?;
+            .map_err(|e| ObjectError::Unready(format!("appointment fetch failed: {e}")))?;
         // A cancel may have arrived while we were fetching.
         if self
             .find_reminder(&reminder.id)
@@ -264,9 +261,7 @@ impl AppointmentLedger {
             return Ok(());
         }
         if let FireDecision::Cancel(reason) = decide_fire(&found.appointment) {
-            return self
-                .set_reminder_state(&reminder.id, ReminderState::Cancelled, Some(&reason))
-                .map_err(|e| e.to_string());
+            return self.set_reminder_state(&reminder.id, ReminderState::Cancelled, Some(&reason));
         }
         let body = json_text(&context_json(
             &reminder.id,
@@ -283,24 +278,19 @@ impl AppointmentLedger {
             CALLBACK_TIMEOUT_MS,
             &RustMac,
         );
-        outcome_of("callback", &FetchClient.send(request).await).map_err(|e| e.to_string())?;
+        outcome_of("callback", &FetchClient.send(request).await)
+            .map_err(|e| ObjectError::Unready(e.to_string()))?;
         exec(
             &self.state.storage().sql(),
             &store::mark_sent(&reminder.id, now_ms()),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         // Bookkeeping in D1 through this object's ordered writes; the reminder is sent either way.
         let write = ScheduleWrite::MarkReminderSent {
             appointment_id: reminder.appointment_id.clone(),
             at: now_ms().div_euclid(1000),
         };
-        if let Err(e) = self.to_d1(vec![sql::write(Dialect::Sqlite, &write)]).await {
-            log::warn(
-                settings.debug,
-                "reminder_sent_at not recorded",
-                json!({ "error": e.to_string() }),
-            );
-        }
+        let recorded = self.to_d1(vec![sql::write(Dialect::Sqlite, &write)]).await;
+        log::best_effort(settings.debug, "reminder_sent_at not recorded", recorded);
         Ok(())
     }
 

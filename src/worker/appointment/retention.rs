@@ -1,7 +1,7 @@
 //! The object's finished reminders go `EVENT_RETENTION_DAYS` after they finished (the core's
 //! `reminders::retention`): deleted on the alarm, which is armed for the oldest one.
 
-use worker::Result;
+use super::error::Result;
 
 use super::storage::{exec, now_ms};
 use super::AppointmentLedger;

@@ -3,8 +3,8 @@
 //! batch per alarm, until nothing is left. The walk is kept in `meta` (`walk`, and `walk_at`,
 //! when its next batch is due); a batch whose calls failed is tried again 30 s later.
 
+use super::error::Result;
 use serde_json::json;
-use worker::Result;
 
 use super::storage::{now_ms, texts};
 use super::AppointmentLedger;
@@ -84,11 +84,7 @@ impl AppointmentLedger {
             }
             Err(e) => {
                 self.set_walk(Some(&walk), now_ms() + WALK_RETRY_MS)?;
-                log::warn(
-                    settings.debug,
-                    "walk batch failed",
-                    json!({ "error": e.to_string() }),
-                );
+                log::failed(settings.debug, "walk batch failed", &e);
             }
         }
         Ok(())

@@ -60,18 +60,20 @@ pub async fn ensure_tables(executor: &D1Executor) -> Result<(), StoreError> {
 /// The `DB` binding with every table ensured, for the admin API (errors are the runtime's).
 pub async fn ready(env: &Env) -> worker::Result<D1Executor> {
     let executor = d1_executor(env)?;
-    ensure_tables(&executor)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    ensure_tables(&executor).await?;
     Ok(executor)
 }
 
 /// The rows of `statement` (errors are the runtime's).
 pub async fn query(executor: &D1Executor, statement: &Statement) -> worker::Result<Vec<Value>> {
-    executor
-        .query(statement)
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+    Ok(executor.query(statement).await?)
+}
+
+impl From<StoreError> for worker::Error {
+    /// The store's words (D1's name the statement's failure, not bound values).
+    fn from(e: StoreError) -> Self {
+        worker::Error::RustError(e.to_string())
+    }
 }
 
 /// The schedule store on D1.

@@ -59,6 +59,19 @@ impl WorkerError {
         WorkerError::Conflict(message.to_string())
     }
 
+    /// A refusal with its own status (a core rule's that carries it).
+    pub fn refused(status: u16, message: impl fmt::Display) -> Self {
+        WorkerError::Status(status, message.to_string())
+    }
+
+    /// 400 naming `field`.
+    pub fn field(message: impl fmt::Display, field: &'static str) -> Self {
+        WorkerError::Invalid {
+            message: message.to_string(),
+            field: Some(field),
+        }
+    }
+
     /// 500, with the detail to log.
     pub fn internal(detail: impl fmt::Display) -> Self {
         WorkerError::Internal(detail.to_string())
@@ -133,9 +146,7 @@ impl From<CallError> for WorkerError {
 
 impl From<DestinationError> for WorkerError {
     fn from(e: DestinationError) -> Self {
-        WorkerError::Invalid {
-            message: e.to_string(),
-            field: Some(e.field()),
-        }
+        let field = e.field();
+        WorkerError::field(e, field)
     }
 }

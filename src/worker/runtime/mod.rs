@@ -1,6 +1,7 @@
-//! What the Worker runs on: its settings from the environment, logging, JSON answers, the
-//! `fetch` HTTP client, and D1.
+//! What the Worker runs on: its settings from the environment, logging, JSON answers, request
+//! bodies under a limit, the `fetch` HTTP client, and D1.
 
+pub mod body;
 pub mod d1;
 pub mod env;
 pub mod error;
