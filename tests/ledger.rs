@@ -617,21 +617,25 @@ fn a_sources_claims_carry_it_and_its_duplicate_keys_are_its_own() {
 }
 
 #[test]
-fn a_sources_duplicate_window_travels_with_its_claims() {
+fn a_sources_duplicate_window_and_lease_travel_with_its_claims() {
     let mut w = World::new();
     let default = ScriptedLedger::proceeding();
     w.send_with(&default, &created("apt-w"));
     // The environment's account: the object's own window (DEDUP_WINDOW_HOURS) applies.
     assert_eq!(default.claims.borrow()[0].dedup_window_ms, None);
+    assert_eq!(default.claims.borrow()[0].lease_ms, None);
     w.config.source = Some("src_a".into());
     w.config.dedup_window_ms = Some(2 * 3_600_000);
+    w.config.claim_lease_ms = Some(130_000);
     let at_a = ScriptedLedger::proceeding();
     w.send_with(&at_a, &created("apt-w"));
     let claim = at_a.claims.borrow()[0].clone();
     assert_eq!(claim.dedup_window_ms, Some(2 * 3_600_000));
+    assert_eq!(claim.lease_ms, Some(130_000));
     // It survives the trip to the object (the held intake keeps the claim as JSON too).
     let json = serde_json::to_value(&claim).unwrap();
     assert_eq!(json["dedupWindowMs"], 7_200_000);
+    assert_eq!(json["leaseMs"], 130_000);
     let back = <Claim as eka_webhook_edge::support::from_json::FromJson>::from_json(json).unwrap();
     assert_eq!(back, claim);
 }

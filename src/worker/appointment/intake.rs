@@ -110,7 +110,7 @@ impl AppointmentLedger {
             self.settle(record, true).await?;
             return Ok(claimed);
         }
-        let lease_until = now_ms() + settings.events.lease_ms;
+        let lease_until = now_ms() + claim.lease_ms.unwrap_or(settings.events.lease_ms);
         let claim_json = serde_json::to_string(&claim)?;
         let hold = intake_store::hold(&intake_store::Hold {
             dedup_key: &claim.dedup_key,
@@ -218,7 +218,8 @@ impl AppointmentLedger {
         let now = now_ms();
         let key = held.claim.dedup_key.clone();
         let sql = self.state.storage().sql();
-        for statement in intake_store::run_here(&key, now, now + settings.events.lease_ms) {
+        let lease = held.claim.lease_ms.unwrap_or(settings.events.lease_ms);
+        for statement in intake_store::run_here(&key, now, now + lease) {
             exec(&sql, &statement)?;
         }
         // A source's webhook runs with that source's settings (its Eka account), as the
