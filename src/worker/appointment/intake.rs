@@ -20,6 +20,7 @@ use super::storage::{exec, now_ms, number, rows, text};
 use super::AppointmentLedger;
 use crate::settings::Settings;
 use crate::support::entropy::random_bytes;
+use crate::support::from_json::json_text;
 use crate::support::seal::KeyRing;
 use crate::webhook::gate::{origin_failure, origin_took, origin_unknown};
 use crate::webhook::intake_store;
@@ -93,7 +94,7 @@ impl AppointmentLedger {
             let outgoing = match (keys, outgoing) {
                 (Some(keys), Some(value)) => Some(Outgoing {
                     event: claim.facts.event.clone(),
-                    sealed: seal(keys, value.to_string().as_bytes(), &outgoing_aad(event_id))?,
+                    sealed: seal(keys, json_text(&value).as_bytes(), &outgoing_aad(event_id))?,
                     source: claim.source.clone(),
                 }),
                 _ => None,

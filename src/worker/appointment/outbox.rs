@@ -19,7 +19,6 @@ use crate::schedule::store::SqlExecutor;
 use crate::support::outbox::{after_failure, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
-use crate::webhook::AFTER_ANSWER_DELAY_MS;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{from_json_text, CallError, PendingStatus};
 use crate::worker::runtime::d1::{d1_executor, ensure_tables};
@@ -111,13 +110,9 @@ impl AppointmentLedger {
     }
 
     /// Keeps an entry for the alarm to send (armed by the caller's `arm_next`): nothing is
-    /// awaited here. The first drain of an empty outbox waits [`AFTER_ANSWER_DELAY_MS`]: the
-    /// Worker's answer, which waits for this call, leaves before the alarm's D1 batch.
+    /// awaited here.
     pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry) -> Result<()> {
-        if self.keep(entry)? {
-            self.set_retry(0, None, now_ms() + AFTER_ANSWER_DELAY_MS as i64)?;
-        }
-        Ok(())
+        self.keep(entry).map(|_| ())
     }
 
     /// Appends an entry; on an empty outbox the retry state starts over. Says whether the
