@@ -538,3 +538,19 @@ test('at the default path a paused source\'s business_id is verified before the 
     assert.equal((await post(`/admin/sources/${srcA}/toggle`, {})).body.enabled, true);
   }
 });
+
+test('creates racing for one businessId: one is created, the others are 400 naming businessId, never a 500', async () => {
+  // Each create reads the others' business ids, then inserts: concurrent ones pass the read
+  // together and D1's unique index refuses all inserts but one; that refusal is the same 400.
+  for (let round = 0; round < 5; round++) {
+    const spec = specOf({ ...A, business: `biz-race-${round}` }, ekaA);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => post('/admin/sources', spec)));
+    const created = answers.filter((r) => r.status === 201);
+    assert.equal(created.length, 1, answers.map((r) => `${r.status} ${r.text}`).join('\n'));
+    for (const r of answers.filter((x) => x.status !== 201)) {
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.field, 'businessId', r.text);
+    }
+    assert.equal((await admin(`/admin/sources/${created[0].body.id}`, { method: 'DELETE' })).status, 200);
+  }
+});
