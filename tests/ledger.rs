@@ -667,3 +667,38 @@ fn a_replay_claims_under_the_key_its_delivery_was_claimed_with() {
     );
     assert_eq!(claim.source.as_deref(), Some("src_a"));
 }
+
+#[test]
+fn a_refusal_is_decided_from_the_request_alone_and_takes_nothing_in() {
+    use eka_webhook_edge::support::http::Clock;
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    let raw = created("apt-1").to_string();
+    let signed = sign(
+        raw.as_bytes(),
+        KEY.as_bytes(),
+        w.clock.now_ms() / 1000,
+        &RustMac,
+    );
+    let good = [("eka-webhook-signature".to_owned(), signed)];
+    assert!(w.pipeline(&ledger).refusal(raw.as_bytes(), &good).is_none());
+    let forged = sign(
+        raw.as_bytes(),
+        b"another-key",
+        w.clock.now_ms() / 1000,
+        &RustMac,
+    );
+    let bad = [("eka-webhook-signature".to_owned(), forged)];
+    let out = w
+        .pipeline(&ledger)
+        .refusal(raw.as_bytes(), &bad)
+        .map(|o| o.status);
+    assert_eq!(out, Some(403));
+    assert_eq!(
+        w.pipeline(&ledger)
+            .refusal(raw.as_bytes(), &[])
+            .map(|o| o.status),
+        Some(403)
+    );
+    assert!(ledger.claims.borrow().is_empty(), "nothing claimed");
+}

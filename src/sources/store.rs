@@ -205,6 +205,14 @@ pub fn insert_source(r: &SourceRecord) -> Statement {
     )
 }
 
+/// Whether a failed write of a source is D1's unique index on `business_id` refusing it (a
+/// concurrent create or `PUT` took the business id between the check and the write): the
+/// same refusal as the check's, [`super::SourceError::DuplicateBusinessId`].
+pub fn is_duplicate_business_id(error: &str) -> bool {
+    error.contains("UNIQUE constraint failed")
+        && error.contains(&format!("{SOURCE_TABLE}.business_id"))
+}
+
 /// A replaced spec and secrets (`PUT`).
 pub fn replace_source(id: &str, spec: &SourceSpec, sealed: &str, now_ms: i64) -> Statement {
     let mut values = spec_values(spec);

@@ -270,6 +270,17 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
     outcome
 }
 
+/// Why a request would be refused with `settings` ([`Pipeline::refusal`]); none: it passes.
+pub fn refusal(
+    env: &Env,
+    settings: &Settings,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> Option<Outcome> {
+    let (client, ledger, sink) = parts(env, None, settings);
+    pipeline(settings, &client, &ledger, &sink).refusal(body, headers)
+}
+
 /// The gate's first half: verify and take the delivery in ([`Pipeline::admit`]).
 pub async fn admit(
     env: &Env,

@@ -269,6 +269,12 @@ where
         claim
     }
 
+    /// The refusal of a request (size, parse, verify, validate), without taking it in: none
+    /// when it passes (a paused source's own sender then hears that it is paused).
+    pub fn refusal(&self, body: &[u8], headers: &[(String, String)]) -> Option<Outcome> {
+        self.accept(body, headers).err().map(|out| *out)
+    }
+
     /// Size, parse, verify, validate: everything decided from the request alone.
     fn accept(
         &self,
