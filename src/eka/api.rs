@@ -15,6 +15,7 @@ use futures::lock::Mutex;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
+use crate::support::from_json::json_text;
 use crate::support::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 use crate::webhook::event::is_dot_segment;
 
@@ -339,7 +340,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
                 ("Content-Type".into(), "application/json".into()),
                 ("client-id".into(), self.config.client_id.clone()),
             ],
-            body: Some(body.to_string().into_bytes()),
+            body: Some(json_text(&body).into_bytes()),
             timeout_ms: self.config.timeout_ms,
             max_response_bytes: None,
         };

@@ -193,6 +193,9 @@ pub fn effective_settings(
         let longest = longest_claim_hold_ms(s.api.timeout_ms, true);
         s.events.fit_lease(longest, explicit, &mut s.problems);
     }
+    // The object decides claims with the environment's lease unless the claim says otherwise.
+    s.webhook.claim_lease_ms =
+        (s.events.lease_ms != base.events.lease_ms).then_some(s.events.lease_ms);
     s
 }
 
@@ -461,6 +464,12 @@ mod tests {
         let s = effective_settings(&base, &r, &secrets());
         assert_eq!(s.events.lease_ms, 130_000);
         assert!(s.problems.is_empty(), "{:?}", s.problems);
+        // Its claims carry it: the object decides them with it, not with the environment's
+        // 120 s, under which a copy could take over a delivery still running.
+        assert_eq!(s.webhook.claim_lease_ms, Some(130_000));
+        // A source whose lease is the environment's sends none (the object's own applies).
+        let plain = effective_settings(&base, &record("src_b", None, true), &secrets());
+        assert_eq!(plain.webhook.claim_lease_ms, None);
         // An explicit lease is never raised: the source is misconfigured, naming it.
         let short = env(&[
             ("EKA_API_TIMEOUT_MS", "15000"),

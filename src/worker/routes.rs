@@ -287,7 +287,7 @@ const MISCONFIGURED: &str = "Server misconfigured";
 /// The answer of a source that cannot take a webhook now, or does not exist.
 fn not_taken(resolved: &Resolved) -> Option<Result<Response>> {
     match resolved {
-        Resolved::Default | Resolved::Source(_) => None,
+        Resolved::Default | Resolved::Source(_) | Resolved::PausedRouted(_) => None,
         Resolved::Unknown => Some(error(404, "Source not found")),
         Resolved::Disabled => Some(paused()),
         Resolved::Unreadable => Some(error(500, MISCONFIGURED)),
@@ -344,6 +344,13 @@ async fn webhook(
         let resolved = crate::worker::sources::by_business_id(env, &base, &body).await;
         if let Some(response) = not_taken(&resolved) {
             return response;
+        }
+        if let Resolved::PausedRouted(own) = &resolved {
+            let headers: Vec<(String, String)> = req.headers().entries().collect();
+            if let Some(refused) = crate::worker::webhook::refusal(env, own, &body, &headers) {
+                return answer(&refused, ctx, env, own, now);
+            }
+            return paused();
         }
         if let Resolved::Source(own) = resolved {
             // A source's own problems (its callback without a key, its origin against an

@@ -138,6 +138,10 @@ pub enum Resolved {
     Source(Rc<Settings>),
     /// A source whose intake is paused: 503 with `Retry-After`.
     Disabled,
+    /// A paused source a default-path body was routed to by its unverified `business_id`:
+    /// verified with these settings first (a forgery is refused as anywhere else), and only
+    /// then 503, so the pause is told to the account's own sender only.
+    PausedRouted(Rc<Settings>),
     /// No such source: 404.
     Unknown,
     /// Its secrets do not open with `EVENT_ENCRYPTION_KEY` (or the key is unset): 500.
@@ -212,6 +216,9 @@ pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved
     let business_id = body_business_id(body);
     match route_by_business_id(business_id.as_deref(), &records) {
         None => Resolved::Default,
+        Some(record) if !record.spec.enabled => {
+            settings_for(base, record).map_or(Resolved::Unreadable, Resolved::PausedRouted)
+        }
         Some(record) => resolved(base, intake_at(&record.id, &records)),
     }
 }

@@ -14,6 +14,7 @@ use crate::settings::Settings;
 use crate::signing::signature::RustMac;
 use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::entropy::random_bytes;
+use crate::support::from_json::json_text;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
@@ -184,7 +185,7 @@ impl EventLedger for ObjectLedger<'_> {
                 let nonce = random_bytes::<12>().map_err(unavailable)?;
                 Some(Outgoing {
                     event: commit.claim.facts.event.clone(),
-                    sealed: keys.seal(value.to_string().as_bytes(), &outgoing_aad(event_id), nonce),
+                    sealed: keys.seal(json_text(&value).as_bytes(), &outgoing_aad(event_id), nonce),
                     source: commit.claim.source.clone(),
                 })
             }
@@ -267,6 +268,17 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
         });
     }
     outcome
+}
+
+/// Why a request would be refused with `settings` ([`Pipeline::refusal`]); none: it passes.
+pub fn refusal(
+    env: &Env,
+    settings: &Settings,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> Option<Outcome> {
+    let (client, ledger, sink) = parts(env, None, settings);
+    pipeline(settings, &client, &ledger, &sink).refusal(body, headers)
 }
 
 /// The gate's first half: verify and take the delivery in ([`Pipeline::admit`]).

@@ -29,6 +29,7 @@ use crate::signing::signature::RustMac;
 use crate::sources::routing::{reminder_account, ReminderAccount};
 use crate::sources::store::source_of_appointment;
 use crate::sources::DEFAULT_SOURCE_ID;
+use crate::support::from_json::json_text;
 use crate::support::http::HttpClient;
 use crate::support::sql::Dialect;
 use crate::worker::runtime::d1::{query, ready};
@@ -262,13 +263,12 @@ impl AppointmentLedger {
         if let FireDecision::Cancel(reason) = decide_fire(&found.appointment) {
             return self.set_reminder_state(&reminder.id, ReminderState::Cancelled, Some(&reason));
         }
-        let body = context_json(
+        let body = json_text(&context_json(
             &reminder.id,
             &reminder.appointment_id,
             reminder.fire_at,
             &found,
-        )
-        .to_string()
+        ))
         .into_bytes();
         let request = signed_post(
             url,
