@@ -145,7 +145,9 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     if path == HEALTH_PATH {
         return match method {
-            Method::Get | Method::Head => public_health(&settings),
+            Method::Get | Method::Head => {
+                crate::worker::runtime::probe::totals(&env, public_health(&settings))
+            }
             _ => method_not_allowed("GET"),
         };
     }

@@ -5,6 +5,8 @@
 //!   (`waitUntil`) is not counted: the header is written before it runs;
 //! - `X-Eka-Probe-Fanouts`: how many kept events this isolate's objects have fanned out so
 //!   far (so that a test sees that an event no destination takes is not kept for one);
+//! - `X-Eka-Probe-Totals` on the health route: the isolate's counts so far, so that a test can wait
+//!   until earlier requests' after-work is done (the totals hold still) before it measures;
 //! - `drop`: nothing is sent after the answer (no commit, no origin status), as if the isolate
 //!   stopped there, so that a test sees the object finish the webhook on its own.
 
@@ -49,6 +51,21 @@ fn setting(env: &Env) -> Option<String> {
 /// `EKA_TEST_PROBE=drop`: send nothing after the answer.
 pub fn drops_after_answer(env: &Env) -> bool {
     setting(env).is_some_and(|v| v == "drop")
+}
+
+/// Adds the isolate's totals so far, `X-Eka-Probe-Totals: objects=<n>; d1=<n>`, to an answer
+/// that itself starts no I/O (the health route), when probing is on: a test waits until they hold
+/// still (earlier requests' after-work done) before it measures a webhook.
+pub fn totals(env: &Env, response: worker::Result<Response>) -> worker::Result<Response> {
+    if setting(env).is_none() {
+        return response;
+    }
+    let mut response = response?;
+    let (o, d) = counts();
+    response
+        .headers_mut()
+        .set("X-Eka-Probe-Totals", &format!("objects={o}; d1={d}"))?;
+    Ok(response)
 }
 
 /// The counts when a request started, when probing is on.
