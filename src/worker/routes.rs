@@ -327,9 +327,12 @@ async fn webhook(
         if let Resolved::Source(own) = resolved {
             settings = own;
         }
-    }
-    if let Some(response) = misconfigured(&settings) {
-        return response;
+        // A source's settings: its own problems refuse here. At the default path the
+        // environment's are checked once the body is routed (issue 21: a deployment with
+        // sources only takes the bodies a source's business_id routes).
+        if let Some(response) = misconfigured(&settings) {
+            return response;
+        }
     }
     let now = WorkerClock.now_ms();
     let declared = body::declared_length(&req);
@@ -362,6 +365,11 @@ async fn webhook(
                 return response;
             }
             settings = own;
+        } else if let Some(response) = misconfigured(&settings) {
+            // Not routed to a source: the environment's own account takes it, and must be
+            // complete (a deployment with sources only answers 500 here, not for a body a
+            // source takes).
+            return response;
         }
     }
     let headers: Vec<(String, String)> = req.headers().entries().collect();

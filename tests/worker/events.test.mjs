@@ -27,10 +27,19 @@ const eventRows = async (where = '1=1', ...params) =>
   (await worker.db.prepare(`SELECT * FROM eka_webhook_event WHERE ${where} ORDER BY id`).bind(...params).all()).results;
 const forwardsFor = (id) => origin.received.filter((r) => JSON.parse(r.body).payload?.data?.appointment_id === id);
 // Forwards leave after the commit, from the appointment's object (FORWARD_URL is a
-// destination): wait for `n`, then make sure no more follow.
+// destination). Settled when the system says its work is done, not after a pause: `n` forwards
+// arrived, every event of the appointment is in D1 as processed, and every delivery record of
+// those events (made with its event's fan-out and mirrored to D1) is delivered. A forward too
+// many would need a record not yet delivered or one more record: the count read then is final.
 const forwardsSettle = async (id, n) => {
-  await waitFor(() => forwardsFor(id).length >= n);
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(async () => {
+    if (forwardsFor(id).length < n) return false;
+    const events = await eventRows('appointment_id = ?', id);
+    if (!events.length || events.some((e) => e.status !== 'processed')) return false;
+    const lists = await Promise.all(events.map((e) => admin(`/admin/deliveries?eventId=${e.id}`)));
+    const records = lists.flatMap((l) => l.body.deliveries ?? []);
+    return records.length > 0 && records.every((m) => m.status === 'delivered');
+  });
   return forwardsFor(id).length;
 };
 const appointmentCalls = (id) => eka.requestsTo(`/dr/v1/appointment/${id}`).length;

@@ -54,6 +54,28 @@ test('a table with the 0.1.0 columns only gains p_aid and reminder_sent_at and k
   }
 });
 
+test('a prescription whose event row D1 refuses is listed in /admin/pending-writes until it lands', async () => {
+  // Its row goes to D1 on the object's alarm (one object call before the answer), not during
+  // a commit call: the alarm's failed drain lists the object (it did not on main before).
+  const worker = await startWorker({ ekaUrl: eka.url });
+  const pending = async () =>
+    (await (await worker.request('/admin/pending-writes', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json());
+  try {
+    await worker.db.prepare(`CREATE TRIGGER fail_event BEFORE INSERT ON eka_webhook_event
+      BEGIN SELECT RAISE(ABORT, 'injected outage'); END`).run();
+    const body = { event: 'prescription.created', client_id: 'c-1', business_id: 'b-1', data: { prescription_id: 'rx-out-1' } };
+    assert.equal((await sendSigned(worker, body)).status, 200);
+    const during = await waitFor(async () => { const s = await pending(); return s.pending >= 1 && s; });
+    assert.match(during.lastError, /injected outage/);
+    await worker.db.prepare('DROP TRIGGER fail_event').run();
+    await waitFor(async () => (await pending()).pending === 0, { timeoutMs: 30000 });
+    const { results } = await worker.db.prepare("SELECT event FROM eka_webhook_event WHERE event = 'prescription.created'").all();
+    assert.equal(results.length, 1);
+  } finally {
+    await worker.dispose();
+  }
+});
+
 test('while D1 refuses writes the webhook still answers 200, and the rows land once D1 recovers', async () => {
   const worker = await startWorker({ ekaUrl: eka.url });
   const pending = async () =>

@@ -554,3 +554,29 @@ test('creates racing for one businessId: one is created, the others are 400 nami
     assert.equal((await admin(`/admin/sources/${created[0].body.id}`, { method: 'DELETE' })).status, 200);
   }
 });
+
+test('a deployment with sources only (no Eka account in its env) routes a body by business_id at the default path; one no source takes is 500', async () => {
+  // Issue 21: such a deployment's bodies may be routed. The environment's account is checked
+  // only for a body that stays with it (on main the 500 came before routing, for every body).
+  const only = await startWorker({
+    ekaUrl: ekaDefault.url,
+    bindings: { EVENT_ENCRYPTION_KEY: KEY, ALLOW_HTTP_DESTINATIONS: 'true', EKA_CLIENT_ID: null, EKA_CLIENT_SECRET: null, EKA_SIGNING_KEY: null },
+  });
+  try {
+    const created = await only.request('/admin/sources', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(specOf(A, ekaA)) });
+    assert.equal(created.status, 201, await created.clone().text());
+    ekaA.setAppointment('apt-only', bookingFor('apt-only'));
+    const routed = await sendSigned(only, event('apt-only', A.business), { key: A.key });
+    assert.equal(routed.status, 200, await routed.clone().text());
+    assert.equal((await routed.json()).appointmentDetails.appointment_id, 'apt-only');
+    assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-only').length, 1);
+    // A body no source takes is the environment's, which has no account: 500, nothing fetched.
+    ekaDefault.setAppointment('apt-env-only', bookingFor('apt-env-only'));
+    const plain = await sendSigned(only, event('apt-env-only', 'b-unknown'), { key: SIGNING_KEY });
+    assert.equal(plain.status, 500);
+    assert.deepEqual(await plain.json(), { error: 'Server misconfigured' });
+    assert.equal(ekaDefault.requestsTo('/dr/v1/appointment/apt-env-only').length, 0);
+  } finally {
+    await only.dispose();
+  }
+});

@@ -16,7 +16,7 @@ use super::index::index_shard;
 use super::storage::{count, now_ms, num, number, rows, text, texts};
 use super::AppointmentLedger;
 use crate::schedule::store::SqlExecutor;
-use crate::support::outbox::{after_failure, Failure};
+use crate::support::outbox::{after_failure, index_change, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
 use crate::worker::appointment::client::AppointmentClient;
@@ -203,7 +203,17 @@ impl AppointmentLedger {
     }
 
     /// Registers in (or leaves) this object's index shard; best effort, logged.
+    ///
+    /// Only when its listing changes (the core's `index_change`; the meta row `indexed` says
+    /// it is listed): an outbox that drains at its first try calls no shard.
     pub(super) async fn register(&self, holding: bool) {
+        let sql = self.state.storage().sql();
+        // Unknown: call, as before the row existed.
+        let listed = texts(&sql, "SELECT value AS text FROM meta WHERE key = 'indexed'")
+            .map_or(!holding, |found| !found.is_empty());
+        let Some(holding) = index_change(listed, holding) else {
+            return;
+        };
         let Ok(Some(owner)) = self.owner() else {
             return;
         };
@@ -212,7 +222,17 @@ impl AppointmentLedger {
             Err(e) => Err(e.into()),
         };
         let debug = settings(&self.env).debug;
-        log::best_effort(debug, "pending index not updated", result);
+        if log::best_effort(debug, "pending index not updated", result).is_some() {
+            let marked = if holding {
+                sql.exec(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed', '1')",
+                    None,
+                )
+            } else {
+                sql.exec("DELETE FROM meta WHERE key = 'indexed'", None)
+            };
+            log::best_effort(debug, "pending index mark not kept", marked);
+        }
     }
 
     pub(super) fn retry(&self) -> Result<RetryRow> {
@@ -384,7 +404,10 @@ impl AppointmentLedger {
                 };
                 let entry: OutboxEntry = from_json_text(&text)?;
                 if let Err((e, failure)) = self.apply_entry(&entry).await {
-                    if self.entry_failed(seq as i64, &e, failure)? {
+                    let aside = self.entry_failed(seq as i64, &e, failure)?;
+                    // Listed for `/admin/pending-writes` (once: the core's `index_change`).
+                    self.register(true).await;
+                    if aside {
                         // Set aside: the next one goes now.
                         continue;
                     }
