@@ -367,4 +367,10 @@ test('an appointment\'s object is visible: its claim, its outgoing event and met
   assert.equal(none.status, 200);
   assert.deepEqual([none.body.claims, none.body.intake, none.body.outgoing, none.body.meta], [[], [], [], []]);
   assert.equal((await admin('/admin/appointments/e-obj/object', { method: 'POST' })).status, 405);
+  // The id URL-encoded (as the console sends it) is the same object; bytes that are not UTF-8: 400.
+  const encoded = await admin('/admin/appointments/e%2Dobj/object');
+  assert.deepEqual([encoded.body.appointmentId, encoded.body.claims.map((c) => c.eventId)], ['e-obj', [eventId]]);
+  const bad = await admin('/admin/appointments/%FF/object');
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error, /appointment id/);
 });
