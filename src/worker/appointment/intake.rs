@@ -32,9 +32,6 @@ use crate::worker::appointment::protocol::{
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
 
-/// The table of held intakes.
-pub const SCHEMA: &str = intake_store::INTAKE_TABLE;
-
 /// A held intake.
 struct Held {
     event_id: String,
