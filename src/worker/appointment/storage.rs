@@ -1,6 +1,8 @@
-//! Small reads of a Durable Object's own SQLite storage. Every read decodes its rows as JSON
-//! through one decoder, and the fields are taken from there: a typed decoder per row shape
-//! costs the Worker upload more than the reads themselves.
+//! A Durable Object's own SQLite storage: its tables (the core's constants) and the core's
+//! `Statement`s run on it (`exec`, `query`), as D1's executor runs them; the SQL lives with its
+//! concern in the core. Every read decodes its rows as JSON through one decoder, and the fields
+//! are taken from there: a typed decoder per row shape costs the Worker upload more than the
+//! reads themselves.
 
 use serde_json::Value;
 use worker::{Result, SqlCursor, SqlStorage};
