@@ -304,6 +304,7 @@ impl Settings {
                 max_depth: usize::try_from(max_depth).unwrap_or(DEFAULT_MAX_DEPTH),
                 source: None,
                 dedup_window_ms: None,
+                claim_lease_ms: None,
             },
             api: EkaApiConfig {
                 base_url: base_url.trim_end_matches('/').to_owned(),

@@ -321,3 +321,51 @@ fn the_credential_check_logs_in_now_and_names_only_the_status() {
     assert!(!e.to_string().contains("wrong-secret-value"));
     assert!(!e.to_string().contains("bad credentials"));
 }
+
+#[test]
+fn an_isolate_keeps_the_tokens_of_1024_accounts_and_forgets_the_least_recently_used() {
+    use eka_webhook_edge::eka::api::{EkaApiConfig, EkaClient, TokenSlots};
+    let fake = FakeEka::documented();
+    let clock = ManualClock::at(NOW_MS);
+    let account = |i: usize| {
+        let mut config = EkaApiConfig::new(format!("client-{i}"), "secret");
+        config.base_url = BASE.into();
+        config
+    };
+    let mut slots = TokenSlots::default();
+    let fetch = |slots: &mut TokenSlots, i: usize| {
+        let config = account(i);
+        let tokens = slots.for_account(&config);
+        let client = EkaClient::with_tokens(config, fake.clone(), clock.clone(), tokens);
+        block_on(client.appointment("apt-1", false)).unwrap();
+    };
+    assert_eq!(TokenSlots::BOUND, 1024);
+    for i in 0..TokenSlots::BOUND {
+        fetch(&mut slots, i);
+    }
+    assert_eq!(
+        fake.logins.get() as usize,
+        TokenSlots::BOUND,
+        "one login per account"
+    );
+    // All of them are kept: the first one's next webhook uses its token (and it is now the
+    // most recently used).
+    fetch(&mut slots, 0);
+    assert_eq!(fake.logins.get() as usize, TokenSlots::BOUND);
+    // One more account: the least recently used (account 1, not 0) is forgotten.
+    fetch(&mut slots, TokenSlots::BOUND);
+    assert_eq!(slots.len(), TokenSlots::BOUND);
+    assert_eq!(fake.logins.get() as usize, TokenSlots::BOUND + 1);
+    fetch(&mut slots, 0);
+    assert_eq!(
+        fake.logins.get() as usize,
+        TokenSlots::BOUND + 1,
+        "account 0 kept its token"
+    );
+    fetch(&mut slots, 1);
+    assert_eq!(
+        fake.logins.get() as usize,
+        TokenSlots::BOUND + 2,
+        "account 1 logs in again"
+    );
+}

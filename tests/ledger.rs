@@ -617,21 +617,25 @@ fn a_sources_claims_carry_it_and_its_duplicate_keys_are_its_own() {
 }
 
 #[test]
-fn a_sources_duplicate_window_travels_with_its_claims() {
+fn a_sources_duplicate_window_and_lease_travel_with_its_claims() {
     let mut w = World::new();
     let default = ScriptedLedger::proceeding();
     w.send_with(&default, &created("apt-w"));
     // The environment's account: the object's own window (DEDUP_WINDOW_HOURS) applies.
     assert_eq!(default.claims.borrow()[0].dedup_window_ms, None);
+    assert_eq!(default.claims.borrow()[0].lease_ms, None);
     w.config.source = Some("src_a".into());
     w.config.dedup_window_ms = Some(2 * 3_600_000);
+    w.config.claim_lease_ms = Some(130_000);
     let at_a = ScriptedLedger::proceeding();
     w.send_with(&at_a, &created("apt-w"));
     let claim = at_a.claims.borrow()[0].clone();
     assert_eq!(claim.dedup_window_ms, Some(2 * 3_600_000));
+    assert_eq!(claim.lease_ms, Some(130_000));
     // It survives the trip to the object (the held intake keeps the claim as JSON too).
     let json = serde_json::to_value(&claim).unwrap();
     assert_eq!(json["dedupWindowMs"], 7_200_000);
+    assert_eq!(json["leaseMs"], 130_000);
     let back = <Claim as eka_webhook_edge::support::from_json::FromJson>::from_json(json).unwrap();
     assert_eq!(back, claim);
 }
@@ -662,4 +666,39 @@ fn a_replay_claims_under_the_key_its_delivery_was_claimed_with() {
         source_key(Some("src_a"), dedup_key(body.as_bytes()))
     );
     assert_eq!(claim.source.as_deref(), Some("src_a"));
+}
+
+#[test]
+fn a_refusal_is_decided_from_the_request_alone_and_takes_nothing_in() {
+    use eka_webhook_edge::support::http::Clock;
+    let w = World::new();
+    let ledger = ScriptedLedger::proceeding();
+    let raw = created("apt-1").to_string();
+    let signed = sign(
+        raw.as_bytes(),
+        KEY.as_bytes(),
+        w.clock.now_ms() / 1000,
+        &RustMac,
+    );
+    let good = [("eka-webhook-signature".to_owned(), signed)];
+    assert!(w.pipeline(&ledger).refusal(raw.as_bytes(), &good).is_none());
+    let forged = sign(
+        raw.as_bytes(),
+        b"another-key",
+        w.clock.now_ms() / 1000,
+        &RustMac,
+    );
+    let bad = [("eka-webhook-signature".to_owned(), forged)];
+    let out = w
+        .pipeline(&ledger)
+        .refusal(raw.as_bytes(), &bad)
+        .map(|o| o.status);
+    assert_eq!(out, Some(403));
+    assert_eq!(
+        w.pipeline(&ledger)
+            .refusal(raw.as_bytes(), &[])
+            .map(|o| o.status),
+        Some(403)
+    );
+    assert!(ledger.claims.borrow().is_empty(), "nothing claimed");
 }

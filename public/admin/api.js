@@ -70,7 +70,7 @@ export async function api(path, { method = 'GET', query, body } = {}) {
  * `{appointments, followupAppointments, failed, complete}`.
  */
 export async function findAppointments(query, { maxPages = 50 } = {}) {
-  const merged = { appointments: [], followupAppointments: [], failed: [] };
+  const merged = { appointments: [], followupAppointments: [], failed: [], stored: [] };
   const { complete } = await followCursor(async (cursor) => {
     const page = await api('/admin/appointments', { query: { ...query, cursor } });
     for (const k of Object.keys(merged)) merged[k].push(...(page?.[k] ?? []));

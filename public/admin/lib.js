@@ -210,6 +210,8 @@ export function clinicName(c) {
 
 /** The rows of GET /admin/appointments, bookings and follow-ups together, in start order. */
 export function appointmentRows(found) {
+  // What the Worker keeps of each row (`stored`), beside what the Eka API says.
+  const kept = new Map((found?.stored ?? []).map((k) => [k.appointmentId, k]));
   const rows = [
     ...(found?.appointments ?? []).map((a) => ({ ...a, kind: 'booking' })),
     ...(found?.followupAppointments ?? []).map((a) => ({ ...a, kind: 'follow-up' })),
@@ -224,9 +226,29 @@ export function appointmentRows(found) {
       patient: patientName(a.patientDetails) ?? d.patient_id ?? null,
       doctor: doctorName(a.doctorDetails) ?? d.doctor_id ?? null,
       clinic: clinicName(a.clinicDetails) ?? d.clinic_id ?? null,
+      kept: kept.get(a.appointmentId) ?? null,
     };
   });
+  // A row whose fetch from Eka failed is still listed, from what is kept.
+  for (const id of found?.failed ?? []) {
+    const k = kept.get(id);
+    if (!k) continue;
+    rows.push({
+      id, kind: k.status === 'BK' ? 'booking' : 'follow-up', startMs: k.startTime * 1000, status: null,
+      patient: null, doctor: null, clinic: null, kept: k,
+    });
+  }
   return rows.sort((x, y) => (x.startMs ?? 0) - (y.startMs ?? 0));
+}
+
+/** A kept schedule row in words: status, visit type, the appointment it replaces, reminder. */
+export function keptSummary(k) {
+  if (!k) return '—';
+  const parts = [k.status || '—'];
+  if (k.visitType) parts.push(k.visitType);
+  if (k.pAid) parts.push(`replaces ${k.pAid}`);
+  parts.push(k.reminderSentAt == null ? 'no reminder sent' : 'reminder sent');
+  return parts.join(' · ');
 }
 
 /** Destinations the overview lists: paused, disabled or failing. */

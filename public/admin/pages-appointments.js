@@ -1,7 +1,7 @@
 // Appointments: the range query (GET /admin/appointments, epoch seconds) with patient, doctor
 // and clinic; per appointment its reminders: list, create, cancel.
 import { api, ApiError, findAppointments } from './api.js';
-import { appointmentRows, toLocalInput, fromLocalInput } from './lib.js';
+import { appointmentRows, keptSummary, toLocalInput, fromLocalInput } from './lib.js';
 import { h, time, badge, section, fill, field, button, flash, table, errorText } from './dom.js';
 import { sourceSelect } from './pages-sources.js';
 
@@ -94,6 +94,11 @@ export async function appointmentsPage(view, route) {
       { label: 'Status', cell: (r) => [r.status ? badge(r.status, 'info') : '—', ' ', h('small', { class: 'muted' }, r.kind)] },
       { label: 'Appointment', cell: (r) => h('code', r.id) },
       {
+        label: 'Kept',
+        cell: (r) => h('small', { class: 'kept' }, keptSummary(r.kept),
+          r.kept?.reminderSentAt == null ? null : [' ', time(r.kept.reminderSentAt * 1000)]),
+      },
+      {
         label: 'Reminders',
         cell: (r) => {
           const btn = h('button', { type: 'button', class: 'btn-secondary show-reminders', 'aria-expanded': 'false', 'aria-label': `Reminders of ${r.id}` }, 'Reminders');
@@ -106,7 +111,7 @@ export async function appointmentsPage(view, route) {
               return;
             }
             const panel = reminderPanel(r.id, sourceId);
-            row.after(h('tr', { class: 'reminder-row' }, h('td', { colspan: '7' }, panel)));
+            row.after(h('tr', { class: 'reminder-row' }, h('td', { colspan: '8' }, panel)));
             btn.setAttribute('aria-expanded', 'true');
             btn.setAttribute('aria-controls', panel.id);
           });

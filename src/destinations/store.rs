@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::destinations::{DestinationHealth, DestinationSpec, Format};
 use crate::event_log::new_event_id;
-use crate::support::from_json::from_json_text;
+use crate::support::from_json::{from_json_text, json_text};
 use crate::support::sql::{SqlValue, Statement};
 
 mod attempts;
@@ -212,7 +212,7 @@ impl std::fmt::Display for ConfigReadOnly {
 impl std::error::Error for ConfigReadOnly {}
 
 fn events_json(spec: &DestinationSpec) -> SqlValue {
-    Value::from(spec.events.clone()).to_string().as_str().into()
+    json_text(&Value::from(spec.events.clone())).as_str().into()
 }
 
 /// A new destination.
@@ -243,7 +243,7 @@ fn sources_json(spec: &DestinationSpec) -> SqlValue {
     if spec.sources == super::spec::every_source() {
         SqlValue::Null
     } else {
-        SqlValue::Text(Value::from(spec.sources.clone()).to_string())
+        SqlValue::Text(json_text(&Value::from(spec.sources.clone())))
     }
 }
 

@@ -15,6 +15,7 @@ use futures::lock::Mutex;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
+use crate::support::from_json::json_text;
 use crate::support::http::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 use crate::webhook::event::is_dot_segment;
 
@@ -167,6 +168,47 @@ impl TokenCache {
 
     fn set(&self, token: Option<Token>) {
         *self.0.borrow_mut() = token;
+    }
+}
+
+/// The tokens one runtime instance keeps, one per account (an account is its API config: the
+/// environment's, each source's), at most [`TokenSlots::BOUND`] of them. The account used
+/// longest ago is forgotten first: its next webhook logs in again.
+#[derive(Debug, Default)]
+pub struct TokenSlots(Vec<(EkaApiConfig, TokenCache)>);
+
+impl TokenSlots {
+    /// Accounts kept at once. An entry is the config's few short strings and one token (well
+    /// under 4 KiB), so 1024 is at most a few MiB of a Worker isolate's 128 MiB, and covers
+    /// every source of a deployment with up to 1023 active ones (each webhook of a source
+    /// beyond it would log in again).
+    pub const BOUND: usize = 1024;
+
+    /// The token cache of `config`'s account, made (forgetting the least recently used
+    /// account when full) if there is none; the account becomes the most recently used.
+    pub fn for_account(&mut self, config: &EkaApiConfig) -> TokenCache {
+        if let Some(at) = self.0.iter().position(|(cached, _)| cached == config) {
+            let entry = self.0.remove(at);
+            let tokens = entry.1.clone();
+            self.0.push(entry);
+            return tokens;
+        }
+        if self.0.len() >= Self::BOUND {
+            self.0.remove(0);
+        }
+        let tokens = TokenCache::default();
+        self.0.push((config.clone(), tokens.clone()));
+        tokens
+    }
+
+    /// How many accounts are kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no account is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -339,7 +381,7 @@ impl<H: HttpClient, C: Clock> EkaClient<H, C> {
                 ("Content-Type".into(), "application/json".into()),
                 ("client-id".into(), self.config.client_id.clone()),
             ],
-            body: Some(body.to_string().into_bytes()),
+            body: Some(json_text(&body).into_bytes()),
             timeout_ms: self.config.timeout_ms,
             max_response_bytes: None,
         };

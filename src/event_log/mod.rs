@@ -100,6 +100,7 @@ mod tests {
             replay_of: None,
             source: None,
             dedup_window_ms: None,
+            lease_ms: None,
         }
     }
 

@@ -94,6 +94,26 @@ impl RangeQuery {
     }
 }
 
+/// The page's rows as they are kept (every column of the schedule table, camelCase), in page
+/// order: `/admin/appointments`' `stored`. What the Eka API says of an appointment is fetched
+/// beside it; this is what the Worker itself keeps, shown for rows whose fetch failed too.
+pub fn stored_json(rows: &[ScheduleRow]) -> serde_json::Value {
+    let rows = rows.iter().map(|row| {
+        let r = &row.record;
+        serde_json::json!({
+            "appointmentId": r.appointment_id,
+            "startTime": r.start_time,
+            "endTime": r.end_time,
+            "status": r.status,
+            "visitType": r.visit_type,
+            "createdAt": r.created_at,
+            "pAid": r.p_aid,
+            "reminderSentAt": row.reminder_sent_at,
+        })
+    });
+    serde_json::Value::Array(rows.collect())
+}
+
 /// The cursor after `row`.
 pub fn cursor_of(row: &ScheduleRow) -> String {
     format!("{}:{}", row.record.start_time, row.record.appointment_id)
@@ -111,6 +131,33 @@ pub fn parse_cursor(cursor: &str) -> Result<(i64, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_rows_show_every_kept_column_in_page_order() {
+        let row = |id: &str, start: i64, p_aid: Option<&str>, sent: Option<i64>| ScheduleRow {
+            record: crate::schedule::ScheduleRecord {
+                appointment_id: id.into(),
+                start_time: start,
+                end_time: start + 900,
+                status: "BK".into(),
+                visit_type: "REG".into(),
+                created_at: 7,
+                p_aid: p_aid.map(Into::into),
+            },
+            reminder_sent_at: sent,
+        };
+        let v = stored_json(&[row("b", 20, Some("a"), Some(15)), row("c", 30, None, None)]);
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"appointmentId": "b", "startTime": 20, "endTime": 920, "status": "BK",
+                 "visitType": "REG", "createdAt": 7, "pAid": "a", "reminderSentAt": 15},
+                {"appointmentId": "c", "startTime": 30, "endTime": 930, "status": "BK",
+                 "visitType": "REG", "createdAt": 7, "pAid": null, "reminderSentAt": null},
+            ])
+        );
+        assert_eq!(stored_json(&[]), serde_json::json!([]));
+    }
 
     #[test]
     fn a_source_keeps_its_own_appointments() {

@@ -17,7 +17,6 @@ use super::{SourceSecrets, DEFAULT_SOURCE_ID};
 use crate::event_log::longest_claim_hold_ms;
 use crate::reminders::{parse_offsets, Offset};
 use crate::settings::Settings;
-use crate::webhook::AFTER_ANSWER_DELAY_MS;
 
 /// Where the sources' paths start.
 pub const HOOKS_PREFIX: &str = "/hooks/";
@@ -29,12 +28,6 @@ pub const CACHE_REFRESH_AFTER_MS: i64 = 1_000;
 pub const CACHE_MAX_AGE_MS: i64 = 5_000;
 /// A background read not back after this is taken as lost: the next request starts another.
 pub const CACHE_REFRESH_TIMEOUT_MS: i64 = 3_000;
-// A read asked for when the copy turns stale, started after the answer and taken as lost at
-// its timeout, ends before the copy's hard bound.
-const _: () = assert!(
-    CACHE_REFRESH_AFTER_MS + AFTER_ANSWER_DELAY_MS as i64 + CACHE_REFRESH_TIMEOUT_MS
-        < CACHE_MAX_AGE_MS
-);
 /// `Retry-After` of a disabled source, in seconds.
 pub const DISABLED_RETRY_AFTER_SECS: u64 = 60;
 
@@ -56,10 +49,7 @@ pub enum CacheUse {
 }
 
 /// What to do at `now_ms` with sources read at `loaded_at_ms`, a background read having
-/// been asked for at `refreshing_since_ms` (none: no read in flight). The read starts
-/// [`AFTER_ANSWER_DELAY_MS`] after the answer that asked for it (a read started at once
-/// delays that answer), so it counts as in flight for that long more than its timeout; it
-/// still lands before the copy's hard bound.
+/// started at `refreshing_since_ms` (none: no read in flight).
 pub fn cache_use(loaded_at_ms: i64, now_ms: i64, refreshing_since_ms: Option<i64>) -> CacheUse {
     // A clock that went back does not keep a stale copy forever.
     if now_ms < loaded_at_ms || now_ms - loaded_at_ms >= CACHE_MAX_AGE_MS {
@@ -68,10 +58,8 @@ pub fn cache_use(loaded_at_ms: i64, now_ms: i64, refreshing_since_ms: Option<i64
     if now_ms - loaded_at_ms < CACHE_REFRESH_AFTER_MS {
         return CacheUse::Fresh;
     }
-    // A read asked for at `at` starts once the answer has left, and is lost after its timeout.
-    let in_flight = refreshing_since_ms.is_some_and(|at| {
-        now_ms >= at && now_ms - at < AFTER_ANSWER_DELAY_MS as i64 + CACHE_REFRESH_TIMEOUT_MS
-    });
+    let in_flight = refreshing_since_ms
+        .is_some_and(|at| now_ms >= at && now_ms - at < CACHE_REFRESH_TIMEOUT_MS);
     if in_flight {
         CacheUse::Fresh
     } else {
@@ -205,6 +193,9 @@ pub fn effective_settings(
         let longest = longest_claim_hold_ms(s.api.timeout_ms, true);
         s.events.fit_lease(longest, explicit, &mut s.problems);
     }
+    // The object decides claims with the environment's lease unless the claim says otherwise.
+    s.webhook.claim_lease_ms =
+        (s.events.lease_ms != base.events.lease_ms).then_some(s.events.lease_ms);
     s
 }
 
@@ -388,12 +379,8 @@ mod tests {
         assert_eq!(cache_use(at, stale, None), CacheUse::Refresh);
         // While that read is in flight no other starts...
         assert_eq!(cache_use(at, stale + 100, Some(stale)), CacheUse::Fresh);
-        // ...also while it waits for the answer to leave, and once started...
-        let started = stale + AFTER_ANSWER_DELAY_MS as i64;
-        assert_eq!(cache_use(at, started - 1, Some(stale)), CacheUse::Fresh);
-        let lost = started + CACHE_REFRESH_TIMEOUT_MS;
-        assert_eq!(cache_use(at, lost - 1, Some(stale)), CacheUse::Fresh);
-        // ...unless it is lost (never came back in time), which is within the bound.
+        // ...unless it is lost (never came back in time).
+        let lost = stale + CACHE_REFRESH_TIMEOUT_MS;
         assert!(lost < at + CACHE_MAX_AGE_MS);
         assert_eq!(cache_use(at, lost, Some(stale)), CacheUse::Refresh);
         // A read marked in the future (a clock that went back) is not in flight.
@@ -477,6 +464,12 @@ mod tests {
         let s = effective_settings(&base, &r, &secrets());
         assert_eq!(s.events.lease_ms, 130_000);
         assert!(s.problems.is_empty(), "{:?}", s.problems);
+        // Its claims carry it: the object decides them with it, not with the environment's
+        // 120 s, under which a copy could take over a delivery still running.
+        assert_eq!(s.webhook.claim_lease_ms, Some(130_000));
+        // A source whose lease is the environment's sends none (the object's own applies).
+        let plain = effective_settings(&base, &record("src_b", None, true), &secrets());
+        assert_eq!(plain.webhook.claim_lease_ms, None);
         // An explicit lease is never raised: the source is misconfigured, naming it.
         let short = env(&[
             ("EKA_API_TIMEOUT_MS", "15000"),

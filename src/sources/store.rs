@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{webhook_path, SourceSecrets, SourceSpec, DEFAULT_SOURCE_ID};
-use crate::support::from_json::from_json_text;
+use crate::support::from_json::{from_json_text, json_text};
 use crate::support::seal::{KeyRing, SealError};
 use crate::support::sql::{migration_statements, SqlValue, Statement};
 
@@ -76,7 +76,7 @@ pub struct SourceRecord {
 /// Seals `secrets` for the source `id`.
 pub fn seal_secrets(keys: &KeyRing, id: &str, secrets: &SourceSecrets, nonce: [u8; 12]) -> String {
     keys.seal(
-        secrets.to_json().to_string().as_bytes(),
+        json_text(&secrets.to_json()).as_bytes(),
         id.as_bytes(),
         nonce,
     )
@@ -177,7 +177,7 @@ fn spec_values(spec: &SourceSpec) -> Vec<SqlValue> {
         spec.api_base_url.as_deref().into(),
         spec.allowed_events
             .as_ref()
-            .map(|e| Value::from(e.clone()).to_string())
+            .map(|e| json_text(&Value::from(e.clone())))
             .as_deref()
             .into(),
         spec.origin_url.as_deref().into(),
@@ -203,6 +203,14 @@ pub fn insert_source(r: &SourceRecord) -> Statement {
         ),
         values,
     )
+}
+
+/// Whether a failed write of a source is D1's unique index on `business_id` refusing it (a
+/// concurrent create or `PUT` took the business id between the check and the write): the
+/// same refusal as the check's, [`super::SourceError::DuplicateBusinessId`].
+pub fn is_duplicate_business_id(error: &str) -> bool {
+    error.contains("UNIQUE constraint failed")
+        && error.contains(&format!("{SOURCE_TABLE}.business_id"))
 }
 
 /// A replaced spec and secrets (`PUT`).

@@ -492,3 +492,19 @@ fn the_largest_source_body_fits_the_admin_body_limit() {
     assert!(parse_source(&largest, RULES, None).is_ok());
     assert!(largest.len() <= crate::support::json_body::MAX_BYTES);
 }
+
+#[test]
+fn a_write_refused_by_the_business_id_index_is_a_duplicate_business_id() {
+    use super::store::is_duplicate_business_id;
+    let d1 =
+        "D1_ERROR: UNIQUE constraint failed: eka_webhook_source.business_id: SQLITE_CONSTRAINT";
+    assert!(is_duplicate_business_id(d1));
+    // Another index, another table, another failure: not this refusal.
+    assert!(!is_duplicate_business_id(
+        "D1_ERROR: UNIQUE constraint failed: eka_webhook_source.id: SQLITE_CONSTRAINT"
+    ));
+    assert!(!is_duplicate_business_id(
+        "UNIQUE constraint failed: eka_webhook_event.business_id"
+    ));
+    assert!(!is_duplicate_business_id("D1_ERROR: database is locked"));
+}

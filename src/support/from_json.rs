@@ -43,6 +43,13 @@ pub fn parse_bytes(bytes: &[u8]) -> Decoded<Value> {
     serde_json::from_slice(bytes)
 }
 
+/// `value` as compact JSON text: what `value.to_string()` writes, through the serializer the
+/// upload holds anyway (`serde_json::to_string`); `Value`'s `Display` would add a second
+/// serializer and a pretty printer (`{:#}`). Writing a `Value` cannot fail.
+pub fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 /// The largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 

@@ -89,9 +89,29 @@ pub fn after_failure(
     }
 }
 
+/// What an object does with its index shard entry (the shards list the objects that hold
+/// writes their target has not taken, for `/admin/pending-writes`): `Some(true)` registers,
+/// `Some(false)` leaves, `None` calls nothing. `registered`: this object's last call was a
+/// registration; `holding`: it holds writes that failed (pending after a failure, or set
+/// aside). An outbox that drains at its first try was never listed, so it calls nothing (no
+/// shard call per webhook).
+pub fn index_change(registered: bool, holding: bool) -> Option<bool> {
+    (registered != holding).then_some(holding)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_calls_its_index_shard_only_when_its_listing_changes() {
+        // A write failed: listed once, however many failures follow.
+        assert_eq!(index_change(false, true), Some(true));
+        assert_eq!(index_change(true, true), None);
+        // Drained: a listed object leaves; one never listed calls nothing.
+        assert_eq!(index_change(true, false), Some(false));
+        assert_eq!(index_change(false, false), None);
+    }
 
     #[test]
     fn an_entry_that_fails_on_its_own_goes_aside_at_the_fifth_failure() {

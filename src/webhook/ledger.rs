@@ -51,6 +51,10 @@ pub struct Claim {
     /// the object's `DEDUP_WINDOW_HOURS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_window_ms: Option<i64>,
+    /// How long an attempt holds the claim, when its source's differs from the object's
+    /// `EVENT_CLAIM_LEASE_SECONDS` (a source's own origin grows it); none: the object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<i64>,
 }
 
 impl Claim {
@@ -81,6 +85,7 @@ impl Claim {
             replay_of: None,
             source: None,
             dedup_window_ms: None,
+            lease_ms: None,
         }
     }
 }
@@ -375,6 +380,7 @@ impl FromJson for Claim {
             replay_of: f.opt_string("replayOf")?,
             source: f.opt_string("source")?,
             dedup_window_ms: f.opt_i64("dedupWindowMs")?,
+            lease_ms: f.opt_i64("leaseMs")?,
         })
     }
 }

@@ -6,6 +6,7 @@
 use crate::settings::Settings;
 use crate::signing::outbound::{forward_request, outcome_of, DeliveryError};
 use crate::signing::signature::RustMac;
+use crate::support::from_json::json_text;
 use crate::support::http::{Clock, HttpClient};
 use crate::webhook::pipeline::{EnrichedEvent, EventSink};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
@@ -28,7 +29,7 @@ pub fn forward_sink(settings: &Settings) -> Option<Forward<'_>> {
 
 impl EventSink for Forward<'_> {
     async fn deliver(&self, event: &EnrichedEvent) -> Result<(), DeliveryError> {
-        let body = event.to_json().to_string().into_bytes();
+        let body = json_text(&event.to_json()).into_bytes();
         let request = forward_request(
             self.url,
             body,

@@ -287,7 +287,7 @@ const MISCONFIGURED: &str = "Server misconfigured";
 /// The answer of a source that cannot take a webhook now, or does not exist.
 fn not_taken(resolved: &Resolved) -> Option<Result<Response>> {
     match resolved {
-        Resolved::Default | Resolved::Source(_) => None,
+        Resolved::Default | Resolved::Source(_) | Resolved::PausedRouted(_) => None,
         Resolved::Unknown => Some(error(404, "Source not found")),
         Resolved::Disabled => Some(paused()),
         Resolved::Unreadable => Some(error(500, MISCONFIGURED)),
@@ -324,9 +324,12 @@ async fn webhook(
         if let Resolved::Source(own) = resolved {
             settings = own;
         }
-    }
-    if let Some(response) = misconfigured(&settings) {
-        return response;
+        // A source's settings: its own problems refuse here. At the default path the
+        // environment's are checked once the body is routed (issue 21: a deployment with
+        // sources only takes the bodies a source's business_id routes).
+        if let Some(response) = misconfigured(&settings) {
+            return response;
+        }
     }
     let now = WorkerClock.now_ms();
     let declared = body::declared_length(&req);
@@ -345,6 +348,13 @@ async fn webhook(
         if let Some(response) = not_taken(&resolved) {
             return response;
         }
+        if let Resolved::PausedRouted(own) = &resolved {
+            let headers: Vec<(String, String)> = req.headers().entries().collect();
+            if let Some(refused) = crate::worker::webhook::refusal(env, own, &body, &headers) {
+                return answer(&refused, ctx, env, own, now);
+            }
+            return paused();
+        }
         if let Resolved::Source(own) = resolved {
             // A source's own problems (its callback without a key, its origin against an
             // explicit lease) refuse here as at its own path.
@@ -352,6 +362,11 @@ async fn webhook(
                 return response;
             }
             settings = own;
+        } else if let Some(response) = misconfigured(&settings) {
+            // Not routed to a source: the environment's own account takes it, and must be
+            // complete (a deployment with sources only answers 500 here, not for a body a
+            // source takes).
+            return response;
         }
     }
     let headers: Vec<(String, String)> = req.headers().entries().collect();

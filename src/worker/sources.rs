@@ -10,9 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use std::time::Duration;
-
-use worker::{Context, Delay, Env, Result};
+use worker::{Context, Env, Result};
 
 use crate::settings::Settings;
 use crate::sources::routing::{
@@ -22,7 +20,6 @@ use crate::sources::routing::{
 use crate::sources::store::{list_sources, open_secrets, SourceRecord};
 use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::http::Clock;
-use crate::webhook::AFTER_ANSWER_DELAY_MS;
 use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::fetch_client::WorkerClock;
 use crate::worker::runtime::log;
@@ -92,9 +89,8 @@ pub async fn all(env: &Env, stale_ok: bool) -> Result<Rc<Vec<SourceRecord>>> {
     Ok(records)
 }
 
-/// Starts the background read a webhook found due (call it once the answer is made), after
-/// [`AFTER_ANSWER_DELAY_MS`] so that it never delays the answer; a failure keeps the copy
-/// (until its hard bound).
+/// Starts the background read a webhook found due (call it once the answer is made: the
+/// read then never delays it); a failure keeps the copy (until its hard bound).
 pub fn refresh_after_answer(env: &Env, ctx: &Context) {
     let Some(now) = DUE.with(std::cell::Cell::take) else {
         return;
@@ -102,8 +98,6 @@ pub fn refresh_after_answer(env: &Env, ctx: &Context) {
     let generation = GENERATION.with(std::cell::Cell::get);
     let env = env.clone();
     ctx.wait_until(async move {
-        // Once the answer has left: a read started at once delays it.
-        Delay::from(Duration::from_millis(AFTER_ANSWER_DELAY_MS)).await;
         // A failed read keeps the copy until its bound; the request after that reads D1
         // itself and answers (and logs) its error.
         if let Ok(records) = load(&env).await {
@@ -144,6 +138,10 @@ pub enum Resolved {
     Source(Rc<Settings>),
     /// A source whose intake is paused: 503 with `Retry-After`.
     Disabled,
+    /// A paused source a default-path body was routed to by its unverified `business_id`:
+    /// verified with these settings first (a forgery is refused as anywhere else), and only
+    /// then 503, so the pause is told to the account's own sender only.
+    PausedRouted(Rc<Settings>),
     /// No such source: 404.
     Unknown,
     /// Its secrets do not open with `EVENT_ENCRYPTION_KEY` (or the key is unset): 500.
@@ -218,6 +216,9 @@ pub async fn by_business_id(env: &Env, base: &Settings, body: &[u8]) -> Resolved
     let business_id = body_business_id(body);
     match route_by_business_id(business_id.as_deref(), &records) {
         None => Resolved::Default,
+        Some(record) if !record.spec.enabled => {
+            settings_for(base, record).map_or(Resolved::Unreadable, Resolved::PausedRouted)
+        }
         Some(record) => resolved(base, intake_at(&record.id, &records)),
     }
 }

@@ -5,10 +5,8 @@
 //! the answer: its rows go through the object's outbox; only the count of a copy is sent after
 //! the response. Inside the object the same ledger commits locally (`ObjectLedger::local`).
 
-use std::time::Duration;
-
 use serde_json::Value;
-use worker::{Context, Delay, Env};
+use worker::{Context, Env};
 
 use crate::destinations::{known_fresh, needs_fan_out};
 use crate::event_log;
@@ -16,12 +14,12 @@ use crate::settings::Settings;
 use crate::signing::signature::RustMac;
 use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::entropy::random_bytes;
+use crate::support::from_json::json_text;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
 use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, Intake, LedgerError};
 use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
-use crate::webhook::AFTER_ANSWER_DELAY_MS;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{outgoing_aad, CommitRecord, Outgoing};
 use crate::worker::appointment::AppointmentLedger;
@@ -96,8 +94,6 @@ impl<'a> ObjectLedger<'a> {
             } else if let Some(ctx) = self.ctx {
                 let env = self.env.clone();
                 ctx.wait_until(async move {
-                    // Once the answer has left: a read started at once delays the intake.
-                    Delay::from(Duration::from_millis(AFTER_ANSWER_DELAY_MS)).await;
                     delivery::learn(&env, settings(&env).as_ref()).await;
                 });
             }
@@ -189,7 +185,7 @@ impl EventLedger for ObjectLedger<'_> {
                 let nonce = random_bytes::<12>().map_err(unavailable)?;
                 Some(Outgoing {
                     event: commit.claim.facts.event.clone(),
-                    sealed: keys.seal(value.to_string().as_bytes(), &outgoing_aad(event_id), nonce),
+                    sealed: keys.seal(json_text(&value).as_bytes(), &outgoing_aad(event_id), nonce),
                     source: commit.claim.source.clone(),
                 })
             }
@@ -259,9 +255,6 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
         let keys = settings.events.keys.clone();
         let debug = settings.debug;
         ctx.wait_until(async move {
-            // Once the answer has left (sealing and the call would delay it); a copy that
-            // arrives meanwhile is in flight (409), as during the call.
-            Delay::from(Duration::from_millis(AFTER_ANSWER_DELAY_MS)).await;
             let ledger = ObjectLedger::new(&env, None, keys.as_ref(), debug);
             if let Err(e) = ledger.commit(&deferred.commit()).await {
                 // The object's alarm finishes it at the end of the claim's lease.
@@ -275,6 +268,17 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
         });
     }
     outcome
+}
+
+/// Why a request would be refused with `settings` ([`Pipeline::refusal`]); none: it passes.
+pub fn refusal(
+    env: &Env,
+    settings: &Settings,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> Option<Outcome> {
+    let (client, ledger, sink) = parts(env, None, settings);
+    pipeline(settings, &client, &ledger, &sink).refusal(body, headers)
 }
 
 /// The gate's first half: verify and take the delivery in ([`Pipeline::admit`]).

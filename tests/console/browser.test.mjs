@@ -122,6 +122,8 @@ test('appointments list the booking with patient, doctor and clinic; a reminder 
   assert.match(text, /Raj Sharma/);
   assert.match(text, /Dr\. Rahul Kumar/);
   assert.match(text, /DIABETES AND ENDOCRINE CLINIC/);
+  // What the Worker keeps of the row (D1's schedule table), beside what Eka says.
+  assert.match(await row.locator('.kept').textContent(), /^BK · REG · no reminder sent$/);
   await page.getByRole('button', { name: 'Reminders of con-1' }).click();
   const panel = page.locator('.reminder-panel');
   await panel.getByText('No reminders.').waitFor();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import {
   formatTime, formatHour, utcTitle, formatDuration, formatRelative, toLocalInput, fromLocalInput, queryString,
   parseEventList, describeEvents, createPager, followCursor, totals, niceCeil, stackedBars, patientName,
-  doctorName, clinicName, appointmentRows, troubledDestinations, destinationState, parseRoute, truncate,
+  doctorName, clinicName, appointmentRows, keptSummary, troubledDestinations, destinationState, parseRoute, truncate,
 } from '../../public/admin/lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -162,6 +162,24 @@ test('appointment rows: bookings and follow-ups together in start order, ids whe
   assert.deepEqual([rows[0].patient, rows[0].doctor, rows[0].clinic], ['Raj', 'Dr A', 'C']);
   assert.equal(rows[2].patient, 'p2');
   assert.deepEqual(appointmentRows(undefined), []);
+});
+
+test('appointment rows carry what is kept; a row Eka could not be asked about is listed from it', () => {
+  const kept = (appointmentId, startTime, more = {}) => ({
+    appointmentId, startTime, endTime: startTime + 900, status: 'BK', visitType: '', createdAt: 1, pAid: null, reminderSentAt: null, ...more,
+  });
+  const rows = appointmentRows({
+    appointments: [{ appointmentId: 'b1', appointmentDetails: { start_time: 100, status: 'BK' } }],
+    followupAppointments: [],
+    failed: ['gone'],
+    stored: [kept('b1', 100, { pAid: 'b0', reminderSentAt: 50 }), kept('gone', 50)],
+  });
+  assert.deepEqual(rows.map((r) => [r.id, r.startMs, r.patient]), [['gone', 50_000, null], ['b1', 100_000, null]]);
+  assert.equal(rows[1].kept.pAid, 'b0');
+  assert.equal(keptSummary(rows[1].kept), 'BK · replaces b0 · reminder sent');
+  assert.equal(keptSummary(rows[0].kept), 'BK · no reminder sent');
+  assert.equal(keptSummary(kept('f', 1, { status: 'IN', visitType: 'FLW' })), 'IN · FLW · no reminder sent');
+  assert.equal(keptSummary(null), '—');
 });
 
 test('destination states', () => {

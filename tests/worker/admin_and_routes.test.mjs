@@ -123,10 +123,21 @@ test('the range query splits, orders, enriches and lists failures', async () => 
       .bind(id, start, start + 900, status, visit).run();
     if (id !== 'q-gone') eka.setAppointment(id, { ...bookingFor(id, start), status, visit_type: visit });
   }
+  await worker.db.prepare("UPDATE eka_webhook_schedule_appointment SET p_aid = 'q-old', reminder_sent_at = ? WHERE appointment_id = 'q-b2'")
+    .bind(base + 60).run();
   const res = await admin(`/admin/appointments?start=${base}&end=${base + 300}`);
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body));
   assert.deepEqual(body.appointments.map((a) => a.appointmentId), ['q-b1', 'q-b2']);
+  // What the Worker keeps, every column, in page order: the row whose fetch failed too.
+  assert.deepEqual(body.stored.map((r) => r.appointmentId), ['q-b1', 'q-gone', 'q-f1', 'q-b2']);
+  assert.deepEqual(body.stored[1], {
+    appointmentId: 'q-gone', startTime: base + 150, endTime: base + 1050, status: 'BK',
+    visitType: '', createdAt: 1, pAid: null, reminderSentAt: null,
+  });
+  assert.equal(body.stored[3].pAid, 'q-old');
+  assert.equal(body.stored[3].reminderSentAt, base + 60);
+  assert.equal(body.stored[2].visitType, 'FLW');
   assert.deepEqual(body.followupAppointments.map((a) => a.appointmentId), ['q-f1']);
   assert.deepEqual(body.failed, ['q-gone']);
   const first = body.appointments[0];

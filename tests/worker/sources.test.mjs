@@ -519,3 +519,64 @@ test('a key removed in the same millisecond as the version an isolate cached sto
     assert.equal((await post(`/admin/sources/${srcA}/rotate-key`, { key: A.key })).status, 200);
   }
 });
+
+test('at the default path a paused source\'s business_id is verified before the 503: a forgery learns nothing', async () => {
+  assert.equal((await post(`/admin/sources/${srcA}/toggle`, {})).body.enabled, false);
+  try {
+    ekaA.setAppointment('apt-paused-default', bookingFor('apt-paused-default'));
+    const body = JSON.stringify(event('apt-paused-default', A.business));
+    // Not signed with A's key: refused as a forgery at any source would be, not "paused".
+    const forged = await sendSigned(worker, body, { key: SIGNING_KEY });
+    assert.equal(forged.status, 403, await forged.clone().text());
+    assert.equal(forged.headers.get('retry-after'), null);
+    // Signed with A's key: paused, Eka keeps it for later.
+    const signed = await sendSigned(worker, body, { key: A.key });
+    assert.equal(signed.status, 503, await signed.clone().text());
+    assert.equal(signed.headers.get('retry-after'), '60');
+    assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-paused-default').length, 0);
+  } finally {
+    assert.equal((await post(`/admin/sources/${srcA}/toggle`, {})).body.enabled, true);
+  }
+});
+
+test('creates racing for one businessId: one is created, the others are 400 naming businessId, never a 500', async () => {
+  // Each create reads the others' business ids, then inserts: concurrent ones pass the read
+  // together and D1's unique index refuses all inserts but one; that refusal is the same 400.
+  for (let round = 0; round < 5; round++) {
+    const spec = specOf({ ...A, business: `biz-race-${round}` }, ekaA);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => post('/admin/sources', spec)));
+    const created = answers.filter((r) => r.status === 201);
+    assert.equal(created.length, 1, answers.map((r) => `${r.status} ${r.text}`).join('\n'));
+    for (const r of answers.filter((x) => x.status !== 201)) {
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.field, 'businessId', r.text);
+    }
+    assert.equal((await admin(`/admin/sources/${created[0].body.id}`, { method: 'DELETE' })).status, 200);
+  }
+});
+
+test('a deployment with sources only (no Eka account in its env) routes a body by business_id at the default path; one no source takes is 500', async () => {
+  // Issue 21: such a deployment's bodies may be routed. The environment's account is checked
+  // only for a body that stays with it (on main the 500 came before routing, for every body).
+  const only = await startWorker({
+    ekaUrl: ekaDefault.url,
+    bindings: { EVENT_ENCRYPTION_KEY: KEY, ALLOW_HTTP_DESTINATIONS: 'true', EKA_CLIENT_ID: null, EKA_CLIENT_SECRET: null, EKA_SIGNING_KEY: null },
+  });
+  try {
+    const created = await only.request('/admin/sources', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(specOf(A, ekaA)) });
+    assert.equal(created.status, 201, await created.clone().text());
+    ekaA.setAppointment('apt-only', bookingFor('apt-only'));
+    const routed = await sendSigned(only, event('apt-only', A.business), { key: A.key });
+    assert.equal(routed.status, 200, await routed.clone().text());
+    assert.equal((await routed.json()).appointmentDetails.appointment_id, 'apt-only');
+    assert.equal(ekaA.requestsTo('/dr/v1/appointment/apt-only').length, 1);
+    // A body no source takes is the environment's, which has no account: 500, nothing fetched.
+    ekaDefault.setAppointment('apt-env-only', bookingFor('apt-env-only'));
+    const plain = await sendSigned(only, event('apt-env-only', 'b-unknown'), { key: SIGNING_KEY });
+    assert.equal(plain.status, 500);
+    assert.deepEqual(await plain.json(), { error: 'Server misconfigured' });
+    assert.equal(ekaDefault.requestsTo('/dr/v1/appointment/apt-env-only').length, 0);
+  } finally {
+    await only.dispose();
+  }
+});

@@ -46,6 +46,8 @@ pub struct WebhookConfig {
     pub source: Option<String>,
     /// The source's own duplicate window, carried by its claims; none: the ledger's own.
     pub dedup_window_ms: Option<i64>,
+    /// The source's claim lease when it differs from the ledger's own, carried by its claims.
+    pub claim_lease_ms: Option<i64>,
 }
 
 impl Default for WebhookConfig {
@@ -59,6 +61,7 @@ impl Default for WebhookConfig {
             max_depth: DEFAULT_MAX_DEPTH,
             source: None,
             dedup_window_ms: None,
+            claim_lease_ms: None,
         }
     }
 }
@@ -262,7 +265,14 @@ where
         let mut claim = Claim::for_event(event, dedup_key, self.now_ms());
         claim.source = self.config.source.clone();
         claim.dedup_window_ms = self.config.dedup_window_ms;
+        claim.lease_ms = self.config.claim_lease_ms;
         claim
+    }
+
+    /// The refusal of a request (size, parse, verify, validate), without taking it in: none
+    /// when it passes (a paused source's own sender then hears that it is paused).
+    pub fn refusal(&self, body: &[u8], headers: &[(String, String)]) -> Option<Outcome> {
+        self.accept(body, headers).err().map(|out| *out)
     }
 
     /// Size, parse, verify, validate: everything decided from the request alone.

@@ -14,6 +14,7 @@ use crate::destinations::{
 use crate::event_log::new_event_id;
 use crate::settings::Settings;
 use crate::support::entropy::random_bytes;
+use crate::support::from_json::json_text;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
 use crate::worker::appointment::client::AppointmentClient;
@@ -179,9 +180,7 @@ pub async fn test(id: &str, env: &Env, settings: &Settings) -> WorkerResult<Resp
     }
     let now = now();
     let event_id = new_event_id(now, random_bytes::<10>().map_err(internal)?);
-    let body = store::test_event(&event_id, id, now)
-        .to_string()
-        .into_bytes();
+    let body = json_text(&store::test_event(&event_id, id, now)).into_bytes();
     let sent = delivery::send(&executor, settings, &d, &event_id, body)
         .await
         .map_err(WorkerError::conflict)?;

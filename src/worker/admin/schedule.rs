@@ -4,7 +4,7 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::eka::find::enrich_found;
-use crate::schedule::range::{RangeQuery, APPOINTMENTS_PAGE_MAX};
+use crate::schedule::range::{stored_json, RangeQuery, APPOINTMENTS_PAGE_MAX};
 use crate::schedule::sql::row_from_json;
 use crate::schedule::store::SqlExecutor;
 use crate::settings::Settings;
@@ -17,7 +17,8 @@ use crate::worker::runtime::log;
 use crate::worker::runtime::respond::{error, json};
 
 /// `GET /admin/appointments`: one page of the range query (`schedule::range`: at most
-/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API) and `nextCursor`.
+/// `APPOINTMENTS_PAGE_MAX` rows, each enriched from the Eka API), the rows as kept (`stored`)
+/// and `nextCursor`.
 pub async fn appointments(req: &Request, env: &Env, settings: &Settings) -> WorkerResult<Response> {
     if let Some(response) = misconfigured(settings) {
         return Ok(response?);
@@ -42,10 +43,12 @@ pub async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Work
     };
     let settings = own.as_deref().unwrap_or(settings);
     let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
+    let stored = stored_json(&page);
     let client = client_for(&settings.api);
     let mut body = enrich_found(&client, page, settings.find_concurrency)
         .await
         .to_json();
+    body["stored"] = stored;
     body["nextCursor"] = json!(next);
     Ok(json(200, &body)?)
 }

@@ -49,6 +49,16 @@ impl From<SourceError> for WorkerError {
     }
 }
 
+/// A failed write: the 400 of a business id taken meanwhile (by a concurrent create or `PUT`),
+/// else the runtime's error.
+fn refused_write(e: worker::Error) -> WorkerError {
+    if store::is_duplicate_business_id(&e.to_string()) {
+        SourceError::DuplicateBusinessId.into()
+    } else {
+        e.into()
+    }
+}
+
 const NOT_FOUND: WorkerError = WorkerError::NotFound("Source not found");
 
 fn default_json(settings: &Settings) -> Value {
@@ -136,7 +146,9 @@ pub async fn create(mut req: Request, env: &Env, settings: &Settings) -> WorkerR
         created_at: now,
         updated_at: now,
     };
-    query(&executor, &store::insert_source(&record)).await?;
+    query(&executor, &store::insert_source(&record))
+        .await
+        .map_err(refused_write)?;
     invalidate();
     Ok(json(201, &record.to_json(Some(&secrets)))?)
 }
@@ -183,7 +195,9 @@ pub async fn replace(
     let keys = keys(settings)?;
     let sealed = seal(keys, id, &secrets)?;
     let now = WorkerClock.now_ms();
-    query(&executor, &store::replace_source(id, &spec, &sealed, now)).await?;
+    query(&executor, &store::replace_source(id, &spec, &sealed, now))
+        .await
+        .map_err(refused_write)?;
     invalidate();
     let updated = SourceRecord {
         spec,

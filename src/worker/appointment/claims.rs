@@ -46,7 +46,7 @@ impl AppointmentLedger {
             .dedup_window_ms
             .unwrap_or(settings.events.dedup_window_ms);
         let existing = event_log::remembered(self.claim_record(&claim.dedup_key)?, now, window);
-        let lease = settings.events.lease_ms;
+        let lease = claim.lease_ms.unwrap_or(settings.events.lease_ms);
         let decision = match &claim.replay_of {
             Some(event_id) => decide_replay(existing.as_ref(), now, lease, event_id),
             None => {

@@ -20,6 +20,7 @@ use super::storage::{exec, now_ms, number, rows, text};
 use super::AppointmentLedger;
 use crate::settings::Settings;
 use crate::support::entropy::random_bytes;
+use crate::support::from_json::json_text;
 use crate::support::seal::KeyRing;
 use crate::webhook::gate::{origin_failure, origin_took, origin_unknown};
 use crate::webhook::intake_store;
@@ -90,7 +91,7 @@ impl AppointmentLedger {
             let outgoing = match (keys, outgoing) {
                 (Some(keys), Some(value)) => Some(Outgoing {
                     event: claim.facts.event.clone(),
-                    sealed: seal(keys, value.to_string().as_bytes(), &outgoing_aad(event_id))?,
+                    sealed: seal(keys, json_text(&value).as_bytes(), &outgoing_aad(event_id))?,
                     source: claim.source.clone(),
                 }),
                 _ => None,
@@ -106,7 +107,7 @@ impl AppointmentLedger {
             self.settle(record, true).await?;
             return Ok(claimed);
         }
-        let lease_until = now_ms() + settings.events.lease_ms;
+        let lease_until = now_ms() + claim.lease_ms.unwrap_or(settings.events.lease_ms);
         let claim_json = serde_json::to_string(&claim)?;
         let hold = intake_store::hold(&intake_store::Hold {
             dedup_key: &claim.dedup_key,
@@ -214,7 +215,8 @@ impl AppointmentLedger {
         let now = now_ms();
         let key = held.claim.dedup_key.clone();
         let sql = self.state.storage().sql();
-        for statement in intake_store::run_here(&key, now, now + settings.events.lease_ms) {
+        let lease = held.claim.lease_ms.unwrap_or(settings.events.lease_ms);
+        for statement in intake_store::run_here(&key, now, now + lease) {
             exec(&sql, &statement)?;
         }
         // A source's webhook runs with that source's settings (its Eka account), as the

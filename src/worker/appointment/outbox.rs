@@ -16,10 +16,9 @@ use super::storage::{now_ms, number, text};
 use super::AppointmentLedger;
 use crate::schedule::store::SqlExecutor;
 use crate::support::object_store;
-use crate::support::outbox::{after_failure, Failure};
+use crate::support::outbox::{after_failure, index_change, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
-use crate::webhook::AFTER_ANSWER_DELAY_MS;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{from_json_text, CallError, PendingStatus};
 use crate::worker::runtime::d1::{d1_executor, ensure_tables};
@@ -108,13 +107,9 @@ impl AppointmentLedger {
     }
 
     /// Keeps an entry for the alarm to send (armed by the caller's `arm_next`): nothing is
-    /// awaited here. The first drain of an empty outbox waits [`AFTER_ANSWER_DELAY_MS`]: the
-    /// Worker's answer, which waits for this call, leaves before the alarm's D1 batch.
+    /// awaited here.
     pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry) -> Result<()> {
-        if self.keep(entry)? {
-            self.set_retry(0, None, now_ms() + AFTER_ANSWER_DELAY_MS as i64)?;
-        }
-        Ok(())
+        self.keep(entry).map(|_| ())
     }
 
     /// Appends an entry; on an empty outbox the retry state starts over. Says whether the
@@ -202,7 +197,17 @@ impl AppointmentLedger {
     }
 
     /// Registers in (or leaves) this object's index shard; best effort, logged.
+    ///
+    /// Only when its listing changes (the core's `index_change`; the meta row `indexed` says
+    /// it is listed): an outbox that drains at its first try calls no shard.
     pub(super) async fn register(&self, holding: bool) {
+        // Unknown: call, as before the row existed.
+        let listed = self
+            .text_of(&object_store::meta_get("indexed"))
+            .map_or(!holding, |found| found.is_some());
+        let Some(holding) = index_change(listed, holding) else {
+            return;
+        };
         let Ok(Some(owner)) = self.owner() else {
             return;
         };
@@ -211,7 +216,14 @@ impl AppointmentLedger {
             Err(e) => Err(e.into()),
         };
         let debug = settings(&self.env).debug;
-        log::best_effort(debug, "pending index not updated", result);
+        if log::best_effort(debug, "pending index not updated", result).is_some() {
+            let marked = self.exec(&if holding {
+                object_store::meta_set("indexed", "1")
+            } else {
+                object_store::meta_delete("indexed")
+            });
+            log::best_effort(debug, "pending index mark not kept", marked);
+        }
     }
 
     pub(super) fn retry(&self) -> Result<RetryRow> {
@@ -335,7 +347,10 @@ impl AppointmentLedger {
                 };
                 let entry: OutboxEntry = from_json_text(&text)?;
                 if let Err((e, failure)) = self.apply_entry(&entry).await {
-                    if self.entry_failed(seq as i64, &e, failure)? {
+                    let aside = self.entry_failed(seq as i64, &e, failure)?;
+                    // Listed for `/admin/pending-writes` (once: the core's `index_change`).
+                    self.register(true).await;
+                    if aside {
                         // Set aside: the next one goes now.
                         continue;
                     }

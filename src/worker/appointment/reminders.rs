@@ -29,6 +29,7 @@ use crate::signing::signature::RustMac;
 use crate::sources::routing::{reminder_account, ReminderAccount};
 use crate::sources::store::source_of_appointment;
 use crate::sources::DEFAULT_SOURCE_ID;
+use crate::support::from_json::json_text;
 use crate::support::http::HttpClient;
 use crate::support::object_store;
 use crate::support::sql::Dialect;
@@ -256,13 +257,12 @@ impl AppointmentLedger {
         if let FireDecision::Cancel(reason) = decide_fire(&found.appointment) {
             return self.set_reminder_state(&reminder.id, ReminderState::Cancelled, Some(&reason));
         }
-        let body = context_json(
+        let body = json_text(&context_json(
             &reminder.id,
             &reminder.appointment_id,
             reminder.fire_at,
             &found,
-        )
-        .to_string()
+        ))
         .into_bytes();
         let request = signed_post(
             url,

@@ -8,36 +8,23 @@ use std::rc::Rc;
 
 use worker::Env;
 
-use crate::eka::api::{EkaApiConfig, EkaClient, TokenCache};
+use crate::eka::api::{EkaApiConfig, EkaClient, TokenSlots};
 use crate::settings::Settings;
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 
 /// The Eka client over `fetch`.
 pub type Client = EkaClient<FetchClient, WorkerClock>;
 
-/// Accounts whose tokens an isolate keeps at once (the environment's and each source's).
-const TOKEN_SLOTS: usize = 32;
-
 thread_local! {
-    static TOKENS: RefCell<Vec<(EkaApiConfig, TokenCache)>> = const { RefCell::new(Vec::new()) };
+    /// The isolate's tokens, one per account, bounded (`TokenSlots::BOUND`, a core rule).
+    static TOKENS: RefCell<TokenSlots> = RefCell::new(TokenSlots::default());
     static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
 }
 
 /// A client for this request, sharing the isolate's token for `config`: each account (the
 /// environment's, each source's) has its own token.
 pub fn client_for(config: &EkaApiConfig) -> Client {
-    let tokens = TOKENS.with(|cell| {
-        let mut slots = cell.borrow_mut();
-        if let Some((_, tokens)) = slots.iter().find(|(cached, _)| cached == config) {
-            return tokens.clone();
-        }
-        if slots.len() >= TOKEN_SLOTS {
-            slots.remove(0);
-        }
-        let tokens = TokenCache::default();
-        slots.push((config.clone(), tokens.clone()));
-        tokens
-    });
+    let tokens = TOKENS.with(|cell| cell.borrow_mut().for_account(config));
     EkaClient::with_tokens(config.clone(), FetchClient, WorkerClock, tokens)
 }
 

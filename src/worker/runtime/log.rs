@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use crate::settings::SERVICE;
+use crate::support::from_json::json_text;
 use crate::webhook::pipeline::Outcome;
 
 /// Logs one line `{"level":"warn","service":"eka-webhook-edge",…fields}`.
@@ -17,7 +18,7 @@ pub fn warn(debug: bool, message: &str, fields: Value) {
     if let (Some(out), Value::Object(extra)) = (line.as_object_mut(), fields) {
         out.extend(extra);
     }
-    worker::console_log!("{}", line);
+    worker::console_log!("{}", json_text(&line));
 }
 
 /// Logs what a pipeline run reports: its warnings, and its error with the status answered.
