@@ -130,7 +130,15 @@ test('events reach only the destinations subscribed to them, signed in each form
     const createdId = await webhook('d-filter-1', 'appointment.created');
     const updatedId = await webhook('d-filter-2', 'appointment.updated');
     await waitFor(() => ekaFormat.ok().length >= 1 && standard.ok().length >= 1);
-    await new Promise((r) => setTimeout(r, 500));
+    // Done when the system says so: each event's fan-out made all its messages at once (one
+    // object transaction, mirrored to D1 together), so once the right one is delivered a
+    // message to the other destination would be listed beside it, and sent from it.
+    const settled = (eventId, destination) => waitFor(async () => {
+      const list = (await deliveries(`eventId=${eventId}`)).filter((m) => [a.id, b.id].includes(m.destinationId));
+      return list.some((m) => m.destinationId === destination && m.status === 'delivered') && list;
+    });
+    assert.deepEqual((await settled(createdId, a.id)).map((m) => m.destinationId), [a.id], 'appointment.created: A only');
+    assert.deepEqual((await settled(updatedId, b.id)).map((m) => m.destinationId), [b.id], 'appointment.updated: B only');
     assert.equal(ekaFormat.received.length, 1, 'only appointment.created');
     assert.equal(standard.received.length, 1, 'only appointment.updated');
 
@@ -286,9 +294,20 @@ test('410 Gone pauses the destination at once; toggling turns an active one off 
     await waitFor(() => bodiesFor(receiver, 'd-gone').some((x) => x.status === 200));
     const off = await admin(`/admin/destinations/${d.id}/toggle`, { method: 'POST' });
     assert.equal(off.body.enabled, false);
-    await webhook('d-off');
-    await new Promise((r) => setTimeout(r, 800));
-    assert.equal(bodiesFor(receiver, 'd-off').length, 0, 'a destination turned off gets nothing');
+    // A witness that takes every event: once it has the event, the event's fan-out is done
+    // (all its messages are made at once), so the one turned off would have its record by now.
+    const witness = await startReceiver();
+    const w = (await create({ url: witness.url, events: ['*'] })).body;
+    try {
+      const offId = await webhook('d-off');
+      await waitFor(async () => (await deliveries(`eventId=${offId}&destinationId=${w.id}`))[0]?.status === 'delivered');
+      assert.deepEqual(await deliveries(`eventId=${offId}&destinationId=${d.id}`), [], 'no message for the one turned off');
+      assert.equal(bodiesFor(witness, 'd-off').length, 1, 'the witness got it');
+      assert.equal(bodiesFor(receiver, 'd-off').length, 0, 'a destination turned off gets nothing');
+    } finally {
+      await admin(`/admin/destinations/${w.id}`, { method: 'DELETE' });
+      await witness.close();
+    }
     await admin(`/admin/destinations/${d.id}`, { method: 'DELETE' });
   } finally {
     await receiver.close();

@@ -27,10 +27,19 @@ const eventRows = async (where = '1=1', ...params) =>
   (await worker.db.prepare(`SELECT * FROM eka_webhook_event WHERE ${where} ORDER BY id`).bind(...params).all()).results;
 const forwardsFor = (id) => origin.received.filter((r) => JSON.parse(r.body).payload?.data?.appointment_id === id);
 // Forwards leave after the commit, from the appointment's object (FORWARD_URL is a
-// destination): wait for `n`, then make sure no more follow.
+// destination). Settled when the system says its work is done, not after a pause: `n` forwards
+// arrived, every event of the appointment is in D1 as processed, and every delivery record of
+// those events (made with its event's fan-out and mirrored to D1) is delivered. A forward too
+// many would need a record not yet delivered or one more record: the count read then is final.
 const forwardsSettle = async (id, n) => {
-  await waitFor(() => forwardsFor(id).length >= n);
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(async () => {
+    if (forwardsFor(id).length < n) return false;
+    const events = await eventRows('appointment_id = ?', id);
+    if (!events.length || events.some((e) => e.status !== 'processed')) return false;
+    const lists = await Promise.all(events.map((e) => admin(`/admin/deliveries?eventId=${e.id}`)));
+    const records = lists.flatMap((l) => l.body.deliveries ?? []);
+    return records.length > 0 && records.every((m) => m.status === 'delivered');
+  });
   return forwardsFor(id).length;
 };
 const appointmentCalls = (id) => eka.requestsTo(`/dr/v1/appointment/${id}`).length;
@@ -324,4 +333,38 @@ test('without EVENT_ENCRYPTION_KEY no body is kept: health says replay is off, a
   } finally {
     await plain.dispose();
   }
+});
+
+test('an appointment\'s object is visible: its claim, its outgoing event and meta, never a body', async () => {
+  eka.setAppointment('e-obj', bookingFor('e-obj'));
+  // The origin (FORWARD_URL's destination) fails, so the enriched event stays for its retry.
+  origin.status = 503;
+  let status;
+  let body;
+  let eventId;
+  try {
+    const res = await sendSigned(worker, JSON.stringify(appointmentEvent('e-obj')));
+    assert.equal(res.status, 200);
+    eventId = res.headers.get('x-eka-event-id');
+    await waitFor(() => forwardsFor('e-obj').length >= 1);
+    ({ status, body } = await admin('/admin/appointments/e-obj/object'));
+  } finally {
+    origin.status = 200;
+  }
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(body.appointmentId, 'e-obj');
+  assert.deepEqual(body.claims.map((c) => [c.eventId, c.status]), [[eventId, 'processed']]);
+  assert.match(body.claims[0].dedupKey, /\S/);
+  assert.ok(body.claims[0].claimedAt > 0 && body.claims[0].seenAt >= body.claims[0].claimedAt);
+  assert.deepEqual(body.intake, [], 'nothing held once committed');
+  assert.deepEqual(body.outgoing.map((o) => [o.eventId, o.event]), [[eventId, 'appointment.created']]);
+  assert.deepEqual(Object.keys(body.outgoing[0]).sort(), ['event', 'eventId', 'fanout', 'storedAt']);
+  assert.ok(body.meta.some((m) => m.key === 'owner'), JSON.stringify(body.meta));
+  // No patient data and no sealed text: the fake's patient name is nowhere in the answer.
+  assert.doesNotMatch(JSON.stringify(body), /Raj|sealed|"body"/);
+  // An appointment nothing was kept for: empty tables, not an error.
+  const none = await admin('/admin/appointments/e-none/object');
+  assert.equal(none.status, 200);
+  assert.deepEqual([none.body.claims, none.body.intake, none.body.outgoing, none.body.meta], [[], [], [], []]);
+  assert.equal((await admin('/admin/appointments/e-obj/object', { method: 'POST' })).status, 405);
 });

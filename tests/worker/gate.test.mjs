@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  ROOT, SIGNING_KEY, startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
+  ROOT, SIGNING_KEY, startWorker, startFakeEka, startOrigin, startResetting, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
 } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
@@ -163,9 +163,12 @@ test('a redirect from the origin is not followed: Eka gets the 3xx unchanged and
 });
 
 test('an origin that cannot be reached answers 502 and the event is failed', async () => {
+  // An origin that resets the connection before any answer, listening for the whole test (no
+  // other process can take its port meanwhile, as one could port 9 or a port given up).
+  const reset = await startResetting();
   const down = await startWorker({
     ekaUrl: eka.url,
-    bindings: { ORIGIN_URL: 'http://127.0.0.1:9/nowhere' },
+    bindings: { ORIGIN_URL: `${reset.url}/nowhere` },
   });
   try {
     const res = await sendSigned(down, JSON.stringify(appointmentEvent('g-down')));
@@ -177,8 +180,10 @@ test('an origin that cannot be reached answers 502 and the event is failed', asy
       return row?.status === 'failed' && row.error === 'origin_unreachable';
     });
     assert.equal(id, null, 'the 502 is the gate\'s own answer');
+    assert.ok(reset.connections >= 1, 'the Worker tried the origin (the 502 is not some other failure)');
   } finally {
     await down.dispose();
+    await reset.close();
   }
 });
 

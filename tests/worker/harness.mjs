@@ -2,6 +2,7 @@
 // Miniflare, with a real local D1 and the write-queue Durable Object, against the fake Eka
 // API on 127.0.0.1. Also a tiny origin server that records what the Worker forwards.
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +133,23 @@ export async function startOrigin({ answer = () => '{}', contentType = 'applicat
   origin.url = `http://127.0.0.1:${server.address().port}/hook`;
   origin.close = () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); });
   return origin;
+}
+
+/**
+ * An address nothing answers at: a server that resets every connection at once (no HTTP
+ * answer ever), listening until `close()`. Unlike a fixed port (9) or a port given up, no
+ * other process can be listening there while the test runs. `connections` counts the tries.
+ */
+export async function startResetting() {
+  const peer = { connections: 0 };
+  const server = net.createServer((socket) => {
+    peer.connections += 1;
+    socket.resetAndDestroy?.() ?? socket.destroy();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  peer.url = `http://127.0.0.1:${server.address().port}`;
+  peer.close = () => new Promise((r) => server.close(r));
+  return peer;
 }
 
 /** Polls `check` (default: 15 s, every 200 ms). */

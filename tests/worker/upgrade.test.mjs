@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startWorker, startFakeEka, sendSigned, appointmentEvent, rows, waitFor, ROOT, ADMIN_TOKEN } from './harness.mjs';
+import { startWorker, startFakeEka, startResetting, sendSigned, appointmentEvent, rows, waitFor, ROOT, ADMIN_TOKEN } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
 const eka = await startFakeEka();
@@ -19,10 +19,13 @@ after(() => eka.close());
 test('an upgrade drains the old queue into D1 and keeps every reminder', async () => {
   const state = mkdtempSync(path.join(tmpdir(), 'eka-upgrade-'));
   cpSync(path.join(ROOT, 'tests', 'fixtures', 'upgrade-0.1.0'), state, { recursive: true });
+  // A callback nothing answers at (reset at once), kept listening for the whole test: no other
+  // process can take its port meanwhile (as one could port 9). No reminder is due here.
+  const callback = await startResetting();
   const worker = await startWorker({
     ekaUrl: eka.url,
     persistTo: state,
-    bindings: { REMINDER_CALLBACK_URL: 'http://127.0.0.1:9/never', REMINDER_OFFSETS: '1h' },
+    bindings: { REMINDER_CALLBACK_URL: `${callback.url}/never`, REMINDER_OFFSETS: '1h' },
     // A renamed class keeps its namespace (and so its objects' ids and storage).
     durableObjects: { APPOINTMENTS: { className: 'AppointmentLedger', useSQLite: true, unsafeUniqueKey: '-AppointmentReminders' } },
   });
@@ -57,5 +60,6 @@ test('an upgrade drains the old queue into D1 and keeps every reminder', async (
     assert.equal(reminders[0].state, 'cancelled');
   } finally {
     await worker.dispose();
+    await callback.close();
   }
 });
