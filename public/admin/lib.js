@@ -247,6 +247,7 @@ export function keptSummary(k) {
   const parts = [k.status || '—'];
   if (k.visitType) parts.push(k.visitType);
   if (k.pAid) parts.push(`replaces ${k.pAid}`);
+  if (k.sourceId && k.sourceId !== 'default') parts.push(`source ${k.sourceId}`);
   parts.push(k.reminderSentAt == null ? 'no reminder sent' : 'reminder sent');
   return parts.join(' · ');
 }

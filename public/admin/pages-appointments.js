@@ -1,5 +1,6 @@
 // Appointments: the range query (GET /admin/appointments, epoch seconds) with patient, doctor
-// and clinic; per appointment its reminders: list, create, cancel.
+// and clinic, and what is kept of each row; per appointment its reminders (list, create,
+// cancel) and what its object keeps.
 import { api, ApiError, findAppointments } from './api.js';
 import { appointmentRows, keptSummary, toLocalInput, fromLocalInput } from './lib.js';
 import { h, time, badge, section, fill, field, button, flash, table, errorText } from './dom.js';
@@ -7,6 +8,27 @@ import { sourceSelect } from './pages-sources.js';
 
 const DAY = 86_400_000;
 const SHOW = 50;
+
+// What the appointment's object keeps of its events (GET /admin/appointments/{id}/object):
+// claims, held intakes, enriched events waiting for their fan-out, meta. No bodies.
+const OBJECT_TABLES = [
+  ['claims', 'Claims (one per body)', [['Event', 'eventId'], ['Status', 'status'], ['Claimed', 'claimedAt', true], ['Last seen', 'seenAt', true]]],
+  ['intake', 'Held intakes', [['Event', 'eventId'], ['Mode', 'mode'], ['Lease until', 'leaseUntil', true]]],
+  ['outgoing', 'Events waiting for their fan-out', [['Event', 'eventId'], ['Type', 'event'], ['Stored', 'storedAt', true]]],
+  ['meta', 'Meta', [['Key', 'key'], ['Value', 'value']]],
+];
+
+function objectPanel(appointmentId) {
+  const box = h('div', { class: 'object-panel' });
+  fill(box, async () => {
+    const kept = await api(`/admin/appointments/${encodeURIComponent(appointmentId)}/object`);
+    return [h('h3', 'Kept by the object of ', h('code', appointmentId)), ...OBJECT_TABLES.map(([key, title, cols]) => table(
+      cols.map(([label, k, isTime]) => ({ label, cell: (r) => (isTime ? time(r[k]) : String(r[k] ?? '—')) })),
+      kept[key] ?? [], { caption: title, empty: `${title}: none.`, className: `object-${key}` },
+    ))];
+  });
+  return box;
+}
 
 function reminderPanel(appointmentId, sourceId) {
   const list = h('div');
@@ -53,7 +75,7 @@ function reminderPanel(appointmentId, sourceId) {
     }
   });
   const panel = h('div', { class: 'reminder-panel', id: `rem-${appointmentId.replace(/[^A-Za-z0-9_-]/g, '_')}` },
-    h('h3', 'Reminders of ', h('code', appointmentId)), list, form);
+    h('h3', 'Reminders of ', h('code', appointmentId)), list, form, objectPanel(appointmentId));
   fill(list, load);
   return panel;
 }

@@ -18,6 +18,7 @@ use crate::support::sql::{SqlValue, Statement};
 mod attempts;
 mod lists;
 mod messages;
+pub mod object;
 
 pub use attempts::*;
 pub use lists::*;

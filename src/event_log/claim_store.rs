@@ -12,6 +12,29 @@ pub const CLAIMS_TABLE: &str = "CREATE TABLE IF NOT EXISTS claims (dedup_key TEX
      event_id TEXT NOT NULL, status TEXT NOT NULL, claimed_at INTEGER NOT NULL, \
      seen_at INTEGER NOT NULL)";
 
+/// What an appointment's object keeps of its events, as the operator sees it
+/// (`GET /admin/appointments/{id}/object`): each of its tables with the columns shown,
+/// camelCase. Bodies are never read (a held intake's `body`, an outgoing event's sealed
+/// enriched text: patient data); an intake's `sealed` is the flag saying its body is sealed.
+pub const OBJECT_VIEW: [(&str, &str); 4] = [
+    (
+        "claims",
+        "SELECT dedup_key AS dedupKey, event_id AS eventId, status, claimed_at AS claimedAt, \
+         seen_at AS seenAt FROM claims ORDER BY claimed_at, dedup_key",
+    ),
+    (
+        "intake",
+        "SELECT dedup_key AS dedupKey, event_id AS eventId, mode, reprocess, origin, sealed, \
+         lease_until AS leaseUntil FROM intake ORDER BY lease_until, dedup_key",
+    ),
+    (
+        "outgoing",
+        "SELECT event_id AS eventId, event, fanout, stored_at AS storedAt FROM outgoing \
+         ORDER BY stored_at, event_id",
+    ),
+    ("meta", "SELECT key, value FROM meta ORDER BY key"),
+];
+
 /// The record of `dedup_key` (read with [`claim_from_row`]).
 pub fn select_claim(dedup_key: &str) -> Statement {
     Statement::new(
@@ -85,6 +108,41 @@ mod tests {
 
     use super::*;
     use crate::support::sql::SqlValue;
+
+    #[test]
+    fn the_object_view_reads_kept_columns_and_never_a_body() {
+        let tables: Vec<&str> = OBJECT_VIEW.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tables, ["claims", "intake", "outgoing", "meta"]);
+        // Every column read exists in its table (the claims and intake tables are the core's).
+        let columns = |select: &str| -> Vec<String> {
+            let list = select
+                .trim_start_matches("SELECT ")
+                .split(" FROM ")
+                .next()
+                .unwrap_or_default();
+            list.split(',')
+                .map(|c| c.split(" AS ").next().unwrap_or_default().trim().to_owned())
+                .collect()
+        };
+        for (table, create) in [
+            (OBJECT_VIEW[0].1, CLAIMS_TABLE),
+            (OBJECT_VIEW[1].1, crate::webhook::intake_store::INTAKE_TABLE),
+        ] {
+            for c in columns(table) {
+                assert!(create.contains(&format!("{c} ")), "{c} not in {create}");
+            }
+        }
+        // No body: the intake's body, the outgoing event's sealed text.
+        assert!(!columns(OBJECT_VIEW[1].1).contains(&"body".to_owned()));
+        assert!(!OBJECT_VIEW[2].1.contains("sealed"));
+        assert_eq!(
+            columns(OBJECT_VIEW[2].1),
+            ["event_id", "event", "fanout", "stored_at"]
+        );
+        assert!(OBJECT_VIEW
+            .iter()
+            .all(|(t, q)| q.contains(&format!("FROM {t} "))));
+    }
 
     #[test]
     fn every_claim_statement_binds_each_placeholder() {

@@ -97,11 +97,27 @@ impl RangeQuery {
 /// The page's rows as they are kept (every column of the schedule table, camelCase), in page
 /// order: `/admin/appointments`' `stored`. What the Eka API says of an appointment is fetched
 /// beside it; this is what the Worker itself keeps, shown for rows whose fetch failed too.
-pub fn stored_json(rows: &[ScheduleRow]) -> serde_json::Value {
+/// `sources`: the `appointment_id`/`source` rows recorded for them (an id without one is
+/// `default`'s); `None` when they could not be read (`sourceId` null: unknown).
+pub fn stored_json(
+    rows: &[ScheduleRow],
+    sources: Option<&[serde_json::Value]>,
+) -> serde_json::Value {
+    let source_of = |id: &str| {
+        let sources = sources?;
+        Some(
+            sources
+                .iter()
+                .find(|s| s.get("appointment_id").and_then(|v| v.as_str()) == Some(id))
+                .and_then(|s| s.get("source")?.as_str())
+                .unwrap_or(crate::sources::DEFAULT_SOURCE_ID),
+        )
+    };
     let rows = rows.iter().map(|row| {
         let r = &row.record;
         serde_json::json!({
             "appointmentId": r.appointment_id,
+            "sourceId": source_of(&r.appointment_id),
             "startTime": r.start_time,
             "endTime": r.end_time,
             "status": r.status,
@@ -146,17 +162,32 @@ mod tests {
             },
             reminder_sent_at: sent,
         };
-        let v = stored_json(&[row("b", 20, Some("a"), Some(15)), row("c", 30, None, None)]);
+        let sources = [serde_json::json!({"appointment_id": "c", "source": "src_x"})];
+        let v = stored_json(
+            &[row("b", 20, Some("a"), Some(15)), row("c", 30, None, None)],
+            Some(&sources),
+        );
         assert_eq!(
             v,
             serde_json::json!([
-                {"appointmentId": "b", "startTime": 20, "endTime": 920, "status": "BK",
+                {"appointmentId": "b", "sourceId": "default", "startTime": 20, "endTime": 920, "status": "BK",
                  "visitType": "REG", "createdAt": 7, "pAid": "a", "reminderSentAt": 15},
-                {"appointmentId": "c", "startTime": 30, "endTime": 930, "status": "BK",
+                {"appointmentId": "c", "sourceId": "src_x", "startTime": 30, "endTime": 930, "status": "BK",
                  "visitType": "REG", "createdAt": 7, "pAid": null, "reminderSentAt": null},
             ])
         );
-        assert_eq!(stored_json(&[]), serde_json::json!([]));
+        assert_eq!(stored_json(&[], Some(&[])), serde_json::json!([]));
+        let unknown = stored_json(&[row("c", 30, None, None)], None);
+        assert_eq!(unknown[0]["sourceId"], serde_json::Value::Null);
+        let ids = ["b", "c"];
+        let q = crate::sources::store::sources_of_appointments(&ids).unwrap();
+        assert!(
+            q.sql.ends_with("WHERE appointment_id IN (?, ?)"),
+            "{}",
+            q.sql
+        );
+        assert_eq!(q.params.len(), 2);
+        assert!(crate::sources::store::sources_of_appointments(&[]).is_none());
     }
 
     #[test]

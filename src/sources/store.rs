@@ -267,6 +267,21 @@ pub fn list_sources() -> Statement {
     )
 }
 
+/// The recorded sources of `appointment_ids` (`appointment_id`, `source` rows; an id with no
+/// row is the default source's); `None` for no ids.
+pub fn sources_of_appointments(appointment_ids: &[&str]) -> Option<Statement> {
+    (!appointment_ids.is_empty()).then(|| {
+        let marks = vec!["?"; appointment_ids.len()].join(", ");
+        Statement::new(
+            format!(
+                "SELECT appointment_id, source FROM {APPOINTMENT_SOURCE_TABLE} \
+                 WHERE appointment_id IN ({marks})"
+            ),
+            appointment_ids.iter().map(|id| (*id).into()).collect(),
+        )
+    })
+}
+
 /// Records which source an appointment belongs to (only for sources other than `default`).
 pub fn appointment_source(appointment_id: &str, source_id: &str) -> Option<Statement> {
     (source_id != DEFAULT_SOURCE_ID).then(|| {

@@ -9,6 +9,7 @@ pub mod from_json;
 pub mod http;
 pub mod join;
 pub mod json_body;
+pub mod object_store;
 pub mod outbox;
 pub mod page;
 pub mod request_url;

@@ -127,6 +127,11 @@ test('appointments list the booking with patient, doctor and clinic; a reminder 
   await page.getByRole('button', { name: 'Reminders of con-1' }).click();
   const panel = page.locator('.reminder-panel');
   await panel.getByText('No reminders.').waitFor();
+  // What the appointment's object keeps: the webhook's claim (processed, after its replay).
+  const claim = panel.locator('table.object-claims tbody tr');
+  await claim.first().waitFor();
+  assert.match(await claim.first().textContent(), /evt_.*processed/);
+  assert.ok(await panel.locator('table.object-meta tbody tr', { hasText: 'owner' }).count() >= 1);
   const at = new Date(Date.now() + 2 * 3_600_000);
   const local = await page.evaluate((ms) => {
     const d = new Date(ms);

@@ -180,6 +180,8 @@ test('appointment rows carry what is kept; a row Eka could not be asked about is
   assert.equal(keptSummary(rows[0].kept), 'BK · no reminder sent');
   assert.equal(keptSummary(kept('f', 1, { status: 'IN', visitType: 'FLW' })), 'IN · FLW · no reminder sent');
   assert.equal(keptSummary(null), '—');
+  assert.equal(keptSummary(kept('s', 1, { sourceId: 'src_1' })), 'BK · source src_1 · no reminder sent');
+  assert.equal(keptSummary(kept('d', 1, { sourceId: 'default' })), 'BK · no reminder sent');
 });
 
 test('destination states', () => {

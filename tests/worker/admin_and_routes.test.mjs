@@ -132,7 +132,7 @@ test('the range query splits, orders, enriches and lists failures', async () => 
   // What the Worker keeps, every column, in page order: the row whose fetch failed too.
   assert.deepEqual(body.stored.map((r) => r.appointmentId), ['q-b1', 'q-gone', 'q-f1', 'q-b2']);
   assert.deepEqual(body.stored[1], {
-    appointmentId: 'q-gone', startTime: base + 150, endTime: base + 1050, status: 'BK',
+    appointmentId: 'q-gone', sourceId: 'default', startTime: base + 150, endTime: base + 1050, status: 'BK',
     visitType: '', createdAt: 1, pAid: null, reminderSentAt: null,
   });
   assert.equal(body.stored[3].pAid, 'q-old');

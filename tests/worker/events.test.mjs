@@ -334,3 +334,43 @@ test('without EVENT_ENCRYPTION_KEY no body is kept: health says replay is off, a
     await plain.dispose();
   }
 });
+
+test('an appointment\'s object is visible: its claim, its outgoing event and meta, never a body', async () => {
+  eka.setAppointment('e-obj', bookingFor('e-obj'));
+  // The origin (FORWARD_URL's destination) fails, so the enriched event stays for its retry.
+  origin.status = 503;
+  let status;
+  let body;
+  let eventId;
+  try {
+    const res = await sendSigned(worker, JSON.stringify(appointmentEvent('e-obj')));
+    assert.equal(res.status, 200);
+    eventId = res.headers.get('x-eka-event-id');
+    await waitFor(() => forwardsFor('e-obj').length >= 1);
+    ({ status, body } = await admin('/admin/appointments/e-obj/object'));
+  } finally {
+    origin.status = 200;
+  }
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(body.appointmentId, 'e-obj');
+  assert.deepEqual(body.claims.map((c) => [c.eventId, c.status]), [[eventId, 'processed']]);
+  assert.match(body.claims[0].dedupKey, /\S/);
+  assert.ok(body.claims[0].claimedAt > 0 && body.claims[0].seenAt >= body.claims[0].claimedAt);
+  assert.deepEqual(body.intake, [], 'nothing held once committed');
+  assert.deepEqual(body.outgoing.map((o) => [o.eventId, o.event]), [[eventId, 'appointment.created']]);
+  assert.deepEqual(Object.keys(body.outgoing[0]).sort(), ['event', 'eventId', 'fanout', 'storedAt']);
+  assert.ok(body.meta.some((m) => m.key === 'owner'), JSON.stringify(body.meta));
+  // No patient data and no sealed text: the fake's patient name is nowhere in the answer.
+  assert.doesNotMatch(JSON.stringify(body), /Raj|sealed|"body"/);
+  // An appointment nothing was kept for: empty tables, not an error.
+  const none = await admin('/admin/appointments/e-none/object');
+  assert.equal(none.status, 200);
+  assert.deepEqual([none.body.claims, none.body.intake, none.body.outgoing, none.body.meta], [[], [], [], []]);
+  assert.equal((await admin('/admin/appointments/e-obj/object', { method: 'POST' })).status, 405);
+  // The id URL-encoded (as the console sends it) is the same object; bytes that are not UTF-8: 400.
+  const encoded = await admin('/admin/appointments/e%2Dobj/object');
+  assert.deepEqual([encoded.body.appointmentId, encoded.body.claims.map((c) => c.eventId)], ['e-obj', [eventId]]);
+  const bad = await admin('/admin/appointments/%FF/object');
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error, /appointment id/);
+});

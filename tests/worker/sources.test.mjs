@@ -200,10 +200,16 @@ test('appointments filter by source and are enriched from that source\'s own API
   assert.deepEqual(idsOf(ofA.body), ['apt-a1']);
   assert.equal(ofA.body.appointments[0].appointmentDetails.visit_type, 'A-VISIT');
   assert.deepEqual(ofA.body.failed, []);
+  // The kept row says whose it is (eka_webhook_appointment_source).
+  assert.deepEqual(ofA.body.stored.map((r) => [r.appointmentId, r.sourceId]), [['apt-a1', srcA]]);
   const ofB = await admin(`/admin/appointments?${range}&sourceId=${srcB}`);
   assert.deepEqual(idsOf(ofB.body), ['apt-b1']);
+  assert.deepEqual(ofB.body.stored.map((r) => r.sourceId), [srcB]);
   const ofDefault = await admin(`/admin/appointments?${range}&sourceId=default`);
   assert.ok(!idsOf(ofDefault.body).some((id) => id === 'apt-a1' || id === 'apt-b1'));
+  assert.ok(ofDefault.body.stored.every((r) => r.sourceId === 'default'));
+  const all = await admin(`/admin/appointments?${range}`);
+  assert.equal(all.body.stored.find((r) => r.appointmentId === 'apt-b1')?.sourceId, srcB);
   assert.equal((await admin(`/admin/appointments?${range}&sourceId=src_01JBBT5Q3ZK2M3D2V6X4N8R9TA`)).status, 404);
 });
 

@@ -66,6 +66,21 @@ pub async fn list(req: &Request, env: &Env) -> WorkerResult<Response> {
     )?)
 }
 
+/// `GET /admin/appointments/{id}/object` → what the appointment's object keeps of its events
+/// (`{"appointmentId","claims","intake","outgoing","meta"}`; no bodies).
+pub async fn object(appointment_id: &str, env: &Env) -> WorkerResult<Response> {
+    // The id as the console sends it, URL-encoded.
+    let decoded = percent_encoding::percent_decode_str(appointment_id).decode_utf8();
+    let appointment_id = decoded
+        .map_err(|_| WorkerError::invalid("The appointment id is not URL-encoded UTF-8"))?
+        .into_owned();
+    let appointment_id = appointment_id.as_str();
+    let object = AppointmentClient::for_appointment(env, appointment_id)?;
+    let mut view = object.inspect().await?.json;
+    view["appointmentId"] = json!(appointment_id);
+    Ok(json(200, &view)?)
+}
+
 /// `DELETE /admin/reminders/{id}` → 200 with the cancelled reminder; 404 unknown; 409 when
 /// already sent or failed; idempotent when already cancelled.
 pub async fn cancel(reminder_id: &str, env: &Env) -> WorkerResult<Response> {

@@ -43,7 +43,19 @@ pub async fn appointments(req: &Request, env: &Env, settings: &Settings) -> Work
     };
     let settings = own.as_deref().unwrap_or(settings);
     let (page, next) = query.page(rows.iter().filter_map(row_from_json).collect());
-    let stored = stored_json(&page);
+    // Whose each row is (D1's record beside the schedule table; none: `default`).
+    let ids: Vec<&str> = page
+        .iter()
+        .map(|r| r.record.appointment_id.as_str())
+        .collect();
+    let sources = match crate::sources::store::sources_of_appointments(&ids) {
+        None => Some(Vec::new()),
+        Some(statement) => match ready(env).await {
+            Ok(executor) => executor.query(&statement).await.ok(),
+            Err(_) => None,
+        },
+    };
+    let stored = stored_json(&page, sources.as_deref());
     let client = client_for(&settings.api);
     let mut body = enrich_found(&client, page, settings.find_concurrency)
         .await

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::error::Result;
 
-use super::storage::{count, exec, now_ms, number, rows};
+use super::storage::{now_ms, number};
 use super::AppointmentLedger;
 use crate::event_log::claim_store;
+use crate::support::object_store;
 use crate::worker::runtime::env::settings;
 
 impl AppointmentLedger {
@@ -23,10 +24,9 @@ impl AppointmentLedger {
         self.fire_due(&settings).await?;
         let delivered = self.deliver(&settings).await?;
         self.forget_finished_reminders(&settings)?;
-        exec(
-            &self.state.storage().sql(),
-            &claim_store::forget_claims_before(now - settings.events.dedup_window_ms),
-        )?;
+        self.exec(&claim_store::forget_claims_before(
+            now - settings.events.dedup_window_ms,
+        ))?;
         if !self.arm(!delivered).await? && self.is_empty()? {
             // Nothing left to keep: the object's storage goes with it.
             self.state.storage().delete_all().await?;
@@ -35,13 +35,7 @@ impl AppointmentLedger {
     }
 
     pub(super) fn is_empty(&self) -> Result<bool> {
-        let n = count(
-            &self.state.storage().sql(),
-            "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
-             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_aside) + \
-             (SELECT COUNT(*) FROM index_owners) + (SELECT COUNT(*) FROM intake) + \
-             (SELECT COUNT(*) FROM meta WHERE key = 'walk') AS n",
-        )?;
+        let n = self.count_of(&object_store::kept_rows())?;
         Ok(n == 0.0 && self.delivery_rows()? == 0.0)
     }
 
@@ -57,15 +51,7 @@ impl AppointmentLedger {
     pub(super) async fn arm(&self, idle_delivery: bool) -> Result<bool> {
         // A new object's later tables do not exist yet, and hold nothing.
         let full = self.has_full_schema();
-        let found = rows(self.state.storage().sql().exec(
-            if full {
-                "SELECT (SELECT MIN(next_attempt_at) FROM reminders WHERE state = 'pending') \
-                 AS reminder, (SELECT MIN(claimed_at) FROM claims) AS claim"
-            } else {
-                "SELECT MIN(claimed_at) AS claim FROM claims"
-            },
-            None,
-        )?)?;
+        let found = self.query(&object_store::next_due(full))?;
         let next = |key: &str| found.first().and_then(|r| number(r, key));
         let window = settings(&self.env).events.dedup_window_ms;
         let retry = if self.pending_count()? > 0 {

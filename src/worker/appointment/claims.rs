@@ -4,12 +4,13 @@
 use super::error::Result;
 
 use super::outbox::OutboxEntry;
-use super::storage::{exec, now_ms, rows, texts};
+use super::storage::{exec, now_ms, rows};
 use super::AppointmentLedger;
 use crate::event_log::{
     self, claim_store, decide_claim, decide_replay, ClaimDecision, ClaimRecord, EventStatus,
 };
 use crate::schedule::sql;
+use crate::support::object_store;
 use crate::support::sql::Dialect;
 use crate::webhook::ledger::{Claim, Claimed, Settled};
 use crate::worker::appointment::protocol::{Ack, CommitRecord};
@@ -17,12 +18,7 @@ use crate::worker::runtime::env::settings;
 
 impl AppointmentLedger {
     pub(super) fn owner(&self) -> Result<Option<String>> {
-        let sql = self.state.storage().sql();
-        Ok(
-            texts(&sql, "SELECT value AS text FROM meta WHERE key = 'owner'")?
-                .into_iter()
-                .next(),
-        )
+        Ok(self.text_of(&object_store::meta_get("owner"))?)
     }
 
     /// Writes the owner's name once per object instance (it never changes).
@@ -30,10 +26,7 @@ impl AppointmentLedger {
         if self.owner_known.get() {
             return Ok(());
         }
-        self.state.storage().sql().exec_raw(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('owner', ?)",
-            vec![owner.into()],
-        )?;
+        self.exec(&object_store::meta_set("owner", owner))?;
         self.owner_known.set(true);
         Ok(())
     }

@@ -145,6 +145,11 @@ impl AppointmentClient {
         self.relay(LedgerCommand::ListReminders)
     }
 
+    /// What the object keeps of its events (claims, held intakes, outgoing events, meta).
+    pub fn inspect(&self) -> impl Future<Output = Result<Relayed<Value>, CallError>> + '_ {
+        self.relay(LedgerCommand::Inspect)
+    }
+
     /// What the object holds that D1 has not taken yet.
     pub fn status(&self) -> impl Future<Output = Result<PendingStatus, CallError>> + '_ {
         self.ask(LedgerCommand::Status)

@@ -14,20 +14,21 @@
 //!   (`body_gone`). The alarm's time is the core's `destinations::wake::next_wake`.
 
 use serde_json::json;
-use wasm_bindgen::JsValue;
 
 use super::error::{ObjectError, Result};
-use super::storage::{now_ms, num};
+use super::storage::now_ms;
 use super::AppointmentLedger;
 use crate::destinations::sealed_secrets::{BODY_UNREADABLE, SECRET_UNREADABLE};
-use crate::destinations::store::{self, DeliveryRow, DeliveryStatus, MessageTable};
+use crate::destinations::store::{self, object, DeliveryRow, DeliveryStatus, MessageTable};
 use crate::destinations::wake::{next_wake, retention_cutoff, DeliveryTimes};
 use crate::destinations::{
     before_attempt, intake, next_step_on, AttemptRecord, Intake, SendOutcome, Settle, BODY_GONE,
 };
 use crate::settings::Settings;
+use crate::support::object_store;
+use crate::support::sql::Statement;
 use crate::worker::appointment::protocol::{outgoing_aad, Outgoing};
-use crate::worker::appointment::storage::{exec, number, rows, text};
+use crate::worker::appointment::storage::{number, text};
 use crate::worker::delivery::{self, db, SendError};
 use crate::worker::runtime::log;
 
@@ -36,50 +37,32 @@ const ATTEMPTS_PER_WAKE: usize = 25;
 /// When an attempt cannot even be made (D1 or the key unavailable), try again this much later.
 const UNREADY_DELAY_MS: i64 = 30_000;
 
-/// The table of enriched events kept for the fan-out (its messages: `OBJECT_MESSAGES_TABLE`).
-pub const OUTGOING_TABLE: &str = "CREATE TABLE IF NOT EXISTS outgoing (event_id TEXT PRIMARY KEY, \
-     event TEXT NOT NULL, sealed TEXT NOT NULL, fanout INTEGER NOT NULL, stored_at INTEGER NOT NULL)";
-
-/// The columns as `DeliveryRow::from_row` reads them (the owner is bound as a parameter).
-const MESSAGE_AS_DELIVERY: &str = "id, event_id, destination_id, event, ? AS owner, status, \
-     attempts, next_at AS next_attempt_at, last_error, last_status, created_at, updated_at";
-
 impl AppointmentLedger {
     /// Keeps a commit's outgoing event for the fan-out (a replay's replaces the last one, and
     /// is delivered again).
     pub(super) fn keep_outgoing(&self, event_id: &str, outgoing: &Outgoing) -> Result<()> {
         // The fan-out's messages follow.
         self.ensure_schema()?;
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO outgoing (event_id, event, sealed, fanout, stored_at) VALUES (?, ?, ?, 1, ?) \
-             ON CONFLICT(event_id) DO UPDATE SET sealed = excluded.sealed, fanout = 1, \
-             stored_at = excluded.stored_at",
-            vec![
-                event_id.into(),
-                outgoing.event.as_str().into(),
-                outgoing.sealed.as_str().into(),
-                num(now_ms()),
-            ],
-        )?;
+        self.exec(&object::keep_outgoing(
+            event_id,
+            &outgoing.event,
+            &outgoing.sealed,
+            now_ms(),
+        ))?;
         // Its source, for the fan-out (destinations subscribe to sources); kept until then.
         if let Some(source) = &outgoing.source {
-            self.state.storage().sql().exec_raw(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                vec![source_key(event_id).into(), source.as_str().into()],
-            )?;
+            self.exec(&object_store::meta_set(
+                &object::source_key(event_id),
+                source,
+            ))?;
         }
         Ok(())
     }
 
     /// The source of an event waiting for its fan-out (`default` when none was kept).
     fn outgoing_source(&self, event_id: &str) -> Result<String> {
-        let found = rows(self.state.storage().sql().exec_raw(
-            "SELECT value FROM meta WHERE key = ?",
-            vec![source_key(event_id).into()],
-        )?)?;
-        Ok(found
-            .first()
-            .and_then(|r| text(r, "value"))
+        Ok(self
+            .text_of(&object_store::meta_get(&object::source_key(event_id)))?
             .unwrap_or_else(|| crate::sources::DEFAULT_SOURCE_ID.to_owned()))
     }
 
@@ -87,15 +70,7 @@ impl AppointmentLedger {
     /// an event to fan out, a pending message's next attempt, the retention of a purgeable
     /// body or of a held message's body. `idle`: the wake that just ran did nothing.
     pub(super) fn delivery_wake(&self, settings: &Settings, idle: bool) -> Result<Option<i64>> {
-        let rows = rows(self.state.storage().sql().exec(
-            "SELECT (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 1) AS fan_out, \
-             (SELECT MIN(next_at) FROM messages WHERE status = 'pending') AS pending, \
-             (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 0 AND event_id NOT IN \
-              (SELECT event_id FROM messages WHERE status IN ('pending', 'held'))) AS purgeable, \
-             (SELECT MIN(stored_at) FROM outgoing WHERE fanout = 0 AND event_id IN \
-              (SELECT event_id FROM messages WHERE status = 'held')) AS held",
-            None,
-        )?)?;
+        let rows = self.query(&object::delivery_times())?;
         let at = |key: &str| rows.first().and_then(|r| number(r, key)).map(|t| t as i64);
         let times = DeliveryTimes {
             fan_out: at("fan_out"),
@@ -113,10 +88,7 @@ impl AppointmentLedger {
 
     /// Rows the object still keeps for deliveries.
     pub(super) fn delivery_rows(&self) -> Result<f64> {
-        Ok(super::storage::count(
-            &self.state.storage().sql(),
-            "SELECT (SELECT COUNT(*) FROM outgoing) + (SELECT COUNT(*) FROM messages) AS n",
-        )?)
+        Ok(self.count_of(&object::delivery_rows())?)
     }
 
     /// The alarm's delivery work: fan out, attempt what is due, fail held messages whose body
@@ -129,16 +101,11 @@ impl AppointmentLedger {
             Err(e) => {
                 log::failed(settings.debug, "fan-out deferred", &e);
                 // Retried on the next alarm; do not spin on an outage.
-                self.state.storage().sql().exec_raw(
-                    "UPDATE outgoing SET stored_at = ? WHERE fanout = 1",
-                    vec![num(now_ms() + UNREADY_DELAY_MS)],
-                )?;
+                self.exec(&object::defer_fan_out(now_ms() + UNREADY_DELAY_MS))?;
             }
         }
-        let due = self.messages(
-            "status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
-            vec![num(now_ms()), num(ATTEMPTS_PER_WAKE as i64)],
-        )?;
+        let due =
+            self.messages(|owner| object::messages_due(owner, now_ms(), ATTEMPTS_PER_WAKE as i64))?;
         did |= !due.is_empty();
         for message in due {
             if let Err(e) = self.attempt(message.clone(), settings, false).await {
@@ -148,37 +115,25 @@ impl AppointmentLedger {
                     &e,
                     json!({ "deliveryId": message.id }),
                 );
-                self.state.storage().sql().exec_raw(
-                    "UPDATE messages SET next_at = ? WHERE id = ?",
-                    vec![num(now_ms() + UNREADY_DELAY_MS), message.id.as_str().into()],
-                )?;
+                self.exec(&object::defer_message(
+                    &message.id,
+                    now_ms() + UNREADY_DELAY_MS,
+                ))?;
             }
         }
         let cutoff = retention_cutoff(now_ms(), settings.events.body_retention_ms);
         did |= self.expire_held(cutoff, settings).await? > 0;
         // Bodies only failed messages still point to go after the retention.
-        let purged = rows(self.state.storage().sql().exec_raw(
-            "DELETE FROM outgoing WHERE fanout = 0 AND stored_at <= ? AND event_id NOT IN \
-             (SELECT event_id FROM messages WHERE status IN ('pending', 'held')) RETURNING event_id",
-            vec![num(cutoff)],
-        )?)?;
+        let purged = self.query(&object::purge_bodies(cutoff))?;
         did |= !purged.is_empty();
-        self.state.storage().sql().exec_raw(
-            "DELETE FROM messages WHERE status = 'failed' AND event_id NOT IN \
-             (SELECT event_id FROM outgoing)",
-            vec![],
-        )?;
+        self.exec(&object::forget_bodiless_failed())?;
         Ok(did)
     }
 
     /// Held messages whose body was stored at or before `cutoff` fail with `body_gone` (a
     /// dead letter, mirrored to D1): the body is not kept past the retention. Returns how many.
     async fn expire_held(&self, cutoff: i64, settings: &Settings) -> Result<usize> {
-        let held = self.messages(
-            "status = 'held' AND event_id IN \
-             (SELECT event_id FROM outgoing WHERE fanout = 0 AND stored_at <= ?)",
-            vec![num(cutoff)],
-        )?;
+        let held = self.messages(|owner| object::messages_held_before(owner, cutoff))?;
         let now = now_ms();
         let gone = Settle {
             status: DeliveryStatus::Failed,
@@ -198,28 +153,22 @@ impl AppointmentLedger {
         Ok(failed.len())
     }
 
-    fn messages(&self, filter: &str, params: Vec<JsValue>) -> Result<Vec<DeliveryRow>> {
+    /// The messages `select` (one of `destinations::store::object`'s) reads, with this
+    /// object as their owner.
+    fn messages(&self, select: impl FnOnce(&str) -> Statement) -> Result<Vec<DeliveryRow>> {
         let owner = self.owner()?.unwrap_or_default();
-        let mut bound = vec![JsValue::from_str(&owner)];
-        bound.extend(params);
-        let rows = rows(self.state.storage().sql().exec_raw(
-            &format!("SELECT {MESSAGE_AS_DELIVERY} FROM messages WHERE {filter}"),
-            bound,
-        )?)?;
+        let rows = self.query(&select(&owner))?;
         Ok(rows.iter().filter_map(DeliveryRow::from_row).collect())
     }
 
     /// One message for each matching destination of each new outgoing event. Returns how
     /// many events it fanned out.
     async fn fan_out(&self, settings: &Settings) -> Result<usize> {
-        let sql = self.state.storage().sql();
-        let new: Vec<(String, String)> = rows(sql.exec(
-            "SELECT event_id, event FROM outgoing WHERE fanout = 1",
-            None,
-        )?)?
-        .iter()
-        .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
-        .collect();
+        let new: Vec<(String, String)> = self
+            .query(&object::new_outgoing())?
+            .iter()
+            .filter_map(|r| Some((text(r, "event_id")?, text(r, "event")?)))
+            .collect();
         if new.is_empty() {
             return Ok(0);
         }
@@ -260,26 +209,17 @@ impl AppointmentLedger {
             self.store_message(m)?;
         }
         for (event_id, _) in &new {
+            // No destination wants it: nothing to keep.
             let matched = created.iter().any(|m| &m.event_id == event_id);
-            let statement = if matched {
-                "UPDATE outgoing SET fanout = 0 WHERE event_id = ?"
-            } else {
-                // No destination wants it: nothing to keep.
-                "DELETE FROM outgoing WHERE event_id = ?"
-            };
-            sql.exec_raw(statement, vec![event_id.as_str().into()])?;
-            sql.exec_raw(
-                "DELETE FROM meta WHERE key = ?",
-                vec![source_key(event_id).into()],
-            )?;
+            self.exec(&object::fanned_out(event_id, matched))?;
+            self.exec(&object_store::meta_delete(&object::source_key(event_id)))?;
         }
         self.mirror(&created, settings).await;
         Ok(new.len())
     }
 
     fn store_message(&self, m: &DeliveryRow) -> Result<()> {
-        let statement = store::upsert_message(MessageTable::Object, m);
-        exec(&self.state.storage().sql(), &statement)?;
+        self.exec(&store::upsert_message(MessageTable::Object, m))?;
         Ok(())
     }
 
@@ -304,17 +244,10 @@ impl AppointmentLedger {
     /// Saves a message's new state here and in D1; a delivered one leaves the object, and
     /// its event's body with it when no other message needs it.
     async fn save(&self, m: &DeliveryRow, settings: &Settings) -> Result<()> {
-        let sql = self.state.storage().sql();
         if m.status == DeliveryStatus::Delivered {
-            sql.exec_raw(
-                "DELETE FROM messages WHERE id = ?",
-                vec![m.id.as_str().into()],
-            )?;
-            sql.exec_raw(
-                "DELETE FROM outgoing WHERE event_id = ? AND fanout = 0 AND NOT EXISTS \
-                 (SELECT 1 FROM messages WHERE event_id = ?)",
-                vec![m.event_id.as_str().into(), m.event_id.as_str().into()],
-            )?;
+            for statement in object::forget_delivered(m) {
+                self.exec(&statement)?;
+            }
         } else {
             self.store_message(m)?;
         }
@@ -333,12 +266,10 @@ impl AppointmentLedger {
     ) -> Result<(DeliveryRow, Option<serde_json::Value>)> {
         let executor = db(&self.env).await?;
         let found = delivery::load(&executor, &m.destination_id).await?;
-        let sealed: Option<String> = rows(self.state.storage().sql().exec_raw(
-            "SELECT sealed FROM outgoing WHERE event_id = ?",
-            vec![m.event_id.as_str().into()],
-        )?)?
-        .first()
-        .and_then(|r| text(r, "sealed"));
+        let sealed: Option<String> = self
+            .query(&object::select_sealed(&m.event_id))?
+            .first()
+            .and_then(|r| text(r, "sealed"));
         let (d, sealed) = match before_attempt(found, sealed) {
             Ok(found) => found,
             Err(settle) => return self.settle_unsent(m, settle, settings).await,
@@ -420,10 +351,7 @@ impl AppointmentLedger {
 
     /// The destination resumed: its held messages here are due now. Returns how many.
     pub(super) async fn release(&self, destination_id: &str, settings: &Settings) -> Result<usize> {
-        let held = self.messages(
-            "status = 'held' AND destination_id = ?",
-            vec![destination_id.into()],
-        )?;
+        let held = self.messages(|owner| object::messages_held_for(owner, destination_id))?;
         let now = now_ms();
         let released: Vec<DeliveryRow> = held
             .into_iter()
@@ -441,11 +369,9 @@ impl AppointmentLedger {
 
     /// A failed message, by id (for a manual retry).
     pub(super) fn message(&self, id: &str) -> Result<Option<DeliveryRow>> {
-        Ok(self.messages("id = ?", vec![id.into()])?.into_iter().next())
+        Ok(self
+            .messages(|owner| object::message_by_id(owner, id))?
+            .into_iter()
+            .next())
     }
-}
-
-/// The `meta` key that keeps the source of an event until its fan-out.
-fn source_key(event_id: &str) -> String {
-    format!("source:{event_id}")
 }

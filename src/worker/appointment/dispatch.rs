@@ -142,6 +142,15 @@ impl AppointmentLedger {
                 )
             }
             LedgerCommand::Status => json_response(200, &self.status().await?),
+            LedgerCommand::Inspect => {
+                let sql = self.state.storage().sql();
+                let mut view = serde_json::Map::new();
+                for (table, select) in crate::event_log::claim_store::OBJECT_VIEW {
+                    let found = super::storage::rows(sql.exec(select, None)?)?;
+                    view.insert(table.into(), serde_json::Value::Array(found));
+                }
+                json_response(200, &view)
+            }
             LedgerCommand::IndexSet { owner, holding } => {
                 IndexShard::of(&self.state).set(&owner, holding)?;
                 json_response(200, &Ack::default())

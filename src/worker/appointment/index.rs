@@ -5,7 +5,8 @@
 
 use worker::{Result, State};
 
-use super::storage::{now_ms, num, rows, text};
+use super::storage::{exec, now_ms, rows, text};
+use crate::support::object_store;
 
 /// Objects that currently hold writes D1 refused register in one of this many index shards
 /// (named `index:<n>`).
@@ -32,28 +33,22 @@ impl<'a> IndexShard<'a> {
 
     /// `owner` started (`holding`) or stopped holding pending writes.
     pub(super) fn set(&self, owner: &str, holding: bool) -> Result<()> {
-        let sql = self.state.storage().sql();
-        if holding {
-            sql.exec_raw(
-                "INSERT OR IGNORE INTO index_owners (owner, since) VALUES (?, ?)",
-                vec![owner.into(), num(now_ms())],
-            )?;
+        let statement = if holding {
+            object_store::add_owner(owner, now_ms())
         } else {
-            sql.exec_raw(
-                "DELETE FROM index_owners WHERE owner = ?",
-                vec![owner.into()],
-            )?;
-        }
+            object_store::remove_owner(owner)
+        };
+        exec(&self.state.storage().sql(), &statement)?;
         Ok(())
     }
 
     /// The owners registered, by name: after `after` when given, at most `limit` (keyset
     /// paging for `/admin/pending-writes`).
     pub(super) fn owners(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        let limit = num(i64::try_from(limit).unwrap_or(i64::MAX));
-        let found = rows(self.state.storage().sql().exec_raw(
-            "SELECT owner AS text FROM index_owners WHERE owner > ? ORDER BY owner LIMIT ?",
-            vec![after.unwrap_or("").into(), limit],
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let found = rows(exec(
+            &self.state.storage().sql(),
+            &object_store::owners_after(after.unwrap_or(""), limit),
         )?)?;
         Ok(found.iter().filter_map(|r| text(r, "text")).collect())
     }

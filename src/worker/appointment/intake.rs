@@ -33,9 +33,6 @@ use crate::worker::appointment::protocol::{
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
 
-/// The table of held intakes.
-pub const SCHEMA: &str = intake_store::INTAKE_TABLE;
-
 /// A held intake.
 struct Held {
     event_id: String,

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use crate::support::object_store;
 use crate::worker::appointment::protocol::{read_command, LedgerCommand};
 use crate::worker::runtime::env::settings;
 use crate::worker::runtime::log;
@@ -85,7 +86,14 @@ impl DurableObject for AppointmentLedger {
         // The rest follow on first need (`ensure_schema`). An object with storage makes them
         // all (IF NOT EXISTS: an upgraded object gains a new table). Errors here surface on
         // first use, where they are answered as 500s.
-        let stored = storage::count(&sql, storage::STORED_TABLES).map_or(true, |n| n > 0.0);
+        let stored = storage::exec(&sql, &object_store::stored_tables())
+            .and_then(storage::rows)
+            .map_or(true, |found| {
+                found
+                    .first()
+                    .and_then(|r| storage::number(r, "n"))
+                    .is_some_and(|n| n > 0.0)
+            });
         let _ = sql.exec(&storage::schema(stored), None);
         AppointmentLedger {
             state,

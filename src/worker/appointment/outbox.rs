@@ -10,12 +10,12 @@ use std::time::Duration;
 use super::error::{ObjectError, Result};
 use crate::support::from_json::{unknown_variant, variant, Decoded, Fields, FromJson};
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
 
 use super::index::index_shard;
-use super::storage::{count, now_ms, num, number, rows, text, texts};
+use super::storage::{now_ms, number, text};
 use super::AppointmentLedger;
 use crate::schedule::store::SqlExecutor;
+use crate::support::object_store;
 use crate::support::outbox::{after_failure, index_change, Failure};
 use crate::support::sql::Statement;
 use crate::webhook::ledger::Effects;
@@ -75,14 +75,14 @@ impl AppointmentLedger {
         }
         let was_empty = self.pending_count()? == 0;
         let entry = OutboxEntry::D1 { statements };
-        let inserted = rows(self.state.storage().sql().exec_raw(
-            "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?) RETURNING seq",
-            vec![serde_json::to_string(&entry)?.into(), num(now_ms())],
-        )?)?;
+        let inserted = self.query(&object_store::push_entry(
+            &serde_json::to_string(&entry)?,
+            now_ms(),
+        ))?;
         let seq = inserted
             .first()
             .and_then(|r| number(r, "seq"))
-            .unwrap_or(-1.0);
+            .map_or(-1, |n| n as i64);
         if !was_empty {
             return Ok(1);
         }
@@ -94,15 +94,12 @@ impl AppointmentLedger {
             .await?;
         match self.apply_entry(&entry).await {
             Ok(()) => {
-                self.state
-                    .storage()
-                    .sql()
-                    .exec_raw("DELETE FROM outbox WHERE seq = ?", vec![seq.into()])?;
+                self.exec(&object_store::drop_entry(seq))?;
                 self.set_retry(0, None, now_ms())?;
                 Ok(0)
             }
             Err((e, failure)) => {
-                self.entry_failed(seq as i64, &e, failure)?;
+                self.entry_failed(seq, &e, failure)?;
                 self.register(true).await;
                 Ok(1)
             }
@@ -119,10 +116,11 @@ impl AppointmentLedger {
     /// outbox was empty (so the caller registers in its index shard).
     fn keep(&self, entry: &OutboxEntry) -> Result<bool> {
         let was_empty = self.pending_count()? == 0;
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO outbox (entry, enqueued_at) VALUES (?, ?)",
-            vec![serde_json::to_string(entry)?.into(), num(now_ms())],
-        )?;
+        // Read to its end: a `RETURNING` cursor left open fails the storage transaction.
+        self.query(&object_store::push_entry(
+            &serde_json::to_string(entry)?,
+            now_ms(),
+        ))?;
         if was_empty {
             self.set_retry(0, None, now_ms())?;
         }
@@ -188,11 +186,7 @@ impl AppointmentLedger {
     }
 
     pub(super) fn pending_count(&self) -> Result<usize> {
-        let n = count(
-            &self.state.storage().sql(),
-            "SELECT COUNT(*) AS n FROM outbox",
-        )?;
-        Ok(n as usize)
+        Ok(self.count_of(&object_store::pending_count())? as usize)
     }
 
     pub(super) async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
@@ -207,10 +201,10 @@ impl AppointmentLedger {
     /// Only when its listing changes (the core's `index_change`; the meta row `indexed` says
     /// it is listed): an outbox that drains at its first try calls no shard.
     pub(super) async fn register(&self, holding: bool) {
-        let sql = self.state.storage().sql();
         // Unknown: call, as before the row existed.
-        let listed = texts(&sql, "SELECT value AS text FROM meta WHERE key = 'indexed'")
-            .map_or(!holding, |found| !found.is_empty());
+        let listed = self
+            .text_of(&object_store::meta_get("indexed"))
+            .map_or(!holding, |found| found.is_some());
         let Some(holding) = index_change(listed, holding) else {
             return;
         };
@@ -223,23 +217,17 @@ impl AppointmentLedger {
         };
         let debug = settings(&self.env).debug;
         if log::best_effort(debug, "pending index not updated", result).is_some() {
-            let marked = if holding {
-                sql.exec(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed', '1')",
-                    None,
-                )
+            let marked = self.exec(&if holding {
+                object_store::meta_set("indexed", "1")
             } else {
-                sql.exec("DELETE FROM meta WHERE key = 'indexed'", None)
-            };
+                object_store::meta_delete("indexed")
+            });
             log::best_effort(debug, "pending index mark not kept", marked);
         }
     }
 
     pub(super) fn retry(&self) -> Result<RetryRow> {
-        let found = rows(self.state.storage().sql().exec(
-            "SELECT attempts, last_error, next_at FROM retry_state WHERE id = 1",
-            None,
-        )?)?;
+        let found = self.query(&object_store::select_retry())?;
         Ok(RetryRow {
             attempts: found
                 .first()
@@ -256,16 +244,7 @@ impl AppointmentLedger {
         last_error: Option<&str>,
         next_at: i64,
     ) -> Result<()> {
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO retry_state (id, attempts, last_error, next_at) VALUES (1, ?, ?, ?) \
-             ON CONFLICT(id) DO UPDATE SET attempts = excluded.attempts, \
-             last_error = excluded.last_error, next_at = excluded.next_at",
-            vec![
-                num(attempts),
-                last_error.map_or(JsValue::NULL, Into::into),
-                num(next_at),
-            ],
-        )?;
+        self.exec(&object_store::set_retry(attempts, last_error, next_at))?;
         Ok(())
     }
 
@@ -277,35 +256,22 @@ impl AppointmentLedger {
         let error = error.as_str();
         // It may be set aside.
         self.ensure_schema()?;
-        let sql = self.state.storage().sql();
         let retry = self.retry()?;
-        let head = texts(
-            &sql,
-            "SELECT value AS text FROM meta WHERE key = 'outbox_head'",
-        )?;
-        let counted = head
-            .first()
-            .and_then(|v| v.split_once(':'))
-            .filter(|(s, _)| *s == seq.to_string())
-            .and_then(|(_, n)| n.parse::<u32>().ok())
-            .unwrap_or(0);
+        let head = self.text_of(&object_store::select_head())?;
+        let counted = object_store::head_failures(head.as_deref(), seq);
         let attempts = u32::try_from(retry.attempts as i64).unwrap_or(0);
         let now = now_ms();
         let next = after_failure(attempts, counted, failure, now, js_sys::Math::random());
         let debug = settings(&self.env).debug;
         if next.aside {
-            sql.exec_raw(
-                "INSERT OR REPLACE INTO outbox_aside (seq, entry, enqueued_at, aside_at, failures, \
-                 last_error) SELECT seq, entry, enqueued_at, ?, ?, ? FROM outbox WHERE seq = ?",
-                vec![
-                    num(now),
-                    num(i64::from(next.entry_failures)),
-                    error.into(),
-                    num(seq),
-                ],
-            )?;
-            sql.exec_raw("DELETE FROM outbox WHERE seq = ?", vec![num(seq)])?;
-            sql.exec("DELETE FROM meta WHERE key = 'outbox_head'", None)?;
+            self.exec(&object_store::move_aside(
+                seq,
+                now,
+                next.entry_failures,
+                error,
+            ))?;
+            self.exec(&object_store::drop_entry(seq))?;
+            self.exec(&object_store::forget_head())?;
             self.set_retry(0, None, now)?;
             log::warn(
                 debug,
@@ -314,11 +280,7 @@ impl AppointmentLedger {
             );
             return Ok(true);
         }
-        sql.exec_raw(
-            "INSERT INTO meta (key, value) VALUES ('outbox_head', ?) \
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            vec![format!("{seq}:{}", next.entry_failures).into()],
-        )?;
+        self.exec(&object_store::set_head(seq, next.entry_failures))?;
         self.set_retry(i64::from(next.attempts), Some(error), next.next_at_ms)?;
         log::warn(
             debug,
@@ -330,11 +292,7 @@ impl AppointmentLedger {
 
     /// Entries set aside.
     pub(super) fn aside_count(&self) -> Result<usize> {
-        let n = count(
-            &self.state.storage().sql(),
-            "SELECT COUNT(*) AS n FROM outbox_aside",
-        )?;
-        Ok(n as usize)
+        Ok(self.count_of(&object_store::aside_count())? as usize)
     }
 
     /// Leaves the index shard once nothing is pending or aside.
@@ -352,47 +310,32 @@ impl AppointmentLedger {
         seq: i64,
         drop: bool,
     ) -> Result<Option<std::result::Result<(), ObjectError>>> {
-        let sql = self.state.storage().sql();
-        let found = rows(sql.exec_raw(
-            "SELECT entry FROM outbox_aside WHERE seq = ?",
-            vec![num(seq)],
-        )?)?;
+        let found = self.query(&object_store::select_aside(seq))?;
         let Some(text) = found.first().and_then(|r| text(r, "entry")) else {
             return Ok(None);
         };
         if !drop {
             let entry: OutboxEntry = from_json_text(&text)?;
             if let Err((e, _)) = self.apply_entry(&entry).await {
-                sql.exec_raw(
-                    "UPDATE outbox_aside SET failures = failures + 1, last_error = ? WHERE seq = ?",
-                    vec![e.to_string().into(), num(seq)],
-                )?;
+                self.exec(&object_store::aside_failed_again(seq, &e.to_string()))?;
                 return Ok(Some(Err(e)));
             }
         }
-        sql.exec_raw("DELETE FROM outbox_aside WHERE seq = ?", vec![num(seq)])?;
+        self.exec(&object_store::drop_aside(seq))?;
         self.unregister_when_empty().await?;
         Ok(Some(Ok(())))
     }
 
     /// The entries set aside, as the admin sees them (kind and target read from the entry).
     fn aside_entries(&self) -> Result<Vec<Value>> {
-        Ok(rows(self.state.storage().sql().exec(
-            "SELECT seq, enqueued_at AS enqueuedAt, aside_at AS asideAt, failures, \
-             last_error AS lastError, \
-             CASE WHEN json_extract(entry, '$.relay') IS NULL THEN 'd1' ELSE 'relay' END AS kind, \
-             json_extract(entry, '$.relay.owner') AS target FROM outbox_aside ORDER BY seq",
-            None,
-        )?)?)
+        Ok(self.query(&object_store::list_aside())?)
     }
 
     /// Applies pending entries in order; stops at the first failure.
     pub(super) async fn drain(&self) -> Result<()> {
-        let sql = self.state.storage().sql();
         let had_pending = self.pending_count()? > 0;
         loop {
-            let batch =
-                rows(sql.exec("SELECT seq, entry FROM outbox ORDER BY seq LIMIT 50", None)?)?;
+            let batch = self.query(&object_store::first_entries(50))?;
             if batch.is_empty() {
                 break;
             }
@@ -413,7 +356,7 @@ impl AppointmentLedger {
                     }
                     return Ok(());
                 }
-                sql.exec_raw("DELETE FROM outbox WHERE seq = ?", vec![seq.into()])?;
+                self.exec(&object_store::drop_entry(seq as i64))?;
             }
         }
         if had_pending {

@@ -123,6 +123,9 @@ pub enum LedgerCommand {
     ListReminders,
     /// What this object holds that D1 has not taken yet → `PendingStatus`.
     Status,
+    /// What it keeps of its events, for the operator (`event_log::claim_store::OBJECT_VIEW`)
+    /// → `{"claims","intake","outgoing","meta"}`.
+    Inspect,
     /// Index shards: an object started (`holding`) or stopped holding pending writes.
     IndexSet {
         /// The object's name.
@@ -351,6 +354,7 @@ impl FromJson for LedgerCommand {
             },
             "listReminders" => LedgerCommand::ListReminders,
             "status" => LedgerCommand::Status,
+            "inspect" => LedgerCommand::Inspect,
             "indexSet" => LedgerCommand::IndexSet {
                 owner: f.string("owner")?,
                 holding: f.bool("holding")?,

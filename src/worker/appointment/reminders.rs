@@ -31,6 +31,7 @@ use crate::sources::store::source_of_appointment;
 use crate::sources::DEFAULT_SOURCE_ID;
 use crate::support::from_json::json_text;
 use crate::support::http::HttpClient;
+use crate::support::object_store;
 use crate::support::sql::Dialect;
 use crate::worker::runtime::d1::{query, ready};
 use crate::worker::runtime::env::{client_for, settings};
@@ -88,23 +89,16 @@ impl AppointmentLedger {
     /// Records the source a commit arrived at (none: the default), the account its
     /// reminders run with.
     pub(super) fn remember_source(&self, source: Option<&str>) -> Result<()> {
-        self.state.storage().sql().exec_raw(
-            "INSERT INTO meta (key, value) VALUES ('source', ?) ON CONFLICT(key) DO UPDATE \
-             SET value = excluded.value WHERE value <> excluded.value",
-            vec![source.unwrap_or(DEFAULT_SOURCE_ID).into()],
-        )?;
+        self.exec(&object_store::meta_set(
+            "source",
+            source.unwrap_or(DEFAULT_SOURCE_ID),
+        ))?;
         Ok(())
     }
 
     /// The source recorded here (see [`Self::source_of`]).
     pub(super) fn kept_source(&self) -> Result<Option<String>> {
-        let kept = rows(
-            self.state
-                .storage()
-                .sql()
-                .exec("SELECT value AS text FROM meta WHERE key = 'source'", None)?,
-        )?;
-        Ok(kept.first().and_then(|r| super::storage::text(r, "text")))
+        Ok(self.text_of(&object_store::meta_get("source"))?)
     }
 
     /// The appointment's source: the one its last commit here arrived at; else D1's record

@@ -6,9 +6,10 @@
 use super::error::Result;
 use serde_json::json;
 
-use super::storage::{now_ms, texts};
+use super::storage::now_ms;
 use super::AppointmentLedger;
 use crate::settings::Settings;
+use crate::support::object_store;
 use crate::worker::runtime::log;
 use crate::worker::walk::{batch, Walk};
 
@@ -22,34 +23,27 @@ impl AppointmentLedger {
     }
 
     fn set_walk(&self, walk: Option<&Walk>, at: i64) -> Result<()> {
-        let sql = self.state.storage().sql();
         match walk {
             Some(walk) => {
                 for (key, value) in [("walk", walk.to_text()), ("walk_at", at.to_string())] {
-                    sql.exec_raw(
-                        "INSERT INTO meta (key, value) VALUES (?, ?) \
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        vec![key.into(), value.into()],
-                    )?;
+                    self.exec(&object_store::meta_set(key, &value))?;
                 }
             }
             None => {
-                sql.exec("DELETE FROM meta WHERE key IN ('walk', 'walk_at')", None)?;
+                for key in ["walk", "walk_at"] {
+                    self.exec(&object_store::meta_delete(key))?;
+                }
             }
         }
         Ok(())
     }
 
     fn walk(&self) -> Result<Option<(Walk, i64)>> {
-        let sql = self.state.storage().sql();
-        let Some(text) = texts(&sql, "SELECT value AS text FROM meta WHERE key = 'walk'")?
-            .into_iter()
-            .next()
-        else {
+        let Some(text) = self.text_of(&object_store::meta_get("walk"))? else {
             return Ok(None);
         };
-        let at = texts(&sql, "SELECT value AS text FROM meta WHERE key = 'walk_at'")?
-            .first()
+        let at = self
+            .text_of(&object_store::meta_get("walk_at"))?
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
         Ok(Walk::from_text(&text).map(|w| (w, at)))
