@@ -76,7 +76,8 @@ impl<'a> ObjectLedger<'a> {
     /// The enriched event for the fan-out, unless the destinations this isolate knows take
     /// none of it (the core's `needs_fan_out`): then nothing is kept for delivery and no
     /// fan-out alarm is armed. A missing or stale copy is read again: now, when the caller
-    /// is past the answer (`now`), else after the response (and the object's fan-out decides).
+    /// is past the answer (`now`), else in `wait_until`, which starts it at once beside the answer
+    /// (and the object's fan-out decides).
     async fn for_fan_out(
         &self,
         claim: &Claim,
@@ -109,7 +110,8 @@ impl<'a> ObjectLedger<'a> {
         .then_some(outgoing)
     }
 
-    /// Counts a copy (a duplicate, or one in flight) on the event's row, after the response.
+    /// Counts a copy (a duplicate, or one in flight) on the event's row, in `wait_until` (it
+    /// starts at once; the answer does not wait for it).
     fn count_copy(&self, claimed: &Claimed, now: i64) {
         if let Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } = claimed {
             self.later(event_log::count_delivery(event_id, now));
