@@ -361,16 +361,13 @@ async fn webhook(
             return paused();
         }
         if let Resolved::Source(own) = resolved {
-            // A source's own problems (its callback without a key, its origin against an
-            // explicit lease) refuse here as at its own path.
-            if let Some(response) = misconfigured(&own) {
-                return response;
-            }
             settings = own;
-        } else if let Some(response) = misconfigured(&settings) {
-            // Not routed to a source: the environment's own account takes it, and must be
-            // complete (a deployment with sources only answers 500 here, not for a body a
-            // source takes).
+        }
+        // The settings the body was routed to refuse here if they have problems, as at a
+        // source's own path: a source's (its callback without a key, its origin against an
+        // explicit lease), or, for a body no source takes, the environment's (a deployment
+        // with sources only answers 500 here, not for a body a source takes).
+        if let Some(response) = misconfigured(&settings) {
             return response;
         }
     }
