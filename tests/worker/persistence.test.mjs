@@ -54,12 +54,15 @@ test('a table with the 0.1.0 columns only gains p_aid and reminder_sent_at and k
   }
 });
 
+/** `GET /admin/pending-writes` on `worker`, as JSON. */
+const pendingWrites = async (worker) =>
+  (await (await worker.request('/admin/pending-writes', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json());
+
 test('a prescription whose event row D1 refuses is listed in /admin/pending-writes until it lands', async () => {
   // Its row goes to D1 on the object's alarm (one object call before the answer), not during
   // a commit call: the alarm's failed drain lists the object (it did not on main before).
   const worker = await startWorker({ ekaUrl: eka.url });
-  const pending = async () =>
-    (await (await worker.request('/admin/pending-writes', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json());
+  const pending = () => pendingWrites(worker);
   try {
     await worker.db.prepare(`CREATE TRIGGER fail_event BEFORE INSERT ON eka_webhook_event
       BEGIN SELECT RAISE(ABORT, 'injected outage'); END`).run();
@@ -78,8 +81,7 @@ test('a prescription whose event row D1 refuses is listed in /admin/pending-writ
 
 test('while D1 refuses writes the webhook still answers 200, and the rows land once D1 recovers', async () => {
   const worker = await startWorker({ ekaUrl: eka.url });
-  const pending = async () =>
-    (await (await worker.request('/admin/pending-writes', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json());
+  const pending = () => pendingWrites(worker);
   try {
     // Real D1, made to fail: every insert or update on the table aborts.
     await worker.db.prepare(`CREATE TRIGGER fail_insert BEFORE INSERT ON eka_webhook_schedule_appointment
