@@ -29,10 +29,16 @@
 //     its X-Eka-Event-Id (or webhook-id), or whose body names another appointment than the
 //     event row. Doubles (an event answered 2xx more than once at one receiver) are allowed — the
 //     delivery is at least once — and counted.
+// Without the kill, the report gives workerd's CPU time per delivery (the process's, from /proc:
+// every isolate and workerd's native work), while sending and until nothing is pending.
+// LOAD_PROFILE=<dir> (no kill) also writes V8 CPU profiles of the Worker and its objects
+// (`core:user:`) and of Miniflare's D1 (`d1:db`) over that span, one file per worker, for
+// benches/profile-load.mjs.
 // Exits 1 on any loss, duplicate or mismatch.
 //   node tests/load/load-test.mjs [--webhooks 2000] [--concurrency 50] [--error-rate 0.05]
 //     [--bursts 20] [--kill 1] [--seed 42] [--destinations 1] [--down-ms 60000]
-//     [--delivery-timeout-seconds 180] [--keep-state] [--previous <checkout>]
+//     [--delivery-timeout-seconds 180] [--keep-state] [--previous <checkout>] [--root <dir>]
+//     [--assets this|none]
 //   node tests/load/load-test.mjs --gate-kill [--appointments 24] [--eka-ms 2000] [--kill-after-ms 1000]
 //     runs the gate's SIGKILL scenario instead (tests/load/gate-kill.mjs).
 // `--previous` runs the same load against the 0.1.0 release's build in that checkout (its
@@ -40,13 +46,14 @@
 // reminders are checked (scripts/load-compare.sh runs both and prints the ratio).
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startWorker, startOrigin, sendSigned, waitFor, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS } from '../worker/harness.mjs';
+import { startWorker, startOrigin, sendSigned, waitFor, ADMIN_TOKEN, RELEASE_0_1_0_OBJECTS, ROOT } from '../worker/harness.mjs';
 import { startFakeEka, bookingFor } from '../support/fake-eka.mjs';
 import { percentile, workerdPid, sleep, startReceiver, coverage, adminOf, subscribe } from './support.mjs';
 import { gateKill } from './gate-kill.mjs';
+import { processCpuSeconds, startProfiling } from '../support/cpu-profile.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,12 +69,19 @@ const BURSTS = arg('bursts', 20);
 const KILL = arg('kill', 1) > 0;
 const DEADLINE_MS = arg('deadline-seconds', 600) * 1000;
 const PREVIOUS = process.argv.includes('--previous') ? process.argv[process.argv.indexOf('--previous') + 1] : null;
+// `--root <dir>`: this checkout's objects, but the build in <dir>/build (one with wasm names).
+// `--assets this|none`: the static-assets router in front of the Worker with this checkout's
+// public/ (the console), or none; by default each build gets its own (0.1.0 has none).
+const ASSETS = process.argv.includes('--assets') ? process.argv[process.argv.indexOf('--assets') + 1] : null;
+const ROOT_DIR = process.argv.includes('--root') ? process.argv[process.argv.indexOf('--root') + 1] : null;
 // 0.1.0 has no destinations.
 const DESTINATIONS = arg('destinations', 1) > 0 && !PREVIOUS;
 const DOWN_MS = arg('down-ms', 60000);
 // `--keep-state`: leave workerd's persisted state (D1, the objects' SQLite) for inspection.
 const KEEP_STATE = process.argv.includes('--keep-state');
 const DELIVERY_TIMEOUT_MS = arg('delivery-timeout-seconds', 180) * 1000;
+const PROFILE_DIR = !KILL ? process.env.LOAD_PROFILE : undefined;
+const PROFILED = (process.env.LOAD_PROFILE_TARGETS ?? 'core:user:,d1:db').split(',');
 // Twelve attempts over ~45 s (±20 % jitter each): B loses a message only if twelve attempts in
 // a row fail (0.3^12 ≈ 5e-7 a message).
 const RETRY_SCHEDULE_MS = '0,200,400,800,1600,3200,5000,5000,5000,5000,5000,5000';
@@ -125,7 +139,11 @@ async function main() {
   const options = {
     ekaUrl: eka.url,
     persistTo,
+    // Port 0: workerd picks a free one (`worker.inspector()`).
+    ...(PROFILE_DIR ? { inspectorPort: 0 } : {}),
     ...(PREVIOUS ? { root: path.resolve(PREVIOUS), objects: RELEASE_0_1_0_OBJECTS } : {}),
+    ...(ASSETS === 'none' ? { assets: null } : ASSETS === 'this' ? { assets: path.join(ROOT, 'public') } : {}),
+    ...(ROOT_DIR && !PREVIOUS ? { root: path.resolve(ROOT_DIR) } : {}),
     bindings: {
       REMINDER_CALLBACK_URL: callback.url, REMINDER_OFFSETS: OFFSETS.join(','), DEBUG: 'false',
       FORWARD_URL: receiver.url, EVENT_CLAIM_LEASE_SECONDS: String(LEASE_SECONDS),
@@ -164,6 +182,8 @@ async function main() {
   const acceptedIds = new Set();
   const bodies = new Set();
   let sent = 0;
+  // When each delivery was answered (for the tail: how long the last ones took).
+  const doneAt = [];
   let expired = false;
   let kill = KILL ? null : 'off';
   let restarting = null;
@@ -206,6 +226,7 @@ async function main() {
           inFlight -= 1;
         }
         sent += 1;
+        doneAt.push(performance.now());
         const status = res ? res.status : 'connection lost';
         statuses[status] = (statuses[status] ?? 0) + 1;
         if (attempt === 0 && res) latencies.push(performance.now() - t0);
@@ -245,6 +266,11 @@ async function main() {
         await Promise.all(Array.from({ length: d.copies }, () => deliver(body)));
       }
     };
+    const pid = KILL ? null : workerdPid();
+    const cpuAtStart = pid && processCpuSeconds(pid);
+    // This process's own CPU (the senders, the fake Eka API, the receivers) over the same span.
+    const ownAtStart = process.cpuUsage();
+    const stopProfiling = PROFILE_DIR ? await startProfiling(await worker.inspector(), { targets: PROFILED, intervalUs: Number(process.env.LOAD_PROFILE_US ?? 200) }) : null;
     const t0 = performance.now();
     sendingStartedAt = Date.now();
     const cBack = receivers.find((r) => r.name === 'C' && !r.listening);
@@ -253,9 +279,23 @@ async function main() {
       while (next < chains.length) await runChain(chains[next++]);
     }));
     const elapsed = (performance.now() - t0) / 1000;
+    // Seconds until half, 90 % and all of the deliveries were answered.
+    const reached = (share) => Number(((doneAt[Math.min(doneAt.length - 1, Math.ceil(share * doneAt.length) - 1)] - t0) / 1000).toFixed(1));
+    const cpuSending = pid && processCpuSeconds(pid);
+    const ownSending = process.cpuUsage(ownAtStart);
     eka.control({ errorRate: 0 });
 
     await waitFor(async () => (await (await worker.request('/admin/pending-writes', { headers: auth })).json()).pending === 0, { timeoutMs: 60000 });
+    const cpuSettled = pid && processCpuSeconds(pid);
+    if (stopProfiling) {
+      const profiles = await stopProfiling();
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      for (const [id, profile] of Object.entries(profiles)) {
+        writeFileSync(path.join(PROFILE_DIR, `${id.replace(/[^a-z0-9]+/gi, '_')}.cpuprofile`), JSON.stringify(profile));
+      }
+      writeFileSync(path.join(PROFILE_DIR, 'run.json'), JSON.stringify({ deliveries: sent, seconds: elapsed, previous: PREVIOUS }));
+    }
+    const perDelivery = (to) => (pid && cpuAtStart !== null && to !== null ? Number(((to - cpuAtStart) * 1000 / sent).toFixed(2)) : null);
     const { results } = await worker.db.prepare('SELECT appointment_id, status, start_time, end_time FROM eka_webhook_schedule_appointment').all();
     const rows = new Map();
     let duplicated = 0;
@@ -371,7 +411,9 @@ async function main() {
       build: PREVIOUS ? `previous release (${PREVIOUS})` : 'this checkout',
       webhooks: WEBHOOKS, deliveries: sent, appointments: chains.length, concurrency: CONCURRENCY,
       distinctBodies: bodies.size, bursts, injectedErrorRate: ERROR_RATE, tokenExpiredMidway: expired,
-      killed: kill, seconds: Number(elapsed.toFixed(1)), perSecond: Math.round(sent / elapsed), statuses, errors,
+      killed: kill, seconds: Number(elapsed.toFixed(1)), answeredBySeconds: { half: reached(0.5), p90: reached(0.9), all: reached(1) }, perSecond: Math.round(sent / elapsed), statuses, errors,
+      workerdCpuMsPerDelivery: { sending: perDelivery(cpuSending), settled: perDelivery(cpuSettled) },
+      loadCpuMsPerDelivery: Number(((ownSending.user + ownSending.system) / 1000 / sent).toFixed(2)),
       latencyMs: { p50: Number(percentile(latencies, 50).toFixed(1)), p99: Number(percentile(latencies, 99).toFixed(1)) },
       rows: rows.size, lost, duplicated, wrongState: wrong, reminderMismatch, remindersChecked: checked,
       eventRows: events.length, eventRowsDuplicated, accepted: acceptedIds.size, acceptedWithoutRow,

@@ -38,9 +38,10 @@ export const RELEASE_0_1_0_OBJECTS = {
 /**
  * Starts the Worker. `bindings` override the defaults (null removes one). `root` is the
  * checkout whose `build/` and `migrations/` are used (another release's, to compare), and
- * `objects`, when given, replaces the Durable Object bindings (that release's).
+ * `objects`, when given, replaces the Durable Object bindings (that release's). `assets` is the
+ * static-assets directory (default: `root`'s public/, when it has one; null: none).
  */
-export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo, durableObjects = {}, root = ROOT, objects } = {}) {
+export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persistTo, durableObjects = {}, root = ROOT, objects, inspectorPort, assets = path.join(root, 'public') } = {}) {
   const base = {
     EKA_CLIENT_ID: CLIENT_ID,
     EKA_CLIENT_SECRET: CLIENT_SECRET,
@@ -74,12 +75,15 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
     bindings: vars,
     // Workers Static Assets as wrangler.toml's [assets] serves them (public/, its _headers):
     // files that exist are served without the Worker, everything else reaches it.
-    ...(existsSync(path.join(root, 'public'))
-      ? { assets: { directory: path.join(root, 'public'), routerConfig: { has_user_worker: true } } }
+    // `assets` (default `root`'s public/; null: none) chooses the directory.
+    ...(assets && existsSync(assets)
+      ? { assets: { directory: assets, routerConfig: { has_user_worker: true } } }
       : {}),
     // Miniflare 5 persists every resource under one root (the v4 per-plugin options are gone).
     ...(persistTo ? { resourcePersistencePath: persistTo } : {}),
     handleStructuredLogs: (log) => logs.push(log),
+    // V8's inspector on 127.0.0.1 (a CPU profile: benches/profile-load.mjs).
+    ...(inspectorPort !== undefined ? { inspectorPort } : {}),
   }));
   const url = await mf.ready;
   const db = await mf.getD1Database('DB');
@@ -92,6 +96,8 @@ export async function startWorker({ ekaUrl, bindings = {}, migrate = true, persi
     runSweep: async () => (await mf.getWorker()).scheduled({ cron: '*/10 * * * *' }),
     url: url.toString().replace(/\/$/, ''),
     request: (p, init) => fetch(new URL(p, url), init),
+    /** The inspector's port (with `inspectorPort`; 0 picks a free one). */
+    inspector: async () => Number(new URL((await mf.getInspectorURL()).toString()).port),
     dispose: () => mf.dispose(),
   };
 }
