@@ -28,10 +28,31 @@ impl Clock for WorkerClock {
     }
 }
 
+/// Aborts its request when dropped before the answer was read: a request whose future is
+/// dropped (the appointment fetch started together with the intake, when the claim says
+/// duplicate or in flight; or its timeout) is cancelled at once, not left running for as long
+/// as the request's context lives (a copy's `waitUntil` work kept it alive, and the dropped
+/// fetch reached Eka).
+struct AbortOnDrop {
+    /// Taken once the answer was read.
+    controller: Option<AbortController>,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(controller) = self.controller.take() {
+            controller.abort();
+        }
+    }
+}
+
 impl HttpClient for FetchClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let controller = AbortController::default();
         let signal = controller.signal();
+        let mut guard = AbortOnDrop {
+            controller: Some(controller),
+        };
         let timeout = Delay::from(Duration::from_millis(u64::from(request.timeout_ms)));
         let exchange = async move {
             let req = build(&request).map_err(|_| HttpError::Network("invalid request".into()))?;
@@ -63,11 +84,12 @@ impl HttpClient for FetchClient {
         let exchange = pin!(exchange);
         let timeout = pin!(timeout);
         match select(exchange, timeout).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => {
-                controller.abort();
-                Err(HttpError::Timeout)
+            Either::Left((result, _)) => {
+                guard.controller = None;
+                result
             }
+            // The guard aborts the request.
+            Either::Right(_) => Err(HttpError::Timeout),
         }
     }
 }
