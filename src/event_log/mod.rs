@@ -16,6 +16,7 @@ pub const REFUSAL_TABLE: &str = "eka_webhook_refusal";
 
 mod claim;
 pub mod claim_store;
+mod copies;
 mod ids;
 pub mod limits;
 mod query;
@@ -24,6 +25,7 @@ mod settings;
 mod writes;
 
 pub use claim::*;
+pub use copies::*;
 pub use ids::*;
 pub use query::*;
 pub use refusal::*;

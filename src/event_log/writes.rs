@@ -80,14 +80,15 @@ pub fn commit_statements(id: &str, claim: &Claim, a: &Attempt, now_ms: i64) -> V
     statements
 }
 
-/// One more copy received (a duplicate, or a copy answered 409).
-pub fn count_delivery(id: &str, now_ms: i64) -> Statement {
+/// `copies` more copies received (duplicates, or copies answered 409), the last at
+/// `last_seen_ms` (an isolate's [`super::CopyTally`] gathers them).
+pub fn count_deliveries(id: &str, copies: u32, last_seen_ms: i64) -> Statement {
     Statement::new(
         format!(
-            "UPDATE {EVENT_TABLE} SET deliveries = deliveries + 1, \
+            "UPDATE {EVENT_TABLE} SET deliveries = deliveries + ?, \
              last_seen_at = MAX(last_seen_at, ?) WHERE id = ?"
         ),
-        vec![now_ms.into(), id.into()],
+        vec![i64::from(copies).into(), last_seen_ms.into(), id.into()],
     )
 }
 

@@ -5,11 +5,15 @@
 //! the answer: its rows go through the object's outbox; only the count of a copy is sent after
 //! the response. Inside the object the same ledger commits locally (`ObjectLedger::local`).
 
+use std::cell::RefCell;
+use std::time::Duration;
+
 use serde_json::Value;
-use worker::{Context, Env};
+use worker::{Context, Delay, Env};
 
 use crate::destinations::{known_fresh, needs_fan_out};
 use crate::event_log;
+use crate::schedule::store::SqlExecutor;
 use crate::settings::Settings;
 use crate::signing::signature::RustMac;
 use crate::sources::DEFAULT_SOURCE_ID;
@@ -17,7 +21,6 @@ use crate::support::entropy::random_bytes;
 use crate::support::from_json::json_text;
 use crate::support::http::Clock;
 use crate::support::seal::KeyRing;
-use crate::support::sql::Statement;
 use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, Intake, LedgerError};
 use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
 use crate::worker::appointment::client::AppointmentClient;
@@ -25,7 +28,7 @@ use crate::worker::appointment::protocol::{outgoing_aad, CommitRecord, Outgoing}
 use crate::worker::appointment::AppointmentLedger;
 use crate::worker::delivery;
 use crate::worker::forward::{forward_sink, Forward};
-use crate::worker::runtime::d1::{query, ready};
+use crate::worker::runtime::d1::ready;
 use crate::worker::runtime::env::{client_for, settings, Client};
 use crate::worker::runtime::fetch_client::{FetchClient, WorkerClock};
 use crate::worker::runtime::log;
@@ -57,16 +60,6 @@ impl<'a> ObjectLedger<'a> {
             debug,
             local: None,
         }
-    }
-
-    /// Runs `statement` on D1 without holding up the answer (`waitUntil` starts it at once, so
-    /// it shares the isolate with the work still ahead); failures are logged (the commit carries
-    /// the authoritative row).
-    fn later(&self, statement: Statement) {
-        let Some(ctx) = self.ctx else { return };
-        let env = self.env.clone();
-        let debug = self.debug;
-        ctx.wait_until(async move { bookkeeping(&env, &statement, debug).await });
     }
 
     fn object(&self, owner: &str) -> Result<AppointmentClient, LedgerError> {
@@ -110,23 +103,43 @@ impl<'a> ObjectLedger<'a> {
         .then_some(outgoing)
     }
 
-    /// Counts a copy (a duplicate, or one in flight) on the event's row, in `wait_until` (it
-    /// starts at once; the answer does not wait for it).
+    /// Counts a copy (a duplicate, or one in flight) in this isolate's tally. The first copy
+    /// after a flush schedules the next one, [`event_log::COPY_FLUSH_DELAY_MS`] later, in
+    /// `wait_until` (it starts at once; the wait is inside it, and the answer waits for
+    /// nothing): a burst of copies costs one D1 batch, not one D1 call each. Without `ctx`
+    /// (a replay) nothing is counted.
     fn count_copy(&self, claimed: &Claimed, now: i64) {
-        if let Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. } = claimed {
-            self.later(event_log::count_delivery(event_id, now));
+        let (Some(ctx), Claimed::Duplicate { event_id } | Claimed::InFlight { event_id, .. }) =
+            (self.ctx, claimed)
+        else {
+            return;
+        };
+        if !COPIES.with(|tally| tally.borrow_mut().count(event_id, now)) {
+            return;
         }
+        let env = self.env.clone();
+        let debug = self.debug;
+        ctx.wait_until(async move {
+            Delay::from(Duration::from_millis(event_log::COPY_FLUSH_DELAY_MS)).await;
+            let statements = COPIES.with(|tally| tally.borrow_mut().drain());
+            if statements.is_empty() {
+                return;
+            }
+            let result = match ready(&env).await {
+                Ok(executor) => executor
+                    .batch(&statements)
+                    .await
+                    .map_err(worker::Error::from),
+                Err(e) => Err(e),
+            };
+            log::best_effort(debug, "copies not counted", result);
+        });
     }
 }
 
-/// Runs one event-log statement on D1; a failure is logged, not raised: the commit carries
-/// the authoritative row.
-async fn bookkeeping(env: &Env, statement: &Statement, debug: bool) {
-    let result = match ready(env).await {
-        Ok(executor) => query(&executor, statement).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
-    log::best_effort(debug, "event log bookkeeping failed", result);
+thread_local! {
+    /// This isolate's copies not yet counted in D1.
+    static COPIES: RefCell<event_log::CopyTally> = RefCell::default();
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LedgerError {
