@@ -157,7 +157,8 @@ previous-release: deps
 	sh scripts/previous-release.sh
 
 ## load-compare: make load's traffic (no kill) against the previous release and this
-## checkout, best of two each, and the ratio of webhooks/s.
+## checkout, best of two each, and the ratio of webhooks/s; both behind the same local
+## static-assets router (LOAD_COMPARE_ASSETS=own: each its own, 0.1.0 none).
 load-compare: worker previous-release
 	sh scripts/load-compare.sh
 
