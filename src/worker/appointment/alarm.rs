@@ -46,6 +46,17 @@ impl AppointmentLedger {
         self.arm(false).await
     }
 
+    /// Arms the alarm at `at` (epoch ms; now if past), known without reading (the core's
+    /// `intake_plan::known_wake`).
+    pub(super) async fn arm_at(&self, at: i64) -> Result<()> {
+        let delay = (at - now_ms()).max(0) as u64;
+        self.state
+            .storage()
+            .set_alarm(Duration::from_millis(delay))
+            .await?;
+        Ok(())
+    }
+
     /// [`Self::arm_next`]; `idle_delivery`: the wake that just ran had no delivery work to do
     /// (then the delivery part is never re-armed at once: the core's `next_wake`).
     pub(super) async fn arm(&self, idle_delivery: bool) -> Result<bool> {
@@ -83,8 +94,7 @@ impl AppointmentLedger {
         let storage = self.state.storage();
         match wake {
             Some(at) => {
-                let delay = (at - now_ms()).max(0) as u64;
-                storage.set_alarm(Duration::from_millis(delay)).await?;
+                self.arm_at(at).await?;
                 Ok(true)
             }
             None => {

@@ -55,6 +55,9 @@ pub struct AppointmentLedger {
     owner_known: std::cell::Cell<bool>,
     /// Every table is made (false: a new object's, with its intake's tables only).
     full_schema: std::cell::Cell<bool>,
+    /// The instance found no table of its own and has run nothing yet: its storage holds
+    /// nothing (the core's `intake_plan` skips the reads that could only find something).
+    untouched: std::cell::Cell<bool>,
 }
 
 impl AppointmentLedger {
@@ -70,6 +73,12 @@ impl AppointmentLedger {
             self.full_schema.set(true);
         }
         Ok(())
+    }
+
+    /// Whether the object was new when this call began (true for its first call only: every
+    /// call, and the alarm, takes it).
+    pub(super) fn fresh_call(&self) -> bool {
+        self.untouched.replace(false)
     }
 
     /// Whether the tables left for later exist (when not, they hold nothing).
@@ -100,6 +109,7 @@ impl DurableObject for AppointmentLedger {
             env,
             owner_known: std::cell::Cell::new(false),
             full_schema: std::cell::Cell::new(stored),
+            untouched: std::cell::Cell::new(!stored),
         }
     }
 
@@ -115,6 +125,7 @@ impl DurableObject for AppointmentLedger {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.fresh_call();
         let woken = match self.ensure_schema() {
             Ok(()) => self.wake().await,
             Err(e) => Err(e.into()),
