@@ -62,8 +62,9 @@ pub struct AppointmentLedger {
 
 impl AppointmentLedger {
     /// Makes the tables a new object left for later (`storage::LATER_SCHEMA`), once: before
-    /// anything but an intake, a claim, a commit or an origin status, before its alarm, and
-    /// before a commit keeps reminders, a message for the fan-out or an entry set aside.
+    /// anything but an intake, a claim, a commit or an origin status, and before a commit keeps
+    /// reminders, a message for the fan-out or an entry set aside. Its alarm does not make
+    /// them: it skips what only they could hold (the core's `wake_reads`).
     pub(super) fn ensure_schema(&self) -> Result<()> {
         if !self.full_schema.get() {
             self.state
@@ -126,11 +127,7 @@ impl DurableObject for AppointmentLedger {
 
     async fn alarm(&self) -> Result<Response> {
         self.fresh_call();
-        let woken = match self.ensure_schema() {
-            Ok(()) => self.wake().await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = woken {
+        if let Err(e) = self.wake().await {
             log::failed(
                 settings(&self.env).debug,
                 "ledger alarm failed; re-armed",

@@ -300,7 +300,9 @@ impl AppointmentLedger {
 
     /// Leaves the index shard once nothing is pending or aside.
     async fn unregister_when_empty(&self) -> Result<()> {
-        if self.pending_count()? == 0 && self.aside_count()? == 0 {
+        // Nothing is aside while the table for it is not made (the core's `wake_reads`).
+        let aside = object_store::wake_reads(self.has_full_schema()).aside;
+        if self.pending_count()? == 0 && (!aside || self.aside_count()? == 0) {
             self.register(false).await;
         }
         Ok(())
