@@ -27,8 +27,8 @@ const rx = () => JSON.stringify({ event: 'prescription.created', data: { prescri
 const bk = () => JSON.stringify(appointmentEvent(`ab-${Date.now()}-${seq++}`));
 const send = async (w, body) => {
   const res = await fetch(w.url + '/', { method: 'POST', headers: { 'content-type': 'application/json', 'eka-webhook-signature': signHeader(body, KEY) }, body });
-  await res.text();
-  if (res.status !== 200) throw new Error(`answered ${res.status}`);
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${w === a ? 'A' : 'B'} answered ${res.status}: ${text}`);
 };
 const timed = async (f) => { const s = performance.now(); await f(); return performance.now() - s; };
 const rate = async (f) => { let next = 0; const s = performance.now(); await Promise.all(Array.from({ length: 50 }, async () => { while (next++ < M) await f(); })); return M / ((performance.now() - s) / 1000); };
