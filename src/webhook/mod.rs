@@ -4,6 +4,7 @@
 pub mod claim_key;
 pub mod event;
 pub mod gate;
+pub mod intake_plan;
 pub mod intake_store;
 pub mod ledger;
 pub mod pipeline;

@@ -152,6 +152,17 @@ pub(crate) fn new_request(
     headers: &Headers,
     body: Option<&JsValue>,
 ) -> worker::Result<Request> {
+    new_raw_request(url, method, headers, body).map(Request::from)
+}
+
+/// [`new_request`] as the runtime's request (no `worker::Request`, which parses the URL and
+/// takes the headers apart: an object call hands it straight to the stub).
+pub(crate) fn new_raw_request(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+) -> worker::Result<web_sys::Request> {
     let init = web_sys::RequestInit::new();
     if !headers.is_empty() {
         init.set_headers(&headers.0);
@@ -161,12 +172,10 @@ pub(crate) fn new_request(
     if let Some(body) = body {
         init.set_body(body);
     }
-    web_sys::Request::new_with_str_and_init(url, &init)
-        .map(Request::from)
-        .map_err(|e| {
-            worker::Error::JsError(
-                e.as_string()
-                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
-            )
-        })
+    web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
+        worker::Error::JsError(
+            e.as_string()
+                .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+        )
+    })
 }
