@@ -2,7 +2,8 @@
 // inspector (CDP), while PROFILE_N webhooks of one kind are sent one at a time. Prints the
 // functions with the most self time and the most total time. Build with names for wasm frames:
 // `CARGO_PROFILE_RELEASE_STRIP=none sh scripts/build-worker.sh`.
-// `node benches/profile-intake.mjs [prescription|booking|gate]` (env PROFILE_N, default 200).
+// `node benches/profile-intake.mjs [prescription|booking|gate]` (env PROFILE_N, default 200;
+// PROFILE_ROOT: another build's directory, laid out as ab-intake.mjs's AB_A).
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { startWranglerDev } from '../tests/support/wrangler-dev.mjs';
@@ -19,6 +20,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const eka = await startFakeEka();
 const origin = await startOrigin();
 const worker = await startWranglerDev({
+  ...(process.env.PROFILE_ROOT ? { root: process.env.PROFILE_ROOT } : {}),
   vars: {
     EKA_CLIENT_ID: CLIENT_ID, EKA_CLIENT_SECRET: CLIENT_SECRET, EKA_API_BASE_URL: eka.url,
     EKA_SIGNING_KEY: KEY, EVENT_ENCRYPTION_KEY: randomBytes(32).toString('base64'), DEBUG: 'false',
@@ -53,7 +55,7 @@ try {
   const { result } = await cdp('Profiler.stop');
   ws.close();
   const profile = result.profile;
-  writeFileSync(`/tmp/profile-${KIND}.cpuprofile`, JSON.stringify(profile));
+  writeFileSync(process.env.PROFILE_OUT ?? `/tmp/profile-${KIND}.cpuprofile`, JSON.stringify(profile));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const dt = new Map();
   profile.samples.forEach((s, i) => dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));

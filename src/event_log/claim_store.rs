@@ -55,17 +55,19 @@ pub fn claim_from_row(row: &Value) -> Option<ClaimRecord> {
     })
 }
 
-/// The decision was to process: `dedup_key` is claimed for `event_id` at `now_ms`
-/// (`processing`, a new lease), over any earlier attempt.
-pub fn take_claim(dedup_key: &str, event_id: &str, now_ms: i64) -> Statement {
+/// The decision was to process: `dedup_key` is claimed for `event_id` at `now_ms` (a new
+/// lease), over any earlier attempt, as `status`: `processing`, or its final status when the
+/// claim and its commit are one write (`webhook::intake_plan`).
+pub fn take_claim(dedup_key: &str, event_id: &str, status: EventStatus, now_ms: i64) -> Statement {
     Statement::new(
         "INSERT INTO claims (dedup_key, event_id, status, claimed_at, seen_at) \
-         VALUES (?, ?, 'processing', ?, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
-         event_id = excluded.event_id, status = 'processing', \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO UPDATE SET \
+         event_id = excluded.event_id, status = excluded.status, \
          claimed_at = excluded.claimed_at, seen_at = excluded.seen_at",
         vec![
             dedup_key.into(),
             event_id.into(),
+            status.as_str().into(),
             now_ms.into(),
             now_ms.into(),
         ],
@@ -148,7 +150,7 @@ mod tests {
     fn every_claim_statement_binds_each_placeholder() {
         for s in [
             select_claim("k"),
-            take_claim("k", "evt_1", 5),
+            take_claim("k", "evt_1", EventStatus::Processing, 5),
             settle_claim("k", "evt_1", EventStatus::Processed, 5),
             forget_claims_before(5),
         ] {
@@ -158,9 +160,14 @@ mod tests {
 
     #[test]
     fn a_take_starts_a_new_lease_and_a_settle_keeps_it() {
-        let take = take_claim("k", "evt_1", 5);
+        let take = take_claim("k", "evt_1", EventStatus::Processing, 5);
         assert!(take.sql.contains("claimed_at = excluded.claimed_at"));
-        assert!(take.sql.contains("status = 'processing'"));
+        assert!(take.sql.contains("event_id = excluded.event_id"));
+        assert_eq!(take.params[2], SqlValue::Text("processing".into()));
+        // Taken and settled in one write (a whole intake): the final status, a new lease.
+        let once = take_claim("k", "evt_1", EventStatus::Processed, 5);
+        assert!(once.sql.contains("status = excluded.status"));
+        assert_eq!(once.params[2], SqlValue::Text("processed".into()));
         let settle = settle_claim("k", "evt_1", EventStatus::Failed, 9);
         assert!(!settle.sql.contains("claimed_at = excluded"));
         assert_eq!(settle.params[2], SqlValue::Text("failed".into()));

@@ -212,15 +212,44 @@ pub fn stored_tables() -> Statement {
 }
 
 /// Rows the object keeps but for its deliveries (`n`; 0 and no delivery rows: its storage can
-/// go). `walk` counts: a walk in progress keeps the object.
-pub fn kept_rows() -> Statement {
+/// go). `walk` counts: a walk in progress keeps the object. `later`: the tables a new object
+/// makes on first need exist (else they hold nothing and are not read: [`wake_reads`]).
+pub fn kept_rows(later: bool) -> Statement {
     Statement::new(
-        "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
-         (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_aside) + \
-         (SELECT COUNT(*) FROM index_owners) + (SELECT COUNT(*) FROM intake) + \
-         (SELECT COUNT(*) FROM meta WHERE key = 'walk') AS n",
+        if later {
+            "SELECT (SELECT COUNT(*) FROM reminders) + (SELECT COUNT(*) FROM claims) + \
+             (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_aside) + \
+             (SELECT COUNT(*) FROM index_owners) + (SELECT COUNT(*) FROM intake) + \
+             (SELECT COUNT(*) FROM meta WHERE key = 'walk') AS n"
+        } else {
+            "SELECT (SELECT COUNT(*) FROM claims) + (SELECT COUNT(*) FROM outbox) + \
+             (SELECT COUNT(*) FROM intake) + (SELECT COUNT(*) FROM meta WHERE key = 'walk') AS n"
+        },
         vec![],
     )
+}
+
+/// What an object's alarm reads. `later`: the tables a new object makes on first need
+/// (reminders, messages, entries set aside, index owners) exist. Until they do they hold
+/// nothing, and neither does `outgoing` (an event is kept for the fan-out only once they are
+/// made): the wake skips those parts rather than making four tables to find them empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WakeReads {
+    /// Due reminders, and finished ones past their retention.
+    pub reminders: bool,
+    /// The fan-out, messages due, held messages and bodies past the retention.
+    pub deliveries: bool,
+    /// Entries set aside (whether the object may leave its index shard).
+    pub aside: bool,
+}
+
+/// See [`WakeReads`].
+pub fn wake_reads(later: bool) -> WakeReads {
+    WakeReads {
+        reminders: later,
+        deliveries: later,
+        aside: later,
+    }
 }
 
 /// The earliest pending reminder's attempt (`reminder`, only with `reminders`: a new object's
@@ -265,7 +294,8 @@ mod tests {
             meta_get("k"),
             meta_set("k", "v"),
             meta_delete("k"),
-            kept_rows(),
+            kept_rows(true),
+            kept_rows(false),
             stored_tables(),
             next_due(true),
             next_due(false),
@@ -323,8 +353,36 @@ mod tests {
 
     #[test]
     fn a_walk_keeps_the_object_and_a_new_object_reads_no_reminders() {
-        assert!(kept_rows().sql.contains("key = 'walk'"));
+        assert!(kept_rows(true).sql.contains("key = 'walk'"));
         assert!(!next_due(false).sql.contains("reminders"));
         assert!(next_due(true).sql.contains("state = 'pending'"));
+    }
+
+    #[test]
+    fn a_wake_without_the_later_tables_reads_none_of_them() {
+        let later = ["reminders", "outbox_aside", "index_owners", "messages"];
+        let hot = kept_rows(false).sql;
+        assert!(later.iter().all(|t| !hot.contains(t)), "{hot}");
+        // Every hot table that keeps the object is still counted.
+        for t in ["claims", "outbox", "intake", "key = 'walk'"] {
+            assert!(hot.contains(t) && kept_rows(true).sql.contains(t), "{t}");
+        }
+        assert!(later[..3].iter().all(|t| kept_rows(true).sql.contains(t)));
+        assert_eq!(
+            wake_reads(false),
+            WakeReads {
+                reminders: false,
+                deliveries: false,
+                aside: false
+            }
+        );
+        assert_eq!(
+            wake_reads(true),
+            WakeReads {
+                reminders: true,
+                deliveries: true,
+                aside: true
+            }
+        );
     }
 }

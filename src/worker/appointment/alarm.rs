@@ -12,18 +12,26 @@ use crate::support::object_store;
 use crate::worker::runtime::env::settings;
 
 impl AppointmentLedger {
+    /// One wake. The tables a new object left for later are not made here: until they are,
+    /// they hold nothing, and the parts that only read them are skipped (the core's
+    /// `wake_reads`; asked again at each part, as a held intake run here may make them).
     pub(super) async fn wake(&self) -> Result<()> {
         let settings = settings(&self.env);
         let now = now_ms();
+        let reads = || object_store::wake_reads(self.has_full_schema());
         let retry = self.retry()?;
         self.run_held(&settings).await?;
         if self.pending_count()? > 0 && retry.next_at.unwrap_or(0.0) as i64 <= now {
             self.drain().await?;
         }
         self.continue_walk(&settings).await?;
-        self.fire_due(&settings).await?;
-        let delivered = self.deliver(&settings).await?;
-        self.forget_finished_reminders(&settings)?;
+        if reads().reminders {
+            self.fire_due(&settings).await?;
+        }
+        let delivered = reads().deliveries && self.deliver(&settings).await?;
+        if reads().reminders {
+            self.forget_finished_reminders(&settings)?;
+        }
         self.exec(&claim_store::forget_claims_before(
             now - settings.events.dedup_window_ms,
         ))?;
@@ -35,8 +43,12 @@ impl AppointmentLedger {
     }
 
     pub(super) fn is_empty(&self) -> Result<bool> {
-        let n = self.count_of(&object_store::kept_rows())?;
-        Ok(n == 0.0 && self.delivery_rows()? == 0.0)
+        let full = self.has_full_schema();
+        let n = self.count_of(&object_store::kept_rows(full))?;
+        Ok(
+            n == 0.0
+                && (!object_store::wake_reads(full).deliveries || self.delivery_rows()? == 0.0),
+        )
     }
 
     /// Arms the alarm for the earliest of: a walk's next batch, a pending reminder's next
@@ -44,6 +56,17 @@ impl AppointmentLedger {
     /// True if one is armed.
     pub(super) async fn arm_next(&self) -> Result<bool> {
         self.arm(false).await
+    }
+
+    /// Arms the alarm at `at` (epoch ms; now if past), known without reading (the core's
+    /// `intake_plan::known_wake`).
+    pub(super) async fn arm_at(&self, at: i64) -> Result<()> {
+        let delay = (at - now_ms()).max(0) as u64;
+        self.state
+            .storage()
+            .set_alarm(Duration::from_millis(delay))
+            .await?;
+        Ok(())
     }
 
     /// [`Self::arm_next`]; `idle_delivery`: the wake that just ran had no delivery work to do
@@ -83,8 +106,7 @@ impl AppointmentLedger {
         let storage = self.state.storage();
         match wake {
             Some(at) => {
-                let delay = (at - now_ms()).max(0) as u64;
-                storage.set_alarm(Duration::from_millis(delay)).await?;
+                self.arm_at(at).await?;
                 Ok(true)
             }
             None => {

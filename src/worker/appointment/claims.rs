@@ -12,7 +12,10 @@ use crate::event_log::{
 use crate::schedule::sql;
 use crate::support::object_store;
 use crate::support::sql::Dialect;
-use crate::webhook::ledger::{Claim, Claimed, Settled};
+use crate::webhook::intake_plan::{
+    known_wake, settle_steps, ClaimWrite, IntakeLeft, IntakePlan, READ_ALL,
+};
+use crate::webhook::ledger::{Claim, Claimed};
 use crate::worker::appointment::protocol::{Ack, CommitRecord};
 use crate::worker::runtime::env::settings;
 
@@ -38,6 +41,16 @@ impl AppointmentLedger {
     }
 
     pub(super) fn claim(&self, claim: &Claim) -> Result<Claimed> {
+        let decision = self.decide(claim, true)?;
+        if let ClaimDecision::Process { event_id, .. } = &decision {
+            self.take(&claim.dedup_key, event_id, now_ms())?;
+        }
+        Ok(claimed(decision))
+    }
+
+    /// The core's decision on `claim`, from its record (`read`; else none: a new object has
+    /// none, the core's `intake_plan`). Writes the owner, not the claim.
+    pub(super) fn decide(&self, claim: &Claim, read: bool) -> Result<ClaimDecision> {
         let settings = settings(&self.env);
         let now = now_ms();
         self.remember_owner(&claim.owner)?;
@@ -45,9 +58,14 @@ impl AppointmentLedger {
         let window = claim
             .dedup_window_ms
             .unwrap_or(settings.events.dedup_window_ms);
-        let existing = event_log::remembered(self.claim_record(&claim.dedup_key)?, now, window);
+        let record = if read {
+            self.claim_record(&claim.dedup_key)?
+        } else {
+            None
+        };
+        let existing = event_log::remembered(record, now, window);
         let lease = claim.lease_ms.unwrap_or(settings.events.lease_ms);
-        let decision = match &claim.replay_of {
+        Ok(match &claim.replay_of {
             Some(event_id) => decide_replay(existing.as_ref(), now, lease, event_id),
             None => {
                 let random = crate::support::entropy::random_bytes::<10>()
@@ -55,46 +73,17 @@ impl AppointmentLedger {
                 let new_id = event_log::new_event_id(claim.received_at_ms, random);
                 decide_claim(existing.as_ref(), now, lease, new_id)
             }
-        };
-        Ok(match decision {
-            ClaimDecision::Process {
-                event_id,
-                reprocess,
-            } => {
-                exec(
-                    &self.state.storage().sql(),
-                    &claim_store::take_claim(&claim.dedup_key, &event_id, now),
-                )?;
-                Claimed::Proceed {
-                    event_id: Some(event_id),
-                    reprocess,
-                }
-            }
-            ClaimDecision::Duplicate { event_id } => Claimed::Duplicate { event_id },
-            ClaimDecision::InFlight {
-                event_id,
-                retry_after_secs,
-            } => Claimed::InFlight {
-                event_id,
-                retry_after_secs,
-            },
         })
     }
 
-    pub(super) fn settle_claim(
-        &self,
-        dedup_key: &str,
-        event_id: &str,
-        settled: Settled,
-    ) -> Result<()> {
-        let status = match settled {
-            Settled::Processed => EventStatus::Processed,
-            Settled::Failed => EventStatus::Failed,
-        };
-        exec(
-            &self.state.storage().sql(),
-            &claim_store::settle_claim(dedup_key, event_id, status, now_ms()),
-        )?;
+    /// Takes the claim for `event_id` (processing, a new lease from `now`).
+    pub(super) fn take(&self, dedup_key: &str, event_id: &str, now: i64) -> Result<()> {
+        self.exec(&claim_store::take_claim(
+            dedup_key,
+            event_id,
+            EventStatus::Processing,
+            now,
+        ))?;
         Ok(())
     }
 
@@ -108,8 +97,22 @@ impl AppointmentLedger {
     /// statements on the alarm (the commit is part of an intake, before the Worker's answer),
     /// else now when nothing else is pending.
     pub(crate) async fn settle(&self, record: CommitRecord, later: bool) -> Result<Ack> {
+        self.settle_in(record, later, &READ_ALL, false).await
+    }
+
+    /// [`Self::settle`] within an intake call that planned its reads (`plan`, the core's
+    /// `intake_plan`); `decided_here`: the call decided the claim and has not written it
+    /// (the core's `settle_steps`).
+    pub(super) async fn settle_in(
+        &self,
+        record: CommitRecord,
+        later: bool,
+        plan: &IntakePlan,
+        decided_here: bool,
+    ) -> Result<Ack> {
         let claim = &record.claim;
-        if !record.attempt.amends && claim.replay_of.is_none() {
+        let steps = settle_steps(&record.attempt, claim.replay_of.is_some(), decided_here);
+        if steps.check_settled {
             let settled = self.claim_record(&claim.dedup_key)?.is_some_and(|r| {
                 r.event_id == record.event_id && r.status != EventStatus::Processing
             });
@@ -122,8 +125,20 @@ impl AppointmentLedger {
             // The account this appointment's reminders run with.
             self.remember_source(claim.source.as_deref())?;
         }
-        self.settle_claim(&claim.dedup_key, &record.event_id, record.attempt.settled)?;
-        let held_body = self.release_intake(&claim.dedup_key, &record.event_id)?;
+        let now = now_ms();
+        self.exec(&match steps.write {
+            ClaimWrite::Take(status) => {
+                claim_store::take_claim(&claim.dedup_key, &record.event_id, status, now)
+            }
+            ClaimWrite::Settle(status) => {
+                claim_store::settle_claim(&claim.dedup_key, &record.event_id, status, now)
+            }
+        })?;
+        let held_body = if plan.read_held {
+            self.release_intake(&claim.dedup_key, &record.event_id)?
+        } else {
+            None
+        };
         let mut statements =
             event_log::commit_statements(&record.event_id, claim, &record.attempt, now_ms());
         if let Some(sealed) = record.sealed_body.as_ref().or(held_body.as_ref()) {
@@ -150,10 +165,15 @@ impl AppointmentLedger {
             }
         }
         let mut queued = 0;
+        let mut left = IntakeLeft::Other;
         if later {
             let d1 = (!statements.is_empty()).then_some(OutboxEntry::D1 { statements });
             for entry in d1.into_iter().chain(relays) {
-                self.keep_for_alarm(&entry)?;
+                // Only the first can find the outbox empty (then its retry state says now).
+                let was_empty = self.keep_for_alarm(&entry, queued == 0 && !plan.read_outbox)?;
+                if queued == 0 && was_empty {
+                    left = IntakeLeft::KeptDueNow;
+                }
                 queued += 1;
             }
         } else {
@@ -162,7 +182,34 @@ impl AppointmentLedger {
                 queued += self.relay(relay).await?;
             }
         }
-        self.arm_next().await?;
+        let window = settings(&self.env).events.dedup_window_ms;
+        match known_wake(left, plan.fresh, window, now_ms()) {
+            Some(at) => self.arm_at(at).await?,
+            None => {
+                self.arm_next().await?;
+            }
+        }
         Ok(Ack { queued })
+    }
+}
+
+/// The answer a claim's decision gives.
+pub(super) fn claimed(decision: ClaimDecision) -> Claimed {
+    match decision {
+        ClaimDecision::Process {
+            event_id,
+            reprocess,
+        } => Claimed::Proceed {
+            event_id: Some(event_id),
+            reprocess,
+        },
+        ClaimDecision::Duplicate { event_id } => Claimed::Duplicate { event_id },
+        ClaimDecision::InFlight {
+            event_id,
+            retry_after_secs,
+        } => Claimed::InFlight {
+            event_id,
+            retry_after_secs,
+        },
     }
 }

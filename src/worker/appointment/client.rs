@@ -7,18 +7,18 @@ use std::future::Future;
 use crate::support::from_json::FromJson;
 use futures::FutureExt;
 use serde_json::Value;
-use worker::{Env, Stub};
+use worker::Env;
 
 use crate::reminders::Reminder;
 use crate::webhook::ledger::{appointment_owner, Claim, Claimed, Effects, IntakeMode};
 use crate::worker::appointment::protocol::{
-    call, ledger_stub, Ack, CallError, CommitRecord, IndexReply, LedgerCommand, PendingStatus,
-    PlanReply, Relayed, RemindersReply, RetryReply,
+    call, ledger_stub, Ack, CallError, CommitRecord, IndexReply, LedgerCommand, ObjectStub,
+    PendingStatus, PlanReply, Relayed, RemindersReply, RetryReply,
 };
 
 /// One object, by name.
 pub struct AppointmentClient {
-    stub: Stub,
+    stub: ObjectStub,
 }
 
 impl AppointmentClient {

@@ -39,6 +39,7 @@ fn refused<T>(status: u16, message: String) -> Result<T> {
 impl AppointmentLedger {
     /// Runs one command.
     pub(super) async fn dispatch(&self, command: LedgerCommand) -> Result<Response> {
+        let fresh = self.fresh_call();
         let intake = matches!(
             command,
             LedgerCommand::Claim { .. }
@@ -56,7 +57,7 @@ impl AppointmentLedger {
                 body,
                 mode,
                 outgoing,
-            } => json_response(200, &self.intake(claim, body, mode, outgoing).await?),
+            } => json_response(200, &self.intake(claim, body, mode, outgoing, fresh).await?),
             LedgerCommand::Origin {
                 dedup_key,
                 event_id,

@@ -16,13 +16,16 @@
 use super::error::Result;
 use serde_json::Value;
 
+use super::claims::claimed;
 use super::storage::{exec, now_ms, number, rows, text};
 use super::AppointmentLedger;
+use crate::event_log::ClaimDecision;
 use crate::settings::Settings;
 use crate::support::entropy::random_bytes;
 use crate::support::from_json::json_text;
 use crate::support::seal::KeyRing;
 use crate::webhook::gate::{origin_failure, origin_took, origin_unknown};
+use crate::webhook::intake_plan::{intake_plan, known_wake, IntakeLeft};
 use crate::webhook::intake_store;
 use crate::webhook::ledger::{
     held_action, Attempt, Claim, Claimed, Effects, HeldAction, IntakeMode, Settled,
@@ -66,20 +69,33 @@ fn seal(keys: &KeyRing, plain: &[u8], aad: &[u8]) -> Result<String> {
 
 impl AppointmentLedger {
     /// Claims a delivery and, on a go, keeps it (see the module). Returns the claim's answer.
+    /// `fresh`: the object was new when the call began; what it reads is the core's
+    /// `intake_plan`.
     pub(super) async fn intake(
         &self,
         claim: Claim,
         body: String,
         mode: IntakeMode,
         outgoing: Option<Value>,
+        fresh: bool,
     ) -> Result<Claimed> {
-        let claimed = self.claim(&claim)?;
-        let Claimed::Proceed {
-            event_id: Some(event_id),
+        let plan = intake_plan(mode, fresh);
+        let (event_id, reprocess) = match self.decide(&claim, plan.read_claim)? {
+            ClaimDecision::Process {
+                event_id,
+                reprocess,
+            } => (event_id, reprocess),
+            other => return Ok(claimed(other)),
+        };
+        // A whole intake's claim is written once, by its commit below (nothing is awaited
+        // before it: no other call runs in between).
+        let now = now_ms();
+        if !plan.one_claim_write {
+            self.take(&claim.dedup_key, &event_id, now)?;
+        }
+        let answer = Claimed::Proceed {
+            event_id: Some(event_id.clone()),
             reprocess,
-        } = &claimed
-        else {
-            return Ok(claimed);
         };
         let settings = settings(&self.env);
         let keys = settings.events.keys.as_ref();
@@ -91,37 +107,47 @@ impl AppointmentLedger {
             let outgoing = match (keys, outgoing) {
                 (Some(keys), Some(value)) => Some(Outgoing {
                     event: claim.facts.event.clone(),
-                    sealed: seal(keys, json_text(&value).as_bytes(), &outgoing_aad(event_id))?,
+                    sealed: seal(keys, json_text(&value).as_bytes(), &outgoing_aad(&event_id))?,
                     source: claim.source.clone(),
                 }),
                 _ => None,
             };
             let record = CommitRecord {
-                event_id: event_id.clone(),
-                attempt: Attempt::ended(Settled::Processed, 200, None, *reprocess),
+                event_id,
+                attempt: Attempt::ended(Settled::Processed, 200, None, reprocess),
                 claim,
                 effects: Effects::default(),
                 sealed_body: sealed,
                 outgoing,
             };
-            self.settle(record, true).await?;
-            return Ok(claimed);
+            self.settle_in(record, true, &plan, plan.one_claim_write)
+                .await?;
+            return Ok(answer);
         }
-        let lease_until = now_ms() + claim.lease_ms.unwrap_or(settings.events.lease_ms);
+        let lease_until = now + claim.lease_ms.unwrap_or(settings.events.lease_ms);
         let claim_json = serde_json::to_string(&claim)?;
         let hold = intake_store::hold(&intake_store::Hold {
             dedup_key: &claim.dedup_key,
-            event_id,
+            event_id: &event_id,
             claim_json: &claim_json,
             body: sealed.as_deref().unwrap_or(&body),
             sealed: sealed.is_some(),
             mode,
-            reprocess: *reprocess,
+            reprocess,
             lease_until_ms: lease_until,
         });
         exec(&self.state.storage().sql(), &hold)?;
-        self.arm_next().await?;
-        Ok(claimed)
+        let left = IntakeLeft::Held {
+            lease_until_ms: lease_until,
+            claimed_at_ms: now,
+        };
+        match known_wake(left, plan.fresh, settings.events.dedup_window_ms, now) {
+            Some(at) => self.arm_at(at).await?,
+            None => {
+                self.arm_next().await?;
+            }
+        }
+        Ok(answer)
     }
 
     fn held(&self, dedup_key: &str, event_id: &str) -> Result<Option<Held>> {

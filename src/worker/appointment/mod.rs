@@ -55,12 +55,16 @@ pub struct AppointmentLedger {
     owner_known: std::cell::Cell<bool>,
     /// Every table is made (false: a new object's, with its intake's tables only).
     full_schema: std::cell::Cell<bool>,
+    /// The instance found no table of its own and has run nothing yet: its storage holds
+    /// nothing (the core's `intake_plan` skips the reads that could only find something).
+    untouched: std::cell::Cell<bool>,
 }
 
 impl AppointmentLedger {
     /// Makes the tables a new object left for later (`storage::LATER_SCHEMA`), once: before
-    /// anything but an intake, a claim, a commit or an origin status, before its alarm, and
-    /// before a commit keeps reminders, a message for the fan-out or an entry set aside.
+    /// anything but an intake, a claim, a commit or an origin status, and before a commit keeps
+    /// reminders, a message for the fan-out or an entry set aside. Its alarm does not make
+    /// them: it skips what only they could hold (the core's `wake_reads`).
     pub(super) fn ensure_schema(&self) -> Result<()> {
         if !self.full_schema.get() {
             self.state
@@ -70,6 +74,12 @@ impl AppointmentLedger {
             self.full_schema.set(true);
         }
         Ok(())
+    }
+
+    /// Whether the object was new when this call began (true for its first call only: every
+    /// call, and the alarm, takes it).
+    pub(super) fn fresh_call(&self) -> bool {
+        self.untouched.replace(false)
     }
 
     /// Whether the tables left for later exist (when not, they hold nothing).
@@ -100,6 +110,7 @@ impl DurableObject for AppointmentLedger {
             env,
             owner_known: std::cell::Cell::new(false),
             full_schema: std::cell::Cell::new(stored),
+            untouched: std::cell::Cell::new(!stored),
         }
     }
 
@@ -115,11 +126,8 @@ impl DurableObject for AppointmentLedger {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let woken = match self.ensure_schema() {
-            Ok(()) => self.wake().await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = woken {
+        self.fresh_call();
+        if let Err(e) = self.wake().await {
             log::failed(
                 settings(&self.env).debug,
                 "ledger alarm failed; re-armed",

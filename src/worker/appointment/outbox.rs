@@ -106,16 +106,19 @@ impl AppointmentLedger {
         }
     }
 
-    /// Keeps an entry for the alarm to send (armed by the caller's `arm_next`): nothing is
-    /// awaited here.
-    pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry) -> Result<()> {
-        self.keep(entry).map(|_| ())
+    /// Keeps an entry for the alarm to send (armed by the caller): nothing is awaited here.
+    /// `known_empty`: the outbox is known to be empty (a new object's: the core's
+    /// `intake_plan`), so it is not counted. Says whether it was empty (then its retry state
+    /// says now).
+    pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry, known_empty: bool) -> Result<bool> {
+        self.keep(entry, known_empty)
     }
 
-    /// Appends an entry; on an empty outbox the retry state starts over. Says whether the
-    /// outbox was empty (so the caller registers in its index shard).
-    fn keep(&self, entry: &OutboxEntry) -> Result<bool> {
-        let was_empty = self.pending_count()? == 0;
+    /// Appends an entry; on an empty outbox (`known_empty`, else counted) the retry state
+    /// starts over. Says whether the outbox was empty (so the caller registers in its index
+    /// shard).
+    fn keep(&self, entry: &OutboxEntry, known_empty: bool) -> Result<bool> {
+        let was_empty = known_empty || self.pending_count()? == 0;
         // Read to its end: a `RETURNING` cursor left open fails the storage transaction.
         self.query(&object_store::push_entry(
             &serde_json::to_string(entry)?,
@@ -190,7 +193,7 @@ impl AppointmentLedger {
     }
 
     pub(super) async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
-        if self.keep(entry)? {
+        if self.keep(entry, false)? {
             self.register(true).await;
         }
         Ok(())
@@ -297,7 +300,9 @@ impl AppointmentLedger {
 
     /// Leaves the index shard once nothing is pending or aside.
     async fn unregister_when_empty(&self) -> Result<()> {
-        if self.pending_count()? == 0 && self.aside_count()? == 0 {
+        // Nothing is aside while the table for it is not made (the core's `wake_reads`).
+        let aside = object_store::wake_reads(self.has_full_schema()).aside;
+        if self.pending_count()? == 0 && (!aside || self.aside_count()? == 0) {
             self.register(false).await;
         }
         Ok(())

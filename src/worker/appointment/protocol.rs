@@ -4,14 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wasm_bindgen::JsValue;
-use worker::{Env, Headers, Request, Stub};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Env, Headers, Request};
 
 use crate::reminders::Reminder;
 pub use crate::support::from_json::from_json_text;
 use crate::support::from_json::{list, parse, unknown_variant, variant, Decoded, Fields, FromJson};
 use crate::webhook::ledger::{Attempt, Claim, Effects, IntakeMode};
-use crate::worker::runtime::fetch_client::{body_bytes, new_request};
+use crate::worker::runtime::fetch_client::new_raw_request;
 
 /// Binding of the per-appointment ledger objects.
 pub const LEDGER_BINDING: &str = "APPOINTMENTS";
@@ -494,25 +495,34 @@ impl From<serde_json::Error> for CallError {
     }
 }
 
+/// An object's stub as the runtime has it: `worker::Stub` converts each reply into a
+/// `worker::Response` (its URL parsed, its headers and body stream taken apart) that
+/// [`exchange`] would only read whole; this one is read with a single `text()`.
+pub type ObjectStub = worker::worker_sys::DurableObject;
+
 /// The stub of the ledger object named `owner` (an appointment id, `rx:<id>`, `evt:<key>`,
 /// `index:<n>`).
-pub fn ledger_stub(env: &Env, owner: &str) -> worker::Result<Stub> {
-    env.durable_object(LEDGER_BINDING)?
+pub fn ledger_stub(env: &Env, owner: &str) -> worker::Result<ObjectStub> {
+    Ok(env
+        .durable_object(LEDGER_BINDING)?
         .id_from_name(owner)?
-        .get_stub()
+        .get_stub()?
+        .into_rpc())
 }
 
 /// The previous release's queue object.
-pub fn legacy_queue_stub(env: &Env) -> worker::Result<Stub> {
-    env.durable_object(LEGACY_QUEUE_BINDING)?
+pub fn legacy_queue_stub(env: &Env) -> worker::Result<ObjectStub> {
+    Ok(env
+        .durable_object(LEGACY_QUEUE_BINDING)?
         .id_from_name(LEGACY_QUEUE_NAME)?
-        .get_stub()
+        .get_stub()?
+        .into_rpc())
 }
 
 /// Sends a command (`body`, its JSON) to `stub`; a 2xx reply is decoded as `R`, anything
 /// else is a refusal. Generic in the reply only: the command is encoded by the caller.
 pub async fn call<R: FromJson>(
-    stub: &Stub,
+    stub: &ObjectStub,
     body: serde_json::Result<String>,
 ) -> Result<R, CallError> {
     let reply = exchange(stub, body?).await?;
@@ -521,19 +531,30 @@ pub async fn call<R: FromJson>(
 
 /// The untyped half of [`call`], written once rather than per message type (the generic
 /// copies cost the Worker upload more than the work they do).
-async fn exchange(stub: &Stub, body: String) -> Result<Value, CallError> {
+async fn exchange(stub: &ObjectStub, body: String) -> Result<Value, CallError> {
     // The host is only a label: the stub routes the request.
-    let request = new_request(
+    let request = new_raw_request(
         "https://object/",
         "POST",
         &Headers::new(),
         Some(&JsValue::from_str(&body)),
     )?;
     crate::worker::runtime::probe::object_call();
-    let response = stub.fetch_with_request(request).await?;
-    let status = response.status_code();
-    let text =
-        String::from_utf8(body_bytes(response).await?).map_err(|_| worker::Error::BadEncoding)?;
+    let response: web_sys::Response = JsFuture::from(
+        stub.fetch_with_request(&request)
+            .map_err(worker::Error::from)?,
+    )
+    .await
+    .map_err(worker::Error::from)?
+    .dyn_into()
+    .map_err(worker::Error::from)?;
+    let status = response.status();
+    // Read whole by the runtime, as one string (the object answers JSON text).
+    let text = JsFuture::from(response.text().map_err(worker::Error::from)?)
+        .await
+        .map_err(worker::Error::from)?
+        .as_string()
+        .ok_or(worker::Error::BadEncoding)?;
     let value = parse(&text);
     if (200..300).contains(&status) {
         return Ok(value?);

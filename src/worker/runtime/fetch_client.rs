@@ -1,7 +1,7 @@
-//! The core's `HttpClient` over the Workers `fetch`, with a timeout that aborts the request,
-//! and the clock over `Date.now()`. Redirects are never followed (`redirect: "manual"`): a
-//! 3xx is handed to the core as it is. An answer is read up to the request's
-//! `max_response_bytes` and the rest of its body cancelled.
+//! The core's `HttpClient` over the Workers `fetch`, with a timeout that aborts the request
+//! (as does dropping it unfinished), and the clock over `Date.now()`. Redirects are never
+//! followed (`redirect: "manual"`): a 3xx is handed to the core as it is. An answer is read up
+//! to the request's `max_response_bytes` and the rest of its body cancelled.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -28,31 +28,11 @@ impl Clock for WorkerClock {
     }
 }
 
-/// Aborts its request when dropped before the answer was read: a request whose future is
-/// dropped (the appointment fetch started together with the intake, when the claim says
-/// duplicate or in flight; or its timeout) is cancelled at once, not left running for as long
-/// as the request's context lives (a copy's `waitUntil` work kept it alive, and the dropped
-/// fetch reached Eka).
-struct AbortOnDrop {
-    /// Taken once the answer was read.
-    controller: Option<AbortController>,
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(controller) = self.controller.take() {
-            controller.abort();
-        }
-    }
-}
-
 impl HttpClient for FetchClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let controller = AbortController::default();
         let signal = controller.signal();
-        let mut guard = AbortOnDrop {
-            controller: Some(controller),
-        };
+        let mut pending = AbortUnlessDone(Some(controller));
         let timeout = Delay::from(Duration::from_millis(u64::from(request.timeout_ms)));
         let exchange = async move {
             let req = build(&request).map_err(|_| HttpError::Network("invalid request".into()))?;
@@ -85,11 +65,25 @@ impl HttpClient for FetchClient {
         let timeout = pin!(timeout);
         match select(exchange, timeout).await {
             Either::Left((result, _)) => {
-                guard.controller = None;
+                pending.0 = None;
                 result
             }
-            // The guard aborts the request.
+            // `pending` aborts the request.
             Either::Right(_) => Err(HttpError::Timeout),
+        }
+    }
+}
+
+/// Aborts a request that did not finish: at its timeout, and when its caller stops waiting
+/// (drops the future), as a copy whose claim answered first drops the appointment fetch it
+/// started beside it. Unaborted, that fetch ran on for as long as the copy's request had other
+/// work after its answer, and then reached the Eka API or not by that timing.
+struct AbortUnlessDone(Option<AbortController>);
+
+impl Drop for AbortUnlessDone {
+    fn drop(&mut self) {
+        if let Some(controller) = self.0.take() {
+            controller.abort();
         }
     }
 }
@@ -158,6 +152,17 @@ pub(crate) fn new_request(
     headers: &Headers,
     body: Option<&JsValue>,
 ) -> worker::Result<Request> {
+    new_raw_request(url, method, headers, body).map(Request::from)
+}
+
+/// [`new_request`] as the runtime's request (no `worker::Request`, which parses the URL and
+/// takes the headers apart: an object call hands it straight to the stub).
+pub(crate) fn new_raw_request(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+) -> worker::Result<web_sys::Request> {
     let init = web_sys::RequestInit::new();
     if !headers.is_empty() {
         init.set_headers(&headers.0);
@@ -167,12 +172,10 @@ pub(crate) fn new_request(
     if let Some(body) = body {
         init.set_body(body);
     }
-    web_sys::Request::new_with_str_and_init(url, &init)
-        .map(Request::from)
-        .map_err(|e| {
-            worker::Error::JsError(
-                e.as_string()
-                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
-            )
-        })
+    web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
+        worker::Error::JsError(
+            e.as_string()
+                .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+        )
+    })
 }
