@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import {
   startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
+  committed,
 } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 import { verifyHeader } from '../support/eka-signature.mjs';
@@ -134,7 +135,15 @@ test('a cron expression fires once at its next match', async () => {
 test('a booking gets automatic reminders, once even when redelivered', async () => {
   const start = Math.floor(Date.now() / 1000) + 3600;
   eka.setAppointment('m-auto', bookingFor('m-auto', start));
-  for (let i = 0; i < 3; i++) assert.equal((await sendSigned(worker, appointmentEvent('m-auto'))).status, 200);
+  const first = await sendSigned(worker, appointmentEvent('m-auto'));
+  assert.equal(first.status, 200);
+  // Redelivered once committed (the commit follows the answer, issue 20): duplicates.
+  await committed(worker, first.headers.get('x-eka-event-id'));
+  for (let i = 0; i < 2; i++) {
+    const copy = await sendSigned(worker, appointmentEvent('m-auto'));
+    assert.equal(copy.status, 200);
+    assert.equal((await copy.json()).duplicate, true);
+  }
   const reminders = await listWhen(worker, 'm-auto', (l) => l.length >= 2);
   assert.deepEqual(reminders.map((r) => [r.source, r.state, r.fireAt]), [
     ['auto:10m', 'pending', (start - 600) * 1000],
