@@ -5,8 +5,10 @@
 //! the answer: its rows go through the object's outbox; only the count of a copy is sent after
 //! the response. Inside the object the same ledger commits locally (`ObjectLedger::local`).
 
+use std::time::Duration;
+
 use serde_json::Value;
-use worker::{Context, Env};
+use worker::{Context, Delay, Env};
 
 use crate::destinations::{known_fresh, needs_fan_out};
 use crate::event_log;
@@ -20,6 +22,7 @@ use crate::support::seal::KeyRing;
 use crate::support::sql::Statement;
 use crate::webhook::ledger::{Claim, Claimed, Commit, EventLedger, Intake, LedgerError};
 use crate::webhook::pipeline::{Admission, Admitted, Outcome, Pipeline};
+use crate::webhook::COMMIT_DELAY_MS;
 use crate::worker::appointment::client::AppointmentClient;
 use crate::worker::appointment::protocol::{outgoing_aad, CommitRecord, Outgoing};
 use crate::worker::appointment::AppointmentLedger;
@@ -235,8 +238,8 @@ pub enum Job<'b> {
 
 /// Runs the core pipeline with this Worker's pieces: the Eka client, the owning objects as
 /// ledger, and the forward. With `ctx`, a commit the pipeline left for after the answer
-/// ([`Outcome::deferred`]) is sent with `waitUntil` (the object finishes the webhook itself
-/// should it never arrive).
+/// ([`Outcome::deferred`]) is sent with `waitUntil`, [`COMMIT_DELAY_MS`] later (the object
+/// finishes the webhook itself should it never arrive).
 pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job<'_>) -> Outcome {
     let (client, ledger, sink) = parts(env, ctx, settings);
     let pipeline = pipeline(settings, &client, &ledger, &sink);
@@ -257,6 +260,8 @@ pub async fn run(env: &Env, ctx: Option<&Context>, settings: &Settings, job: Job
         let keys = settings.events.keys.clone();
         let debug = settings.debug;
         ctx.wait_until(async move {
+            // Once the answer has left (core `COMMIT_DELAY_MS`); a copy meanwhile gets 409.
+            Delay::from(Duration::from_millis(COMMIT_DELAY_MS)).await;
             let ledger = ObjectLedger::new(&env, None, keys.as_ref(), debug);
             if let Err(e) = ledger.commit(&deferred.commit()).await {
                 // The object's alarm finishes it at the end of the claim's lease.

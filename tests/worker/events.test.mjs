@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
   startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN,
-  signHeader, SIGNING_KEY,
+  signHeader, SIGNING_KEY, committed,
 } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
@@ -74,6 +74,8 @@ test('a processed event is recorded once; an exact copy answers 200 duplicate an
   assert.equal(first.status, 200);
   const eventId = first.headers.get('x-eka-event-id');
   assert.match(eventId, /^evt_[0-9A-HJKMNP-TV-Z]{26}$/);
+  // The commit follows the answer (issue 20): a copy before it is in flight (a test below).
+  await committed(worker, eventId);
   const calls = appointmentCalls('e-dup');
   const copy = await sendSigned(worker, body);
   assert.equal(copy.status, 200);
@@ -101,6 +103,7 @@ test('re-formatted copies of a signed body (re-indented, a space added) are the 
   const first = await sendSigned(worker, compact, { header });
   assert.equal(first.status, 200);
   const eventId = first.headers.get('x-eka-event-id');
+  await committed(worker, eventId);
   const calls = appointmentCalls('e-reformat');
   const variants = [
     JSON.stringify(JSON.parse(compact), null, 2),
@@ -125,6 +128,7 @@ test('a copy that arrives while the first is in flight answers 409 with Retry-Af
   eka.setAppointment('e-flight', bookingFor('e-flight'));
   const body = JSON.stringify(appointmentEvent('e-flight'));
   eka.control({ latencyMs: 1500, failNext: { '/dr/v1/appointment/e-flight': [500, 500] } });
+  let firstId;
   try {
     const firstPromise = sendSigned(worker, body);
     // The first is in flight once its fetch reached Eka (its claim went out with it; Eka then
@@ -136,9 +140,12 @@ test('a copy that arrives while the first is in flight answers 409 with Retry-Af
     assert.ok(Number(copy.headers.get('retry-after')) >= 1, 'Retry-After');
     const first = await firstPromise;
     assert.equal(first.status, 502);
+    firstId = first.headers.get('x-eka-event-id');
   } finally {
     eka.control({ latencyMs: 0 });
   }
+  // The failure is committed after the answer (issue 20).
+  await committed(worker, firstId);
   const [failed] = await eventRows("appointment_id = 'e-flight'");
   assert.equal(failed.status, 'failed');
   assert.equal(failed.error, 'appointment_fetch_failed');
@@ -146,11 +153,51 @@ test('a copy that arrives while the first is in flight answers 409 with Retry-Af
   const again = await sendSigned(worker, body);
   assert.equal(again.status, 200, 'a copy of a failed event is processed again');
   assert.equal(again.headers.get('x-eka-event-id'), failed.id);
+  await committed(worker, failed.id, { status: 'processed' });
   const [processed] = await eventRows("appointment_id = 'e-flight'");
   assert.equal(processed.status, 'processed');
   assert.equal(processed.error, null);
   assert.equal((await rows(worker.db, 'appointment_id = ?', 'e-flight')).length, 1);
   assert.equal(await forwardsSettle('e-flight', 1), 1);
+});
+
+test('a copy sent as the answer arrives, before the commit, is in flight: 409 with Retry-After; nothing is processed twice', async () => {
+  // The commit follows the answer (issue 20, core COMMIT_DELAY_MS): a copy sent the moment the
+  // answer's headers arrive meets the claim not yet settled. How far the copy gets before the
+  // commit depends on the machine, so each try is a new appointment, until one copy was first;
+  // every try must hold the invariants either way.
+  let inFlight = 0;
+  for (let i = 0; i < 5 && !inFlight; i++) {
+    const id = `e-early-${i}`;
+    const start = Math.floor(Date.now() / 1000) + 7200;
+    eka.setAppointment(id, bookingFor(id, start));
+    const body = JSON.stringify(appointmentEvent(id));
+    const first = await sendSigned(worker, body);
+    const copy = await sendSigned(worker, body);
+    assert.equal(first.status, 200);
+    const eventId = first.headers.get('x-eka-event-id');
+    assert.equal((await first.json()).duplicate, undefined, 'the first is processed');
+    if (copy.status === 409) {
+      inFlight += 1;
+      assert.ok(Number(copy.headers.get('retry-after')) >= 1, 'Retry-After');
+      await copy.body?.cancel();
+    } else {
+      // The commit came first: the copy is its duplicate.
+      assert.equal(copy.status, 200);
+      assert.deepEqual(await copy.json(), { success: true, duplicate: true, event: 'appointment.created', eventId });
+    }
+    const row = await committed(worker, eventId);
+    assert.equal(row.status, 'processed');
+    // Eka's retry after the commit is the duplicate; the event was processed once.
+    const retry = await sendSigned(worker, body);
+    assert.equal(retry.status, 200);
+    assert.deepEqual(await retry.json(), { success: true, duplicate: true, event: 'appointment.created', eventId });
+    assert.equal(await forwardsSettle(id, 1), 1, 'one forward');
+    assert.equal((await eventRows('appointment_id = ?', id)).length, 1, 'one event row');
+    assert.equal((await rows(worker.db, 'appointment_id = ?', id)).length, 1, 'one schedule row');
+    assert.deepEqual((await remindersOf(id)).map((r) => [r.source, r.fireAt]), [['auto:10m', (start - 600) * 1000]], 'one set of reminders');
+  }
+  assert.ok(inFlight >= 1, 'a copy sent as the answer arrived never met the claim before its commit');
 });
 
 test('10 simultaneous copies: one is processed, one forward, one set of reminders', async () => {
@@ -181,6 +228,7 @@ test('replay one event: the pipeline runs again from the stored body, forwards a
   eka.setAppointment('e-replay', bookingFor('e-replay'));
   const res = await sendSigned(worker, appointmentEvent('e-replay'));
   const id = res.headers.get('x-eka-event-id');
+  await committed(worker, id);
   const detail = await admin(`/admin/events/${id}`);
   assert.equal(detail.status, 200);
   assert.equal(detail.body.event.id, id);
@@ -226,7 +274,9 @@ test('replay the failed events of a range, with a cursor for the rest', async ()
   for (const id of ids) {
     eka.setAppointment(id, bookingFor(id));
     eka.control({ failNext: { [`/dr/v1/appointment/${id}`]: [500, 500] } });
-    assert.equal((await sendSigned(worker, appointmentEvent(id))).status, 502);
+    const res = await sendSigned(worker, appointmentEvent(id));
+    assert.equal(res.status, 502);
+    await committed(worker, res.headers.get('x-eka-event-id'));
   }
   const listed = await admin(`/admin/events?status=failed&since=${since}&limit=2`);
   assert.equal(listed.status, 200);
@@ -253,6 +303,7 @@ test('replay the failed events of a range, with a cursor for the rest', async ()
 test('a replay whose body is no longer kept answers 410 saying why', async () => {
   eka.setAppointment('e-expired', bookingFor('e-expired'));
   const id = (await sendSigned(worker, appointmentEvent('e-expired'))).headers.get('x-eka-event-id');
+  await committed(worker, id);
   // Age the body past EVENT_BODY_RETENTION_DAYS (7) and let the Cron Trigger purge it.
   await worker.db.prepare('UPDATE eka_webhook_event_body SET stored_at = ? WHERE event_id = ?')
     .bind(Date.now() - 8 * 86_400_000, id).run();
@@ -268,7 +319,9 @@ test('a replay whose body is no longer kept answers 410 saying why', async () =>
 test('no body is stored in plaintext anywhere in D1', async () => {
   const marker = `Zq-${randomBytes(6).toString('hex')}`;
   eka.setAppointment('e-secret', bookingFor('e-secret'));
-  assert.equal((await sendSigned(worker, appointmentEvent('e-secret', 'appointment.created', { patient_name: marker }))).status, 200);
+  const res = await sendSigned(worker, appointmentEvent('e-secret', 'appointment.created', { patient_name: marker }));
+  assert.equal(res.status, 200);
+  await committed(worker, res.headers.get('x-eka-event-id'));
   const { results: tables } = await worker.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all();
   assert.ok(tables.some((t) => t.name === 'eka_webhook_event_body'));
   for (const { name } of tables) {
@@ -310,7 +363,9 @@ test('refused requests are counted per reason per hour, not stored', async () =>
 test('an update for an appointment with no row that is a booking inserts it and plans its reminders', async () => {
   const start = Math.floor(Date.now() / 1000) + 7200;
   eka.setAppointment('e-gap', bookingFor('e-gap', start));
-  assert.equal((await sendSigned(worker, appointmentEvent('e-gap', 'appointment.updated'))).status, 200);
+  const res = await sendSigned(worker, appointmentEvent('e-gap', 'appointment.updated'));
+  assert.equal(res.status, 200);
+  await committed(worker, res.headers.get('x-eka-event-id'));
   const [row] = await rows(worker.db, 'appointment_id = ?', 'e-gap');
   assert.equal(row.status, 'BK');
   assert.deepEqual((await remindersOf('e-gap')).map((r) => r.source), ['auto:10m']);
@@ -325,6 +380,7 @@ test('without EVENT_ENCRYPTION_KEY no body is kept: health says replay is off, a
     eka.setAppointment('e-nokey', bookingFor('e-nokey'));
     const id = (await sendSigned(plain, appointmentEvent('e-nokey'))).headers.get('x-eka-event-id');
     assert.ok(id);
+    await committed(plain, id);
     const { results: bodies } = await plain.db.prepare('SELECT * FROM eka_webhook_event_body').all();
     assert.equal(bodies.length, 0);
     const res = await plain.request(`/admin/events/${id}/replay`, { method: 'POST', headers: auth });

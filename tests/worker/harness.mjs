@@ -1,6 +1,7 @@
 // Runs the built Worker (build/index.js + wasm from `make worker`) in workerd through
 // Miniflare, with a real local D1 and the write-queue Durable Object, against the fake Eka
 // API on 127.0.0.1. Also a tiny origin server that records what the Worker forwards.
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -154,3 +155,20 @@ export async function startResetting() {
 
 /** Polls `check` (default: 15 s, every 200 ms). */
 export const waitFor = (check, { timeoutMs = 15000, intervalMs = 200 } = {}) => pollUntil(check, { timeoutMs, intervalMs });
+
+/**
+ * Waits until the event `eventId` is committed (processed or failed, or only `status`, as the
+ * admin API reads it) and returns it. An enriched webhook's commit follows its answer (issue 20):
+ * a copy sent before it is in flight (409 with Retry-After), so a test expecting the duplicate
+ * 200, or reading what the commit wrote, waits for this first.
+ */
+export async function committed(worker, eventId, { status, timeoutMs = 15000 } = {}) {
+  assert.ok(eventId, 'an event id to wait for');
+  const wanted = status ? [status] : ['processed', 'failed'];
+  return waitFor(async () => {
+    const res = await worker.request(`/admin/events/${encodeURIComponent(eventId)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    if (res.status !== 200) { await res.body?.cancel(); return false; }
+    const { event } = await res.json();
+    return wanted.includes(event?.status) && event;
+  }, { timeoutMs, intervalMs: 50 });
+}

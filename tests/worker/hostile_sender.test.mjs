@@ -30,11 +30,13 @@ const refusals = async (reason) => {
 
 test('a streamed body without Content-Length is refused with 413 once it passes MAX_BODY_BYTES, without reading the rest', async () => {
   const CHUNK = 16 * 1024;
-  // The sender writes four times the limit and then holds the stream open, never ending it: a
-  // Worker that waited for the end of the body would never answer. The sender stops writing so
-  // that the Worker's close (with unread bytes, a TCP reset) cannot meet a write in flight: the
-  // EPIPE of such a write made node drop the 413 it had already received (a CI flake).
-  const STOP_AT = 4 * LIMIT;
+  // The sender writes the limit's worth, waits until the runtime has all of it, then writes
+  // ONE byte more and holds the stream open, never ending it: a Worker that waited for the end
+  // of the body would never answer. No write may be in flight once the Worker can answer: its
+  // close (with the stream unread, a TCP reset) then meets that write, EPIPE, and node drops
+  // the 413 it had already received (a CI flake, still seen when the sender wrote on to 4x the
+  // limit in 2 ms steps: under load the 413 and the reset came between two of them). Before
+  // the last byte a Worker may not answer at all, and after it nothing is written.
   const url = new URL('/', worker.url);
   let written = 0;
   const answer = await new Promise((resolve, reject) => {
@@ -54,19 +56,24 @@ test('a streamed body without Content-Length is refused with 413 once it passes 
       res.on('end', () => { resolve({ status: res.statusCode, text, at }); req.destroy(); });
     });
     req.on('error', (e) => { if (!answered) { clearTimeout(timer); reject(e); } });
-    const chunk = Buffer.alloc(CHUNK, 0x20);
+    // Resolves once `data` is handed to the socket (the write's callback), or on its error.
+    const send = (data) => new Promise((r) => { written += data.length; req.write(data, r); });
     (async () => {
-      while (!answered && written < STOP_AT && !req.destroyed) {
-        written += CHUNK;
-        if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+      while (!answered && written < LIMIT && !req.destroyed) {
+        await send(Buffer.alloc(Math.min(CHUNK, LIMIT - written), 0x20));
         await new Promise((r) => setTimeout(r, 2));
       }
+      // A while at the limit: a Worker that refuses a body of exactly MAX_BODY_BYTES answers
+      // in it (and fails below); a correct one waits for more.
+      await new Promise((r) => setTimeout(r, 500));
+      if (!answered && !req.destroyed) await send(Buffer.alloc(1, 0x20));
     })().catch(() => {});
   });
   assert.equal(answer.status, 413);
   assert.deepEqual(JSON.parse(answer.text), { error: 'Request body too large' });
-  // It answered while the stream was open (else the 30 s timer rejects), having read at most STOP_AT.
-  assert.ok(answer.at > LIMIT, `answered after ${answer.at} bytes, before the limit was passed`);
+  // It answered while the stream was open (else the 30 s timer rejects), and after the byte
+  // that passed the limit: not while the body was within it.
+  assert.equal(answer.at, LIMIT + 1, `answered after ${answer.at} bytes`);
 });
 
 test('refusals are counted in the isolate and written in a batch, not one D1 write each', async () => {

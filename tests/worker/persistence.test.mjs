@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN } from './harness.mjs';
+import { startWorker, startFakeEka, startOrigin, sendSigned, appointmentEvent, rows, waitFor, ADMIN_TOKEN, committed } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
 const eka = await startFakeEka();
@@ -19,7 +19,10 @@ async function columns(db) {
 test('without migrations the Worker creates the table and index itself', async () => {
   const worker = await startWorker({ ekaUrl: eka.url, migrate: false });
   try {
-    assert.equal((await sendSigned(worker, appointmentEvent('p-lazy'))).status, 200);
+    const res = await sendSigned(worker, appointmentEvent('p-lazy'));
+    assert.equal(res.status, 200);
+    // The commit (and its D1 rows) follows the answer (issue 20).
+    await committed(worker, res.headers.get('x-eka-event-id'));
     assert.deepEqual(await columns(worker.db), [
       'appointment_id', 'start_time', 'end_time', 'status', 'visit_type', 'created_at', 'p_aid', 'reminder_sent_at',
     ]);
@@ -42,10 +45,15 @@ test('a table with the 0.1.0 columns only gains p_aid and reminder_sent_at and k
     eka.setAppointment('p-new', bookingFor('p-new'));
     const res = await sendSigned(worker, appointmentEvent('p-new', 'appointment.created', { p_aid: 'p-legacy' }));
     assert.equal(res.status, 200);
+    // The commit (and its D1 rows) follows the answer (issue 20).
+    await committed(worker, res.headers.get('x-eka-event-id'));
     const cols = await columns(worker.db);
     assert.ok(cols.includes('p_aid') && cols.includes('reminder_sent_at'), cols.join());
-    const [legacy] = await rows(worker.db, 'appointment_id = ?', 'p-legacy');
-    assert.equal(legacy.status, 'RES');
+    // The previous appointment's update goes through its own object.
+    const [legacy] = await waitFor(async () => {
+      const found = await rows(worker.db, 'appointment_id = ?', 'p-legacy');
+      return found[0]?.status === 'RES' && found;
+    });
     assert.equal(legacy.created_at, 5);
     const [fresh] = await rows(worker.db, 'appointment_id = ?', 'p-new');
     assert.equal(fresh.p_aid, 'p-legacy');

@@ -1,7 +1,7 @@
-//! The core's `HttpClient` over the Workers `fetch`, with a timeout that aborts the request,
-//! and the clock over `Date.now()`. Redirects are never followed (`redirect: "manual"`): a
-//! 3xx is handed to the core as it is. An answer is read up to the request's
-//! `max_response_bytes` and the rest of its body cancelled.
+//! The core's `HttpClient` over the Workers `fetch`, with a timeout that aborts the request
+//! (as does dropping it unfinished), and the clock over `Date.now()`. Redirects are never
+//! followed (`redirect: "manual"`): a 3xx is handed to the core as it is. An answer is read up
+//! to the request's `max_response_bytes` and the rest of its body cancelled.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -32,6 +32,7 @@ impl HttpClient for FetchClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let controller = AbortController::default();
         let signal = controller.signal();
+        let mut pending = AbortUnlessDone(Some(controller));
         let timeout = Delay::from(Duration::from_millis(u64::from(request.timeout_ms)));
         let exchange = async move {
             let req = build(&request).map_err(|_| HttpError::Network("invalid request".into()))?;
@@ -63,11 +64,26 @@ impl HttpClient for FetchClient {
         let exchange = pin!(exchange);
         let timeout = pin!(timeout);
         match select(exchange, timeout).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => {
-                controller.abort();
-                Err(HttpError::Timeout)
+            Either::Left((result, _)) => {
+                pending.0 = None;
+                result
             }
+            // `pending` aborts the request.
+            Either::Right(_) => Err(HttpError::Timeout),
+        }
+    }
+}
+
+/// Aborts a request that did not finish: at its timeout, and when its caller stops waiting
+/// (drops the future), as a copy whose claim answered first drops the appointment fetch it
+/// started beside it. Unaborted, that fetch ran on for as long as the copy's request had other
+/// work after its answer, and then reached the Eka API or not by that timing.
+struct AbortUnlessDone(Option<AbortController>);
+
+impl Drop for AbortUnlessDone {
+    fn drop(&mut self) {
+        if let Some(controller) = self.0.take() {
+            controller.abort();
         }
     }
 }
