@@ -93,6 +93,12 @@ pub fn settle_steps(attempt: &Attempt, replay: bool, decided_here: bool) -> Sett
     }
 }
 
+/// How long after an intake call the entry it kept is drained to D1. Not at once: the alarm's
+/// work (its reads, the D1 batch) shares the isolate's thread with the Worker's answer, which is
+/// still being made when the call returns (the gate waits as long before it sends the origin's
+/// status, for the same reason). The entry is durable from the call on; only its D1 copy waits.
+pub const DRAIN_AFTER_MS: i64 = 20;
+
 /// What an intake call left that its object's alarm must wake for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntakeLeft {
@@ -112,13 +118,13 @@ pub enum IntakeLeft {
 
 /// When the object's alarm is due after an intake call, when that is known without reading
 /// (`None`: read, as the alarm's `arm` does; the earliest of everything the object holds
-/// decides). An entry due now in the outbox makes the alarm due now, whatever else is held
-/// (the earliest wins, and nothing is earlier than now). On a new object (`fresh`) a held
+/// decides). An entry due now in the outbox makes the alarm due [`DRAIN_AFTER_MS`] from now,
+/// whatever else is held (nothing else can be due sooner than now: the earliest would be now). On a new object (`fresh`) a held
 /// intake and its claim are all there is: the alarm is due at the end of the lease, or when
 /// the claim leaves the duplicate window (`dedup_window_ms`) if that is sooner.
 pub fn known_wake(left: IntakeLeft, fresh: bool, dedup_window_ms: i64, now_ms: i64) -> Option<i64> {
     match left {
-        IntakeLeft::KeptDueNow => Some(now_ms),
+        IntakeLeft::KeptDueNow => Some(now_ms + DRAIN_AFTER_MS),
         IntakeLeft::Held {
             lease_until_ms,
             claimed_at_ms,
@@ -188,15 +194,10 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_due_now_makes_the_alarm_due_now_on_any_object() {
-        assert_eq!(
-            known_wake(IntakeLeft::KeptDueNow, false, 1_000, 50),
-            Some(50)
-        );
-        assert_eq!(
-            known_wake(IntakeLeft::KeptDueNow, true, 1_000, 50),
-            Some(50)
-        );
+    fn an_entry_due_now_makes_the_alarm_due_once_the_answer_has_left_on_any_object() {
+        let due = Some(50 + DRAIN_AFTER_MS);
+        assert_eq!(known_wake(IntakeLeft::KeptDueNow, false, 1_000, 50), due);
+        assert_eq!(known_wake(IntakeLeft::KeptDueNow, true, 1_000, 50), due);
         // Behind earlier entries, the retry state (maybe backed off) decides: read.
         assert_eq!(known_wake(IntakeLeft::Other, true, 1_000, 50), None);
     }

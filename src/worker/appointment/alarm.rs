@@ -38,6 +38,8 @@ impl AppointmentLedger {
         if !self.arm(!delivered).await? && self.is_empty()? {
             // Nothing left to keep: the object's storage goes with it.
             self.state.storage().delete_all().await?;
+            // Its tables went too, and the instance lives on: its next call finds it new.
+            self.as_new()?;
         }
         Ok(())
     }

@@ -82,6 +82,20 @@ impl AppointmentLedger {
         self.untouched.replace(false)
     }
 
+    /// After its storage was deleted (`deleteAll` drops the tables with their rows, and the
+    /// instance stays): the object is as a new one, its intake's tables made again, nothing
+    /// else known (not its owner, not its later tables), and its next call is a new object's.
+    pub(super) fn as_new(&self) -> Result<()> {
+        self.state
+            .storage()
+            .sql()
+            .exec(&storage::schema(false), None)?;
+        self.full_schema.set(false);
+        self.owner_known.set(false);
+        self.untouched.set(true);
+        Ok(())
+    }
+
     /// Whether the tables left for later exist (when not, they hold nothing).
     pub(super) fn has_full_schema(&self) -> bool {
         self.full_schema.get()
