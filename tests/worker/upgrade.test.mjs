@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startWorker, startFakeEka, startResetting, sendSigned, appointmentEvent, rows, waitFor, ROOT, ADMIN_TOKEN } from './harness.mjs';
+import { startWorker, startFakeEka, startResetting, sendSigned, appointmentEvent, rows, waitFor, committed, ROOT, ADMIN_TOKEN } from './harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 
 const eka = await startFakeEka();
@@ -52,7 +52,11 @@ test('an upgrade drains the old queue into D1 and keeps every reminder', async (
     // And the upgraded Worker takes webhooks for the same appointment, once.
     eka.setAppointment('u-booked', { ...bookingFor('u-booked', 2_000_000_000), status: 'CN' });
     const body = JSON.stringify(appointmentEvent('u-booked', 'appointment.updated'));
-    assert.equal((await sendSigned(worker, body)).status, 200);
+    const first = await sendSigned(worker, body);
+    assert.equal(first.status, 200);
+    // Its commit follows the answer (COMMIT_DELAY_MS; a copy before it is in flight, 409):
+    // the copy once it is committed is a duplicate.
+    await committed(worker, first.headers.get('x-eka-event-id'));
     assert.equal((await (await sendSigned(worker, body)).json()).duplicate, true);
     const [row] = await rows(worker.db, 'appointment_id = ?', 'u-booked');
     assert.equal(row.status, 'CN');
