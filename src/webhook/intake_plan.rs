@@ -119,9 +119,12 @@ pub enum IntakeLeft {
 /// When the object's alarm is due after an intake call, when that is known without reading
 /// (`None`: read, as the alarm's `arm` does; the earliest of everything the object holds
 /// decides). An entry due now in the outbox makes the alarm due [`DRAIN_AFTER_MS`] from now,
-/// whatever else is held (nothing else can be due sooner than now: the earliest would be now). On a new object (`fresh`) a held
-/// intake and its claim are all there is: the alarm is due at the end of the lease, or when
-/// the claim leaves the duplicate window (`dedup_window_ms`) if that is sooner.
+/// whatever else is held: on an object that already held something (a reminder due within
+/// those 20 ms, say), that thing runs up to [`DRAIN_AFTER_MS`] late; a lateness accepted for
+/// not reading before the answer (every held thing is still run by the same wake). On a new
+/// object (`fresh`) a held intake and its claim are all there is: the alarm is due at the end
+/// of the lease, or when the claim leaves the duplicate window (`dedup_window_ms`) if that is
+/// sooner.
 pub fn known_wake(left: IntakeLeft, fresh: bool, dedup_window_ms: i64, now_ms: i64) -> Option<i64> {
     match left {
         IntakeLeft::KeptDueNow => Some(now_ms + DRAIN_AFTER_MS),
