@@ -9,8 +9,10 @@
 //!
 //! These are counts, never events: a count an isolate could not write before it was evicted
 //! is lost, as a failed write was before. A copy counted while its event is still in flight
-//! lands on the row only if the commit wrote it first (as before: the update finds no row);
-//! the delay makes that more likely, not less.
+//! (answered 409, or a duplicate whose event row the object's outbox has not written to D1
+//! yet) finds no row to update: it is counted again at the next flush, every
+//! [`COPY_FLUSH_DELAY_MS`], until the row is there or the copy is [`COPY_KEEP_MS`] old (the
+//! Eka SDK's retries would otherwise be missing from the row's `deliveries`).
 
 use crate::support::sql::Statement;
 
@@ -20,6 +22,11 @@ pub const COPY_FLUSH_DELAY_MS: u64 = 1_000;
 /// A flush asked for this long ago and not done is taken as lost (its isolate's `waitUntil`
 /// ended first): the next copy asks for a new one. `waitUntil` work is cut off after ~30 s.
 pub const COPY_FLUSH_LOST_MS: i64 = 30_000;
+
+/// How long a count whose event row is not in D1 yet is kept for the next flush: its event's
+/// enrichment (two Eka round trips within `EKA_API_TIMEOUT_MS` each), the commit and its
+/// outbox drain; less than `waitUntil`'s ~30 s, so one flush's work carries it to the end.
+pub const COPY_KEEP_MS: i64 = 25_000;
 
 /// Copies counted in one isolate and not yet written. The first one counted after a flush
 /// (or after a flush taken as lost) asks for the next: the adapter writes
@@ -59,14 +66,52 @@ impl CopyTally {
     }
 
     /// Takes what was counted: one statement per event (none when nothing was). The next
-    /// copy counted asks for a new flush.
-    pub fn drain(&mut self) -> Vec<Statement> {
+    /// copy counted asks for a new flush. Once they ran, [`CopyTally::written`] says which
+    /// found their row.
+    pub fn drain(&mut self) -> CopyFlush {
         self.flush_asked_at = None;
-        self.counts
-            .drain(..)
-            .map(|(id, n, last)| super::count_deliveries(&id, n, last))
-            .collect()
+        let counts: Vec<_> = self.counts.drain(..).collect();
+        let statements = counts
+            .iter()
+            .map(|(id, n, last)| super::count_deliveries(id, *n, *last))
+            .collect();
+        CopyFlush { counts, statements }
     }
+
+    /// After `flush` ran: `changed[i]` rows its i-th statement updated (missing: none). A
+    /// count that found no row (its event still in flight) is counted again for the next
+    /// flush unless its last copy is [`COPY_KEEP_MS`] old at `now_ms`. True when that next
+    /// flush is this caller's to run (none was asked for since the drain).
+    pub fn written(&mut self, flush: CopyFlush, changed: &[u64], now_ms: i64) -> bool {
+        let mut kept = false;
+        for (i, (id, n, last)) in flush.counts.into_iter().enumerate() {
+            let found = changed.get(i).is_some_and(|c| *c > 0);
+            if found || now_ms - last >= COPY_KEEP_MS {
+                continue;
+            }
+            kept = true;
+            match self.counts.iter_mut().find(|(other, _, _)| *other == id) {
+                Some((_, m, at)) => {
+                    *m = m.saturating_add(n);
+                    *at = (*at).max(last);
+                }
+                None => self.counts.push((id, n, last)),
+            }
+        }
+        if kept && self.flush_asked_at.is_none() {
+            self.flush_asked_at = Some(now_ms);
+            return true;
+        }
+        false
+    }
+}
+
+/// One flush's statements, one per event, and the counts they carry.
+#[derive(Debug)]
+pub struct CopyFlush {
+    counts: Vec<(String, u32, i64)>,
+    /// What to run on D1, in one batch.
+    pub statements: Vec<Statement>,
 }
 
 #[cfg(test)]
@@ -88,7 +133,7 @@ mod tests {
         // Out of order: the row keeps the latest time.
         assert!(!tally.count("evt_a", 1_005));
         assert_eq!(tally.pending(), 11);
-        let statements = tally.drain();
+        let statements = tally.drain().statements;
         assert_eq!(
             statements.len(),
             2,
@@ -114,7 +159,10 @@ mod tests {
             .sql
             .contains("deliveries = deliveries + ?, last_seen_at = MAX(last_seen_at, ?)"));
         assert_eq!(tally.pending(), 0);
-        assert!(tally.drain().is_empty(), "nothing counted, nothing written");
+        assert!(
+            tally.drain().statements.is_empty(),
+            "nothing counted, nothing written"
+        );
         assert!(tally.count("evt_a", 3_000), "after a flush, a new one");
     }
 
@@ -127,6 +175,41 @@ mod tests {
         assert!(tally.count("evt_b", COPY_FLUSH_LOST_MS));
         assert!(!tally.count("evt_b", COPY_FLUSH_LOST_MS + 1));
         assert_eq!(tally.pending(), 4);
-        assert_eq!(tally.drain().len(), 2);
+        assert_eq!(tally.drain().statements.len(), 2);
+    }
+
+    #[test]
+    fn a_count_that_found_no_row_is_counted_again_until_it_is_too_old() {
+        let mut tally = CopyTally::default();
+        assert!(tally.count("evt_flight", 1_000));
+        assert!(!tally.count("evt_flight", 1_100));
+        assert!(!tally.count("evt_done", 1_200));
+        let flush = tally.drain();
+        // Meanwhile another copy of the in-flight event: a flush is asked for by it.
+        assert!(tally.count("evt_flight", 1_500));
+        // evt_done's row was there; evt_flight's not yet (its event is in flight).
+        assert!(
+            !tally.written(flush, &[0, 1], 2_000),
+            "the flush asked for by the later copy carries it"
+        );
+        assert_eq!(tally.pending(), 3, "two kept, one counted meanwhile");
+        let flush = tally.drain();
+        assert_eq!(flush.statements.len(), 1, "merged into one statement");
+        assert_eq!(
+            flush.statements[0].params,
+            [
+                SqlValue::from(3_i64),
+                SqlValue::from(1_500_i64),
+                SqlValue::from("evt_flight")
+            ]
+        );
+        // Still no row: kept, and this caller runs the next flush (none was asked for).
+        assert!(tally.written(flush, &[0], 3_000));
+        assert!(!tally.count("evt_flight", 3_100), "that flush is pending");
+        let flush = tally.drain();
+        // A result missing counts as no row; too old now: dropped, no flush.
+        assert!(!tally.written(flush, &[], 3_100 + COPY_KEEP_MS));
+        assert_eq!(tally.pending(), 0);
+        assert!(tally.count("evt_flight", 40_000), "a new copy asks again");
     }
 }

@@ -13,7 +13,6 @@ use worker::{Context, Delay, Env};
 
 use crate::destinations::{known_fresh, needs_fan_out};
 use crate::event_log;
-use crate::schedule::store::SqlExecutor;
 use crate::settings::Settings;
 use crate::signing::signature::RustMac;
 use crate::sources::DEFAULT_SOURCE_ID;
@@ -121,19 +120,32 @@ impl<'a> ObjectLedger<'a> {
         let env = self.env.clone();
         let debug = self.debug;
         ctx.wait_until(async move {
-            Delay::from(Duration::from_millis(event_log::COPY_FLUSH_DELAY_MS)).await;
-            let statements = COPIES.with(|tally| tally.borrow_mut().drain());
-            if statements.is_empty() {
-                return;
+            // A count whose event row is not in D1 yet comes back for the next flush (the
+            // core's `CopyTally::written` decides; at most `COPY_KEEP_MS`).
+            loop {
+                Delay::from(Duration::from_millis(event_log::COPY_FLUSH_DELAY_MS)).await;
+                let flush = COPIES.with(|tally| tally.borrow_mut().drain());
+                if flush.statements.is_empty() {
+                    return;
+                }
+                let result = match ready(&env).await {
+                    Ok(executor) => executor
+                        .batch_changes(&flush.statements)
+                        .await
+                        .map_err(worker::Error::from),
+                    Err(e) => Err(e),
+                };
+                let changed = result.as_deref().map_or(&[][..], |c| c);
+                let again = COPIES.with(|tally| {
+                    tally
+                        .borrow_mut()
+                        .written(flush, changed, WorkerClock.now_ms())
+                });
+                log::best_effort(debug, "copies not counted", result.map(|_| ()));
+                if !again {
+                    return;
+                }
             }
-            let result = match ready(&env).await {
-                Ok(executor) => executor
-                    .batch(&statements)
-                    .await
-                    .map_err(worker::Error::from),
-                Err(e) => Err(e),
-            };
-            log::best_effort(debug, "copies not counted", result);
         });
     }
 }

@@ -161,6 +161,33 @@ test('a copy that arrives while the first is in flight answers 409 with Retry-Af
   assert.equal(await forwardsSettle('e-flight', 1), 1);
 });
 
+test('a copy answered 409 while its event is in flight for longer than a copy flush is counted on the row once it is written', async () => {
+  eka.setAppointment('e-slowcount', bookingFor('e-slowcount'));
+  const body = JSON.stringify(appointmentEvent('e-slowcount'));
+  // Two Eka round trips of 1.5 s: the copy's count is flushed (1 s after it) before the
+  // commit writes the event's row, finds no row, and must be counted again later.
+  eka.control({ latencyMs: 1500 });
+  let eventId;
+  try {
+    const firstPromise = sendSigned(worker, body);
+    await waitFor(() => eka.requestsTo('/dr/v1/appointment/e-slowcount').length >= 1);
+    const copy = await sendSigned(worker, body);
+    assert.equal(copy.status, 409);
+    await copy.body?.cancel();
+    const first = await firstPromise;
+    assert.equal(first.status, 200);
+    eventId = first.headers.get('x-eka-event-id');
+  } finally {
+    eka.control({ latencyMs: 0 });
+  }
+  await committed(worker, eventId);
+  const [row] = await waitFor(async () => {
+    const found = await eventRows('id = ?', eventId);
+    return found[0]?.deliveries === 2 && found;
+  }, { timeoutMs: 8000 }).catch(async () => eventRows('id = ?', eventId));
+  assert.equal(row.deliveries, 2, 'the first and the copy answered 409');
+});
+
 test('a copy sent as the answer arrives, before the commit, is in flight: 409 with Retry-After; nothing is processed twice', async () => {
   // The commit follows the answer (issue 20, core COMMIT_DELAY_MS): a copy sent the moment the
   // answer's headers arrive meets the claim not yet settled. How far the copy gets before the
@@ -219,6 +246,13 @@ test('10 simultaneous copies: one is processed, one forward, one set of reminder
   }
   assert.equal(await forwardsSettle('e-burst', 1), 1);
   assert.equal((await eventRows("appointment_id = 'e-burst'")).length, 1);
+  // Every copy is counted on the row, those answered 409 too: their counts, flushed while the
+  // event was in flight, found no row and were counted again once the commit wrote it.
+  const [counted] = await waitFor(async () => {
+    const found = await eventRows("appointment_id = 'e-burst'");
+    return found[0]?.deliveries === 10 && found;
+  }).catch(async () => eventRows("appointment_id = 'e-burst'"));
+  assert.equal(counted.deliveries, 10, 'the first and its 9 copies');
   assert.equal((await rows(worker.db, 'appointment_id = ?', 'e-burst')).length, 1);
   const reminders = await remindersOf('e-burst');
   assert.deepEqual(reminders.map((r) => [r.source, r.fireAt]), [['auto:10m', (start - 600) * 1000]]);

@@ -94,6 +94,33 @@ pub fn d1_store(db: D1Database) -> D1Store {
 }
 
 impl D1Executor {
+    /// Runs `statements` as one batch (one transaction) and returns the rows each changed:
+    /// D1's `meta.changes`, read off the results without decoding them (`worker`'s `meta()`
+    /// would bring serde-wasm-bindgen into the upload).
+    pub async fn batch_changes(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
+        let prepared = statements
+            .iter()
+            .map(|s| self.prepare(s).map(|p| JsValue::from(p.inner().clone())))
+            .collect::<Result<js_sys::Array, _>>()?;
+        super::probe::d1_call();
+        let db: &JsValue = self.db.as_ref();
+        let results = async {
+            let batch: js_sys::Function = js_sys::Reflect::get(db, &"batch".into())?.into();
+            let promise = js_sys::Promise::from(batch.call1(db, &prepared)?);
+            JsFuture::from(promise).await
+        }
+        .await
+        .map_err(|e| d1_error("write", &worker::Error::from(e)))?;
+        let changes = |r: JsValue| {
+            js_sys::Reflect::get(&r, &"meta".into())
+                .and_then(|m| js_sys::Reflect::get(&m, &"changes".into()))
+                .ok()
+                .and_then(|c| c.as_f64())
+                .map_or(0, |c| c as u64)
+        };
+        Ok(js_sys::Array::from(&results).iter().map(changes).collect())
+    }
+
     fn prepare(&self, statement: &Statement) -> Result<D1PreparedStatement, StoreError> {
         let params: Vec<JsValue> = statement.params.iter().map(to_js).collect();
         self.db
