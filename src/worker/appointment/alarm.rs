@@ -9,6 +9,7 @@ use super::storage::{now_ms, number};
 use super::AppointmentLedger;
 use crate::event_log::claim_store;
 use crate::support::object_store;
+use crate::webhook::intake_plan::{known_wake, IntakeLeft};
 use crate::worker::runtime::env::settings;
 
 impl AppointmentLedger {
@@ -60,9 +61,19 @@ impl AppointmentLedger {
         self.arm(false).await
     }
 
-    /// Arms the alarm at `at` (epoch ms; now if past), known without reading (the core's
-    /// `intake_plan::known_wake`).
-    pub(super) async fn arm_at(&self, at: i64) -> Result<()> {
+    /// Arms the alarm after an intake call that left `left` (`fresh`: on a new object): when
+    /// the core's `known_wake` knows the time without reading, at it; else as [`Self::arm_next`]
+    /// reads it.
+    pub(super) async fn arm_after_intake(&self, left: IntakeLeft, fresh: bool) -> Result<()> {
+        let window = settings(&self.env).events.dedup_window_ms;
+        match known_wake(left, fresh, window, now_ms()) {
+            Some(at) => self.arm_at(at).await,
+            None => self.arm_next().await.map(|_| ()),
+        }
+    }
+
+    /// Arms the alarm at `at` (epoch ms; now if past).
+    async fn arm_at(&self, at: i64) -> Result<()> {
         let delay = (at - now_ms()).max(0) as u64;
         self.state
             .storage()

@@ -12,9 +12,7 @@ use crate::event_log::{
 use crate::schedule::sql;
 use crate::support::object_store;
 use crate::support::sql::Dialect;
-use crate::webhook::intake_plan::{
-    known_wake, settle_steps, ClaimWrite, IntakeLeft, IntakePlan, READ_ALL,
-};
+use crate::webhook::intake_plan::{settle_steps, ClaimWrite, IntakeLeft, IntakePlan, READ_ALL};
 use crate::webhook::ledger::{Claim, Claimed};
 use crate::worker::appointment::protocol::{Ack, CommitRecord};
 use crate::worker::runtime::env::settings;
@@ -170,7 +168,7 @@ impl AppointmentLedger {
             let d1 = (!statements.is_empty()).then_some(OutboxEntry::D1 { statements });
             for entry in d1.into_iter().chain(relays) {
                 // Only the first can find the outbox empty (then its retry state says now).
-                let was_empty = self.keep_for_alarm(&entry, queued == 0 && !plan.read_outbox)?;
+                let was_empty = self.keep(&entry, queued == 0 && !plan.read_outbox)?;
                 if queued == 0 && was_empty {
                     left = IntakeLeft::KeptDueNow;
                 }
@@ -182,13 +180,7 @@ impl AppointmentLedger {
                 queued += self.relay(relay).await?;
             }
         }
-        let window = settings(&self.env).events.dedup_window_ms;
-        match known_wake(left, plan.fresh, window, now_ms()) {
-            Some(at) => self.arm_at(at).await?,
-            None => {
-                self.arm_next().await?;
-            }
-        }
+        self.arm_after_intake(left, plan.fresh).await?;
         Ok(Ack { queued })
     }
 }

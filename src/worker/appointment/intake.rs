@@ -25,7 +25,7 @@ use crate::support::entropy::random_bytes;
 use crate::support::from_json::json_text;
 use crate::support::seal::KeyRing;
 use crate::webhook::gate::{origin_failure, origin_took, origin_unknown};
-use crate::webhook::intake_plan::{intake_plan, known_wake, IntakeLeft};
+use crate::webhook::intake_plan::{intake_plan, IntakeLeft};
 use crate::webhook::intake_store;
 use crate::webhook::ledger::{
     held_action, Attempt, Claim, Claimed, Effects, HeldAction, IntakeMode, Settled,
@@ -141,12 +141,7 @@ impl AppointmentLedger {
             lease_until_ms: lease_until,
             claimed_at_ms: now,
         };
-        match known_wake(left, plan.fresh, settings.events.dedup_window_ms, now) {
-            Some(at) => self.arm_at(at).await?,
-            None => {
-                self.arm_next().await?;
-            }
-        }
+        self.arm_after_intake(left, plan.fresh).await?;
         Ok(answer)
     }
 

@@ -106,18 +106,11 @@ impl AppointmentLedger {
         }
     }
 
-    /// Keeps an entry for the alarm to send (armed by the caller): nothing is awaited here.
-    /// `known_empty`: the outbox is known to be empty (a new object's: the core's
-    /// `intake_plan`), so it is not counted. Says whether it was empty (then its retry state
-    /// says now).
-    pub(super) fn keep_for_alarm(&self, entry: &OutboxEntry, known_empty: bool) -> Result<bool> {
-        self.keep(entry, known_empty)
-    }
-
-    /// Appends an entry; on an empty outbox (`known_empty`, else counted) the retry state
-    /// starts over. Says whether the outbox was empty (so the caller registers in its index
-    /// shard).
-    fn keep(&self, entry: &OutboxEntry, known_empty: bool) -> Result<bool> {
+    /// Appends an entry for the alarm to send (armed by the caller): nothing is awaited here.
+    /// On an empty outbox (`known_empty`: a new object's, the core's `intake_plan`; else
+    /// counted) the retry state starts over. Says whether the outbox was empty (then its retry
+    /// state says now, and a caller that is not an intake registers in its index shard).
+    pub(super) fn keep(&self, entry: &OutboxEntry, known_empty: bool) -> Result<bool> {
         let was_empty = known_empty || self.pending_count()? == 0;
         // Read to its end: a `RETURNING` cursor left open fails the storage transaction.
         self.query(&object_store::push_entry(
