@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import {
-  startFakeEka, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT, SIGNING_KEY,
+  startFakeEka, startOrigin, sendSigned, appointmentEvent, ADMIN_TOKEN, ROOT, SIGNING_KEY, committed,
 } from '../worker/harness.mjs';
 import { bookingFor, CLIENT_ID, CLIENT_SECRET } from '../support/fake-eka.mjs';
 import { startWranglerDev } from '../support/wrangler-dev.mjs';
@@ -95,6 +95,8 @@ test('a signed webhook appears on Events; its detail shows the body; replay rais
   const res = await sendSigned(worker, appointmentEvent('con-1'));
   assert.equal(res.status, 200, await res.clone().text());
   const eventId = res.headers.get('x-eka-event-id');
+  // The commit follows the answer (issue 20): the Events page lists the row once it is written.
+  await committed(worker, eventId);
   await go('#/events');
   const row = page.locator('table.events tbody tr', { hasText: 'con-1' });
   await row.waitFor();

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { startWorker, startFakeEka, sendSigned, appointmentEvent, ADMIN_TOKEN } from '../worker/harness.mjs';
+import { startWorker, startFakeEka, sendSigned, appointmentEvent, committed, ADMIN_TOKEN } from '../worker/harness.mjs';
 import { bookingFor } from '../support/fake-eka.mjs';
 import { DOCUMENT_PATH, documentedOperations, loadDocument } from './support.mjs';
 
@@ -127,6 +127,8 @@ test('a real event matches the schemas: the webhook\'s 200, the event log\'s row
   assert.equal(schemaErrors(doc.paths['/'].post.responses['200'], body), null);
   const id = res.headers.get('x-eka-event-id');
   assert.ok(id);
+  // The commit follows the answer (issue 20, core COMMIT_DELAY_MS): the row is read once it is written.
+  await committed(worker, id);
   const auth = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
   for (const [p, url] of [['/admin/events/{id}', `/admin/events/${id}`], ['/admin/events', '/admin/events?limit=1'], ['/admin/stats', '/admin/stats?hours=1']]) {
     const answer = await worker.request(url, auth);
